@@ -1,0 +1,203 @@
+"""Protocol errors, one class per error code, and their JSON rendering (RFC 6749 §5.2, RFC 6750 §3).
+
+Each error is raised where its rule is checked and rendered once: back-channel endpoints and the
+resource API answer with `oauth_error_response`; the authorization endpoint's front channel has
+its own renderer in the auth service.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class OAuthError(Exception):
+    """An error with a registered OAuth/OIDC `error` code, an HTTP status and a safe description."""
+
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 400
+    default_description: ClassVar[str] = "the request failed"
+
+    def __init__(self, description: str | None = None, *, challenge: str | None = None) -> None:
+        self.description = description or self.default_description
+        # A ready WWW-Authenticate value; set by whoever knows which scheme the caller used.
+        self.challenge = challenge
+        super().__init__(self.description)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+    def headers(self) -> dict[str, str]:
+        headers = dict(NO_STORE_HEADERS)
+        if self.challenge is not None:
+            headers["WWW-Authenticate"] = self.challenge
+        return headers
+
+
+# RFC 6749 §4.1.2.1 and §5.2
+class InvalidRequestError(OAuthError):
+    error = "invalid_request"
+    default_description = "the request is missing a parameter or is malformed"
+
+
+class InvalidClientError(OAuthError):
+    error = "invalid_client"
+    status_code = 401
+    default_description = "client authentication failed"
+
+
+class InvalidGrantError(OAuthError):
+    error = "invalid_grant"
+    default_description = "the grant is invalid, expired, revoked or was issued to another client"
+
+
+class UnauthorizedClientError(OAuthError):
+    error = "unauthorized_client"
+    default_description = "the client is not allowed to use this grant or response type"
+
+
+class UnsupportedGrantTypeError(OAuthError):
+    error = "unsupported_grant_type"
+    default_description = "the grant type is not supported"
+
+
+class UnsupportedResponseTypeError(OAuthError):
+    error = "unsupported_response_type"
+    default_description = "the response type is not supported"
+
+
+class InvalidScopeError(OAuthError):
+    error = "invalid_scope"
+    default_description = "the requested scope is invalid, unknown or not allowed"
+
+
+class AccessDeniedError(OAuthError):
+    error = "access_denied"
+    status_code = 403
+    default_description = "the resource owner denied the request"
+
+
+class ServerError(OAuthError):
+    error = "server_error"
+    status_code = 500
+    default_description = "the server encountered an unexpected condition"
+
+
+class TemporarilyUnavailableError(OAuthError):
+    error = "temporarily_unavailable"
+    status_code = 503
+    default_description = "the service is temporarily unavailable, try again shortly"
+
+    def __init__(self, description: str | None = None, *, retry_after: int = 2) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "Retry-After": str(self.retry_after)}
+
+
+# RFC 7009 §2.2.1
+class UnsupportedTokenTypeError(OAuthError):
+    error = "unsupported_token_type"
+    default_description = "revocation of this token type is not supported"
+
+
+# RFC 7591 §3.2.2
+class InvalidRedirectUriError(OAuthError):
+    error = "invalid_redirect_uri"
+    default_description = "a redirect URI is invalid"
+
+
+class InvalidClientMetadataError(OAuthError):
+    error = "invalid_client_metadata"
+    default_description = "the client metadata is invalid"
+
+
+# OIDC Core §3.1.2.6
+class InteractionRequiredError(OAuthError):
+    error = "interaction_required"
+    default_description = "the user must interact with the authorization server"
+
+
+class LoginRequiredError(OAuthError):
+    error = "login_required"
+    default_description = "the user must log in"
+
+
+class ConsentRequiredError(OAuthError):
+    error = "consent_required"
+    default_description = "the user must consent"
+
+
+class RequestNotSupportedError(OAuthError):
+    error = "request_not_supported"
+    default_description = "request objects are not supported"
+
+
+class RequestUriNotSupportedError(OAuthError):
+    error = "request_uri_not_supported"
+    default_description = "request_uri is not supported"
+
+
+class BearerTokenError(OAuthError):
+    """An RFC 6750 §3 error: the challenge names the realm, the code and, if any, the scope."""
+
+    status_code = 401
+
+    def __init__(
+        self, description: str | None = None, *, realm: str = "api", scope: str | None = None
+    ) -> None:
+        super().__init__(description)
+        params = [("realm", realm), ("error", self.error), ("error_description", self.description)]
+        if scope is not None:
+            params.append(("scope", scope))
+        self.challenge = "Bearer " + ", ".join(f'{k}="{_quote(v)}"' for k, v in params)
+
+
+class InvalidTokenError(BearerTokenError):
+    error = "invalid_token"
+    default_description = "the access token is invalid"
+
+
+class InsufficientScopeError(BearerTokenError):
+    error = "insufficient_scope"
+    status_code = 403
+    default_description = "the access token lacks the required scope"
+
+
+class BearerRequestError(BearerTokenError):
+    error = "invalid_request"
+    status_code = 400
+    default_description = "the request is malformed"
+
+
+class MissingTokenError(OAuthError):
+    """No credentials at all: RFC 6750 §3.1 says the challenge then carries no error code."""
+
+    status_code = 401
+    default_description = "a bearer access token is required"
+
+    def __init__(self, *, realm: str = "api") -> None:
+        super().__init__(challenge=f'Bearer realm="{_quote(realm)}"')
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error_description": self.description}
+
+
+def _quote(value: str) -> str:
+    # RFC 7235 quoted-string: descriptions are ours and ASCII, but never let one break the header.
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def oauth_error_response(exc: OAuthError) -> JSONResponse:
+    """Render an error the way every back-channel endpoint does (RFC 6749 §5.2)."""
+    return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers())
+
+
+async def oauth_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
+    return oauth_error_response(exc)

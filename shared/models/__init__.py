@@ -1,0 +1,21 @@
+"""SQLModel tables of both services; importing this package registers every table in the metadata."""
+
+from shared.models.audit import AuditEvent
+from shared.models.authorization_requests import PendingAuthorization
+from shared.models.clients import Client
+from shared.models.grants import AuthorizationCode, Consent, Grant, RefreshToken
+from shared.models.keys import SigningKey
+from shared.models.users import User, UserSession
+
+__all__ = [
+    "AuditEvent",
+    "AuthorizationCode",
+    "Client",
+    "Consent",
+    "Grant",
+    "PendingAuthorization",
+    "RefreshToken",
+    "SigningKey",
+    "User",
+    "UserSession",
+]

@@ -1,0 +1,49 @@
+"""Registered OAuth clients (RFC 6749 §2, RFC 7591 §2 metadata)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import JSON, Field, SQLModel
+
+from shared.models.types import UTCDateTime
+from shared.scopes import parse_scope
+
+
+class Client(SQLModel, table=True):
+    __tablename__ = "client"
+
+    client_id: str = Field(primary_key=True, max_length=64)
+    # SHA-256 hex digest of the secret; None for public clients (RFC 6749 §2.1).
+    client_secret_hash: str | None = Field(default=None, max_length=64)
+    name: str = Field(max_length=200)
+    redirect_uris: list[str] = Field(default_factory=list, sa_type=JSON)
+    post_logout_redirect_uris: list[str] = Field(default_factory=list, sa_type=JSON)
+    # The scopes this client may ask for, as a wire string.
+    scope: str = Field(default="", max_length=1000)
+    grant_types: list[str] = Field(default_factory=list, sa_type=JSON)
+    is_public: bool = False
+    # RFC 9700 §2.1.1: PKCE for everyone; an operator may relax it for a legacy confidential client.
+    require_pkce: bool = True
+    is_first_party: bool = False
+    can_introspect: bool = False
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+    owner_id: str | None = Field(
+        default=None, max_length=36, foreign_key="user_account.id", ondelete="CASCADE", index=True
+    )
+    homepage_uri: str | None = Field(default=None, max_length=2000)
+    logo_uri: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return parse_scope(self.scope)
+
+    def allows_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+    def allows_redirect_uri(self, redirect_uri: str) -> bool:
+        # RFC 9700 §4.1.3 / RFC 6749 §3.1.2.3: simple string comparison, nothing else.
+        return redirect_uri in self.redirect_uris
