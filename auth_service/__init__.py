@@ -1,0 +1,1 @@
+"""The authorization server: users, sessions, clients, /oauth/* endpoints, keys and discovery."""

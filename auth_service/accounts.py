@@ -1,0 +1,58 @@
+"""Creating user accounts (admin CLI now; sign-up reuses it)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from auth_service.repositories import Repositories
+from auth_service.security.passwords import PasswordHasher
+from shared.models import User
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}")
+MIN_PASSWORD_LENGTH = 10
+
+
+class AccountError(ValueError):
+    """A user-facing reason why an account cannot be created as asked."""
+
+
+def account_problems(username: str, email: str, password: str) -> list[str]:
+    problems = []
+    name = username.strip().lower()
+    if not USERNAME_PATTERN.fullmatch(name):
+        problems.append(
+            "Username must be 3-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit."
+        )
+    if len(email) > 254 or not EMAIL_PATTERN.fullmatch(email.strip()):
+        problems.append("Email address is not valid.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        problems.append(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    elif password.strip().lower() in (name, email.strip().lower()):
+        problems.append("Password must not be your username or email address.")
+    return problems
+
+
+async def create_user(
+    repos: Repositories,
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    email: str,
+    password: str,
+    name: str,
+    now: datetime,
+) -> User:
+    problems = account_problems(username, email, password)
+    if problems:
+        raise AccountError(" ".join(problems))
+    if await repos.users.get_by_username(username) or await repos.users.get_by_email(email):
+        raise AccountError("That username or email address is already registered.")
+    return await repos.users.add(
+        username=username,
+        email=email,
+        name=name.strip()[:200],
+        password_hash=await hasher.hash(password),
+        now=now,
+    )

@@ -1,0 +1,120 @@
+"""Creating clients and their secrets, with the registration rules every path shares (RFC 7591 §2)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from auth_service.repositories import Repositories
+from auth_service.security.redirect_uris import redirect_uri_problem
+from auth_service.security.secrets import hash_token, new_token
+from shared.errors import InvalidScopeError
+from shared.models import Client
+from shared.scopes import SCOPES, format_scope, parse_scope
+
+KNOWN_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+
+
+class ClientMetadataError(ValueError):
+    """Why the metadata cannot be registered; `field` says which part."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    name: str
+    redirect_uris: Sequence[str]
+    scope: str
+    grant_types: Sequence[str] = DEFAULT_GRANT_TYPES
+    is_public: bool = False
+    require_pkce: bool = True
+    post_logout_redirect_uris: Sequence[str] = ()
+    homepage_uri: str | None = None
+    logo_uri: str | None = None
+    is_first_party: bool = False
+    can_introspect: bool = False
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredClient:
+    client: Client
+    client_secret: str | None  # shown once; only its digest is stored
+
+
+def validate_client_spec(spec: ClientSpec) -> None:
+    if not spec.name.strip() or len(spec.name) > 200:
+        raise ClientMetadataError("name must be 1-200 characters", field="name")
+    unknown_grants = set(spec.grant_types) - set(KNOWN_GRANT_TYPES)
+    if unknown_grants:
+        raise ClientMetadataError(
+            f"unknown grant type: {sorted(unknown_grants)[0]}", field="grant_types"
+        )
+    if spec.is_public and "client_credentials" in spec.grant_types:
+        raise ClientMetadataError(
+            "a public client cannot use client_credentials (RFC 6749 §4.4)", field="grant_types"
+        )
+    if "authorization_code" in spec.grant_types and not spec.redirect_uris:
+        raise ClientMetadataError("at least one redirect URI is required", field="redirect_uris")
+    for uri in (*spec.redirect_uris, *spec.post_logout_redirect_uris):
+        problem = redirect_uri_problem(uri)
+        if problem is not None:
+            field = "redirect_uris" if uri in spec.redirect_uris else "post_logout_redirect_uris"
+            raise ClientMetadataError(f"{uri[:100]}: {problem}", field=field)
+    try:
+        scopes = parse_scope(spec.scope)
+    except InvalidScopeError:
+        raise ClientMetadataError("scope is malformed", field="scope") from None
+    unknown = scopes - SCOPES.keys()
+    if unknown:
+        raise ClientMetadataError(f"unknown scope: {sorted(unknown)[0]}", field="scope")
+
+
+async def register_client(
+    repos: Repositories,
+    spec: ClientSpec,
+    *,
+    now: datetime,
+    owner_id: str | None = None,
+    client_id: str | None = None,
+) -> RegisteredClient:
+    validate_client_spec(spec)
+    secret = None if spec.is_public else new_token()
+    client = Client(
+        client_id=client_id or secrets.token_urlsafe(18),
+        client_secret_hash=hash_token(secret) if secret else None,
+        name=spec.name.strip(),
+        redirect_uris=list(dict.fromkeys(spec.redirect_uris)),
+        post_logout_redirect_uris=list(dict.fromkeys(spec.post_logout_redirect_uris)),
+        scope=format_scope(parse_scope(spec.scope)),
+        grant_types=list(dict.fromkeys(spec.grant_types)),
+        is_public=spec.is_public,
+        # RFC 9700 §2.1.1: public clients must use PKCE, whatever the flag says.
+        require_pkce=spec.require_pkce or spec.is_public,
+        is_first_party=spec.is_first_party,
+        can_introspect=spec.can_introspect,
+        access_token_ttl=spec.access_token_ttl,
+        refresh_token_ttl=spec.refresh_token_ttl,
+        owner_id=owner_id,
+        homepage_uri=spec.homepage_uri,
+        logo_uri=spec.logo_uri,
+        created_at=now,
+        updated_at=now,
+    )
+    await repos.clients.add(client)
+    return RegisteredClient(client, secret)
+
+
+async def rotate_client_secret(repos: Repositories, client: Client, *, now: datetime) -> str:
+    if client.is_public:
+        raise ClientMetadataError("a public client has no secret", field="client_secret")
+    secret = new_token()
+    await repos.clients.set_secret_hash(client.client_id, hash_token(secret), now)
+    return secret

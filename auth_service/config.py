@@ -1,0 +1,97 @@
+"""Auth service settings, read from `AUTH_*` environment variables (and `.env`), validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
+
+
+class AuthSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    # The issuer identifier (RFC 8414 §2): the public base URL, no query, no fragment.
+    issuer: str = "http://127.0.0.1:8000"
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("AUTH_DATABASE_URL", "DATABASE_URL"),
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=5.0, gt=0)
+    key_dir: Path = Path("var/keys")
+    signing_alg: Literal["RS256", "ES256"] = "RS256"
+    # The default `aud` of access tokens: the resource service's base URL.
+    resource_audience: str = "http://127.0.0.1:8001"
+
+    access_token_ttl: int = Field(default=900, ge=30, le=86400)
+    id_token_ttl: int = Field(default=3600, ge=30, le=86400)
+    authorization_code_ttl: int = Field(default=60, ge=10, le=600)
+    refresh_token_ttl: int = Field(default=30 * 86400, ge=60)
+    refresh_token_idle_ttl: int = Field(default=14 * 86400, ge=60)
+    pending_request_ttl: int = Field(default=600, ge=60)
+    session_ttl: int = Field(default=12 * 3600, ge=300)
+    leeway: int = Field(default=30, ge=0, le=300)
+    # RFC 9700 §4.14.2 reuse detection; a retry of the just-rotated token within this window is
+    # answered instead of being treated as theft. 0 means strict.
+    refresh_token_reuse_grace: int = Field(default=5, ge=0, le=60)
+    jwks_max_age: int = Field(default=300, ge=0, le=86400)
+    discovery_max_age: int = Field(default=3600, ge=0, le=86400)
+
+    # argon2id cost (RFC 9106 second recommended option is t=3, m=64 MiB).
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_kib: int = Field(default=65536, ge=8)
+    password_parallelism: int = Field(default=4, ge=1)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")
+    )
+    log_level: str = "INFO"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.issuer.startswith("https://")
+
+    @model_validator(mode="after")
+    def _refuse_insecure_values(self) -> AuthSettings:
+        self.issuer = self.issuer.rstrip("/")
+        parts = urlsplit(self.issuer)
+        if (
+            parts.scheme not in ("https", "http")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                "AUTH_ISSUER must be an absolute http(s) URL without query or fragment"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")
+        if not self.is_development:
+            # RFC 8414 §2 and RFC 9700 §4.1.1: the issuer must use https outside development.
+            if parts.scheme != "https":
+                raise ValueError("AUTH_ISSUER must use https when AUTH_ENVIRONMENT=production")
+            if not self.key_dir.is_dir():
+                raise ValueError(f"AUTH_KEY_DIR {self.key_dir} must exist in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> AuthSettings:
+    return AuthSettings()

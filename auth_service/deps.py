@@ -1,0 +1,114 @@
+"""Dependencies routes receive through `Depends`: settings, unit of work, clock, client, session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth_service.audit import Auditor
+from auth_service.config import AuthSettings
+from auth_service.identity import current_session
+from auth_service.key_management import KeyStore
+from auth_service.oauth.client_auth import authenticate_client, read_client_credentials
+from auth_service.oauth.requests import parse_form
+from auth_service.oauth.tokens import TokenMinter
+from auth_service.pages import SESSION_COOKIE
+from auth_service.repositories import Repositories
+from auth_service.security.passwords import PasswordHasher
+from shared.models import Client, UserSession
+
+
+def get_settings(request: Request) -> AuthSettings:
+    settings: AuthSettings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One unit of work per request, committed before the response leaves (scope="function")."""
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def get_now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now
+
+
+SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+Now = Annotated[datetime, Depends(get_now)]
+
+
+def get_repositories(session: SessionDep) -> Repositories:
+    return Repositories.over(session)
+
+
+ReposDep = Annotated[Repositories, Depends(get_repositories)]
+
+
+def get_minter(request: Request) -> TokenMinter:
+    minter: TokenMinter = request.app.state.minter
+    return minter
+
+
+def get_hasher(request: Request) -> PasswordHasher:
+    hasher: PasswordHasher = request.app.state.password_hasher
+    return hasher
+
+
+def get_key_store(request: Request) -> KeyStore:
+    key_store: KeyStore = request.app.state.key_store
+    return key_store
+
+
+MinterDep = Annotated[TokenMinter, Depends(get_minter)]
+HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
+KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]
+
+
+async def get_form(request: Request) -> dict[str, str]:
+    """The urlencoded body, parsed once with duplicate detection (RFC 6749 §3.2)."""
+    cached: dict[str, str] | None = getattr(request.state, "form", None)
+    if cached is None:
+        cached = parse_form(await request.body(), request.headers.get("content-type"))
+        request.state.form = cached
+    return cached
+
+
+FormDep = Annotated[dict[str, str], Depends(get_form)]
+
+
+def get_auditor(request: Request, repos: ReposDep, now: Now) -> Auditor:
+    return Auditor(
+        repos.audit,
+        now=now,
+        request_id=getattr(request.state, "request_id", None),
+        ip=request.client.host if request.client else None,
+    )
+
+
+AuditorDep = Annotated[Auditor, Depends(get_auditor)]
+
+
+async def get_authenticated_client(request: Request, form: FormDep, repos: ReposDep) -> Client:
+    credentials = read_client_credentials(request.headers.get("authorization"), form)
+    return await authenticate_client(credentials, repos.clients)
+
+
+AuthenticatedClient = Annotated[Client, Depends(get_authenticated_client)]
+
+
+async def get_browser_session(request: Request, repos: ReposDep, now: Now) -> UserSession | None:
+    return await current_session(repos, request.cookies.get(SESSION_COOKIE), now)
+
+
+OptionalSession = Annotated[UserSession | None, Depends(get_browser_session)]

@@ -1,0 +1,120 @@
+"""The auth service's ASGI app: `uvicorn auth_service.main:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from auth_service.config import AuthSettings, get_settings
+from auth_service.errors import render_failure
+from auth_service.key_management import KeyStore, load_key_set
+from auth_service.oauth.authorize import AuthorizationPageError, AuthorizationRedirectError
+from auth_service.oauth.tokens import TokenMinter, TokenPolicy
+from auth_service.pages import make_templates
+from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.routes import api_router
+from auth_service.routes.errors import (
+    authorization_page_error_handler,
+    authorization_redirect_error_handler,
+)
+from auth_service.security.passwords import PasswordHasher
+from auth_service.security_headers import SecurityHeadersMiddleware
+from shared.database import make_engine, make_sessionmaker
+from shared.errors import OAuthError, oauth_error_handler
+from shared.failures import install_failure_handlers
+from shared.observability import (
+    BodySizeLimitMiddleware,
+    Metrics,
+    RequestContextMiddleware,
+    add_operations_routes,
+    configure_logging,
+)
+
+logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: AuthSettings | None = None, *, clock: Callable[[], datetime] = utc_now
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
+        )
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session:
+            key_set = await load_key_set(
+                SigningKeyRepository(session),
+                settings.key_dir,
+                alg=settings.signing_alg,
+                now=clock(),
+            )
+            await session.commit()
+        key_store = KeyStore(key_set)
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker
+        app.state.key_store = key_store
+        app.state.minter = TokenMinter(_token_policy(settings), key_store.current)
+        logger.info(
+            "auth service ready",
+            extra={"fields": {"issuer": settings.issuer, "kids": key_set.kids}},
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="MyAuthProvider authorization server",
+        version="0.1.0",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.metrics = Metrics("auth_service")
+    app.state.templates = make_templates()
+    app.state.password_hasher = PasswordHasher(
+        time_cost=settings.password_time_cost,
+        memory_kib=settings.password_memory_kib,
+        parallelism=settings.password_parallelism,
+    )
+    app.include_router(api_router)
+    add_operations_routes(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(OAuthError, oauth_error_handler)
+    app.add_exception_handler(AuthorizationPageError, authorization_page_error_handler)
+    app.add_exception_handler(AuthorizationRedirectError, authorization_redirect_error_handler)
+    install_failure_handlers(app, render_failure)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app
+
+
+def _token_policy(settings: AuthSettings) -> TokenPolicy:
+    return TokenPolicy(
+        issuer=settings.issuer,
+        audience=settings.resource_audience,
+        access_token_ttl=settings.access_token_ttl,
+        id_token_ttl=settings.id_token_ttl,
+        refresh_token_ttl=settings.refresh_token_ttl,
+        refresh_token_idle_ttl=settings.refresh_token_idle_ttl,
+    )

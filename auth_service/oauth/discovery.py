@@ -1,0 +1,44 @@
+"""Provider metadata: OIDC Discovery 1.0 §3 and RFC 8414 §2. It lists only what exists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from auth_service.oauth.client_auth import TOKEN_ENDPOINT_AUTH_METHODS
+from auth_service.security.pkce import SUPPORTED_METHODS
+from shared.scopes import Scope
+
+
+def provider_metadata(
+    issuer: str,
+    *,
+    grant_types: Iterable[str],
+    scopes: Mapping[str, Scope],
+    signing_alg: str,
+) -> dict[str, Any]:
+    claims = sorted(
+        {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash"}
+        | {claim for scope in scopes.values() for claim in scope.claims}
+    )
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "scopes_supported": list(scopes),
+        "claims_supported": claims,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": sorted(grant_types),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [signing_alg],
+        "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+        "code_challenge_methods_supported": list(SUPPORTED_METHODS),
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        # RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": True,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "claims_parameter_supported": False,
+    }

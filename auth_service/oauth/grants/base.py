@@ -1,0 +1,36 @@
+"""The grant contract: each grant type is one small class behind the token endpoint (RFC 6749 §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar, Protocol
+
+from auth_service.audit import Auditor
+from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.tokens import TokenMinter
+from auth_service.repositories import Repositories
+from shared.models import Client
+from shared.schemas import TokenResponse
+
+
+@dataclass(frozen=True, slots=True)
+class GrantSettings:
+    refresh_token_reuse_grace: int  # seconds; 0 means strict
+
+
+@dataclass(frozen=True, slots=True)
+class GrantContext:
+    repos: Repositories
+    minter: TokenMinter
+    audit: Auditor
+    settings: GrantSettings
+    now: datetime
+
+
+class Grant(Protocol):
+    grant_type: ClassVar[str]
+
+    async def exchange(
+        self, request: TokenRequest, client: Client, ctx: GrantContext
+    ) -> TokenResponse: ...

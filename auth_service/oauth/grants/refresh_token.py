@@ -1,0 +1,133 @@
+"""Refresh token grant: RFC 6749 §6; rotation and reuse detection per RFC 9700 §4.14.2.
+
+Each use replaces the token by a successor in one conditional UPDATE. A rotated token used again
+is treated as theft and revokes the family, except for a retry by the same client within the
+grace window, which replaces the successor the client probably never received.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar
+
+from auth_service.oauth.grants.base import GrantContext
+from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.revocation import revoke_family
+from auth_service.oauth.tokens import issue_refresh_token
+from auth_service.security.secrets import hash_token
+from shared.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from shared.models import Client, Grant, RefreshToken
+from shared.schemas import TokenResponse
+from shared.scopes import format_scope, parse_scope
+
+
+class RefreshTokenGrant:
+    grant_type: ClassVar[str] = "refresh_token"
+
+    async def exchange(
+        self, request: TokenRequest, client: Client, ctx: GrantContext
+    ) -> TokenResponse:
+        if request.refresh_token is None:
+            raise InvalidRequestError("refresh_token is required")
+        token_hash = hash_token(request.refresh_token)
+        token = await ctx.repos.refresh_tokens.get_by_hash(token_hash)
+        # RFC 6749 §6: refresh tokens are bound to the client they were issued to.
+        if token is None or token.client_id != client.client_id:
+            raise InvalidGrantError("refresh token is invalid")
+        grant = await ctx.repos.grants.get_by_id(token.grant_id)
+        if grant is None or grant.revoked_at is not None or token.revoked_at is not None:
+            raise InvalidGrantError("refresh token was revoked")
+        if token.expires_at <= ctx.now:
+            raise InvalidGrantError("refresh token has expired")
+        scopes = _requested_scopes(request.scope, token)
+        if not await ctx.repos.refresh_tokens.rotate(token_hash, ctx.now):
+            await self._handle_reuse(token, grant, client, ctx)
+        return await self._issue(token, grant, client, scopes, ctx)
+
+    async def _handle_reuse(
+        self, token: RefreshToken, grant: Grant, client: Client, ctx: GrantContext
+    ) -> None:
+        """The token was already rotated: a retry within the grace window, or theft."""
+        await ctx.repos.session.refresh(token)
+        grace = timedelta(seconds=ctx.settings.refresh_token_reuse_grace)
+        if (
+            token.revoked_at is None
+            and token.rotated_at is not None
+            and ctx.now - token.rotated_at <= grace
+        ):
+            # Replace the unused successor; if none is left unused, the family moved on.
+            if await ctx.repos.refresh_tokens.revoke_live_children(token.token_hash, ctx.now) > 0:
+                return
+        await revoke_family(ctx.repos, grant.id, ctx.now)
+        ctx.audit.record(
+            "refresh_token_reused",
+            user_id=grant.user_id,
+            client_id=client.client_id,
+            grant_id=grant.id,
+        )
+        await ctx.repos.session.commit()
+        raise InvalidGrantError("refresh token was already used")
+
+    async def _issue(
+        self,
+        token: RefreshToken,
+        grant: Grant,
+        client: Client,
+        scopes: frozenset[str],
+        ctx: GrantContext,
+    ) -> TokenResponse:
+        access_token = ctx.minter.access_token(
+            now=ctx.now,
+            sub=grant.user_id,
+            client=client,
+            scopes=scopes,
+            grant_id=grant.id,
+            auth_time=grant.auth_time,
+        )
+        # The successor keeps the family's scope: a narrower request narrows this access token
+        # only (RFC 6749 §6), so a later refresh can ask for the original scope again.
+        new_refresh_token = await issue_refresh_token(
+            ctx.repos.refresh_tokens,
+            policy=ctx.minter.policy,
+            client=client,
+            grant=grant,
+            scopes=token.scopes,
+            now=ctx.now,
+            parent_hash=token.token_hash,
+        )
+        id_token = None
+        if "openid" in scopes:
+            # OIDC Core §12.2: same iss, sub, aud and auth_time as the original; no nonce.
+            id_token = ctx.minter.id_token(
+                now=ctx.now,
+                sub=grant.user_id,
+                client_id=client.client_id,
+                auth_time=grant.auth_time,
+                nonce=None,
+                access_token=access_token,
+            )
+        await ctx.repos.grants.touch(grant.id, ctx.now)
+        ctx.audit.record(
+            "token_issued",
+            user_id=grant.user_id,
+            client_id=client.client_id,
+            grant_type=self.grant_type,
+            grant_id=grant.id,
+        )
+        return TokenResponse(
+            access_token=access_token,
+            expires_in=ctx.minter.access_token_ttl(client),
+            scope=format_scope(scopes),
+            refresh_token=new_refresh_token,
+            id_token=id_token,
+        )
+
+
+def _requested_scopes(scope: str | None, token: RefreshToken) -> frozenset[str]:
+    """RFC 6749 §6: the requested scope may narrow, never widen, what was originally granted."""
+    if scope is None:
+        return token.scopes
+    requested = parse_scope(scope)
+    if not requested <= token.scopes:
+        raise InvalidScopeError("the requested scope exceeds the scope originally granted")
+    return requested

@@ -1,0 +1,98 @@
+"""Request shapes: strict form/query parsing and the typed token request (RFC 6749 §3.1, §3.2).
+
+Duplicated parameters are refused (RFC 6749 §3.1); Starlette would silently keep the last one.
+Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.errors import InvalidRequestError
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+MAX_FIELDS = 64
+MAX_VALUE_LENGTH = 4096
+
+
+class DuplicateParameterError(InvalidRequestError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"parameter {_printable(name)} was sent more than once")
+        self.name = name
+
+
+def _printable(name: str) -> str:
+    return name if name.isascii() and name.isprintable() and len(name) <= 40 else "(unprintable)"
+
+
+def unique_params(items: Iterable[tuple[str, str]]) -> tuple[dict[str, str], frozenset[str]]:
+    """Map of single-valued, non-empty parameters, plus the names that were repeated."""
+    params: dict[str, str] = {}
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for name, value in items:
+        if name in seen:
+            repeated.add(name)
+        seen.add(name)
+        if value != "":
+            params[name] = value
+    for name in repeated:
+        params.pop(name, None)
+    return params, frozenset(repeated)
+
+
+def require_unique(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    params, repeated = unique_params(items)
+    if repeated:
+        raise DuplicateParameterError(sorted(repeated)[0])
+    return params
+
+
+def parse_form(body: bytes, content_type: str | None) -> dict[str, str]:
+    """Parse an urlencoded body once, with the standard library, refusing anything ambiguous."""
+    return require_unique(parse_form_items(body, content_type))
+
+
+def parse_form_items(body: bytes, content_type: str | None) -> list[tuple[str, str]]:
+    """The (name, value) pairs of an urlencoded body, in order, repeats included."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != FORM_CONTENT_TYPE:
+        raise InvalidRequestError(f"the request body must be {FORM_CONTENT_TYPE}")
+    try:
+        text = body.decode("utf-8")
+        items = parse_qsl(
+            text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict", separator="&"
+        )
+    except ValueError:  # includes UnicodeDecodeError and too many fields
+        raise InvalidRequestError("the request body is not valid UTF-8 form data") from None
+    if any(len(value) > MAX_VALUE_LENGTH for _, value in items):
+        raise InvalidRequestError("a parameter value is too long")
+    return items
+
+
+class TokenRequest(BaseModel):
+    """The parameters of any grant at the token endpoint; unknown ones are ignored (RFC 6749 §3.2)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    grant_type: str = Field(max_length=200)
+    code: str | None = Field(default=None, max_length=512)
+    redirect_uri: str | None = Field(default=None, max_length=2000)
+    code_verifier: str | None = Field(default=None, max_length=128)
+    refresh_token: str | None = Field(default=None, max_length=512)
+    scope: str | None = Field(default=None, max_length=1000)
+    username: str | None = Field(default=None, max_length=254)
+    password: str | None = Field(default=None, max_length=1024)
+
+    @classmethod
+    def from_form(cls, form: dict[str, str]) -> TokenRequest:
+        if "grant_type" not in form:
+            raise InvalidRequestError("grant_type is required")
+        try:
+            return cls.model_validate(form)
+        except ValidationError as exc:
+            field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "request"
+            raise InvalidRequestError(f"parameter {field} is invalid") from None

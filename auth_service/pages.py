@@ -1,0 +1,111 @@
+"""HTML pages: templates, the session and browser cookies, and CSRF tokens for our forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse, Response
+
+from auth_service.security.csrf import csrf_token, csrf_token_matches
+from auth_service.security.secrets import hash_token, new_token
+
+SESSION_COOKIE = "myauth_session"
+# A random per-browser key for CSRF tokens; never a credential by itself.
+BROWSER_COOKIE = "myauth_browser"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+BROWSER_COOKIE_MAX_AGE = 400 * 86400
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATE_DIR))
+    templates.env.autoescape = True
+    return templates
+
+
+def _cookie_secure(request: Request) -> bool:
+    secure: bool = request.app.state.settings.cookie_secure
+    return secure
+
+
+def session_hash_of(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return hash_token(value) if value else None
+
+
+def render(
+    request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(
+        request, template, context, status_code=status_code
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def render_form(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    purpose: str,
+    request_id: str = "",
+    session_hash: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render a page with a form whose CSRF token binds browser, session and pending request."""
+    key = request.cookies.get(BROWSER_COOKIE)
+    new_key = key is None or len(key) > 128
+    if new_key:
+        key = new_token()
+    assert key is not None  # noqa: S101 - set just above
+    token = csrf_token(key, purpose=purpose, session_hash=session_hash, request_id=request_id)
+    response = render(request, template, {**context, "csrf_token": token}, status_code=status_code)
+    if new_key:
+        response.set_cookie(
+            BROWSER_COOKIE,
+            key,
+            max_age=BROWSER_COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=_cookie_secure(request),
+        )
+    return response
+
+
+def csrf_ok(
+    request: Request,
+    form: dict[str, str],
+    *,
+    purpose: str,
+    request_id: str = "",
+    session_hash: str | None = None,
+) -> bool:
+    key = request.cookies.get(BROWSER_COOKIE)
+    token = form.get("csrf_token")
+    if not key or not token:
+        return False
+    return csrf_token_matches(
+        token, key, purpose=purpose, session_hash=session_hash, request_id=request_id
+    )
+
+
+def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=_cookie_secure(request),
+        path="/",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=_cookie_secure(request), path="/"
+    )

@@ -1,0 +1,50 @@
+"""The only code that builds queries. Repositories add, flush and execute; they never commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth_service.repositories.audit import AuditRepository
+from auth_service.repositories.authorization_codes import AuthorizationCodeRepository
+from auth_service.repositories.authorization_requests import PendingAuthorizationRepository
+from auth_service.repositories.clients import ClientRepository
+from auth_service.repositories.consents import ConsentRepository
+from auth_service.repositories.grants import GrantRepository
+from auth_service.repositories.refresh_tokens import RefreshTokenRepository
+from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.repositories.users import SessionRepository, UserRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    """Every repository over one database session (one unit of work)."""
+
+    session: AsyncSession
+    users: UserRepository
+    sessions: SessionRepository
+    clients: ClientRepository
+    pending: PendingAuthorizationRepository
+    consents: ConsentRepository
+    grants: GrantRepository
+    codes: AuthorizationCodeRepository
+    refresh_tokens: RefreshTokenRepository
+    signing_keys: SigningKeyRepository
+    audit: AuditRepository
+
+    @classmethod
+    def over(cls, session: AsyncSession) -> Repositories:
+        return cls(
+            session=session,
+            users=UserRepository(session),
+            sessions=SessionRepository(session),
+            clients=ClientRepository(session),
+            pending=PendingAuthorizationRepository(session),
+            consents=ConsentRepository(session),
+            grants=GrantRepository(session),
+            codes=AuthorizationCodeRepository(session),
+            refresh_tokens=RefreshTokenRepository(session),
+            signing_keys=SigningKeyRepository(session),
+            audit=AuditRepository(session),
+        )

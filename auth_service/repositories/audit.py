@@ -1,0 +1,16 @@
+"""Audit events."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.models import AuditEvent
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, event: AuditEvent) -> None:
+        # Flushed with the unit of work it belongs to: an event for a rolled-back change vanishes too.
+        self.session.add(event)

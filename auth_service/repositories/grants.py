@@ -1,0 +1,36 @@
+"""Grants: token families and their revocation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.models import Grant
+
+
+class GrantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, grant: Grant) -> Grant:
+        self.session.add(grant)
+        await self.session.flush()
+        return grant
+
+    async def get_by_id(self, grant_id: str) -> Grant | None:
+        return await self.session.get(Grant, grant_id)
+
+    async def revoke(self, grant_id: str, now: datetime) -> bool:
+        result = await self.session.exec(
+            update(Grant)
+            .where(col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
+            .values(revoked_at=now)
+        )
+        return result.rowcount == 1
+
+    async def touch(self, grant_id: str, now: datetime) -> None:
+        await self.session.exec(
+            update(Grant).where(col(Grant.id) == grant_id).values(last_used_at=now)
+        )

@@ -1,0 +1,98 @@
+"""Users and their sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, delete, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.models import User, UserSession
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_by_id(self, user_id: str) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_by_username(self, username: str) -> User | None:
+        result = await self.session.exec(
+            select(User).where(User.username == normalize_username(username))
+        )
+        return result.first()
+
+    async def get_by_email(self, email: str) -> User | None:
+        result = await self.session.exec(select(User).where(User.email == normalize_email(email)))
+        return result.first()
+
+    async def add(
+        self, *, username: str, email: str, name: str, password_hash: str, now: datetime
+    ) -> User:
+        user = User(
+            username=normalize_username(username),
+            email=normalize_email(email),
+            name=name,
+            password_hash=password_hash,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
+        await self.session.exec(
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(password_hash=password_hash, updated_at=now)
+        )
+
+
+class SessionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(
+        self,
+        *,
+        id_hash: str,
+        user_id: str,
+        auth_time: datetime,
+        expires_at: datetime,
+        now: datetime,
+    ) -> UserSession:
+        row = UserSession(
+            id_hash=id_hash,
+            user_id=user_id,
+            created_at=now,
+            auth_time=auth_time,
+            expires_at=expires_at,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def get_active(self, id_hash: str, now: datetime) -> UserSession | None:
+        result = await self.session.exec(
+            select(UserSession).where(UserSession.id_hash == id_hash, UserSession.expires_at > now)
+        )
+        return result.first()
+
+    async def delete(self, id_hash: str) -> None:
+        await self.session.exec(delete(UserSession).where(col(UserSession.id_hash) == id_hash))
+
+    async def delete_all_for_user(self, user_id: str, *, except_hash: str | None = None) -> None:
+        statement = delete(UserSession).where(col(UserSession.user_id) == user_id)
+        if except_hash is not None:
+            statement = statement.where(col(UserSession.id_hash) != except_hash)
+        await self.session.exec(statement)

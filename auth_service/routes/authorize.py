@@ -1,0 +1,49 @@
+"""GET/POST /oauth/authorize (RFC 6749 §4.1.1; OIDC Core §3.1.2.1 allows POST)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from auth_service.deps import AuditorDep, Now, OptionalSession, ReposDep, SettingsDep
+from auth_service.oauth.authorize import (
+    AuthorizationPageError,
+    Step,
+    save_pending,
+    validate_authorization_request,
+)
+from auth_service.oauth.requests import parse_form_items, unique_params
+from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page
+from shared.errors import OAuthError
+
+router = APIRouter(tags=["oauth"])
+
+
+async def _request_items(request: Request) -> list[tuple[str, str]]:
+    if request.method == "GET":
+        return request.query_params.multi_items()
+    try:
+        return parse_form_items(await request.body(), request.headers.get("content-type"))
+    except OAuthError as error:
+        raise AuthorizationPageError(error) from None
+
+
+@router.api_route("/oauth/authorize", methods=["GET", "POST"], include_in_schema=True)
+async def authorize(
+    request: Request,
+    repos: ReposDep,
+    session: OptionalSession,
+    settings: SettingsDep,
+    audit: AuditorDep,
+    now: Now,
+) -> Response:
+    params, repeated = unique_params(await _request_items(request))
+    client = None
+    if "client_id" in params and len(params["client_id"]) <= 64:
+        client = await repos.clients.get_by_client_id(params["client_id"])
+    authz = validate_authorization_request(params, repeated, client)
+    step = await decide(repos, authz, session=session, min_auth_time=authz.min_auth_time(now))
+    if step is Step.ISSUE_CODE and session is not None:
+        return await finish_with_code(request, repos, authz, session=session, audit=audit, now=now)
+    request_id = await save_pending(repos, authz, now=now, ttl=settings.pending_request_ttl)
+    return to_step_page(step, request_id)

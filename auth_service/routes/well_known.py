@@ -1,0 +1,35 @@
+"""Discovery (OIDC Discovery 1.0 §4, RFC 8414 §3) and the public keys (RFC 7517)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from auth_service.deps import KeyStoreDep, Now, SettingsDep
+from auth_service.oauth.discovery import provider_metadata
+from auth_service.oauth.grants import GRANTS
+from shared.scopes import SCOPES
+
+router = APIRouter(tags=["discovery"])
+
+
+def _cache_headers(max_age: int) -> dict[str, str]:
+    return {"Cache-Control": f"public, max-age={max_age}"}
+
+
+@router.get("/.well-known/openid-configuration")
+@router.get("/.well-known/oauth-authorization-server")
+async def discovery(settings: SettingsDep) -> JSONResponse:
+    metadata = provider_metadata(
+        settings.issuer, grant_types=GRANTS, scopes=SCOPES, signing_alg=settings.signing_alg
+    )
+    return JSONResponse(metadata, headers=_cache_headers(settings.discovery_max_age))
+
+
+@router.get("/.well-known/jwks.json")
+async def jwks(
+    request: Request, key_store: KeyStoreDep, settings: SettingsDep, now: Now
+) -> JSONResponse:
+    return JSONResponse(
+        key_store.current().jwks(now), headers=_cache_headers(settings.jwks_max_age)
+    )
