@@ -1,0 +1,1 @@
+"""The resource API: validates bearer JWTs locally against the issuer's cached keys."""

@@ -1,0 +1,59 @@
+"""Resource service settings, read from `RESOURCE_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
+
+
+class ResourceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RESOURCE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    # The `iss` we trust, exactly as the auth service's AUTH_ISSUER.
+    issuer: str = "http://127.0.0.1:8000"
+    # Our own identifier: the `aud` tokens must carry (RFC 9068 §4).
+    audience: str = "http://127.0.0.1:8001"
+    # Where to fetch keys; by default the jwks_uri of {issuer}/.well-known/openid-configuration.
+    # Set it when the issuer's public URL is not reachable from here (e.g. inside compose).
+    jwks_url: str | None = None
+    discovery_url: str | None = None
+    jwks_default_ttl: float = Field(default=300, gt=0)
+    jwks_refetch_interval: float = Field(default=10, gt=0)
+    jwks_timeout: float = Field(default=2.0, gt=0)
+    leeway: int = Field(default=30, ge=0, le=300)
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("RESOURCE_DATABASE_URL", "DATABASE_URL"),
+    )
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    log_format: Literal["text", "json"] = Field(
+        default="text", validation_alias=AliasChoices("RESOURCE_LOG_FORMAT", "LOG_FORMAT")
+    )
+    log_level: str = "INFO"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 8001
+
+    @model_validator(mode="after")
+    def _refuse_insecure_values(self) -> ResourceSettings:
+        self.issuer = self.issuer.rstrip("/")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("RESOURCE_TLS_CERT and RESOURCE_TLS_KEY must be set together")
+        if self.environment == "production" and not self.issuer.startswith("https://"):
+            raise ValueError("RESOURCE_ISSUER must use https when RESOURCE_ENVIRONMENT=production")
+        return self
+
+
+@lru_cache
+def get_settings() -> ResourceSettings:
+    return ResourceSettings()

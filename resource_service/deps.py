@@ -1,0 +1,87 @@
+"""Bearer authentication (RFC 6750) and scope checks for resource routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from resource_service.config import ResourceSettings
+from shared.claims import AccessTokenClaims
+from shared.errors import BearerRequestError, InsufficientScopeError, MissingTokenError
+from shared.tokens import decode_access_token
+
+REALM = "myauth-api"
+
+
+def get_settings(request: Request) -> ResourceSettings:
+    settings: ResourceSettings = request.app.state.settings
+    return settings
+
+
+def get_now(request: Request) -> datetime:
+    now: datetime = request.app.state.clock()
+    return now
+
+
+SettingsDep = Annotated[ResourceSettings, Depends(get_settings)]
+Now = Annotated[datetime, Depends(get_now)]
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def bearer_token(request: Request) -> str:
+    """RFC 6750 §2.1: `Authorization: Bearer <token>`; no token at all gets a bare challenge."""
+    authorization = request.headers.get("authorization")
+    if authorization is None:
+        raise MissingTokenError(realm=REALM)
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
+        raise BearerRequestError("the Authorization header must be 'Bearer <token>'", realm=REALM)
+    return token.strip()
+
+
+async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -> AccessTokenClaims:
+    token = bearer_token(request)
+    return await decode_access_token(
+        token,
+        keys=request.app.state.jwks,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        now=now,
+        leeway=settings.leeway,
+    )
+
+
+BearerClaims = Annotated[AccessTokenClaims, Depends(get_bearer_claims)]
+
+
+def require_scopes(*names: str) -> Callable[[AccessTokenClaims], Awaitable[AccessTokenClaims]]:
+    """A dependency that passes the claims on when the token holds every scope in `names`."""
+    needed = frozenset(names)
+
+    async def check(claims: BearerClaims) -> AccessTokenClaims:
+        if not needed <= claims.scopes:
+            # RFC 6750 §3.1: 403 with the scope the request needs.
+            raise InsufficientScopeError(
+                "the access token lacks the required scope",
+                realm=REALM,
+                scope=" ".join(sorted(needed)),
+            )
+        return claims
+
+    return check

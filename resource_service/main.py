@@ -1,0 +1,87 @@
+"""The resource service's ASGI app: `uvicorn resource_service.main:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+import httpx
+from fastapi import FastAPI
+
+from resource_service.config import ResourceSettings, get_settings
+from resource_service.routes import api_router
+from shared.database import make_engine, make_sessionmaker
+from shared.errors import OAuthError, oauth_error_handler
+from shared.failures import install_failure_handlers
+from shared.jwks import JwksCache
+from shared.observability import (
+    BodySizeLimitMiddleware,
+    Metrics,
+    RequestContextMiddleware,
+    add_operations_routes,
+    configure_logging,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: ResourceSettings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """`http_client` lets tests route JWKS fetches to an in-process auth app."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            sqlite_begin_immediate=False,
+        )
+        http = http_client or httpx.AsyncClient(follow_redirects=False)
+        jwks = JwksCache(
+            http,
+            issuer=settings.issuer,
+            jwks_url=settings.jwks_url,
+            discovery_url=settings.discovery_url,
+            default_ttl=settings.jwks_default_ttl,
+            refetch_interval=settings.jwks_refetch_interval,
+            timeout=settings.jwks_timeout,
+        )
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.jwks = jwks
+        # Warm the cache; if the issuer is down we start anyway and retry on the first request.
+        await jwks.refresh()
+        try:
+            yield
+        finally:
+            await jwks.aclose()
+            if http_client is None:
+                await http.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="MyAuthProvider resource API", version="0.1.0", lifespan=lifespan, redoc_url=None
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.metrics = Metrics("resource_service")
+    app.include_router(api_router)
+    add_operations_routes(app)
+    app.add_exception_handler(OAuthError, oauth_error_handler)
+    install_failure_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

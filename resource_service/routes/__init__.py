@@ -1,0 +1,10 @@
+"""Every router of the resource service."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from resource_service.routes import me
+
+api_router = APIRouter()
+api_router.include_router(me.router)
