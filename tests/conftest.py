@@ -1,0 +1,150 @@
+"""Fixtures: a real database per test, both apps in-process, and the arrangements tests build on."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from shared.database import make_engine
+from shared.models import SigningKey
+
+from auth_service.config import AuthSettings
+from auth_service.main import create_app as create_auth_app
+from auth_service.security.keys import new_signing_key, write_private_key
+from resource_service.config import ResourceSettings
+from resource_service.main import create_app as create_resource_app
+from tests.support.clock import TestClock
+from tests.support.databases import (
+    TEST_DATABASE_URL,
+    create_schema,
+    is_postgres,
+    reset_postgres_schema,
+    sqlite_url,
+    truncate_all,
+)
+from tests.support.db import Database
+
+ISSUER = "http://auth.test"
+AUDIENCE = "http://resource.test"
+
+
+@pytest.fixture(scope="session")
+def _postgres_schema() -> None:
+    if TEST_DATABASE_URL is not None and is_postgres(TEST_DATABASE_URL):
+        asyncio.run(reset_postgres_schema(TEST_DATABASE_URL))
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, _postgres_schema: None) -> str:
+    if TEST_DATABASE_URL is not None:
+        return TEST_DATABASE_URL
+    return sqlite_url(tmp_path / "test.db")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    engine = make_engine(database_url, sqlite_begin_immediate=False)
+    if is_postgres(database_url):
+        await truncate_all(engine)
+    else:
+        await create_schema(engine)
+    try:
+        yield Database(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _session_key() -> object:
+    # RSA generation costs ~100 ms; one key for the whole run keeps the suite fast.
+    return new_signing_key("RS256")
+
+
+@pytest.fixture
+async def signing_key(db: Database, _session_key: object, tmp_path: Path) -> SigningKey:
+    key = _session_key
+    key_dir = tmp_path / "keys"
+    write_private_key(key_dir, key.kid, key.pem)  # type: ignore[attr-defined]
+    row = SigningKey(
+        kid=key.kid,  # type: ignore[attr-defined]
+        alg="RS256",
+        public_jwk=key.public_jwk,  # type: ignore[attr-defined]
+        created_at=datetime(2020, 1, 1, tzinfo=UTC),
+        activates_at=datetime(2020, 1, 1, tzinfo=UTC),
+    )
+    await db.add(row)
+    return row
+
+
+@pytest.fixture
+def clock() -> TestClock:
+    return TestClock()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> AuthSettings:
+    return AuthSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        issuer=ISSUER,
+        resource_audience=AUDIENCE,
+        database_url=database_url,
+        key_dir=tmp_path / "keys",
+        # Cheap argon2 parameters: the tests exercise logic, not hashing cost.
+        password_time_cost=1,
+        password_memory_kib=64,
+        password_parallelism=1,
+    )
+
+
+@pytest.fixture
+def resource_settings(database_url: str) -> ResourceSettings:
+    return ResourceSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        database_url=database_url,
+    )
+
+
+@pytest.fixture
+async def auth_app(
+    settings: AuthSettings, db: Database, signing_key: SigningKey, clock: TestClock
+) -> AsyncIterator[FastAPI]:
+    app = create_auth_app(settings, clock=clock)
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def auth_client(auth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=auth_app)
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as client:
+        yield client
+
+
+@pytest.fixture
+async def resource_app(
+    resource_settings: ResourceSettings, auth_app: FastAPI, clock: TestClock
+) -> AsyncIterator[FastAPI]:
+    # The resource service fetches discovery and JWKS from the real auth app, in-process.
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=auth_app), base_url=ISSUER)
+    app = create_resource_app(resource_settings, clock=clock, http_client=http)
+    try:
+        async with LifespanManager(app):
+            yield app
+    finally:
+        await http.aclose()
+
+
+@pytest.fixture
+async def resource_client(resource_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=resource_app)
+    async with httpx.AsyncClient(transport=transport, base_url=AUDIENCE) as client:
+        yield client
