@@ -25,6 +25,7 @@ from auth_service.demo import seed_demo
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from shared.database import make_engine, make_sessionmaker
+from shared.serving import serve
 
 app = typer.Typer(help="MyAuthProvider administration.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -217,22 +218,15 @@ def demo_seed(
 
 
 @app.command("serve")
-def serve() -> None:
-    """Run the auth service with uvicorn (uvloop, httptools), with TLS when configured."""
-    import uvicorn
-
+def serve_command() -> None:
+    """Run the auth service (uvloop, httptools), with TLS when AUTH_TLS_CERT/KEY are set."""
     settings = _settings()
-    uvicorn.run(
+    serve(
         "auth_service.main:create_app",
-        factory=True,
         host=settings.host,
         port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        proxy_headers=False,
+        tls_cert=settings.tls_cert,
+        tls_key=settings.tls_key,
     )
 
 

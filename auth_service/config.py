@@ -14,7 +14,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
 
 
 class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AUTH_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     environment: Literal["development", "production"] = "development"
     # The issuer identifier (RFC 8414 §2): the public base URL, no query, no fragment.

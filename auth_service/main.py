@@ -32,8 +32,8 @@ from shared.observability import (
     BodySizeLimitMiddleware,
     Metrics,
     RequestContextMiddleware,
-    add_operations_routes,
     configure_logging,
+    operations_router,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def create_app(
         parallelism=settings.password_parallelism,
     )
     app.include_router(api_router)
-    add_operations_routes(app)
+    app.include_router(operations_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(OAuthError, oauth_error_handler)
     app.add_exception_handler(AuthorizationPageError, authorization_page_error_handler)

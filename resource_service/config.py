@@ -13,7 +13,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
 
 
 class ResourceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RESOURCE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RESOURCE_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
 
     environment: Literal["development", "production"] = "development"
     # The `iss` we trust, exactly as the auth service's AUTH_ISSUER.

@@ -20,8 +20,8 @@ from shared.observability import (
     BodySizeLimitMiddleware,
     Metrics,
     RequestContextMiddleware,
-    add_operations_routes,
     configure_logging,
+    operations_router,
 )
 
 logger = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = Metrics("resource_service")
     app.include_router(api_router)
-    add_operations_routes(app)
+    app.include_router(operations_router())
     app.add_exception_handler(OAuthError, oauth_error_handler)
     install_failure_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import APIRouter
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -22,7 +23,6 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -143,10 +143,13 @@ async def readyz_endpoint(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-def add_operations_routes(app: Starlette) -> None:
-    app.add_route("/healthz", healthz_endpoint, methods=["GET"], include_in_schema=False)
-    app.add_route("/readyz", readyz_endpoint, methods=["GET"], include_in_schema=False)
-    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+def operations_router() -> APIRouter:
+    """/healthz, /readyz and /metrics, the same for both services."""
+    router = APIRouter(tags=["operations"])
+    router.add_api_route("/healthz", healthz_endpoint, methods=["GET"])
+    router.add_api_route("/readyz", readyz_endpoint, methods=["GET"])
+    router.add_api_route("/metrics", metrics_endpoint, methods=["GET"], response_class=Response)
+    return router
 
 
 class RequestContextMiddleware:

@@ -1,0 +1,13 @@
+"""`python -m auth_service`: serve the auth service with the settings' host, port and TLS."""
+
+from auth_service.config import get_settings
+from shared.serving import serve
+
+settings = get_settings()
+serve(
+    "auth_service.main:create_app",
+    host=settings.host,
+    port=settings.port,
+    tls_cert=settings.tls_cert,
+    tls_key=settings.tls_key,
+)
