@@ -1,0 +1,31 @@
+# One image for both services and the admin CLI; the command picks the process.
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, pinned by the same constraints file the Makefile uses.
+COPY pyproject.toml constraints.txt README.md ./
+COPY shared/__init__.py shared/__init__.py
+COPY auth_service/__init__.py auth_service/__init__.py
+COPY resource_service/__init__.py resource_service/__init__.py
+RUN pip install -c constraints.txt .
+
+COPY shared shared
+COPY auth_service auth_service
+COPY resource_service resource_service
+COPY alembic.ini ./
+RUN pip install --no-deps . \
+    && useradd --system --uid 10001 --home /app myauth \
+    && mkdir -p /var/lib/myauth/keys \
+    && chown -R myauth /var/lib/myauth \
+    && chmod 700 /var/lib/myauth/keys
+
+USER myauth
+EXPOSE 8000 8001
+# No secret is baked in: every setting comes from the environment at run time.
+CMD ["auth-service", "serve"]

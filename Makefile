@@ -1,0 +1,74 @@
+# The one entry point for humans and CI. Every target creates the virtualenv it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: install fmt lint typecheck check test test-unit test-api test-e2e test-pg \
+        run run-auth run-resource migrate seed revision up down clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit tests/test_architecture.py $(PYTEST_ARGS)
+
+test-api: install
+	$(BIN)/python -m pytest tests/api tests/storage $(PYTEST_ARGS)
+
+test-e2e: install
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-pg: install
+	TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: install
+	$(BIN)/auth-service db upgrade
+
+seed: migrate
+	$(BIN)/auth-service demo seed
+
+# make revision m="add consent expiry"
+revision: install
+	$(BIN)/auth-service db revision -m "$(m)"
+
+run: seed
+	$(BIN)/python scripts/run_dev.py
+
+run-auth: migrate
+	$(BIN)/uvicorn auth_service.main:create_app --factory --host 127.0.0.1 --port 8000 --loop uvloop --http httptools
+
+run-resource: install
+	$(BIN)/uvicorn resource_service.main:create_app --factory --host 127.0.0.1 --port 8001 --loop uvloop --http httptools
+
+up:
+	docker-compose up --build
+
+down:
+	docker-compose down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
