@@ -12,14 +12,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from shared.database import make_engine
-from shared.models import SigningKey
-
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
 from auth_service.security.keys import new_signing_key, write_private_key
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
+from shared.database import make_engine
+from shared.models import SigningKey
 from tests.support.clock import TestClock
 from tests.support.databases import (
     TEST_DATABASE_URL,

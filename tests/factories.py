@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.models import Client, User
-
 from auth_service.accounts import create_user
 from auth_service.client_registry import ClientSpec, register_client
 from auth_service.security.passwords import PasswordHasher
+from shared.models import Client, User
 from tests.support.db import Database
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1)

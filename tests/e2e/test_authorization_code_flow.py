@@ -14,9 +14,13 @@ async def test_code_flow_token_reads_me_and_email(
 ) -> None:
     user = await make_user(db, name="Ada Lovelace")
     client = await make_client(db)
-    tokens = await tokens_for(auth_client, AuthorizationRequest(client, scope="openid profile email"), user)
+    tokens = await tokens_for(
+        auth_client, AuthorizationRequest(client, scope="openid profile email"), user
+    )
 
-    me = await resource_client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    me = await resource_client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
     email = await resource_client.get(
         "/api/v1/email", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )

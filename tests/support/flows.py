@@ -91,7 +91,11 @@ def request_id_from(location: str) -> str:
 
 
 async def authorize(
-    auth: httpx.AsyncClient, request: AuthorizationRequest, user: TestUser, *, decision: str = "allow"
+    auth: httpx.AsyncClient,
+    request: AuthorizationRequest,
+    user: TestUser,
+    *,
+    decision: str = "allow",
 ) -> httpx.Response:
     """Walk authorize -> login (if needed) -> consent (if needed); return the final redirect."""
     response = await auth.get(request.url())
@@ -106,7 +110,11 @@ async def authorize(
         request_id = request_id_from(str(response.url))
         response = await auth.post(
             "/consent",
-            data={decision: decision, "request_id": request_id, "csrf_token": csrf_from(response.text)},
+            data={
+                decision: decision,
+                "request_id": request_id,
+                "csrf_token": csrf_from(response.text),
+            },
         )
     return response
 
