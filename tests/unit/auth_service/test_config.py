@@ -1,0 +1,55 @@
+"""Settings refuse insecure production values at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from auth_service.config import AuthSettings
+from resource_service.config import ResourceSettings
+
+
+def _auth(**values: object) -> AuthSettings:
+    return AuthSettings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+
+
+def test_config_production_refuses_http_issuer(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="https"):
+        _auth(environment="production", issuer="http://login.example", key_dir=tmp_path)
+
+
+def test_config_production_refuses_missing_key_directory(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="AUTH_KEY_DIR"):
+        _auth(environment="production", issuer="https://login.example", key_dir=tmp_path / "nope")
+
+
+def test_config_production_accepts_https_issuer_and_existing_key_dir(tmp_path: Path) -> None:
+    settings = _auth(environment="production", issuer="https://login.example/", key_dir=tmp_path)
+    assert settings.issuer == "https://login.example"
+    assert settings.cookie_secure
+
+
+@pytest.mark.parametrize(
+    "issuer", ["login.example", "https://login.example?x=1", "https://a.example/#f"]
+)
+def test_config_refuses_malformed_issuer(issuer: str) -> None:
+    with pytest.raises(ValidationError):
+        _auth(issuer=issuer)
+
+
+def test_config_tls_cert_needs_key() -> None:
+    with pytest.raises(ValidationError, match="together"):
+        _auth(tls_cert=Path("cert.pem"))
+
+
+def test_config_resource_production_refuses_http_issuer() -> None:
+    with pytest.raises(ValidationError, match="https"):
+        ResourceSettings(_env_file=None, environment="production", issuer="http://x")  # type: ignore[call-arg]
+
+
+def test_config_database_url_alias_switches_both_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@db/x")
+    assert AuthSettings(_env_file=None).database_url == "postgresql+asyncpg://u@db/x"  # type: ignore[call-arg]
+    assert ResourceSettings(_env_file=None).database_url == "postgresql+asyncpg://u@db/x"  # type: ignore[call-arg]
