@@ -59,14 +59,14 @@ def stack(tmp_path: Path) -> Iterator[LiveStack]:
 
 
 def _serve(stack: LiveStack, module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = (stack.workdir / f"{module}.log").open("wb")
-    return subprocess.Popen(  # noqa: S603 - fixed argv
-        [str(BIN / "python"), "-m", module],
-        env=stack.env(**env),
-        cwd=stack.workdir,
-        stdout=log,
-        stderr=log,
-    )
+    with (stack.workdir / f"{module}.log").open("wb") as log:
+        return subprocess.Popen(  # noqa: S603 - fixed argv
+            [str(BIN / "python"), "-m", module],
+            env=stack.env(**env),
+            cwd=stack.workdir,
+            stdout=log,
+            stderr=log,
+        )
 
 
 def _trust(cert: Path) -> ssl.SSLContext:
