@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
 
 from auth_service.config import AuthSettings, get_settings
 from auth_service.errors import render_failure
@@ -26,7 +27,7 @@ from auth_service.routes.errors import (
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security_headers import SecurityHeadersMiddleware
 from shared.database import make_engine, make_sessionmaker
-from shared.errors import OAuthError, oauth_error_handler
+from shared.errors import OAuthError
 from shared.failures import install_failure_handlers
 from shared.observability import (
     BodySizeLimitMiddleware,
@@ -99,7 +100,7 @@ def create_app(
     app.include_router(api_router)
     app.include_router(operations_router())
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.add_exception_handler(OAuthError, oauth_error_handler)
+    app.add_exception_handler(OAuthError, _render_oauth_error)
     app.add_exception_handler(AuthorizationPageError, authorization_page_error_handler)
     app.add_exception_handler(AuthorizationRedirectError, authorization_redirect_error_handler)
     install_failure_handlers(app, render_failure)
@@ -107,6 +108,12 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app
+
+
+async def _render_oauth_error(request: Request, exc: Exception) -> Response:
+    """Protocol errors: JSON on back-channel endpoints, our HTML error page on the user's pages."""
+    assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
+    return render_failure(request, exc)
 
 
 def _token_policy(settings: AuthSettings) -> TokenPolicy:

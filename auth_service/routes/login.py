@@ -112,7 +112,7 @@ async def login(
     if user is None:
         audit.record("login_failed", client_id=pending.client_id if pending else None)
         return await _login_page(
-            request, repos, pending, username=username, error=LOGIN_FAILED, status_code=401
+            request, repos, pending, username=username, error=LOGIN_FAILED, status_code=400
         )
     new = await start_session(
         repos, user, now=now, ttl=settings.session_ttl, replaces=request.cookies.get(SESSION_COOKIE)
