@@ -11,7 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resource_service.config import ResourceSettings
 from shared.claims import AccessTokenClaims
-from shared.errors import BearerRequestError, InsufficientScopeError, MissingTokenError
+from shared.errors import (
+    BearerRequestError,
+    InsufficientScopeError,
+    InvalidTokenError,
+    MissingTokenError,
+)
 from shared.tokens import decode_access_token
 
 REALM = "myauth-api"
@@ -47,24 +52,29 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 def bearer_token(request: Request) -> str:
     """RFC 6750 §2.1: `Authorization: Bearer <token>`; no token at all gets a bare challenge."""
     authorization = request.headers.get("authorization")
-    if authorization is None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        # RFC 6750 §3: no credentials, or another scheme, gets a challenge without an error code.
         raise MissingTokenError(realm=REALM)
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
+    if not token.strip() or " " in token.strip():
         raise BearerRequestError("the Authorization header must be 'Bearer <token>'", realm=REALM)
     return token.strip()
 
 
 async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -> AccessTokenClaims:
     token = bearer_token(request)
-    return await decode_access_token(
-        token,
-        keys=request.app.state.jwks,
-        issuer=settings.issuer,
-        audience=settings.audience,
-        now=now,
-        leeway=settings.leeway,
-    )
+    try:
+        return await decode_access_token(
+            token,
+            keys=request.app.state.jwks,
+            issuer=settings.issuer,
+            audience=settings.audience,
+            now=now,
+            leeway=settings.leeway,
+        )
+    except InvalidTokenError as exc:
+        # One protected resource, one realm in every challenge (RFC 7235 §2.2).
+        raise InvalidTokenError(exc.description, realm=REALM) from None
 
 
 BearerClaims = Annotated[AccessTokenClaims, Depends(get_bearer_claims)]

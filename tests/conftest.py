@@ -19,6 +19,7 @@ from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from shared.database import make_engine
 from shared.models import SigningKey
+from tests.factories import TestClient, TestUser, make_client, make_user
 from tests.support.clock import TestClock
 from tests.support.databases import (
     TEST_DATABASE_URL,
@@ -80,6 +81,21 @@ async def signing_key(db: Database, _session_key: object, tmp_path: Path) -> Sig
     )
     await db.add(row)
     return row
+
+
+@pytest.fixture
+async def user(db: Database) -> TestUser:
+    return await make_user(db)
+
+
+@pytest.fixture
+async def confidential_client(db: Database) -> TestClient:
+    return await make_client(db)
+
+
+@pytest.fixture
+async def public_client(db: Database) -> TestClient:
+    return await make_client(db, is_public=True)
 
 
 @pytest.fixture

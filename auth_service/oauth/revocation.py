@@ -9,5 +9,6 @@ from auth_service.repositories import Repositories
 
 async def revoke_family(repos: Repositories, grant_id: str, now: datetime) -> None:
     """Revoke a grant and every refresh token of it; its access tokens die with the grant id."""
+    await repos.grants.lock(grant_id)  # family lock first, as every other writer of the family
     await repos.grants.revoke(grant_id, now)
     await repos.refresh_tokens.revoke_grant(grant_id, now)

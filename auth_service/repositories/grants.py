@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, update
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import Grant
@@ -21,6 +21,20 @@ class GrantRepository:
 
     async def get_by_id(self, grant_id: str) -> Grant | None:
         return await self.session.get(Grant, grant_id)
+
+    async def lock(self, grant_id: str) -> Grant | None:
+        """Read the grant and hold its row until commit (PostgreSQL; SQLite's writer lock already does).
+
+        Every change to a token family takes this lock first, so refreshes and revocations of one
+        family queue in one order and cannot deadlock on each other's token rows.
+        """
+        result = await self.session.exec(
+            select(Grant)
+            .where(Grant.id == grant_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        return result.first()
 
     async def revoke(self, grant_id: str, now: datetime) -> bool:
         result = await self.session.exec(

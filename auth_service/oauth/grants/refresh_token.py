@@ -34,7 +34,7 @@ class RefreshTokenGrant:
         # RFC 6749 §6: refresh tokens are bound to the client they were issued to.
         if token is None or token.client_id != client.client_id:
             raise InvalidGrantError("refresh token is invalid")
-        grant = await ctx.repos.grants.get_by_id(token.grant_id)
+        grant = await ctx.repos.grants.lock(token.grant_id)
         if grant is None or grant.revoked_at is not None or token.revoked_at is not None:
             raise InvalidGrantError("refresh token was revoked")
         if token.expires_at <= ctx.now:
@@ -50,10 +50,13 @@ class RefreshTokenGrant:
         """The token was already rotated: a retry within the grace window, or theft."""
         await ctx.repos.session.refresh(token)
         grace = timedelta(seconds=ctx.settings.refresh_token_reuse_grace)
+        # A negative age means this request started before the rotation it lost to: a concurrent
+        # duplicate, which is a retry when there is a window and a reuse when there is none.
         if (
-            token.revoked_at is None
+            grace > timedelta(0)
+            and token.revoked_at is None
             and token.rotated_at is not None
-            and ctx.now - token.rotated_at <= grace
+            and abs(ctx.now - token.rotated_at) <= grace
         ):
             # Replace the unused successor; if none is left unused, the family moved on.
             if await ctx.repos.refresh_tokens.revoke_live_children(token.token_hash, ctx.now) > 0:

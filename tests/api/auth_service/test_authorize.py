@@ -18,7 +18,7 @@ from shared.models import (
     PendingAuthorization,
     UserSession,
 )
-from tests.factories import REDIRECT_URI, TestClient, TestUser, make_client, make_user
+from tests.factories import REDIRECT_URI, TestClient, TestUser, make_client
 from tests.support.assertions import assert_error_page
 from tests.support.clock import TestClock
 from tests.support.db import Database
@@ -38,21 +38,6 @@ from tests.support.pages import (
 OTHER_REDIRECT_URI = "https://client.example/other"
 # Spaces, '&', '=', '+', '%', '#' and non-ASCII: echoed byte for byte or not at all.
 AWKWARD_STATE = "a b&c=d+e%20f#g/é✓𝄞"
-
-
-@pytest.fixture
-async def user(db: Database) -> TestUser:
-    return await make_user(db)
-
-
-@pytest.fixture
-async def confidential_client(db: Database) -> TestClient:
-    return await make_client(db)
-
-
-@pytest.fixture
-async def public_client(db: Database) -> TestClient:
-    return await make_client(db, is_public=True)
 
 
 async def pending_count(db: Database) -> int:

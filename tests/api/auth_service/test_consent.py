@@ -41,11 +41,6 @@ AWKWARD_STATE = "a b&c=d+e%20f#g/é✓𝄞"
 
 
 @pytest.fixture
-async def user(db: Database) -> TestUser:
-    return await make_user(db)
-
-
-@pytest.fixture
 async def confidential_client(db: Database) -> TestClient:
     return await make_client(db, name="Notes App")
 
