@@ -15,16 +15,21 @@ from auth_service import migrations
 from auth_service.accounts import AccountError, create_user
 from auth_service.client_registry import (
     DEFAULT_GRANT_TYPES,
+    ClientChanges,
     ClientMetadataError,
     ClientSpec,
     register_client,
     rotate_client_secret,
+    update_client,
 )
 from auth_service.config import AuthSettings
 from auth_service.demo import seed_demo
+from auth_service.key_management import rotate_signing_key
+from auth_service.maintenance import token_lifetime
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from shared.database import make_engine, make_sessionmaker
+from shared.models import Client
 from shared.serving import serve
 
 app = typer.Typer(help="MyAuthProvider administration.", no_args_is_help=True)
@@ -32,10 +37,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data for local use.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
 app.add_typer(demo_app, name="demo")
+app.add_typer(keys_app, name="keys")
 
 T = TypeVar("T")
 
@@ -80,6 +87,21 @@ def _hasher(settings: AuthSettings) -> PasswordHasher:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _client_json(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "public": client.is_public,
+        "redirect_uris": client.redirect_uris,
+        "scope": client.scope,
+        "grant_types": client.grant_types,
+        "first_party": client.is_first_party,
+        "can_introspect": client.can_introspect,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+    }
 
 
 @db_app.command("upgrade")
@@ -134,6 +156,8 @@ def clients_create(
     post_logout_redirect_uri: Annotated[list[str], typer.Option("--post-logout-redirect-uri")] = [],  # noqa: B006
     first_party: Annotated[bool, typer.Option("--first-party")] = False,
     can_introspect: Annotated[bool, typer.Option("--can-introspect")] = False,
+    access_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
+    refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     spec = ClientSpec(
@@ -146,6 +170,8 @@ def clients_create(
         post_logout_redirect_uris=post_logout_redirect_uri,
         is_first_party=first_party,
         can_introspect=can_introspect,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -166,17 +192,7 @@ def clients_list() -> None:
     """List clients (never their secrets)."""
 
     async def work(repos: Repositories, settings: AuthSettings) -> list[dict[str, Any]]:
-        return [
-            {
-                "client_id": c.client_id,
-                "name": c.name,
-                "public": c.is_public,
-                "redirect_uris": c.redirect_uris,
-                "scope": c.scope,
-                "grant_types": c.grant_types,
-            }
-            for c in await repos.clients.list_all()
-        ]
+        return [_client_json(c) for c in await repos.clients.list_all()]
 
     _print_json(_run_in_unit_of_work(work))
 
@@ -198,6 +214,85 @@ def clients_rotate_secret(client_id: str) -> None:
         _print_json(_run_in_unit_of_work(work))
     except ClientMetadataError as exc:
         raise _fail(f"{exc.field}: {exc}") from None
+
+
+@clients_app.command("update")
+def clients_update(
+    client_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Replaces the registered list")
+    ] = None,
+    scope: Annotated[str | None, typer.Option()] = None,
+    grant_type: Annotated[
+        list[str] | None, typer.Option("--grant-type", help="Replaces the allowed grant types")
+    ] = None,
+    first_party: Annotated[bool | None, typer.Option("--first-party/--third-party")] = None,
+    can_introspect: Annotated[bool | None, typer.Option("--can-introspect/--no-introspect")] = None,
+    access_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+    refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+) -> None:
+    """Change a client's registration; prints the result."""
+    changes = ClientChanges(
+        name=name,
+        redirect_uris=redirect_uri,
+        scope=scope,
+        grant_types=grant_type,
+        is_first_party=first_party,
+        can_introspect=can_introspect,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
+    )
+
+    async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:
+        client = await repos.clients.get_by_client_id(client_id)
+        if client is None:
+            raise ClientMetadataError("no such client", field="client_id")
+        await update_client(repos, client, changes, now=_now())
+        return _client_json(client)
+
+    try:
+        _print_json(_run_in_unit_of_work(work))
+    except ClientMetadataError as exc:
+        raise _fail(f"{exc.field}: {exc}") from None
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Pre-publish a new signing key; it signs after AUTH_KEY_ACTIVATION_DELAY seconds."""
+
+    async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:
+        now = _now()
+        key = await rotate_signing_key(
+            repos,
+            settings.key_dir,
+            alg=settings.signing_alg,
+            now=now,
+            activation_delay=settings.key_activation_delay,
+            token_lifetime=token_lifetime(settings, await repos.clients.max_access_token_ttl()),
+        )
+        return {"kid": key.kid, "alg": key.alg, "activates_at": key.activates_at.isoformat()}
+
+    _print_json(_run_in_unit_of_work(work))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The key schedule: when each key signs and until when it is published."""
+
+    async def work(repos: Repositories, settings: AuthSettings) -> list[dict[str, Any]]:
+        return [
+            {
+                "kid": key.kid,
+                "alg": key.alg,
+                "created_at": key.created_at.isoformat(),
+                "activates_at": key.activates_at.isoformat(),
+                "retires_at": key.retires_at.isoformat() if key.retires_at else None,
+            }
+            for key in await repos.signing_keys.list_all()
+        ]
+
+    _print_json(_run_in_unit_of_work(work))
 
 
 @demo_app.command("seed")

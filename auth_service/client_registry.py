@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from auth_service.repositories import Repositories
 from auth_service.security.redirect_uris import redirect_uri_problem
@@ -14,6 +15,9 @@ from shared.errors import InvalidScopeError
 from shared.models import Client
 from shared.scopes import SCOPES, format_scope, parse_scope
 
+T = TypeVar("T")
+MIN_ACCESS_TTL, MAX_ACCESS_TTL = 30, 86400
+MIN_REFRESH_TTL, MAX_REFRESH_TTL = 60, 365 * 86400
 KNOWN_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 
@@ -44,18 +48,40 @@ class ClientSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientChanges:
+    """Fields to change; None leaves a field as it is (0 resets a lifetime to the default)."""
+
+    name: str | None = None
+    redirect_uris: Sequence[str] | None = None
+    post_logout_redirect_uris: Sequence[str] | None = None
+    scope: str | None = None
+    grant_types: Sequence[str] | None = None
+    is_first_party: bool | None = None
+    can_introspect: bool | None = None
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+    homepage_uri: str | None = None
+    logo_uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RegisteredClient:
     client: Client
     client_secret: str | None  # shown once; only its digest is stored
 
 
 def validate_client_spec(spec: ClientSpec) -> None:
+    _validate_lifetimes(spec.access_token_ttl, spec.refresh_token_ttl)
     if not spec.name.strip() or len(spec.name) > 200:
         raise ClientMetadataError("name must be 1-200 characters", field="name")
     unknown_grants = set(spec.grant_types) - set(KNOWN_GRANT_TYPES)
     if unknown_grants:
         raise ClientMetadataError(
             f"unknown grant type: {sorted(unknown_grants)[0]}", field="grant_types"
+        )
+    if "password" in spec.grant_types and not spec.is_first_party:
+        raise ClientMetadataError(
+            "the password grant is only for first-party clients (RFC 9700 §2.4)", field="grant_types"
         )
     if spec.is_public and "client_credentials" in spec.grant_types:
         raise ClientMetadataError(
@@ -110,6 +136,70 @@ async def register_client(
     )
     await repos.clients.add(client)
     return RegisteredClient(client, secret)
+
+
+def _validate_lifetimes(access_token_ttl: int | None, refresh_token_ttl: int | None) -> None:
+    if access_token_ttl is not None and not MIN_ACCESS_TTL <= access_token_ttl <= MAX_ACCESS_TTL:
+        raise ClientMetadataError(
+            f"access token lifetime must be {MIN_ACCESS_TTL}-{MAX_ACCESS_TTL} seconds",
+            field="access_token_ttl",
+        )
+    if (
+        refresh_token_ttl is not None
+        and not MIN_REFRESH_TTL <= refresh_token_ttl <= MAX_REFRESH_TTL
+    ):
+        raise ClientMetadataError(
+            f"refresh token lifetime must be {MIN_REFRESH_TTL}-{MAX_REFRESH_TTL} seconds",
+            field="refresh_token_ttl",
+        )
+
+
+async def update_client(
+    repos: Repositories, client: Client, changes: ClientChanges, *, now: datetime
+) -> Client:
+    """Apply `changes` under the same rules as registration; nothing is saved if any is invalid."""
+
+    def pick(new: T | None, old: T) -> T:
+        return old if new is None else new
+
+    spec = ClientSpec(
+        name=pick(changes.name, client.name),
+        redirect_uris=pick(changes.redirect_uris, client.redirect_uris),
+        scope=pick(changes.scope, client.scope),
+        grant_types=pick(changes.grant_types, client.grant_types),
+        is_public=client.is_public,
+        require_pkce=client.require_pkce,
+        post_logout_redirect_uris=pick(
+            changes.post_logout_redirect_uris, client.post_logout_redirect_uris
+        ),
+        homepage_uri=pick(changes.homepage_uri, client.homepage_uri),
+        logo_uri=pick(changes.logo_uri, client.logo_uri),
+        is_first_party=pick(changes.is_first_party, client.is_first_party),
+        can_introspect=pick(changes.can_introspect, client.can_introspect),
+        access_token_ttl=_ttl(changes.access_token_ttl, client.access_token_ttl),
+        refresh_token_ttl=_ttl(changes.refresh_token_ttl, client.refresh_token_ttl),
+    )
+    validate_client_spec(spec)
+    client.name = spec.name.strip()
+    client.redirect_uris = list(dict.fromkeys(spec.redirect_uris))
+    client.post_logout_redirect_uris = list(dict.fromkeys(spec.post_logout_redirect_uris))
+    client.scope = format_scope(parse_scope(spec.scope))
+    client.grant_types = list(dict.fromkeys(spec.grant_types))
+    client.homepage_uri = spec.homepage_uri
+    client.logo_uri = spec.logo_uri
+    client.is_first_party = spec.is_first_party
+    client.can_introspect = spec.can_introspect
+    client.access_token_ttl = spec.access_token_ttl
+    client.refresh_token_ttl = spec.refresh_token_ttl
+    client.updated_at = now
+    await repos.session.flush()
+    return client
+
+
+def _ttl(new: int | None, old: int | None) -> int | None:
+    if new is None:
+        return old
+    return None if new == 0 else new
 
 
 async def rotate_client_secret(repos: Repositories, client: Client, *, now: datetime) -> str:

@@ -47,6 +47,19 @@ class AuthSettings(BaseSettings):
     jwks_max_age: int = Field(default=300, ge=0, le=86400)
     discovery_max_age: int = Field(default=3600, ge=0, le=86400)
 
+    # Key rotation: a new key is published at once and signs only after the activation delay,
+    # which must outlast the JWKS cache lifetime so every resource server has the key first.
+    key_activation_delay: int = Field(default=600, ge=0)
+    key_rotation_interval: int = Field(default=0, ge=0)  # seconds; 0 = only `keys rotate`
+    key_reload_interval: float = Field(
+        default=10.0, gt=0
+    )  # how often instances re-read the schedule
+    maintenance_interval: float = Field(default=300.0, gt=0)  # cleanup of expired rows
+    audit_retention_days: int = Field(default=90, ge=1)
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("AUTH_REDIS_URL", "REDIS_URL")
+    )
+
     # argon2id cost (RFC 9106 second recommended option is t=3, m=64 MiB).
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=8)
@@ -85,6 +98,11 @@ class AuthSettings(BaseSettings):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")
+        if self.key_activation_delay < self.jwks_max_age:
+            raise ValueError(
+                "AUTH_KEY_ACTIVATION_DELAY must be at least AUTH_JWKS_MAX_AGE, or resource servers "
+                "would see tokens signed by a key they have not fetched yet"
+            )
         if not self.is_development:
             # RFC 8414 §2 and RFC 9700 §4.1.1: the issuer must use https outside development.
             if parts.scheme != "https":

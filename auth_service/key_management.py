@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from auth_service.repositories import Repositories
 from auth_service.repositories.signing_keys import SigningKeyRepository
-from auth_service.security.keys import KeySet, new_signing_key, write_private_key
+from auth_service.security.keys import KeySet, has_private_key, new_signing_key, write_private_key
 from shared.models import SigningKey
+from shared.tokens import JoseKey
 
 logger = logging.getLogger(__name__)
+# Verifiers accept tokens a little past exp (leeway); keep the key published a little longer.
+RETIREMENT_MARGIN = timedelta(minutes=5)
 
 
 class KeyStore:
     """Holds the current KeySet snapshot; readers call `current()` so a reload swaps it atomically."""
 
-    def __init__(self, key_set: KeySet) -> None:
+    def __init__(self, key_set: KeySet, clock: Callable[[], datetime]) -> None:
         self._key_set = key_set
+        self._clock = clock
 
     def current(self) -> KeySet:
         return self._key_set
 
     def replace(self, key_set: KeySet) -> None:
         self._key_set = key_set
+
+    async def get_verification_key(self, kid: str) -> tuple[str, JoseKey] | None:
+        """`shared.tokens.VerificationKeys`: our own published keys, for tokens we issued."""
+        return self._key_set.verification_key(kid, self._clock())
 
 
 async def create_signing_key(
@@ -44,19 +54,39 @@ async def create_signing_key(
     return row
 
 
-async def load_key_set(
+async def ensure_signing_key(
     repo: SigningKeyRepository, key_dir: Path, *, alg: str, now: datetime
-) -> KeySet:
-    """The key set from the schedule; on first start (nothing that can sign) a key is created."""
-    key_set = KeySet.load(await repo.list_all(), key_dir)
-    if not _can_sign(key_set, now, alg):
-        await create_signing_key(repo, key_dir, alg=alg, now=now, activates_at=now)
-        key_set = KeySet.load(await repo.list_all(), key_dir)
-    return key_set
+) -> None:
+    """On first start (or after switching algorithm) create a key that can sign right away."""
+    for row in await repo.list_all():
+        usable = row.activates_at <= now and (row.retires_at is None or row.retires_at > now)
+        if usable and row.alg == alg and has_private_key(key_dir, row.kid):
+            return
+    await create_signing_key(repo, key_dir, alg=alg, now=now, activates_at=now)
 
 
-def _can_sign(key_set: KeySet, now: datetime, alg: str) -> bool:
-    try:
-        return key_set.signing_key(now).alg == alg
-    except LookupError:
-        return False
+async def rotate_signing_key(
+    repos: Repositories,
+    key_dir: Path,
+    *,
+    alg: str,
+    now: datetime,
+    activation_delay: int,
+    token_lifetime: int,
+) -> SigningKey:
+    """Pre-publish a new key that signs from `now + activation_delay` (architecture: Tokens).
+
+    Every key not yet scheduled to retire stops signing when the new one activates, and stays
+    published until the last token it can have signed has expired.
+    """
+    existing = await repos.signing_keys.list_all()
+    activates_at = now + timedelta(seconds=activation_delay)
+    new_key = await create_signing_key(
+        repos.signing_keys, key_dir, alg=alg, now=now, activates_at=activates_at
+    )
+    retires_at = activates_at + timedelta(seconds=token_lifetime) + RETIREMENT_MARGIN
+    for key in existing:
+        if key.retires_at is None:
+            key.retires_at = retires_at
+    await repos.session.flush()
+    return new_key

@@ -14,16 +14,19 @@ from starlette.responses import Response
 
 from auth_service.config import AuthSettings, get_settings
 from auth_service.errors import render_failure
-from auth_service.key_management import KeyStore, load_key_set
+from auth_service.key_management import KeyStore, ensure_signing_key
+from auth_service.maintenance import Maintenance
 from auth_service.oauth.authorize import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.pages import make_templates
 from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.revocation_notifier import RevocationNotifier
 from auth_service.routes import api_router
 from auth_service.routes.errors import (
     authorization_page_error_handler,
     authorization_redirect_error_handler,
 )
+from auth_service.security.keys import KeySet
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security_headers import SecurityHeadersMiddleware
 from shared.database import make_engine, make_sessionmaker
@@ -59,27 +62,35 @@ def create_app(
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         )
-        sessionmaker = make_sessionmaker(engine)
+        notifier = RevocationNotifier(settings.redis_url)
+        sessionmaker = make_sessionmaker(engine, after_commit=notifier.after_commit)
         async with sessionmaker() as session:
-            key_set = await load_key_set(
+            await ensure_signing_key(
                 SigningKeyRepository(session),
                 settings.key_dir,
                 alg=settings.signing_alg,
                 now=clock(),
             )
             await session.commit()
-        key_store = KeyStore(key_set)
+        key_store = KeyStore(KeySet([]), clock)
+        maintenance = Maintenance(settings, sessionmaker, key_store, clock)
+        await maintenance.reload_keys()  # reads every private key once
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         app.state.key_store = key_store
+        app.state.maintenance = maintenance
+        app.state.revocation_notifier = notifier
         app.state.minter = TokenMinter(_token_policy(settings), key_store.current)
+        maintenance.start()
         logger.info(
             "auth service ready",
-            extra={"fields": {"issuer": settings.issuer, "kids": key_set.kids}},
+            extra={"fields": {"issuer": settings.issuer, "kids": key_store.current().kids}},
         )
         try:
             yield
         finally:
+            await maintenance.stop()
+            await notifier.aclose()
             await engine.dispose()
 
     app = FastAPI(

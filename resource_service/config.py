@@ -30,6 +30,13 @@ class ResourceSettings(BaseSettings):
     jwks_refetch_interval: float = Field(default=10, gt=0)
     jwks_timeout: float = Field(default=2.0, gt=0)
     leeway: int = Field(default=30, ge=0, le=300)
+    # The issuer's revocation feed; by default {issuer}/oauth/revocations.
+    revocation_feed_url: str | None = None
+    # How often the feed is polled; with Redis, announcements make it near-immediate.
+    revocation_poll_interval: float = Field(default=2.0, gt=0)
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("RESOURCE_REDIS_URL", "REDIS_URL")
+    )
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("RESOURCE_DATABASE_URL", "DATABASE_URL"),

@@ -64,7 +64,7 @@ def bearer_token(request: Request) -> str:
 async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -> AccessTokenClaims:
     token = bearer_token(request)
     try:
-        return await decode_access_token(
+        claims = await decode_access_token(
             token,
             keys=request.app.state.jwks,
             issuer=settings.issuer,
@@ -75,6 +75,9 @@ async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -
     except InvalidTokenError as exc:
         # One protected resource, one realm in every challenge (RFC 7235 §2.2).
         raise InvalidTokenError(exc.description, realm=REALM) from None
+    if request.app.state.revocations.is_revoked(claims):
+        raise InvalidTokenError("the access token was revoked", realm=REALM)
+    return claims
 
 
 BearerClaims = Annotated[AccessTokenClaims, Depends(get_bearer_claims)]

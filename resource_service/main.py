@@ -23,6 +23,7 @@ from shared.observability import (
     configure_logging,
     operations_router,
 )
+from shared.revocations import RevocationFeed, RevocationList
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,27 @@ def create_app(
             refetch_interval=settings.jwks_refetch_interval,
             timeout=settings.jwks_timeout,
         )
+        revocations = RevocationList()
+        feed = RevocationFeed(
+            http,
+            revocations,
+            feed_url=settings.revocation_feed_url or f"{settings.issuer}/oauth/revocations",
+            poll_interval=settings.revocation_poll_interval,
+            timeout=settings.jwks_timeout,
+            redis_url=settings.redis_url,
+        )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.jwks = jwks
-        # Warm the cache; if the issuer is down we start anyway and retry on the first request.
+        app.state.revocations = revocations
+        app.state.revocation_feed = feed
+        # Warm the caches; if the issuer is down we start anyway and keep trying.
         await jwks.refresh()
+        await feed.start()
         try:
             yield
         finally:
+            await feed.aclose()
             await jwks.aclose()
             if http_client is None:
                 await http.aclose()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -65,8 +67,18 @@ def _sqlite_engine(url: str, *, begin_immediate: bool) -> AsyncEngine:
     return engine
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, *, after_commit: Callable[[Session], None] | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for `engine`; `after_commit` runs after every successful commit of one of them."""
+    if after_commit is None:
+        return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    # A subclass per sessionmaker keeps the hook from reaching other apps in the same process.
+    session_class = type("HookedSession", (Session,), {})
+    event.listen(session_class, "after_commit", after_commit)
+    return async_sessionmaker(
+        engine, class_=AsyncSession, sync_session_class=session_class, expire_on_commit=False
+    )
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

@@ -60,6 +60,12 @@ class UnauthorizedClientError(OAuthError):
     default_description = "the client is not allowed to use this grant or response type"
 
 
+class ForbiddenClientError(UnauthorizedClientError):
+    """An authenticated client asking for something it was not allowed (e.g. introspection)."""
+
+    status_code = 403
+
+
 class UnsupportedGrantTypeError(OAuthError):
     error = "unsupported_grant_type"
     default_description = "the grant type is not supported"

@@ -18,6 +18,7 @@ class Scope:
     name: str
     description: str  # shown on the consent screen, completes "This app wants to ..."
     claims: tuple[str, ...] = ()  # OIDC claims this scope releases (OIDC Core §5.4)
+    requires_user: bool = False  # meaningless without a person: never granted to client_credentials
 
 
 SCOPES: dict[str, Scope] = {
@@ -60,6 +61,11 @@ def format_scope(scopes: Iterable[str]) -> str:
     names = set(scopes)
     known = [name for name in SCOPES if name in names]
     return " ".join(known + sorted(names - SCOPES.keys()))
+
+
+def user_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """The scopes among `scopes` that only make sense on behalf of a person."""
+    return frozenset(name for name in scopes if name in SCOPES and SCOPES[name].requires_user)
 
 
 def unknown_scopes(scopes: Iterable[str]) -> frozenset[str]:

@@ -7,6 +7,7 @@ URLs, `crit` extensions and unknown `kid`s are refused before any signature work
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
@@ -33,7 +34,10 @@ class VerificationKeys(Protocol):
     async def get_verification_key(self, kid: str) -> tuple[str, JoseKey] | None: ...
 
 
+@lru_cache(maxsize=32)
 def load_private_key(pem: bytes, alg: str) -> JoseKey:
+    """Parse a PEM key once per process: RSA parsing validates the key and costs ~50 ms, and a
+    key-schedule reload should not pay it again for keys it already holds."""
     return jwk.construct(pem, alg)
 
 

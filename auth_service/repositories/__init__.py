@@ -12,7 +12,9 @@ from auth_service.repositories.authorization_requests import PendingAuthorizatio
 from auth_service.repositories.clients import ClientRepository
 from auth_service.repositories.consents import ConsentRepository
 from auth_service.repositories.grants import GrantRepository
+from auth_service.repositories.jobs import JobRepository
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
+from auth_service.repositories.revocations import RevocationRepository
 from auth_service.repositories.signing_keys import SigningKeyRepository
 from auth_service.repositories.users import SessionRepository, UserRepository
 
@@ -30,7 +32,9 @@ class Repositories:
     grants: GrantRepository
     codes: AuthorizationCodeRepository
     refresh_tokens: RefreshTokenRepository
+    revocations: RevocationRepository
     signing_keys: SigningKeyRepository
+    jobs: JobRepository
     audit: AuditRepository
 
     @classmethod
@@ -45,6 +49,8 @@ class Repositories:
             grants=GrantRepository(session),
             codes=AuthorizationCodeRepository(session),
             refresh_tokens=RefreshTokenRepository(session),
+            revocations=RevocationRepository(session),
             signing_keys=SigningKeyRepository(session),
+            jobs=JobRepository(session),
             audit=AuditRepository(session),
         )

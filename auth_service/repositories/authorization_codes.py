@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, update
+from sqlmodel import col, delete, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import AuthorizationCode
@@ -32,3 +32,9 @@ class AuthorizationCodeRepository:
             .values(used_at=now)
         )
         return result.rowcount == 1
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self.session.exec(
+            delete(AuthorizationCode).where(col(AuthorizationCode.expires_at) < before)
+        )
+        return result.rowcount

@@ -33,3 +33,9 @@ class PendingAuthorizationRepository:
             )
         )
         return result.rowcount == 1
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.exec(
+            delete(PendingAuthorization).where(col(PendingAuthorization.expires_at) < now)
+        )
+        return result.rowcount

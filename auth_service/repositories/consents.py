@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.models import Consent
+from shared.models import Client, Consent
 from shared.scopes import format_scope
 
 
@@ -16,6 +18,23 @@ class ConsentRepository:
 
     async def get(self, user_id: str, client_id: str) -> Consent | None:
         return await self.session.get(Consent, (user_id, client_id))
+
+    async def list_for_user(self, user_id: str) -> Sequence[tuple[Consent, Client]]:
+        result = await self.session.exec(
+            select(Consent, Client)
+            .join(Client, col(Client.client_id) == col(Consent.client_id))
+            .where(Consent.user_id == user_id)
+            .order_by(col(Consent.created_at))
+        )
+        return result.all()
+
+    async def delete(self, user_id: str, client_id: str) -> bool:
+        result = await self.session.exec(
+            delete(Consent).where(
+                col(Consent.user_id) == user_id, col(Consent.client_id) == client_id
+            )
+        )
+        return result.rowcount == 1
 
     async def record(
         self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime

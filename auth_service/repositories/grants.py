@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, select, update
+from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import Grant
@@ -35,6 +36,25 @@ class GrantRepository:
             .execution_options(populate_existing=True)
         )
         return result.first()
+
+    async def active_ids(self, user_id: str, client_id: str) -> Sequence[str]:
+        result = await self.session.exec(
+            select(Grant.id).where(
+                Grant.user_id == user_id,
+                Grant.client_id == client_id,
+                col(Grant.revoked_at).is_(None),
+            )
+        )
+        return result.all()
+
+    async def last_used(self, user_id: str) -> dict[str, datetime]:
+        """client_id -> when this user's tokens for it were last issued or refreshed."""
+        result = await self.session.exec(
+            select(Grant.client_id, func.max(Grant.last_used_at))
+            .where(Grant.user_id == user_id)
+            .group_by(col(Grant.client_id))
+        )
+        return {client_id: used for client_id, used in result.all() if used is not None}
 
     async def revoke(self, grant_id: str, now: datetime) -> bool:
         result = await self.session.exec(

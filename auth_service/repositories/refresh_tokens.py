@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, update
+from sqlmodel import col, delete, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import RefreshToken
@@ -51,5 +51,11 @@ class RefreshTokenRepository:
                 col(RefreshToken.revoked_at).is_(None),
             )
             .values(revoked_at=now)
+        )
+        return result.rowcount
+
+    async def delete_expired(self, before: datetime) -> int:
+        result = await self.session.exec(
+            delete(RefreshToken).where(col(RefreshToken.expires_at) < before)
         )
         return result.rowcount

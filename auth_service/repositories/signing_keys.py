@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import SigningKey
@@ -21,3 +22,18 @@ class SigningKeyRepository:
     async def add(self, key: SigningKey) -> None:
         self.session.add(key)
         await self.session.flush()
+
+    async def newest(self) -> SigningKey | None:
+        result = await self.session.exec(
+            select(SigningKey).order_by(col(SigningKey.created_at).desc()).limit(1)
+        )
+        return result.first()
+
+    async def retired_before(self, instant: datetime) -> Sequence[SigningKey]:
+        result = await self.session.exec(
+            select(SigningKey).where(col(SigningKey.retires_at) < instant)
+        )
+        return result.all()
+
+    async def delete(self, kid: str) -> None:
+        await self.session.exec(delete(SigningKey).where(col(SigningKey.kid) == kid))

@@ -91,6 +91,12 @@ class SessionRepository:
     async def delete(self, id_hash: str) -> None:
         await self.session.exec(delete(UserSession).where(col(UserSession.id_hash) == id_hash))
 
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.exec(
+            delete(UserSession).where(col(UserSession.expires_at) < now)
+        )
+        return result.rowcount
+
     async def delete_all_for_user(self, user_id: str, *, except_hash: str | None = None) -> None:
         statement = delete(UserSession).where(col(UserSession.user_id) == user_id)
         if except_hash is not None:

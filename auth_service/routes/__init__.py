@@ -4,8 +4,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from auth_service.routes import authorize, consent, home, login, token, well_known
+from auth_service.routes import (
+    account,
+    authorize,
+    consent,
+    home,
+    introspection,
+    login,
+    revocation,
+    token,
+    well_known,
+)
 
 api_router = APIRouter()
-for module in (authorize, token, well_known, login, consent, home):
+for module in (
+    authorize,
+    token,
+    revocation,
+    introspection,
+    well_known,
+    login,
+    consent,
+    account,
+    home,
+):
     api_router.include_router(module.router)

@@ -50,12 +50,27 @@ def _expired_request_page(request: Request) -> Response:
     )
 
 
+def safe_next(value: str | None) -> str | None:
+    """A local path to return to after login; anything that could leave the site is dropped."""
+    if (
+        not value
+        or len(value) > 512
+        or not value.startswith("/")
+        or value.startswith(("//", "/\\"))
+    ):
+        return None
+    if any(ch in value for ch in "\\\r\n\t") or not value.isprintable():
+        return None
+    return value
+
+
 async def _login_page(
     request: Request,
     repos: Repositories,
     pending: PendingAuthorization | None,
     *,
     username: str = "",
+    next_path: str | None = None,
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -68,6 +83,7 @@ async def _login_page(
             "title": "Sign in",
             "client_name": client.name if client else None,
             "request_id": request_id,
+            "next": next_path or "",
             "username": username,
             "error": error,
         },
@@ -79,12 +95,14 @@ async def _login_page(
 
 
 @router.get("/login")
-async def login_form(request: Request, repos: ReposDep, now: Now, request_id: str = "") -> Response:
+async def login_form(
+    request: Request, repos: ReposDep, now: Now, request_id: str = "", next: str = ""
+) -> Response:
     pending = await _pending_or_none(repos, request_id, now)
     if request_id and pending is None:
         return _expired_request_page(request)
     hint = (pending.params.get("login_hint") or "") if pending else ""
-    return await _login_page(request, repos, pending, username=hint)
+    return await _login_page(request, repos, pending, username=hint, next_path=safe_next(next))
 
 
 @router.post("/login")
@@ -102,17 +120,30 @@ async def login(
     if request_id and pending is None:
         return _expired_request_page(request)
     username = form.get("username", "")[:254]
+    next_path = safe_next(form.get("next"))
     if not csrf_ok(
         request, form, purpose="login", request_id=request_id, session_hash=session_hash_of(request)
     ):
         return await _login_page(
-            request, repos, pending, username=username, error=FORM_EXPIRED, status_code=400
+            request,
+            repos,
+            pending,
+            username=username,
+            next_path=next_path,
+            error=FORM_EXPIRED,
+            status_code=400,
         )
     user = await authenticate_user(repos, hasher, username, form.get("password", ""), now)
     if user is None:
         audit.record("login_failed", client_id=pending.client_id if pending else None)
         return await _login_page(
-            request, repos, pending, username=username, error=LOGIN_FAILED, status_code=400
+            request,
+            repos,
+            pending,
+            username=username,
+            next_path=next_path,
+            error=LOGIN_FAILED,
+            status_code=400,
         )
     new = await start_session(
         repos, user, now=now, ttl=settings.session_ttl, replaces=request.cookies.get(SESSION_COOKIE)
@@ -120,7 +151,7 @@ async def login(
     audit.record(
         "login_succeeded", user_id=user.id, client_id=pending.client_id if pending else None
     )
-    target = f"/consent?request_id={pending.id}" if pending else "/"
+    target = f"/consent?request_id={pending.id}" if pending else next_path or "/"
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response

@@ -11,6 +11,7 @@ from auth_service.deps import (
     AuditorDep,
     AuthenticatedClient,
     FormDep,
+    HasherDep,
     MinterDep,
     Now,
     ReposDep,
@@ -25,12 +26,18 @@ router = APIRouter(tags=["oauth"])
 
 
 def get_grant_context(
-    repos: ReposDep, minter: MinterDep, audit: AuditorDep, settings: SettingsDep, now: Now
+    repos: ReposDep,
+    minter: MinterDep,
+    audit: AuditorDep,
+    hasher: HasherDep,
+    settings: SettingsDep,
+    now: Now,
 ) -> GrantContext:
     return GrantContext(
         repos=repos,
         minter=minter,
         audit=audit,
+        hasher=hasher,
         settings=GrantSettings(refresh_token_reuse_grace=settings.refresh_token_reuse_grace),
         now=now,
     )

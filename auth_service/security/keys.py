@@ -79,6 +79,10 @@ def write_private_key(key_dir: Path, kid: str, pem: bytes) -> Path:
     return path
 
 
+def has_private_key(key_dir: Path, kid: str) -> bool:
+    return _key_path(key_dir, kid).is_file()
+
+
 def read_private_key(key_dir: Path, kid: str) -> bytes | None:
     path = _key_path(key_dir, kid)
     return path.read_bytes() if path.is_file() else None
@@ -167,3 +171,7 @@ class KeySet:
         if entry is None or not entry.is_published(now):
             return None
         return entry.alg, entry.public_key
+
+
+def delete_private_key(key_dir: Path, kid: str) -> None:
+    _key_path(key_dir, kid).unlink(missing_ok=True)

@@ -4,7 +4,9 @@ from shared.models.audit import AuditEvent
 from shared.models.authorization_requests import PendingAuthorization
 from shared.models.clients import Client
 from shared.models.grants import AuthorizationCode, Consent, Grant, RefreshToken
+from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
+from shared.models.revocations import RevocationEvent
 from shared.models.users import User, UserSession
 
 __all__ = [
@@ -15,6 +17,8 @@ __all__ = [
     "Grant",
     "PendingAuthorization",
     "RefreshToken",
+    "RevocationEvent",
+    "ScheduledJob",
     "SigningKey",
     "User",
     "UserSession",

@@ -34,7 +34,12 @@ class AuthorizationCodeGrant:
         if not await ctx.repos.codes.consume(code_hash, ctx.now):
             # RFC 6749 §4.1.2: a second use revokes what the first use obtained. The revocation
             # must outlive the error response, so it is committed before raising.
-            await revoke_family(ctx.repos, code.grant_id, ctx.now)
+            await revoke_family(
+                ctx.repos,
+                code.grant_id,
+                ctx.now,
+                access_token_ttl=ctx.minter.access_token_ttl(client),
+            )
             ctx.audit.record(
                 "authorization_code_reused", user_id=code.user_id, client_id=client.client_id
             )

@@ -10,6 +10,7 @@ from auth_service.audit import Auditor
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.repositories import Repositories
+from auth_service.security.passwords import PasswordHasher
 from shared.models import Client
 from shared.schemas import TokenResponse
 
@@ -24,6 +25,7 @@ class GrantContext:
     repos: Repositories
     minter: TokenMinter
     audit: Auditor
+    hasher: PasswordHasher
     settings: GrantSettings
     now: datetime
 

@@ -61,7 +61,9 @@ class RefreshTokenGrant:
             # Replace the unused successor; if none is left unused, the family moved on.
             if await ctx.repos.refresh_tokens.revoke_live_children(token.token_hash, ctx.now) > 0:
                 return
-        await revoke_family(ctx.repos, grant.id, ctx.now)
+        await revoke_family(
+            ctx.repos, grant.id, ctx.now, access_token_ttl=ctx.minter.access_token_ttl(client)
+        )
         ctx.audit.record(
             "refresh_token_reused",
             user_id=grant.user_id,

@@ -1,0 +1,151 @@
+"""Background work of an auth instance: follow the key schedule, rotate keys, delete expired rows.
+
+Reloading the key schedule runs on every instance. Rotation and cleanup run once per interval for
+the whole cluster: each instance tries, under a database lock, and the `scheduled_job` row says
+whether the interval has passed since the last run anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth_service.config import AuthSettings
+from auth_service.key_management import KeyStore, rotate_signing_key
+from auth_service.repositories import Repositories
+from auth_service.security.keys import KeySet, delete_private_key
+
+logger = logging.getLogger(__name__)
+ROTATION_JOB = "rotate-signing-key"
+CLEANUP_JOB = "delete-expired-rows"
+# Expired rows linger a day so reuse of an expired code or token is still recognised as such.
+GRACE = timedelta(days=1)
+
+
+def token_lifetime(settings: AuthSettings, client_max_ttl: int | None) -> int:
+    """The longest any token signed now can live: bounds how long a retired key stays published."""
+    return max(settings.access_token_ttl, settings.id_token_ttl, client_max_ttl or 0)
+
+
+class Maintenance:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        key_store: KeyStore,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.key_store = key_store
+        self.clock = clock
+        self._schedule: tuple[tuple[str, datetime, datetime | None], ...] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks.append(
+            asyncio.create_task(self._every(self.settings.key_reload_interval, self.reload_keys))
+        )
+        if self.settings.key_rotation_interval:
+            interval = min(60.0, self.settings.key_rotation_interval / 10)
+            self._tasks.append(asyncio.create_task(self._every(interval, self.rotate_if_due)))
+        self._tasks.append(
+            asyncio.create_task(self._every(self.settings.maintenance_interval, self.clean_up))
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await job()
+            except Exception as exc:  # noqa: BLE001 - a database outage must not end the loop
+                logger.warning("background job %s failed: %s", job.__name__, type(exc).__name__)
+
+    async def reload_keys(self) -> bool:
+        """Pick up keys created or retired by another instance or the CLI; True if anything changed."""
+        async with self.sessionmaker() as session:
+            rows = await Repositories.over(session).signing_keys.list_all()
+        schedule = tuple((r.kid, r.activates_at, r.retires_at) for r in rows)
+        if schedule == self._schedule:
+            return False
+        self.key_store.replace(KeySet.load(rows, self.settings.key_dir))
+        self._schedule = schedule
+        return True
+
+    async def rotate_if_due(self) -> bool:
+        interval = timedelta(seconds=self.settings.key_rotation_interval)
+        async with self.sessionmaker() as session:
+            repos = Repositories.over(session)
+            now = self.clock()
+            if not await repos.jobs.try_lock(ROTATION_JOB):
+                return False
+            newest = await repos.signing_keys.newest()
+            if newest is not None and newest.created_at > now - interval:
+                return False
+            key = await rotate_signing_key(
+                repos,
+                self.settings.key_dir,
+                alg=self.settings.signing_alg,
+                now=now,
+                activation_delay=self.settings.key_activation_delay,
+                token_lifetime=token_lifetime(
+                    self.settings, await repos.clients.max_access_token_ttl()
+                ),
+            )
+            await repos.jobs.mark_run(ROTATION_JOB, now)
+            await session.commit()
+        logger.info("scheduled key rotation", extra={"fields": {"kid": key.kid}})
+        await self.reload_keys()
+        return True
+
+    async def clean_up(self) -> dict[str, int]:
+        async with self.sessionmaker() as session:
+            repos = Repositories.over(session)
+            now = self.clock()
+            interval = timedelta(seconds=self.settings.maintenance_interval)
+            if not await repos.jobs.try_lock(CLEANUP_JOB) or not await repos.jobs.is_due(
+                CLEANUP_JOB, interval * 0.9, now
+            ):
+                return {}
+            counts = await _delete_expired(
+                repos,
+                now,
+                Path(self.settings.key_dir),
+                timedelta(days=self.settings.audit_retention_days),
+            )
+            await repos.jobs.mark_run(CLEANUP_JOB, now)
+            await session.commit()
+        logger.info("deleted expired rows", extra={"fields": counts})
+        return counts
+
+
+async def _delete_expired(
+    repos: Repositories, now: datetime, key_dir: Path, audit_retention: timedelta
+) -> dict[str, int]:
+    old = now - GRACE
+    counts = {
+        "pending_authorizations": await repos.pending.delete_expired(now),
+        "authorization_codes": await repos.codes.delete_expired(old),
+        "refresh_tokens": await repos.refresh_tokens.delete_expired(old),
+        "sessions": await repos.sessions.delete_expired(now),
+        "revocation_events": await repos.revocations.delete_expired(now),
+        "audit_events": await repos.audit.delete_older_than(now - audit_retention),
+    }
+    retired = await repos.signing_keys.retired_before(old)
+    for key in retired:
+        await repos.signing_keys.delete(key.kid)
+        delete_private_key(key_dir, key.kid)
+    counts["signing_keys"] = len(retired)
+    return counts

@@ -1,0 +1,83 @@
+"""Resource owner password credentials grant (RFC 6749 §4.3), for first-party clients only.
+
+RFC 9700 §2.4 says this grant must not be used: it teaches users to type their password into
+apps. It exists here for an operator's own first-party app that cannot use a browser, and only
+for clients an operator explicitly marked first-party and allowed this grant.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from auth_service.identity import authenticate_user
+from auth_service.oauth.grants.base import GrantContext
+from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.tokens import issue_refresh_token
+from shared.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    UnauthorizedClientError,
+)
+from shared.models import Client, Grant
+from shared.schemas import TokenResponse
+from shared.scopes import format_scope, parse_scope
+
+
+class PasswordGrant:
+    grant_type: ClassVar[str] = "password"
+
+    async def exchange(
+        self, request: TokenRequest, client: Client, ctx: GrantContext
+    ) -> TokenResponse:
+        if not client.is_first_party:
+            raise UnauthorizedClientError("the password grant is only for first-party clients")
+        if request.username is None or request.password is None:
+            raise InvalidRequestError("username and password are required")
+        scopes = parse_scope(request.scope) if request.scope is not None else client.scopes
+        if not scopes or not scopes <= client.scopes:
+            raise InvalidScopeError("scope must be a non-empty subset of the client's scopes")
+        user = await authenticate_user(
+            ctx.repos, ctx.hasher, request.username, request.password, ctx.now
+        )
+        if user is None:
+            ctx.audit.record("login_failed", client_id=client.client_id, grant_type=self.grant_type)
+            # RFC 6749 §5.2: invalid resource owner credentials are invalid_grant.
+            raise InvalidGrantError("the username or password is not right")
+        grant = await ctx.repos.grants.add(
+            Grant(
+                user_id=user.id,
+                client_id=client.client_id,
+                scope=format_scope(scopes),
+                auth_time=ctx.now,
+                created_at=ctx.now,
+                last_used_at=ctx.now,
+            )
+        )
+        access_token = ctx.minter.access_token(
+            now=ctx.now,
+            sub=user.id,
+            client=client,
+            scopes=scopes,
+            grant_id=grant.id,
+            auth_time=ctx.now,
+        )
+        refresh_token = None
+        if client.allows_grant_type("refresh_token"):
+            refresh_token = await issue_refresh_token(
+                ctx.repos.refresh_tokens,
+                policy=ctx.minter.policy,
+                client=client,
+                grant=grant,
+                scopes=scopes,
+                now=ctx.now,
+            )
+        ctx.audit.record(
+            "token_issued", user_id=user.id, client_id=client.client_id, grant_type=self.grant_type
+        )
+        return TokenResponse(
+            access_token=access_token,
+            expires_in=ctx.minter.access_token_ttl(client),
+            scope=format_scope(scopes),
+            refresh_token=refresh_token,
+        )

@@ -1,0 +1,49 @@
+"""Published revocations (the feed resource servers follow) and their expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.models import RevocationEvent
+
+# Set on the unit of work when it adds an event; the session's after-commit hook announces it.
+PENDING_ANNOUNCEMENT = "revocations_pending"
+
+
+class RevocationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, kind: str, value: str, *, expires_at: datetime, now: datetime) -> None:
+        self.session.add(
+            RevocationEvent(kind=kind, value=value, created_at=now, expires_at=expires_at)
+        )
+        self.session.info[PENDING_ANNOUNCEMENT] = True
+
+    async def since(self, since: datetime, now: datetime, limit: int) -> Sequence[RevocationEvent]:
+        result = await self.session.exec(
+            select(RevocationEvent)
+            .where(RevocationEvent.created_at >= since, RevocationEvent.expires_at > now)
+            .order_by(col(RevocationEvent.id))
+            .limit(limit)
+        )
+        return result.all()
+
+    async def is_revoked(self, *, jti: str, grant_id: str | None, now: datetime) -> bool:
+        values = [jti] if grant_id is None else [jti, grant_id]
+        result = await self.session.exec(
+            select(RevocationEvent.id)
+            .where(col(RevocationEvent.value).in_(values), RevocationEvent.expires_at > now)
+            .limit(1)
+        )
+        return result.first() is not None
+
+    async def delete_expired(self, now: datetime) -> int:
+        result = await self.session.exec(
+            delete(RevocationEvent).where(col(RevocationEvent.expires_at) <= now)
+        )
+        return result.rowcount

@@ -1,0 +1,52 @@
+"""Announce committed revocations on Redis so resource servers poll the feed at once.
+
+The message is only a nudge ("there is news"), never the news itself: a resource server that
+misses it still finds the event at its next regular poll, so Redis can fail without losing one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from auth_service.repositories.revocations import PENDING_ANNOUNCEMENT
+
+logger = logging.getLogger(__name__)
+REVOCATION_CHANNEL = "myauth:revocations"
+
+
+class RevocationNotifier:
+    def __init__(self, redis_url: str | None) -> None:
+        self._redis: Any = None
+        if redis_url:
+            import redis.asyncio as redis
+
+            self._redis = redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.announced = 0
+
+    def after_commit(self, session: Session) -> None:
+        """SQLAlchemy after_commit hook: runs inside the committing coroutine's event loop."""
+        if not session.info.pop(PENDING_ANNOUNCEMENT, False):
+            return
+        self.announced += 1
+        if self._redis is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._publish())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self) -> None:
+        try:
+            await self._redis.publish(REVOCATION_CHANNEL, b"1")
+        except Exception as exc:  # noqa: BLE001 - the periodic poll covers a lost nudge
+            logger.warning("revocation announcement failed: %s", type(exc).__name__)
+
+    async def aclose(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._redis is not None:
+            await self._redis.aclose()

@@ -1,0 +1,39 @@
+"""POST /oauth/introspect (RFC 7662), for clients an operator allowed to introspect."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import JSONResponse
+
+from auth_service.deps import AuthenticatedClient, FormDep, KeyStoreDep, Now, ReposDep, SettingsDep
+from auth_service.oauth.introspection import introspect
+from shared.errors import NO_STORE_HEADERS, ForbiddenClientError, InvalidRequestError
+
+router = APIRouter(tags=["oauth"])
+
+
+@router.post("/oauth/introspect")
+async def introspection(
+    form: FormDep,
+    client: AuthenticatedClient,
+    repos: ReposDep,
+    keys: KeyStoreDep,
+    settings: SettingsDep,
+    now: Now,
+) -> JSONResponse:
+    # RFC 7662 §2.1 / §4: the endpoint must be protected; only designated clients may use it.
+    if not client.can_introspect:
+        raise ForbiddenClientError("this client is not allowed to introspect tokens")
+    token = form.get("token")
+    if token is None:
+        raise InvalidRequestError("token is required")
+    response = await introspect(
+        repos,
+        token=token,
+        token_type_hint=form.get("token_type_hint"),
+        keys=keys,
+        issuer=settings.issuer,
+        audience=settings.resource_audience,
+        now=now,
+    )
+    return JSONResponse(response.to_wire(), headers=NO_STORE_HEADERS)

@@ -1,0 +1,78 @@
+"""POST /oauth/revoke (RFC 7009) and GET /oauth/revocations, the feed resource servers follow."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Query
+from starlette.responses import JSONResponse, Response
+
+from auth_service.deps import (
+    AuthenticatedClient,
+    FormDep,
+    KeyStoreDep,
+    MinterDep,
+    Now,
+    ReposDep,
+    SettingsDep,
+)
+from auth_service.oauth.revocation import revoke_token
+from shared.errors import NO_STORE_HEADERS, InvalidRequestError
+
+router = APIRouter(tags=["oauth"])
+FEED_PAGE = 1000
+
+
+@router.post("/oauth/revoke")
+async def revoke(
+    form: FormDep,
+    client: AuthenticatedClient,
+    repos: ReposDep,
+    keys: KeyStoreDep,
+    minter: MinterDep,
+    settings: SettingsDep,
+    now: Now,
+) -> Response:
+    token = form.get("token")
+    if token is None:
+        raise InvalidRequestError("token is required")
+    await revoke_token(
+        repos,
+        token=token,
+        token_type_hint=form.get("token_type_hint"),
+        client=client,
+        keys=keys,
+        issuer=settings.issuer,
+        audience=settings.resource_audience,
+        access_token_ttl=minter.access_token_ttl(client),
+        now=now,
+    )
+    # RFC 7009 §2.2: 200 whether or not there was anything to revoke.
+    return Response(status_code=200, headers=NO_STORE_HEADERS)
+
+
+@router.get("/oauth/revocations")
+async def revocation_feed(
+    repos: ReposDep, now: Now, since: float = Query(default=0, ge=0, le=1e11)
+) -> JSONResponse:
+    """Unexpired revocations created at or after `since` (Unix seconds), oldest first.
+
+    Only random token and grant ids are listed, which give nobody any power; followers should
+    ask again from a little before the previous answer's `now`, since commits land out of order.
+    """
+    events = await repos.revocations.since(datetime.fromtimestamp(since, UTC), now, FEED_PAGE)
+    body = {
+        "now": now.timestamp(),
+        "complete": len(events) < FEED_PAGE,
+        "events": [
+            {
+                "id": event.id,
+                "type": event.kind,
+                "value": event.value,
+                "created_at": event.created_at.timestamp(),
+                "expires_at": int(event.expires_at.timestamp()),
+            }
+            for event in events
+        ],
+    }
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})

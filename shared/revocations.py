@@ -1,0 +1,151 @@
+"""The resource side's deny list, fed from the issuer's revocation feed.
+
+Tokens are still validated locally; revocation only adds a set lookup. The list is filled by
+polling `GET {issuer}/oauth/revocations` (incremental, with an overlap because commits land out
+of order) and, when Redis is configured, polled at once whenever the issuer announces news.
+Worst-case delay without Redis: one poll interval plus one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from shared.claims import AccessTokenClaims
+
+logger = logging.getLogger(__name__)
+REVOCATION_CHANNEL = "myauth:revocations"
+# Re-read this far behind the previous answer: a transaction may commit after a later one.
+OVERLAP_SECONDS = 30.0
+
+
+class RevocationList:
+    """Revoked token ids and grant ids, each kept until nothing it covers can still be valid."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._tokens: dict[str, float] = {}
+        self._grants: dict[str, float] = {}
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._tokens) + len(self._grants)
+
+    def add(self, kind: str, value: str, expires_at: float) -> None:
+        entries = self._grants if kind == "grant" else self._tokens if kind == "token" else None
+        if entries is not None:
+            entries[value] = max(expires_at, entries.get(value, 0.0))
+
+    def is_revoked(self, claims: AccessTokenClaims) -> bool:
+        if claims.jti in self._tokens:
+            return True
+        return claims.grant_id is not None and claims.grant_id in self._grants
+
+    def prune(self) -> None:
+        now = self._clock()
+        for entries in (self._tokens, self._grants):
+            for value in [v for v, exp in entries.items() if exp <= now]:
+                del entries[value]
+
+
+class RevocationFeed:
+    """Follows the issuer's feed into a RevocationList; one per resource-service process."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        revocations: RevocationList,
+        *,
+        feed_url: str,
+        poll_interval: float,
+        timeout: float = 2.0,
+        redis_url: str | None = None,
+    ) -> None:
+        self._http = http
+        self.revocations = revocations
+        self._feed_url = feed_url
+        self._poll_interval = poll_interval
+        self._timeout = timeout
+        self._redis_url = redis_url
+        self._since = 0.0
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.polls = 0
+        self.last_success: float | None = None
+
+    async def start(self) -> None:
+        await self.poll()
+        self._tasks.append(asyncio.create_task(self._poll_forever()))
+        if self._redis_url:
+            self._tasks.append(asyncio.create_task(self._listen_forever()))
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def poll(self) -> bool:
+        """Fetch what is new since the last answer; keep everything we have if the issuer is down."""
+        async with self._lock:
+            self.polls += 1
+            try:
+                complete = False
+                while not complete:
+                    body = await self._fetch()
+                    for event in body["events"]:
+                        self.revocations.add(
+                            event["type"], event["value"], float(event["expires_at"])
+                        )
+                    complete = bool(body["complete"])
+                    if not complete:
+                        self._since = float(body["events"][-1]["created_at"])
+                self._since = max(0.0, float(body["now"]) - OVERLAP_SECONDS)
+            except (httpx.HTTPError, KeyError, TypeError, ValueError, IndexError) as exc:
+                logger.warning("revocation feed: poll failed: %s", type(exc).__name__)
+                return False
+            self.revocations.prune()
+            self.last_success = time.monotonic()
+            return True
+
+    async def _fetch(self) -> dict[str, Any]:
+        response = await self._http.get(
+            self._feed_url, params={"since": f"{self._since:.6f}"}, timeout=self._timeout
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            await self.poll()
+
+    async def _listen_forever(self) -> None:
+        """Poll at once on every announcement; reconnect with backoff, and poll after reconnecting."""
+        import redis.asyncio as redis
+
+        assert self._redis_url is not None  # noqa: S101 - only started with a URL
+        backoff = 0.5
+        while True:
+            client = redis.from_url(self._redis_url, socket_connect_timeout=2)
+            try:
+                pubsub = client.pubsub()
+                await pubsub.subscribe(REVOCATION_CHANNEL)
+                await self.poll()  # whatever was announced while we were not listening
+                backoff = 0.5
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await self.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - Redis down: the periodic poll carries on
+                logger.warning("revocation feed: redis listener failed: %s", type(exc).__name__)
+            finally:
+                await client.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
