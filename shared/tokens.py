@@ -7,9 +7,9 @@ URLs, `crit` extensions and unknown `kid`s are refused before any signature work
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from jose import jwk, jws
