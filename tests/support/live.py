@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -84,11 +85,11 @@ class LiveStack:
         env.update(extra)
         return env
 
-    def cli(self, *args: str) -> dict[str, str]:
+    def cli(self, *args: str, **env: str) -> Any:
         """Run the real admin CLI against the stack's database; returns its JSON output."""
         result = subprocess.run(  # noqa: S603 - fixed argv
             [str(BIN / "auth-service"), *args],
-            env=self.env(),
+            env=self.env(**env),
             cwd=self.workdir,
             capture_output=True,
             text=True,
@@ -96,8 +97,7 @@ class LiveStack:
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        data: dict[str, str] = json.loads(result.stdout)
-        return data
+        return json.loads(result.stdout)
 
     def start(self, name: str, app: str, port: int, **env: str) -> LiveService:
         log_path = self.workdir / f"{name}.log"

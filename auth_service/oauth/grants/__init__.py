@@ -6,11 +6,19 @@ from collections.abc import Mapping
 
 from auth_service.oauth.grants.authorization_code import AuthorizationCodeGrant
 from auth_service.oauth.grants.base import Grant
+from auth_service.oauth.grants.client_credentials import ClientCredentialsGrant
+from auth_service.oauth.grants.password import PasswordGrant
 from auth_service.oauth.grants.refresh_token import RefreshTokenGrant
 from shared.errors import UnsupportedGrantTypeError
 
 GRANTS: Mapping[str, Grant] = {
-    grant.grant_type: grant for grant in (AuthorizationCodeGrant(), RefreshTokenGrant())
+    grant.grant_type: grant
+    for grant in (
+        AuthorizationCodeGrant(),
+        RefreshTokenGrant(),
+        ClientCredentialsGrant(),
+        PasswordGrant(),
+    )
 }
 
 
