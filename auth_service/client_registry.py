@@ -81,7 +81,8 @@ def validate_client_spec(spec: ClientSpec) -> None:
         )
     if "password" in spec.grant_types and not spec.is_first_party:
         raise ClientMetadataError(
-            "the password grant is only for first-party clients (RFC 9700 §2.4)", field="grant_types"
+            "the password grant is only for first-party clients (RFC 9700 §2.4)",
+            field="grant_types",
         )
     if spec.is_public and "client_credentials" in spec.grant_types:
         raise ClientMetadataError(

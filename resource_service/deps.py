@@ -10,13 +10,9 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resource_service.config import ResourceSettings
+from shared.bearer import require_bearer
 from shared.claims import AccessTokenClaims
-from shared.errors import (
-    BearerRequestError,
-    InsufficientScopeError,
-    InvalidTokenError,
-    MissingTokenError,
-)
+from shared.errors import InsufficientScopeError, InvalidTokenError
 from shared.tokens import decode_access_token
 
 REALM = "myauth-api"
@@ -50,15 +46,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def bearer_token(request: Request) -> str:
-    """RFC 6750 §2.1: `Authorization: Bearer <token>`; no token at all gets a bare challenge."""
-    authorization = request.headers.get("authorization")
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        # RFC 6750 §3: no credentials, or another scheme, gets a challenge without an error code.
-        raise MissingTokenError(realm=REALM)
-    if not token.strip() or " " in token.strip():
-        raise BearerRequestError("the Authorization header must be 'Bearer <token>'", realm=REALM)
-    return token.strip()
+    """RFC 6750 §2.1: only the Authorization header; tokens in URLs end up in logs (RFC 9700 §4.3.2)."""
+    return require_bearer(request.headers.get("authorization"), realm=REALM)
 
 
 async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -> AccessTokenClaims:

@@ -51,3 +51,7 @@ class IdTokenClaims(BaseModel):
     azp: str | None = None
     at_hash: str | None = None
     sid: str | None = None
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return (self.aud,) if isinstance(self.aud, str) else tuple(self.aud)

@@ -16,7 +16,7 @@ from jose import jwk, jws
 from jose.exceptions import JOSEError
 from pydantic import ValidationError
 
-from shared.claims import ACCESS_TOKEN_TYP, AccessTokenClaims
+from shared.claims import ACCESS_TOKEN_TYP, AccessTokenClaims, IdTokenClaims
 from shared.errors import InvalidTokenError
 
 # Asymmetric only: an HMAC algorithm would let anyone holding the public key forge tokens.
@@ -183,5 +183,33 @@ async def decode_access_token(
     )
     try:
         return AccessTokenClaims.model_validate(claims)
+    except ValidationError:
+        raise InvalidTokenError("token claims are malformed") from None
+
+
+async def decode_id_token_hint(
+    token: str,
+    *,
+    keys: VerificationKeys,
+    issuer: str,
+    algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS,
+) -> IdTokenClaims:
+    """Verify an ID token we issued, presented back to us as `id_token_hint`.
+
+    OIDC Core §3.1.2.1 and RP-Initiated Logout §2: the hint may have expired, so `exp` is not
+    checked, and its audience is whichever client it was issued to, which the caller compares
+    with the client it expects. Signature, issuer and token type are checked here.
+    """
+    header = read_header(token, allowed_algorithms=algorithms)
+    if is_access_token_typ(header.get("typ")):
+        raise InvalidTokenError("an access token is not an ID token")
+    found = await keys.get_verification_key(header["kid"])
+    if found is None or found[0] != header["alg"]:
+        raise InvalidTokenError("token was signed by an unknown key")
+    claims = verify_signature(token, found[1], found[0])
+    if claims.get("iss") != issuer:
+        raise InvalidTokenError("token issuer is not trusted")
+    try:
+        return IdTokenClaims.model_validate(claims)
     except ValidationError:
         raise InvalidTokenError("token claims are malformed") from None

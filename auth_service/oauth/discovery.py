@@ -26,6 +26,8 @@ def provider_metadata(
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "end_session_endpoint": f"{issuer}/oauth/logout",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "revocation_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
         "introspection_endpoint": f"{issuer}/oauth/introspect",

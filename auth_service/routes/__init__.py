@@ -8,11 +8,13 @@ from auth_service.routes import (
     account,
     authorize,
     consent,
+    end_session,
     home,
     introspection,
     login,
     revocation,
     token,
+    userinfo,
     well_known,
 )
 
@@ -22,6 +24,8 @@ for module in (
     token,
     revocation,
     introspection,
+    userinfo,
+    end_session,
     well_known,
     login,
     consent,

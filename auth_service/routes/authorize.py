@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from auth_service.deps import AuditorDep, Now, OptionalSession, ReposDep, SettingsDep
+from auth_service.deps import AuditorDep, KeyStoreDep, Now, OptionalSession, ReposDep, SettingsDep
 from auth_service.oauth.authorize import (
     AuthorizationPageError,
     Step,
+    check_id_token_hint,
     save_pending,
     validate_authorization_request,
 )
@@ -35,6 +36,7 @@ async def authorize(
     session: OptionalSession,
     settings: SettingsDep,
     audit: AuditorDep,
+    keys: KeyStoreDep,
     now: Now,
 ) -> Response:
     params, repeated = unique_params(await _request_items(request))
@@ -42,6 +44,7 @@ async def authorize(
     if "client_id" in params and len(params["client_id"]) <= 64:
         client = await repos.clients.get_by_client_id(params["client_id"])
     authz = validate_authorization_request(params, repeated, client)
+    await check_id_token_hint(params, authz, session, keys=keys, issuer=settings.issuer)
     step = await decide(repos, authz, session=session, min_auth_time=authz.min_auth_time(now))
     if step is Step.ISSUE_CODE and session is not None:
         return await finish_with_code(request, repos, authz, session=session, audit=audit, now=now)

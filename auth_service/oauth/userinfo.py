@@ -1,0 +1,55 @@
+"""The UserInfo endpoint's rules (OIDC Core §5.3): which claims a token's scopes release."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from auth_service.repositories import Repositories
+from shared.claims import AccessTokenClaims
+from shared.errors import InsufficientScopeError, InvalidTokenError
+from shared.models import User
+from shared.tokens import VerificationKeys, decode_access_token
+
+REALM = "myauth-userinfo"
+
+
+async def validate_userinfo_token(
+    repos: Repositories,
+    token: str,
+    *,
+    keys: VerificationKeys,
+    issuer: str,
+    audience: str,
+    now: datetime,
+    leeway: int,
+) -> tuple[AccessTokenClaims, User]:
+    """RFC 6750 §3.1 errors: a bad or revoked token is invalid_token; no `openid` is insufficient_scope."""
+    try:
+        claims = await decode_access_token(
+            token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=leeway
+        )
+    except InvalidTokenError as exc:
+        raise InvalidTokenError(exc.description, realm=REALM) from None
+    if await repos.revocations.is_revoked(jti=claims.jti, grant_id=claims.grant_id, now=now):
+        raise InvalidTokenError("the access token was revoked", realm=REALM)
+    if "openid" not in claims.scopes:
+        raise InsufficientScopeError("userinfo needs the openid scope", realm=REALM, scope="openid")
+    user = await repos.users.get_by_id(claims.sub)
+    if user is None:
+        raise InvalidTokenError("the access token does not belong to a user", realm=REALM)
+    return claims, user
+
+
+def userinfo_claims(user: User, scopes: frozenset[str]) -> dict[str, Any]:
+    """OIDC Core §5.4: `sub` always; profile and email claims only for their scopes."""
+    claims: dict[str, Any] = {"sub": user.id}
+    if "profile" in scopes:
+        claims.update(
+            name=user.name,
+            preferred_username=user.username,
+            updated_at=int(user.updated_at.timestamp()),
+        )
+    if "email" in scopes:
+        claims.update(email=user.email, email_verified=user.email_verified)
+    return claims

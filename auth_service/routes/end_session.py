@@ -1,0 +1,76 @@
+"""GET/POST /oauth/logout: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from auth_service.deps import AuditorDep, KeyStoreDep, OptionalSession, ReposDep, SettingsDep
+from auth_service.oauth.authorize import AuthorizationPageError, redirect_uri_with
+from auth_service.oauth.end_session import LogoutRequest, validate_logout_request
+from auth_service.oauth.requests import parse_form_items, unique_params
+from auth_service.pages import clear_session_cookie, csrf_ok, render, render_form
+from shared.errors import OAuthError
+
+router = APIRouter(tags=["oidc"])
+_FORM_ONLY = ("csrf_token", "confirm")
+
+
+async def _params(request: Request) -> tuple[dict[str, str], frozenset[str]]:
+    if request.method == "GET":
+        return unique_params(request.query_params.multi_items())
+    try:
+        items = parse_form_items(await request.body(), request.headers.get("content-type"))
+    except OAuthError as error:
+        raise AuthorizationPageError(error) from None
+    return unique_params(items)
+
+
+def _finish(request: Request, logout: LogoutRequest) -> Response:
+    """§3: back to the RP's registered URI with its state, or our own signed-out page."""
+    if logout.post_logout_redirect_uri is not None:
+        location = redirect_uri_with(logout.post_logout_redirect_uri, {"state": logout.state})
+        response: Response = RedirectResponse(location, status_code=303)
+    else:
+        response = render(request, "logged_out.html", {"title": "Signed out"})
+    clear_session_cookie(request, response)
+    return response
+
+
+@router.api_route("/oauth/logout", methods=["GET", "POST"])
+async def end_session(
+    request: Request,
+    repos: ReposDep,
+    session: OptionalSession,
+    keys: KeyStoreDep,
+    settings: SettingsDep,
+    audit: AuditorDep,
+) -> Response:
+    params, repeated = await _params(request)
+    form_fields = {name: params.pop(name, "") for name in _FORM_ONLY}
+    logout = await validate_logout_request(
+        params, repeated - set(_FORM_ONLY), repos, keys=keys, issuer=settings.issuer
+    )
+    if session is not None:
+        # §2: log out without asking only when the RP proved it knows who is logged in.
+        silent = logout.hinted_sub == session.user_id
+        confirmed = (
+            request.method == "POST"
+            and form_fields["confirm"] != ""
+            and csrf_ok(request, form_fields, purpose="end-session", session_hash=session.id_hash)
+        )
+        if not (silent or confirmed):
+            return render_form(
+                request,
+                "end_session.html",
+                {"title": "Sign out", "client": logout.client, "params": params},
+                purpose="end-session",
+                session_hash=session.id_hash,
+            )
+        await repos.sessions.delete(session.id_hash)
+        audit.record(
+            "logout",
+            user_id=session.user_id,
+            client_id=logout.client.client_id if logout.client else None,
+        )
+    return _finish(request, logout)
