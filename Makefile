@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install fmt lint typecheck check test test-unit test-api test-e2e test-pg \
+.PHONY: install node-deps fmt lint typecheck check test test-unit test-api test-e2e test-pg \
         run run-auth run-resource migrate seed revision up down clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -16,6 +16,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The Node relying party of the OIDC end-to-end tests; skipped where there is no npm.
+NODE_RP := tests/e2e/node/node_modules/.package-lock.json
+$(NODE_RP): tests/e2e/node/package.json tests/e2e/node/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e/node --no-audit --no-fund --loglevel=error; fi
+
+node-deps: $(NODE_RP)
 
 fmt: install
 	$(BIN)/ruff format .
@@ -30,7 +37,7 @@ typecheck: install
 
 check: lint typecheck test
 
-test: install
+test: install node-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -39,10 +46,10 @@ test-unit: install
 test-api: install
 	$(BIN)/python -m pytest tests/api tests/storage $(PYTEST_ARGS)
 
-test-e2e: install
+test-e2e: install node-deps
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
-test-pg: install
+test-pg: install node-deps
 	TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: install
