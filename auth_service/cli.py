@@ -25,7 +25,6 @@ from auth_service.client_registry import (
 from auth_service.config import AuthSettings
 from auth_service.demo import seed_demo
 from auth_service.key_management import rotate_signing_key
-from auth_service.maintenance import token_lifetime
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from shared.database import make_engine, make_sessionmaker
@@ -269,7 +268,6 @@ def keys_rotate() -> None:
             alg=settings.signing_alg,
             now=now,
             activation_delay=settings.key_activation_delay,
-            token_lifetime=token_lifetime(settings, await repos.clients.max_access_token_ttl()),
         )
         return {"kid": key.kid, "alg": key.alg, "activates_at": key.activates_at.isoformat()}
 

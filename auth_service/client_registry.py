@@ -84,6 +84,12 @@ def validate_client_spec(spec: ClientSpec) -> None:
             "the password grant is only for first-party clients (RFC 9700 §2.4)",
             field="grant_types",
         )
+    if spec.is_public and spec.can_introspect:
+        raise ClientMetadataError(
+            "only a confidential client can introspect: the endpoint needs client authentication "
+            "(RFC 7662 §2.1)",
+            field="can_introspect",
+        )
     if spec.is_public and "client_credentials" in spec.grant_types:
         raise ClientMetadataError(
             "a public client cannot use client_credentials (RFC 6749 §4.4)", field="grant_types"

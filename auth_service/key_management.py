@@ -14,6 +14,10 @@ from shared.models import SigningKey
 from shared.tokens import JoseKey
 
 logger = logging.getLogger(__name__)
+# No token lives longer than a day: settings and per-client overrides are all capped at 86400 s.
+# Retiring against the cap rather than today's settings keeps a key published for every token
+# it signed even if a lifetime was lowered in between; a public key published too long costs nothing.
+MAX_TOKEN_LIFETIME = timedelta(days=1)
 # Verifiers accept tokens a little past exp (leeway); keep the key published a little longer.
 RETIREMENT_MARGIN = timedelta(minutes=5)
 
@@ -72,7 +76,6 @@ async def rotate_signing_key(
     alg: str,
     now: datetime,
     activation_delay: int,
-    token_lifetime: int,
 ) -> SigningKey:
     """Pre-publish a new key that signs from `now + activation_delay` (architecture: Tokens).
 
@@ -84,7 +87,7 @@ async def rotate_signing_key(
     new_key = await create_signing_key(
         repos.signing_keys, key_dir, alg=alg, now=now, activates_at=activates_at
     )
-    retires_at = activates_at + timedelta(seconds=token_lifetime) + RETIREMENT_MARGIN
+    retires_at = activates_at + MAX_TOKEN_LIFETIME + RETIREMENT_MARGIN
     for key in existing:
         if key.retires_at is None:
             key.retires_at = retires_at

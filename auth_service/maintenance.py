@@ -28,11 +28,6 @@ CLEANUP_JOB = "delete-expired-rows"
 GRACE = timedelta(days=1)
 
 
-def token_lifetime(settings: AuthSettings, client_max_ttl: int | None) -> int:
-    """The longest any token signed now can live: bounds how long a retired key stays published."""
-    return max(settings.access_token_ttl, settings.id_token_ttl, client_max_ttl or 0)
-
-
 class Maintenance:
     def __init__(
         self,
@@ -100,9 +95,6 @@ class Maintenance:
                 alg=self.settings.signing_alg,
                 now=now,
                 activation_delay=self.settings.key_activation_delay,
-                token_lifetime=token_lifetime(
-                    self.settings, await repos.clients.max_access_token_ttl()
-                ),
             )
             await repos.jobs.mark_run(ROTATION_JOB, now)
             await session.commit()

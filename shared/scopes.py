@@ -25,17 +25,21 @@ SCOPES: dict[str, Scope] = {
     s.name: s
     for s in (
         Scope(
-            "openid", "confirm who you are (sign you in with your MyAuthProvider account)", ("sub",)
+            "openid",
+            "confirm who you are (sign you in with your MyAuthProvider account)",
+            ("sub",),
+            requires_user=True,
         ),
         Scope(
             "profile",
             "see your username and display name",
             ("name", "preferred_username", "updated_at"),
+            requires_user=True,
         ),
-        Scope("email", "see your email address", ("email", "email_verified")),
+        Scope("email", "see your email address", ("email", "email_verified"), requires_user=True),
         Scope("read:notes", "read your notes"),
         Scope("write:notes", "create, change and delete your notes"),
-        Scope("offline_access", "keep access while you are not using the app"),
+        Scope("offline_access", "keep access while you are not using the app", requires_user=True),
     )
 }
 

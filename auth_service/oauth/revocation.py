@@ -19,25 +19,26 @@ from shared.tokens import VerificationKeys, decode_access_token
 DENY_MARGIN = timedelta(seconds=120)
 
 
-async def revoke_family(
-    repos: Repositories, grant_id: str, now: datetime, *, access_token_ttl: int
-) -> None:
+async def revoke_family(repos: Repositories, grant_id: str, now: datetime) -> None:
     """Revoke a grant, its refresh tokens, and (through the published event) its access tokens."""
-    await repos.grants.lock(grant_id)  # family lock first, as every other writer of the family
-    if await repos.grants.revoke(grant_id, now):
-        expires_at = now + timedelta(seconds=access_token_ttl) + DENY_MARGIN
-        repos.revocations.add("grant", grant_id, expires_at=expires_at, now=now)
+    grant = await repos.grants.lock(grant_id)  # family lock first, as every other writer of it
+    if grant is None or not await repos.grants.revoke(grant_id, now):
+        return
     await repos.refresh_tokens.revoke_grant(grant_id, now)
+    if grant.access_expires_at is not None and grant.access_expires_at > now:
+        # Resource servers must refuse the family's access tokens until the last one expires.
+        expires_at = grant.access_expires_at + DENY_MARGIN
+        repos.revocations.add("grant", grant_id, expires_at=expires_at, now=now)
 
 
 async def revoke_client_access(
-    repos: Repositories, *, user_id: str, client_id: str, access_token_ttl: int, now: datetime
+    repos: Repositories, *, user_id: str, client_id: str, now: datetime
 ) -> bool:
     """The user withdraws an app: forget the consent and revoke every token family it holds."""
     forgotten = await repos.consents.delete(user_id, client_id)
     grant_ids = await repos.grants.active_ids(user_id, client_id)
     for grant_id in grant_ids:
-        await revoke_family(repos, grant_id, now, access_token_ttl=access_token_ttl)
+        await revoke_family(repos, grant_id, now)
     return forgotten or bool(grant_ids)
 
 
@@ -50,7 +51,6 @@ async def revoke_token(
     keys: VerificationKeys,
     issuer: str,
     audience: str,
-    access_token_ttl: int,
     now: datetime,
 ) -> None:
     """RFC 7009 §2.1: revoke `token` if this client owns it; anything else changes nothing.
@@ -62,20 +62,20 @@ async def revoke_token(
         kinds.reverse()
     for kind in kinds:
         if kind == "refresh_token":
-            if await _revoke_refresh_token(repos, token, client, access_token_ttl, now):
+            if await _revoke_refresh_token(repos, token, client, now):
                 return
         elif await _revoke_access_token(repos, token, client, keys, issuer, audience, now):
             return
 
 
 async def _revoke_refresh_token(
-    repos: Repositories, token: str, client: Client, access_token_ttl: int, now: datetime
+    repos: Repositories, token: str, client: Client, now: datetime
 ) -> bool:
     row = await repos.refresh_tokens.get_by_hash(hash_token(token))
     if row is None or row.client_id != client.client_id:
         return False
     # RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens of its grant.
-    await revoke_family(repos, row.grant_id, now, access_token_ttl=access_token_ttl)
+    await revoke_family(repos, row.grant_id, now)
     return True
 
 

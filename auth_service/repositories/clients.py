@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, func, select, update
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import Client
@@ -26,10 +26,6 @@ class ClientRepository:
     async def list_all(self) -> Sequence[Client]:
         result = await self.session.exec(select(Client).order_by(col(Client.created_at)))
         return result.all()
-
-    async def max_access_token_ttl(self) -> int | None:
-        result = await self.session.exec(select(func.max(Client.access_token_ttl)))
-        return result.first()
 
     async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
         result = await self.session.exec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import case, or_
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -64,7 +65,20 @@ class GrantRepository:
         )
         return result.rowcount == 1
 
-    async def touch(self, grant_id: str, now: datetime) -> None:
+    async def record_issue(self, grant_id: str, now: datetime, access_expires_at: datetime) -> None:
+        """An access token was issued from the grant now, valid until `access_expires_at`."""
+        later = case(
+            (
+                or_(
+                    col(Grant.access_expires_at).is_(None),
+                    col(Grant.access_expires_at) < access_expires_at,
+                ),
+                access_expires_at,
+            ),
+            else_=col(Grant.access_expires_at),
+        )
         await self.session.exec(
-            update(Grant).where(col(Grant.id) == grant_id).values(last_used_at=now)
+            update(Grant)
+            .where(col(Grant.id) == grant_id)
+            .values(last_used_at=now, access_expires_at=later)
         )

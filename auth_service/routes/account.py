@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.deps import AuditorDep, FormDep, MinterDep, Now, OptionalSession, ReposDep
+from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
 from auth_service.oauth.revocation import revoke_client_access
 from auth_service.pages import csrf_ok, render_form
 from shared.scopes import describe
@@ -51,7 +51,6 @@ async def revoke_app(
     form: FormDep,
     repos: ReposDep,
     session: OptionalSession,
-    minter: MinterDep,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
@@ -64,7 +63,6 @@ async def revoke_app(
         repos,
         user_id=session.user_id,
         client_id=client.client_id,
-        access_token_ttl=minter.access_token_ttl(client),
         now=now,
     ):
         audit.record("consent_revoked", user_id=session.user_id, client_id=client.client_id)

@@ -22,7 +22,7 @@ async def introspection(
     now: Now,
 ) -> JSONResponse:
     # RFC 7662 §2.1 / §4: the endpoint must be protected; only designated clients may use it.
-    if not client.can_introspect:
+    if not client.can_introspect or client.is_public:
         raise ForbiddenClientError("this client is not allowed to introspect tokens")
     token = form.get("token")
     if token is None:

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from auth_service.deps import (
     AuthenticatedClient,
     FormDep,
     KeyStoreDep,
-    MinterDep,
     Now,
     ReposDep,
     SettingsDep,
 )
+from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
 
 router = APIRouter(tags=["oauth"])
 FEED_PAGE = 1000
+MAX_SINCE = 1e11  # beyond year 5000: a bogus value, not a timestamp
 
 
 @router.post("/oauth/revoke")
@@ -29,7 +30,6 @@ async def revoke(
     client: AuthenticatedClient,
     repos: ReposDep,
     keys: KeyStoreDep,
-    minter: MinterDep,
     settings: SettingsDep,
     now: Now,
 ) -> Response:
@@ -44,7 +44,6 @@ async def revoke(
         keys=keys,
         issuer=settings.issuer,
         audience=settings.resource_audience,
-        access_token_ttl=minter.access_token_ttl(client),
         now=now,
     )
     # RFC 7009 §2.2: 200 whether or not there was anything to revoke.
@@ -52,14 +51,19 @@ async def revoke(
 
 
 @router.get("/oauth/revocations")
-async def revocation_feed(
-    repos: ReposDep, now: Now, since: float = Query(default=0, ge=0, le=1e11)
-) -> JSONResponse:
+async def revocation_feed(request: Request, repos: ReposDep, now: Now) -> JSONResponse:
     """Unexpired revocations created at or after `since` (Unix seconds), oldest first.
 
     Only random token and grant ids are listed, which give nobody any power; followers should
     ask again from a little before the previous answer's `now`, since commits land out of order.
     """
+    params = require_unique(request.query_params.multi_items())
+    try:
+        since = float(params.get("since", "0"))
+    except ValueError:
+        raise InvalidRequestError("since must be a number of seconds") from None
+    if not 0 <= since <= MAX_SINCE:
+        raise InvalidRequestError("since is out of range")
     events = await repos.revocations.since(datetime.fromtimestamp(since, UTC), now, FEED_PAGE)
     body = {
         "now": now.timestamp(),

@@ -52,6 +52,9 @@ class Grant(SQLModel, table=True):
     auth_time: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The latest `exp` of any access token issued from this grant: how long a revocation of the
+    # grant must be remembered by resource servers (lifetimes can change between issuances).
+    access_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     @property

@@ -34,12 +34,7 @@ class AuthorizationCodeGrant:
         if not await ctx.repos.codes.consume(code_hash, ctx.now):
             # RFC 6749 §4.1.2: a second use revokes what the first use obtained. The revocation
             # must outlive the error response, so it is committed before raising.
-            await revoke_family(
-                ctx.repos,
-                code.grant_id,
-                ctx.now,
-                access_token_ttl=ctx.minter.access_token_ttl(client),
-            )
+            await revoke_family(ctx.repos, code.grant_id, ctx.now)
             ctx.audit.record(
                 "authorization_code_reused", user_id=code.user_id, client_id=client.client_id
             )
@@ -55,7 +50,9 @@ class AuthorizationCodeGrant:
     async def _issue(
         self, code: AuthorizationCode, client: Client, ctx: GrantContext
     ) -> TokenResponse:
-        grant = await ctx.repos.grants.get_by_id(code.grant_id)
+        # Locked, like every writer of a family, so a concurrent revocation is either seen here
+        # or sees the access token issued here.
+        grant = await ctx.repos.grants.lock(code.grant_id)
         if grant is None or grant.revoked_at is not None:
             await ctx.repos.session.commit()
             raise InvalidGrantError("the authorization was revoked")
@@ -88,7 +85,7 @@ class AuthorizationCodeGrant:
                 nonce=code.nonce,
                 access_token=access_token,
             )
-        await ctx.repos.grants.touch(grant.id, ctx.now)
+        await ctx.record_issue(grant.id, client)
         ctx.audit.record(
             "token_issued",
             user_id=code.user_id,

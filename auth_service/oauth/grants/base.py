@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 
 from auth_service.audit import Auditor
@@ -28,6 +28,11 @@ class GrantContext:
     hasher: PasswordHasher
     settings: GrantSettings
     now: datetime
+
+    async def record_issue(self, grant_id: str, client: Client) -> None:
+        """Note that an access token of `client`'s lifetime was just issued from the grant."""
+        ttl = timedelta(seconds=self.minter.access_token_ttl(client))
+        await self.repos.grants.record_issue(grant_id, self.now, self.now + ttl)
 
 
 class Grant(Protocol):

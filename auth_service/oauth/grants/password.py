@@ -7,6 +7,7 @@ for clients an operator explicitly marked first-party and allowed this grant.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from auth_service.identity import authenticate_user
@@ -42,6 +43,8 @@ class PasswordGrant:
         )
         if user is None:
             ctx.audit.record("login_failed", client_id=client.client_id, grant_type=self.grant_type)
+            # The failed attempt must stay on record although the request fails (style guide §6).
+            await ctx.repos.session.commit()
             # RFC 6749 §5.2: invalid resource owner credentials are invalid_grant.
             raise InvalidGrantError("the username or password is not right")
         grant = await ctx.repos.grants.add(
@@ -52,6 +55,7 @@ class PasswordGrant:
                 auth_time=ctx.now,
                 created_at=ctx.now,
                 last_used_at=ctx.now,
+                access_expires_at=ctx.now + timedelta(seconds=ctx.minter.access_token_ttl(client)),
             )
         )
         access_token = ctx.minter.access_token(

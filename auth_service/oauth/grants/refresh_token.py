@@ -61,9 +61,7 @@ class RefreshTokenGrant:
             # Replace the unused successor; if none is left unused, the family moved on.
             if await ctx.repos.refresh_tokens.revoke_live_children(token.token_hash, ctx.now) > 0:
                 return
-        await revoke_family(
-            ctx.repos, grant.id, ctx.now, access_token_ttl=ctx.minter.access_token_ttl(client)
-        )
+        await revoke_family(ctx.repos, grant.id, ctx.now)
         ctx.audit.record(
             "refresh_token_reused",
             user_id=grant.user_id,
@@ -111,7 +109,7 @@ class RefreshTokenGrant:
                 nonce=None,
                 access_token=access_token,
             )
-        await ctx.repos.grants.touch(grant.id, ctx.now)
+        await ctx.record_issue(grant.id, client)
         ctx.audit.record(
             "token_issued",
             user_id=grant.user_id,

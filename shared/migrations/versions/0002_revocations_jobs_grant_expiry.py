@@ -1,8 +1,8 @@
-"""revocation events and scheduled jobs
+"""revocation events, scheduled jobs, grant access expiry
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 16:30:53.325240
+Create Date: 2026-11-26 16:52:18.884623
 """
 
 from collections.abc import Sequence
@@ -12,6 +12,7 @@ import sqlmodel
 from alembic import op
 
 import shared.models.types
+
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -45,9 +46,18 @@ def upgrade() -> None:
         sa.Column("last_run_at", shared.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    with op.batch_alter_table("grant", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                "access_expires_at", shared.models.types.UTCDateTime(timezone=True), nullable=True
+            )
+        )
 
 
 def downgrade() -> None:
+
+    with op.batch_alter_table("grant", schema=None) as batch_op:
+        batch_op.drop_column("access_expires_at")
 
     op.drop_table("scheduled_job")
     with op.batch_alter_table("revocation_event", schema=None) as batch_op:

@@ -1,0 +1,239 @@
+"""The real `auth-service` admin CLI against a fresh, migrated database: clients and signing keys."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from sqlmodel import SQLModel
+
+from auth_service.security.secrets import hash_token
+from shared.database import make_engine
+from shared.models import Client, SigningKey
+from tests.support.admin_cli import CliResult, run_cli
+from tests.support.databases import fresh_database
+from tests.support.db import Database
+from tests.support.live import LiveStack, live_stack
+
+REDIRECT_URI = "https://app.example/callback"
+KEY_ACTIVATION_DELAY = 600  # AUTH_KEY_ACTIVATION_DELAY default
+ID_TOKEN_TTL = 3600  # AUTH_ID_TOKEN_TTL default: the longest token lifetime with default settings
+RETIREMENT_MARGIN = timedelta(minutes=5)  # auth_service.key_management.RETIREMENT_MARGIN
+pytestmark = pytest.mark.e2e
+M = TypeVar("M", bound=SQLModel)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LiveStack]:
+    with fresh_database(tmp_path) as url, live_stack(url, tmp_path) as live:
+        yield live
+
+
+def rows(stack: LiveStack, model: type[M]) -> list[M]:
+    """Every row of `model`, read straight from the stack's database."""
+
+    async def read() -> list[M]:
+        engine = make_engine(stack.database_url, sqlite_begin_immediate=False)
+        try:
+            return list(await Database(engine).all(model))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def client_row(stack: LiveStack, client_id: str) -> Client:
+    (row,) = [c for c in rows(stack, Client) if c.client_id == client_id]
+    return row
+
+
+def assert_cli_error(result: CliResult, message: str) -> None:
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert result.stderr == f"error: {message}\n"
+
+
+def create_client(stack: LiveStack, *extra: str) -> dict[str, str]:
+    created: dict[str, str] = run_cli(
+        stack, "clients", "create", "--name", "CLI App", "--redirect-uri", REDIRECT_URI, *extra
+    ).json()
+    return created
+
+
+def test_cli_clients_create_with_can_introspect_is_listed_with_it(stack: LiveStack) -> None:
+    created = create_client(stack, "--scope", "openid profile", "--can-introspect")
+
+    listed = run_cli(stack, "clients", "list").json()
+
+    assert set(created) == {"client_id", "client_secret"}
+    assert listed == [
+        {
+            "client_id": created["client_id"],
+            "name": "CLI App",
+            "public": False,
+            "redirect_uris": [REDIRECT_URI],
+            "scope": "openid profile",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "first_party": False,
+            "can_introspect": True,
+            "access_token_ttl": None,
+            "refresh_token_ttl": None,
+        }
+    ]
+    assert client_row(stack, created["client_id"]).client_secret_hash == hash_token(
+        created["client_secret"]
+    )
+
+
+def test_cli_clients_update_first_party_password_grant_is_saved_and_listed(
+    stack: LiveStack,
+) -> None:
+    client_id = create_client(stack)["client_id"]
+
+    updated = run_cli(
+        stack, "clients", "update", client_id,
+        "--first-party", "--grant-type", "password", "--grant-type", "refresh_token",
+    ).json()  # fmt: skip
+
+    assert (updated["client_id"], updated["first_party"], updated["grant_types"]) == (
+        client_id,
+        True,
+        ["password", "refresh_token"],
+    )
+    (listed,) = run_cli(stack, "clients", "list").json()
+    assert listed == updated
+    row = client_row(stack, client_id)
+    assert (row.is_first_party, row.grant_types) == (True, ["password", "refresh_token"])
+
+
+def test_cli_clients_update_password_grant_for_third_party_exits_1_and_changes_nothing(
+    stack: LiveStack,
+) -> None:
+    client_id = create_client(stack)["client_id"]
+
+    result = run_cli(stack, "clients", "update", client_id, "--grant-type", "password")
+
+    assert_cli_error(
+        result,
+        "grant_types: the password grant is only for first-party clients (RFC 9700 §2.4)",
+    )
+    assert client_row(stack, client_id).grant_types == ["authorization_code", "refresh_token"]
+
+
+def test_cli_clients_update_lifetimes_out_of_bounds_exits_1_and_zero_resets(
+    stack: LiveStack,
+) -> None:
+    client_id = create_client(stack, "--access-token-ttl", "300")["client_id"]
+
+    too_short = run_cli(stack, "clients", "update", client_id, "--access-token-ttl", "10")
+    reset = run_cli(stack, "clients", "update", client_id, "--access-token-ttl", "0").json()
+
+    assert_cli_error(too_short, "access_token_ttl: access token lifetime must be 30-86400 seconds")
+    assert reset["access_token_ttl"] is None
+    assert client_row(stack, client_id).access_token_ttl is None
+
+
+def test_cli_clients_update_unknown_client_exits_1(stack: LiveStack) -> None:
+    result = run_cli(stack, "clients", "update", "no-such-client", "--name", "Renamed")
+
+    assert_cli_error(result, "client_id: no such client")
+
+
+def test_cli_clients_create_invalid_redirect_uri_exits_1_and_creates_nothing(
+    stack: LiveStack,
+) -> None:
+    result = run_cli(
+        stack, "clients", "create", "--name", "Bad", "--redirect-uri", "http://evil.example/cb"
+    )
+
+    assert_cli_error(
+        result,
+        "redirect_uris: http://evil.example/cb: http redirect URIs are allowed only for "
+        "localhost, 127.0.0.1 and [::1] (RFC 8252 §7.3)",
+    )
+    assert rows(stack, Client) == []
+
+
+def test_cli_clients_rotate_secret_prints_new_secret_and_replaces_stored_hash(
+    stack: LiveStack,
+) -> None:
+    created = create_client(stack)
+    old_hash = client_row(stack, created["client_id"]).client_secret_hash
+
+    rotated = run_cli(stack, "clients", "rotate-secret", created["client_id"]).json()
+
+    assert set(rotated) == {"client_id", "client_secret"}
+    assert rotated["client_id"] == created["client_id"]
+    assert rotated["client_secret"] != created["client_secret"]
+    new_hash = client_row(stack, created["client_id"]).client_secret_hash
+    assert old_hash == hash_token(created["client_secret"])
+    assert new_hash == hash_token(rotated["client_secret"])
+    assert new_hash != old_hash
+
+
+def test_cli_clients_rotate_secret_unknown_or_public_client_exits_1(stack: LiveStack) -> None:
+    public = create_client(stack, "--public")
+
+    unknown = run_cli(stack, "clients", "rotate-secret", "no-such-client")
+    public_result = run_cli(stack, "clients", "rotate-secret", public["client_id"])
+
+    assert set(public) == {"client_id"}
+    assert_cli_error(unknown, "client_id: no such client")
+    assert_cli_error(public_result, "client_secret: a public client has no secret")
+    assert client_row(stack, public["client_id"]).client_secret_hash is None
+
+
+def test_cli_keys_rotate_prints_key_that_activates_after_the_delay(stack: LiveStack) -> None:
+    assert run_cli(stack, "keys", "list").json() == []
+    before = datetime.now(UTC)
+
+    rotated = run_cli(stack, "keys", "rotate").json()
+
+    after = datetime.now(UTC)
+    assert set(rotated) == {"kid", "alg", "activates_at"}
+    assert rotated["alg"] == "RS256"
+    activates_at = datetime.fromisoformat(rotated["activates_at"])
+    delay = timedelta(seconds=KEY_ACTIVATION_DELAY)
+    assert before + delay <= activates_at <= after + delay
+    key_file = stack.key_dir / f"{rotated['kid']}.pem"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    (listed,) = run_cli(stack, "keys", "list").json()
+    assert listed["kid"] == rotated["kid"]
+    assert listed["activates_at"] == rotated["activates_at"]
+    assert listed["retires_at"] is None
+    assert datetime.fromisoformat(listed["created_at"]) < activates_at
+
+
+def test_cli_keys_rotate_honours_activation_delay_setting(stack: LiveStack) -> None:
+    before = datetime.now(UTC)
+
+    rotated = run_cli(stack, "keys", "rotate", AUTH_KEY_ACTIVATION_DELAY="1800").json()
+
+    activates_at = datetime.fromisoformat(rotated["activates_at"])
+    assert activates_at - before >= timedelta(seconds=1800)
+    assert activates_at - before < timedelta(seconds=1800 + 60)
+
+
+def test_cli_keys_rotate_again_schedules_retirement_of_the_previous_key(
+    stack: LiveStack,
+) -> None:
+    first = run_cli(stack, "keys", "rotate").json()
+
+    second = run_cli(stack, "keys", "rotate").json()
+
+    listed = {key["kid"]: key for key in run_cli(stack, "keys", "list").json()}
+    assert set(listed) == {first["kid"], second["kid"]}
+    # The old key stays published until every token it may have signed has expired.
+    expected = (
+        datetime.fromisoformat(second["activates_at"])
+        + timedelta(seconds=ID_TOKEN_TTL)
+        + RETIREMENT_MARGIN
+    )
+    assert datetime.fromisoformat(listed[first["kid"]]["retires_at"]) == expected
+    assert listed[second["kid"]]["retires_at"] is None
+    assert {row.kid for row in rows(stack, SigningKey)} == {first["kid"], second["kid"]}
