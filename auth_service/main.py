@@ -63,7 +63,7 @@ def create_app(
             pool_timeout=settings.db_pool_timeout,
         )
         notifier = RevocationNotifier(settings.redis_url)
-        sessionmaker = make_sessionmaker(engine, after_commit=notifier.after_commit)
+        sessionmaker = make_sessionmaker(engine, listeners=notifier.listeners())
         async with sessionmaker() as session:
             await ensure_signing_key(
                 SigningKeyRepository(session),

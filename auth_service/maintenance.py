@@ -131,6 +131,7 @@ async def _delete_expired(
         "pending_authorizations": await repos.pending.delete_expired(now),
         "authorization_codes": await repos.codes.delete_expired(old),
         "refresh_tokens": await repos.refresh_tokens.delete_expired(old),
+        "grants": await repos.grants.delete_stale(old),
         "sessions": await repos.sessions.delete_expired(now),
         "revocation_events": await repos.revocations.delete_expired(now),
         "audit_events": await repos.audit.delete_older_than(now - audit_retention),

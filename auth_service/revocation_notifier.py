@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -38,6 +39,13 @@ class RevocationNotifier:
         task = asyncio.get_running_loop().create_task(self._publish())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def after_soft_rollback(self, session: Session, previous_transaction: object) -> None:
+        """A rolled-back revocation was never made, so there is nothing to announce."""
+        session.info.pop(PENDING_ANNOUNCEMENT, None)
+
+    def listeners(self) -> dict[str, Callable[..., None]]:
+        return {"after_commit": self.after_commit, "after_soft_rollback": self.after_soft_rollback}
 
     async def _publish(self) -> None:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,14 +68,15 @@ def _sqlite_engine(url: str, *, begin_immediate: bool) -> AsyncEngine:
 
 
 def make_sessionmaker(
-    engine: AsyncEngine, *, after_commit: Callable[[Session], None] | None = None
+    engine: AsyncEngine, *, listeners: Mapping[str, Callable[..., None]] | None = None
 ) -> async_sessionmaker[AsyncSession]:
-    """Sessions for `engine`; `after_commit` runs after every successful commit of one of them."""
-    if after_commit is None:
+    """Sessions for `engine`; `listeners` maps session events ("after_commit", ...) to hooks."""
+    if not listeners:
         return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
-    # A subclass per sessionmaker keeps the hook from reaching other apps in the same process.
+    # A subclass per sessionmaker keeps the hooks from reaching other apps in the same process.
     session_class = type("HookedSession", (Session,), {})
-    event.listen(session_class, "after_commit", after_commit)
+    for name, hook in listeners.items():
+        event.listen(session_class, name, hook)
     return async_sessionmaker(
         engine, class_=AsyncSession, sync_session_class=session_class, expire_on_commit=False
     )

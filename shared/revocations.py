@@ -94,16 +94,16 @@ class RevocationFeed:
         async with self._lock:
             self.polls += 1
             try:
-                complete = False
+                after, complete = 0, False
                 while not complete:
-                    body = await self._fetch()
+                    body = await self._fetch(after)
                     for event in body["events"]:
                         self.revocations.add(
                             event["type"], event["value"], float(event["expires_at"])
                         )
-                    complete = bool(body["complete"])
+                    complete = bool(body["complete"]) or not body["events"]
                     if not complete:
-                        self._since = float(body["events"][-1]["created_at"])
+                        after = int(body["events"][-1]["id"])
                 self._since = max(0.0, float(body["now"]) - OVERLAP_SECONDS)
             except (httpx.HTTPError, KeyError, TypeError, ValueError, IndexError) as exc:
                 logger.warning("revocation feed: poll failed: %s", type(exc).__name__)
@@ -112,9 +112,11 @@ class RevocationFeed:
             self.last_success = time.monotonic()
             return True
 
-    async def _fetch(self) -> dict[str, Any]:
+    async def _fetch(self, after: int) -> dict[str, Any]:
         response = await self._http.get(
-            self._feed_url, params={"since": f"{self._since:.6f}"}, timeout=self._timeout
+            self._feed_url,
+            params={"since": f"{self._since:.6f}", "after": str(after)},
+            timeout=self._timeout,
         )
         response.raise_for_status()
         body: dict[str, Any] = response.json()

@@ -50,7 +50,9 @@ def database_url(tmp_path: Path, _postgres_schema: None) -> str:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    engine = make_engine(database_url, sqlite_begin_immediate=False)
+    # BEGIN IMMEDIATE like the apps: a factory's read-then-write then waits for the writer lock
+    # (busy timeout) instead of failing when a background job holds it.
+    engine = make_engine(database_url)
     if is_postgres(database_url):
         await truncate_all(engine)
     else:

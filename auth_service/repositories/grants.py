@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, or_
-from sqlmodel import col, func, select, update
+from sqlalchemy import and_, case, exists, or_
+from sqlmodel import col, delete, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from shared.models import Grant
+from shared.models import AuthorizationCode, Grant, RefreshToken
 
 
 class GrantRepository:
@@ -56,6 +56,18 @@ class GrantRepository:
             .group_by(col(Grant.client_id))
         )
         return {client_id: used for client_id, used in result.all() if used is not None}
+
+    async def delete_stale(self, before: datetime) -> int:
+        """Grants revoked, or with nothing left that could use them, since before `before`."""
+        unused = and_(
+            func.coalesce(col(Grant.access_expires_at), col(Grant.created_at)) < before,
+            ~exists().where(col(RefreshToken.grant_id) == col(Grant.id)),
+            ~exists().where(col(AuthorizationCode.grant_id) == col(Grant.id)),
+        )
+        result = await self.session.exec(
+            delete(Grant).where(or_(col(Grant.revoked_at) < before, unused))
+        )
+        return result.rowcount
 
     async def revoke(self, grant_id: str, now: datetime) -> bool:
         result = await self.session.exec(

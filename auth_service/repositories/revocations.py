@@ -24,10 +24,17 @@ class RevocationRepository:
         )
         self.session.info[PENDING_ANNOUNCEMENT] = True
 
-    async def since(self, since: datetime, now: datetime, limit: int) -> Sequence[RevocationEvent]:
+    async def since(
+        self, since: datetime, now: datetime, *, after_id: int, limit: int
+    ) -> Sequence[RevocationEvent]:
+        """Unexpired events created at or after `since`, by id, starting after `after_id`."""
         result = await self.session.exec(
             select(RevocationEvent)
-            .where(RevocationEvent.created_at >= since, RevocationEvent.expires_at > now)
+            .where(
+                RevocationEvent.created_at >= since,
+                RevocationEvent.expires_at > now,
+                col(RevocationEvent.id) > after_id,
+            )
             .order_by(col(RevocationEvent.id))
             .limit(limit)
         )

@@ -52,19 +52,23 @@ async def revoke(
 
 @router.get("/oauth/revocations")
 async def revocation_feed(request: Request, repos: ReposDep, now: Now) -> JSONResponse:
-    """Unexpired revocations created at or after `since` (Unix seconds), oldest first.
+    """Unexpired revocations created at or after `since` (Unix seconds), by id after `after`.
 
-    Only random token and grant ids are listed, which give nobody any power; followers should
-    ask again from a little before the previous answer's `now`, since commits land out of order.
+    Only random token and grant ids are listed, which give nobody any power. A page that is not
+    `complete` continues with `after` = its last id; followers then ask again from a little
+    before the previous answer's `now`, since commits land out of order.
     """
     params = require_unique(request.query_params.multi_items())
     try:
         since = float(params.get("since", "0"))
+        after = int(params.get("after", "0"))
     except ValueError:
-        raise InvalidRequestError("since must be a number of seconds") from None
-    if not 0 <= since <= MAX_SINCE:
-        raise InvalidRequestError("since is out of range")
-    events = await repos.revocations.since(datetime.fromtimestamp(since, UTC), now, FEED_PAGE)
+        raise InvalidRequestError("since and after must be numbers") from None
+    if not 0 <= since <= MAX_SINCE or after < 0:
+        raise InvalidRequestError("since or after is out of range")
+    events = await repos.revocations.since(
+        datetime.fromtimestamp(since, UTC), now, after_id=after, limit=FEED_PAGE
+    )
     body = {
         "now": now.timestamp(),
         "complete": len(events) < FEED_PAGE,

@@ -50,7 +50,12 @@ def _first_party_client(stack: LiveStack) -> tuple[str, str]:
 async def _password_token(auth: httpx.AsyncClient, client: tuple[str, str]) -> str:
     response = await auth.post(
         "/oauth/token",
-        data={"grant_type": "password", "username": "erin", "password": "erin-password-1", "scope": "profile"},
+        data={
+            "grant_type": "password",
+            "username": "erin",
+            "password": "erin-password-1",
+            "scope": "profile",
+        },
         auth=client,
     )
     assert response.status_code == 200, response.text
@@ -69,7 +74,10 @@ async def _me(api: httpx.AsyncClient, token: str) -> httpx.Response:
 
 async def test_live_key_rotation_under_traffic_rejects_no_valid_token(stack: LiveStack) -> None:
     client = _first_party_client(stack)
-    async with httpx.AsyncClient(base_url=stack.issuer) as auth, httpx.AsyncClient(base_url=stack.audience) as api:
+    async with (
+        httpx.AsyncClient(base_url=stack.issuer) as auth,
+        httpx.AsyncClient(base_url=stack.audience) as api,
+    ):
         old_token = await _password_token(auth, client)
         old_kid = _kid(old_token)
         rotated = stack.cli("keys", "rotate", **FAST_ROTATION)
@@ -95,11 +103,16 @@ async def test_live_key_rotation_under_traffic_rejects_no_valid_token(stack: Liv
 
 async def test_live_revocation_reaches_the_api_within_five_seconds(stack: LiveStack) -> None:
     client = _first_party_client(stack)
-    async with httpx.AsyncClient(base_url=stack.issuer) as auth, httpx.AsyncClient(base_url=stack.audience) as api:
+    async with (
+        httpx.AsyncClient(base_url=stack.issuer) as auth,
+        httpx.AsyncClient(base_url=stack.audience) as api,
+    ):
         token = await _password_token(auth, client)
         assert (await _me(api, token)).status_code == 200
         revoked_at = time.monotonic()
-        assert (await auth.post("/oauth/revoke", data={"token": token}, auth=client)).status_code == 200
+        assert (
+            await auth.post("/oauth/revoke", data={"token": token}, auth=client)
+        ).status_code == 200
         while (await _me(api, token)).status_code == 200:
             assert time.monotonic() - revoked_at < 5, "revocation did not reach the API in 5 s"
             await asyncio.sleep(0.1)
@@ -114,7 +127,9 @@ async def test_live_api_keeps_validating_while_the_auth_service_is_down(stack: L
         token = await _password_token(auth, client)
     stack.services["auth"].stop()
     key = load_private_key((stack.key_dir / f"{_kid(token)}.pem").read_bytes(), "RS256")
-    unknown_kid = sign(jwt.get_unverified_claims(token), key, kid="not-a-published-kid", alg="RS256", typ="at+jwt")
+    unknown_kid = sign(
+        jwt.get_unverified_claims(token), key, kid="not-a-published-kid", alg="RS256", typ="at+jwt"
+    )
     async with httpx.AsyncClient(base_url=stack.audience) as api:
         deadline = time.monotonic() + 4  # several JWKS TTLs and refetch intervals
         while time.monotonic() < deadline:

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
-
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt as joserfc_jwt
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError
