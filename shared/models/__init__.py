@@ -6,6 +6,7 @@ from shared.models.clients import Client
 from shared.models.grants import AuthorizationCode, Consent, Grant, RefreshToken
 from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
+from shared.models.notes import Note
 from shared.models.revocations import RevocationEvent
 from shared.models.users import User, UserSession
 
@@ -15,6 +16,7 @@ __all__ = [
     "Client",
     "Consent",
     "Grant",
+    "Note",
     "PendingAuthorization",
     "RefreshToken",
     "RevocationEvent",
