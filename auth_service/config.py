@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from auth_service.throttling import ThrottlePolicy, Window
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
 
 
@@ -60,6 +62,22 @@ class AuthSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("AUTH_REDIS_URL", "REDIS_URL")
     )
 
+    # Sign-up, dynamic registration (RFC 7591) and throttling.
+    signup_enabled: bool = True
+    # RFC 7591 §3: with a token, registration needs `Authorization: Bearer <token>`; open means
+    # anyone may register; with neither, /oauth/register does not exist.
+    registration_initial_access_token: str | None = None
+    registration_open: bool = False
+    rate_limits_enabled: bool = True
+    login_limit_per_ip: int = Field(default=30, ge=1)  # login attempts per IP per window
+    login_limit_window: float = Field(default=300, gt=0)
+    failures_before_delay: int = Field(default=3, ge=1)  # then each failure doubles the wait
+    max_failure_delay: float = Field(default=900, gt=0)
+    failure_memory: float = Field(default=900, gt=0)
+    token_limit_per_client: int = Field(default=6000, ge=1)  # token requests per client per minute
+    signup_limit_per_ip: int = Field(default=10, ge=1)  # per hour
+    registration_limit_per_ip: int = Field(default=20, ge=1)  # per hour
+
     # argon2id cost (RFC 9106 second recommended option is t=3, m=64 MiB).
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_kib: int = Field(default=65536, ge=8)
@@ -78,6 +96,22 @@ class AuthSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
+
+    @property
+    def registration_enabled(self) -> bool:
+        return self.registration_open or bool(self.registration_initial_access_token)
+
+    def throttle_policy(self) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            enabled=self.rate_limits_enabled,
+            login_per_ip=Window(self.login_limit_per_ip, self.login_limit_window),
+            token_per_client=Window(self.token_limit_per_client, 60),
+            signup_per_ip=Window(self.signup_limit_per_ip, 3600),
+            registration_per_ip=Window(self.registration_limit_per_ip, 3600),
+            failures_before_delay=self.failures_before_delay,
+            max_delay=self.max_failure_delay,
+            failure_memory=self.failure_memory,
+        )
 
     @property
     def cookie_secure(self) -> bool:
@@ -109,6 +143,10 @@ class AuthSettings(BaseSettings):
                 raise ValueError("AUTH_ISSUER must use https when AUTH_ENVIRONMENT=production")
             if not self.key_dir.is_dir():
                 raise ValueError(f"AUTH_KEY_DIR {self.key_dir} must exist in production")
+            if (self.signup_enabled or self.registration_open) and not self.rate_limits_enabled:
+                raise ValueError("open sign-up or registration needs AUTH_RATE_LIMITS_ENABLED=true")
+            if self.registration_open and self.registration_initial_access_token:
+                raise ValueError("set AUTH_REGISTRATION_OPEN or an initial access token, not both")
         return self
 
 

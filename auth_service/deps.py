@@ -19,6 +19,9 @@ from auth_service.oauth.tokens import TokenMinter
 from auth_service.pages import SESSION_COOKIE
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
+from auth_service.security.secret_box import SecretBox
+from auth_service.throttling import Throttle
+from shared.errors import InvalidClientError
 from shared.models import Client, UserSession
 
 
@@ -70,7 +73,25 @@ def get_key_store(request: Request) -> KeyStore:
     return key_store
 
 
+def get_throttle(request: Request) -> Throttle:
+    throttle: Throttle = request.app.state.throttle
+    return throttle
+
+
+def get_client_ip(request: Request) -> str | None:
+    """The peer address; behind a proxy run uvicorn with --forwarded-allow-ips so it is the user's."""
+    return request.client.host if request.client else None
+
+
+def get_secret_box(request: Request) -> SecretBox:
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
 MinterDep = Annotated[TokenMinter, Depends(get_minter)]
+SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
+ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
+ClientIp = Annotated[str | None, Depends(get_client_ip)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]
 
@@ -99,9 +120,18 @@ def get_auditor(request: Request, repos: ReposDep, now: Now) -> Auditor:
 AuditorDep = Annotated[Auditor, Depends(get_auditor)]
 
 
-async def get_authenticated_client(request: Request, form: FormDep, repos: ReposDep) -> Client:
+async def get_authenticated_client(
+    request: Request, form: FormDep, repos: ReposDep, throttle: ThrottleDep, ip: ClientIp
+) -> Client:
+    """RFC 6749 §2.3 client authentication; repeated failures per client and IP are slowed."""
     credentials = read_client_credentials(request.headers.get("authorization"), form)
-    return await authenticate_client(credentials, repos.clients)
+    throttle_key = f"{credentials.client_id}|{ip}"
+    await throttle.check_delay("client-auth", throttle_key)
+    try:
+        return await authenticate_client(credentials, repos.clients)
+    except InvalidClientError:
+        await throttle.failed("client-auth", throttle_key)
+        raise
 
 
 AuthenticatedClient = Annotated[Client, Depends(get_authenticated_client)]

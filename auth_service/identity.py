@@ -11,6 +11,7 @@ from auth_service.security.secrets import hash_token, new_token
 from shared.models import User, UserSession
 
 MAX_PASSWORD_LENGTH = 1024
+SECOND_FACTOR_WINDOW = 300  # seconds to enter the code after the password
 
 
 async def authenticate_user(
@@ -44,8 +45,13 @@ async def start_session(
     now: datetime,
     ttl: int,
     replaces: str | None = None,
+    second_factor_pending: bool = False,
+    amr: str = "pwd",
 ) -> NewSession:
-    """A fresh random session id on every login, so a planted id is never promoted (fixation)."""
+    """A fresh random session id on every login step, so a planted id is never promoted (fixation).
+
+    With `second_factor_pending` the session only proves the password and lives a few minutes.
+    """
     if replaces is not None:
         await repos.sessions.delete(hash_token(replaces))
     cookie_value = new_token()
@@ -53,15 +59,23 @@ async def start_session(
         id_hash=hash_token(cookie_value),
         user_id=user.id,
         auth_time=now,
-        expires_at=now + timedelta(seconds=ttl),
+        expires_at=now + timedelta(seconds=SECOND_FACTOR_WINDOW if second_factor_pending else ttl),
         now=now,
+        second_factor_pending=second_factor_pending,
+        amr=amr,
     )
     return NewSession(cookie_value, session)
 
 
 async def current_session(
-    repos: Repositories, cookie_value: str | None, now: datetime
+    repos: Repositories,
+    cookie_value: str | None,
+    now: datetime,
+    *,
+    second_factor_pending: bool = False,
 ) -> UserSession | None:
     if not cookie_value or len(cookie_value) > 128:
         return None
-    return await repos.sessions.get_active(hash_token(cookie_value), now)
+    return await repos.sessions.get_active(
+        hash_token(cookie_value), now, second_factor_pending=second_factor_pending
+    )

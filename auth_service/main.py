@@ -17,8 +17,10 @@ from auth_service.errors import render_failure
 from auth_service.key_management import KeyStore, ensure_signing_key
 from auth_service.maintenance import Maintenance
 from auth_service.oauth.authorize import AuthorizationPageError, AuthorizationRedirectError
+from auth_service.oauth.grants.base import GrantSettings
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.pages import make_templates
+from auth_service.rate_limits import make_counter_store
 from auth_service.repositories.signing_keys import SigningKeyRepository
 from auth_service.revocation_notifier import RevocationNotifier
 from auth_service.routes import api_router
@@ -28,7 +30,9 @@ from auth_service.routes.errors import (
 )
 from auth_service.security.keys import KeySet
 from auth_service.security.passwords import PasswordHasher
+from auth_service.security.secret_box import SecretBox
 from auth_service.security_headers import SecurityHeadersMiddleware
+from auth_service.throttling import Throttle
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError
 from shared.failures import install_failure_handlers
@@ -73,6 +77,7 @@ def create_app(
             )
             await session.commit()
         key_store = KeyStore(KeySet([]), clock)
+        app.state.secret_box = SecretBox.load_or_create(settings.key_dir)
         maintenance = Maintenance(settings, sessionmaker, key_store, clock)
         await maintenance.reload_keys()  # reads every private key once
         app.state.engine = engine
@@ -91,6 +96,7 @@ def create_app(
         finally:
             await maintenance.stop()
             await notifier.aclose()
+            await app.state.throttle.store.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -103,6 +109,12 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
+    app.state.grant_settings = GrantSettings(
+        refresh_token_reuse_grace=settings.refresh_token_reuse_grace
+    )
+    app.state.throttle = Throttle(
+        make_counter_store(settings.redis_url), settings.throttle_policy()
+    )
     app.state.password_hasher = PasswordHasher(
         time_cost=settings.password_time_cost,
         memory_kib=settings.password_memory_kib,

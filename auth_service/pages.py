@@ -13,6 +13,7 @@ from auth_service.security.csrf import csrf_token, csrf_token_matches
 from auth_service.security.secrets import hash_token, new_token
 
 SESSION_COOKIE = "myauth_session"
+FORM_EXPIRED = "This form has expired. Please try again."
 # A random per-browser key for CSRF tokens; never a credential by itself.
 BROWSER_COOKIE = "myauth_browser"
 TEMPLATE_DIR = Path(__file__).parent / "templates"

@@ -106,6 +106,14 @@ class TemporarilyUnavailableError(OAuthError):
         return {**super().headers(), "Retry-After": str(self.retry_after)}
 
 
+class TooManyRequestsError(TemporarilyUnavailableError):
+    """RFC 6585 §4 status 429. OAuth has no code for rate limits; temporarily_unavailable (RFC 6749
+    §4.1.2.1) says "try again later", and Retry-After says when."""
+
+    status_code = 429
+    default_description = "too many requests, try again later"
+
+
 # RFC 7009 §2.2.1
 class UnsupportedTokenTypeError(OAuthError):
     error = "unsupported_token_type"

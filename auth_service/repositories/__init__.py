@@ -13,6 +13,7 @@ from auth_service.repositories.clients import ClientRepository
 from auth_service.repositories.consents import ConsentRepository
 from auth_service.repositories.grants import GrantRepository
 from auth_service.repositories.jobs import JobRepository
+from auth_service.repositories.recovery_codes import RecoveryCodeRepository
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
 from auth_service.repositories.revocations import RevocationRepository
 from auth_service.repositories.signing_keys import SigningKeyRepository
@@ -32,6 +33,7 @@ class Repositories:
     grants: GrantRepository
     codes: AuthorizationCodeRepository
     refresh_tokens: RefreshTokenRepository
+    recovery_codes: RecoveryCodeRepository
     revocations: RevocationRepository
     signing_keys: SigningKeyRepository
     jobs: JobRepository
@@ -49,6 +51,7 @@ class Repositories:
             grants=GrantRepository(session),
             codes=AuthorizationCodeRepository(session),
             refresh_tokens=RefreshTokenRepository(session),
+            recovery_codes=RecoveryCodeRepository(session),
             revocations=RevocationRepository(session),
             signing_keys=SigningKeyRepository(session),
             jobs=JobRepository(session),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import or_
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -50,6 +51,36 @@ class UserRepository:
         await self.session.flush()
         return user
 
+    async def update_profile(self, user_id: str, *, name: str, email: str, now: datetime) -> None:
+        await self.session.exec(
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(name=name, email=normalize_email(email), updated_at=now)
+        )
+
+    async def set_totp(
+        self, user_id: str, *, secret: str | None, enabled_at: datetime | None, now: datetime
+    ) -> None:
+        await self.session.exec(
+            update(User)
+            .where(col(User.id) == user_id)
+            .values(
+                totp_secret=secret, totp_enabled_at=enabled_at, totp_last_step=None, updated_at=now
+            )
+        )
+
+    async def use_totp_step(self, user_id: str, step: int) -> bool:
+        """Record `step` as used; False if it (or a later one) was used already: a replay."""
+        result = await self.session.exec(
+            update(User)
+            .where(
+                col(User.id) == user_id,
+                or_(col(User.totp_last_step).is_(None), col(User.totp_last_step) < step),
+            )
+            .values(totp_last_step=step)
+        )
+        return result.rowcount == 1
+
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self.session.exec(
             update(User)
@@ -70,6 +101,8 @@ class SessionRepository:
         auth_time: datetime,
         expires_at: datetime,
         now: datetime,
+        second_factor_pending: bool = False,
+        amr: str = "pwd",
     ) -> UserSession:
         row = UserSession(
             id_hash=id_hash,
@@ -77,14 +110,23 @@ class SessionRepository:
             created_at=now,
             auth_time=auth_time,
             expires_at=expires_at,
+            second_factor_pending=second_factor_pending,
+            amr=amr,
         )
         self.session.add(row)
         await self.session.flush()
         return row
 
-    async def get_active(self, id_hash: str, now: datetime) -> UserSession | None:
+    async def get_active(
+        self, id_hash: str, now: datetime, *, second_factor_pending: bool = False
+    ) -> UserSession | None:
+        """A live session; by default only a complete login, not one awaiting its second factor."""
         result = await self.session.exec(
-            select(UserSession).where(UserSession.id_hash == id_hash, UserSession.expires_at > now)
+            select(UserSession).where(
+                UserSession.id_hash == id_hash,
+                UserSession.expires_at > now,
+                UserSession.second_factor_pending == second_factor_pending,
+            )
         )
         return result.first()
 

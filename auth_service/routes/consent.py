@@ -7,11 +7,10 @@ from starlette.responses import Response
 
 from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
 from auth_service.oauth.authorize import AuthorizationRequest, Step
-from auth_service.pages import csrf_ok, render_form
+from auth_service.pages import FORM_EXPIRED, csrf_ok, render_form
 from auth_service.repositories import Repositories
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page
 from auth_service.routes.errors import error_page, error_redirect
-from auth_service.routes.login import FORM_EXPIRED
 from shared.errors import AccessDeniedError, InvalidRequestError
 from shared.models import PendingAuthorization, UserSession
 from shared.scopes import describe

@@ -1,38 +1,57 @@
-"""GET/POST /login and /logout: password login into a server-side session."""
+"""GET/POST /login (the password) and /login/second-factor (TOTP or a recovery code)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from auth_service import second_factor
 from auth_service.deps import (
     AuditorDep,
+    ClientIp,
     FormDep,
     HasherDep,
     Now,
-    OptionalSession,
     ReposDep,
+    SecretBoxDep,
     SettingsDep,
+    ThrottleDep,
 )
-from auth_service.identity import authenticate_user, start_session
+from auth_service.identity import authenticate_user, current_session, start_session
 from auth_service.pages import (
+    FORM_EXPIRED,
     SESSION_COOKIE,
-    clear_session_cookie,
     csrf_ok,
-    render,
     render_form,
     session_hash_of,
     set_session_cookie,
 )
 from auth_service.repositories import Repositories
 from auth_service.routes.errors import error_page
-from shared.errors import InvalidRequestError
+from auth_service.throttling import login_key
+from shared.errors import InvalidRequestError, TooManyRequestsError
 from shared.models import PendingAuthorization
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 LOGIN_FAILED = "The username or password is not right."
-FORM_EXPIRED = "This form has expired. Please try again."
+CODE_FAILED = "That code is not right. Try the current code from your app, or a recovery code."
+
+
+def safe_next(value: str | None) -> str | None:
+    """A local path to return to after login; anything that could leave the site is dropped."""
+    if (
+        not value
+        or len(value) > 512
+        or not value.startswith("/")
+        or value.startswith(("//", "/\\"))
+    ):
+        return None
+    if any(ch in value for ch in "\\\r\n\t") or not value.isprintable():
+        return None
+    return value
 
 
 async def _pending_or_none(
@@ -50,18 +69,13 @@ def _expired_request_page(request: Request) -> Response:
     )
 
 
-def safe_next(value: str | None) -> str | None:
-    """A local path to return to after login; anything that could leave the site is dropped."""
-    if (
-        not value
-        or len(value) > 512
-        or not value.startswith("/")
-        or value.startswith(("//", "/\\"))
-    ):
-        return None
-    if any(ch in value for ch in "\\\r\n\t") or not value.isprintable():
-        return None
-    return value
+def _after_login(pending: PendingAuthorization | None, next_path: str | None) -> str:
+    return f"/consent?request_id={pending.id}" if pending else next_path or "/"
+
+
+def _with_retry_after(response: Response, error: TooManyRequestsError) -> Response:
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 async def _login_page(
@@ -86,6 +100,7 @@ async def _login_page(
             "next": next_path or "",
             "username": username,
             "error": error,
+            "signup_enabled": request.app.state.settings.signup_enabled,
         },
         purpose="login",
         request_id=request_id,
@@ -112,6 +127,8 @@ async def login(
     repos: ReposDep,
     hasher: HasherDep,
     settings: SettingsDep,
+    throttle: ThrottleDep,
+    ip: ClientIp,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
@@ -119,73 +136,138 @@ async def login(
     pending = await _pending_or_none(repos, request_id, now)
     if request_id and pending is None:
         return _expired_request_page(request)
-    username = form.get("username", "")[:254]
-    next_path = safe_next(form.get("next"))
+    username, next_path = form.get("username", "")[:254], safe_next(form.get("next"))
+
+    async def page(error: str, status_code: int) -> Response:
+        return await _login_page(
+            request, repos, pending, username=username, next_path=next_path, error=error,
+            status_code=status_code,
+        )  # fmt: skip
+
     if not csrf_ok(
         request, form, purpose="login", request_id=request_id, session_hash=session_hash_of(request)
     ):
-        return await _login_page(
-            request,
-            repos,
-            pending,
-            username=username,
-            next_path=next_path,
-            error=FORM_EXPIRED,
-            status_code=400,
-        )
+        return await page(FORM_EXPIRED, 400)
+    key = login_key(username, ip)
+    try:
+        await throttle.hit("login-ip", ip or "-", throttle.policy.login_per_ip)
+        await throttle.check_delay("login", key)
+    except TooManyRequestsError as error:
+        audit.record("login_throttled", details=error.description)
+        return _with_retry_after(await page(f"Too many attempts. {error.description}.", 429), error)
     user = await authenticate_user(repos, hasher, username, form.get("password", ""), now)
     if user is None:
+        await throttle.failed("login", key)
         audit.record("login_failed", client_id=pending.client_id if pending else None)
-        return await _login_page(
-            request,
+        return await page(LOGIN_FAILED, 400)
+    await throttle.succeeded("login", key)
+    client_id = pending.client_id if pending else None
+    if user.has_second_factor:
+        new = await start_session(
+            repos, user, now=now, ttl=settings.session_ttl, second_factor_pending=True,
+            replaces=request.cookies.get(SESSION_COOKIE),
+        )  # fmt: skip
+        audit.record("login_password_ok", user_id=user.id, client_id=client_id)
+        query = urlencode({"request_id": request_id, "next": next_path or ""})
+        response = RedirectResponse(f"/login/second-factor?{query}", status_code=303)
+    else:
+        new = await start_session(
             repos,
-            pending,
-            username=username,
-            next_path=next_path,
-            error=LOGIN_FAILED,
-            status_code=400,
+            user,
+            now=now,
+            ttl=settings.session_ttl,
+            replaces=request.cookies.get(SESSION_COOKIE),
         )
-    new = await start_session(
-        repos, user, now=now, ttl=settings.session_ttl, replaces=request.cookies.get(SESSION_COOKIE)
-    )
-    audit.record(
-        "login_succeeded", user_id=user.id, client_id=pending.client_id if pending else None
-    )
-    target = f"/consent?request_id={pending.id}" if pending else next_path or "/"
-    response = RedirectResponse(target, status_code=303)
+        audit.record("login_succeeded", user_id=user.id, client_id=client_id)
+        response = RedirectResponse(_after_login(pending, next_path), status_code=303)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response
 
 
-@router.get("/logout")
-async def logout_form(request: Request, session: OptionalSession) -> Response:
-    if session is None:
-        return render(request, "logged_out.html", {"title": "Signed out"})
+def _second_factor_page(
+    request: Request, request_id: str, next_path: str | None, *, error: str | None = None,
+    status_code: int = 200,
+) -> Response:  # fmt: skip
     return render_form(
         request,
-        "logout.html",
-        {"title": "Sign out"},
-        purpose="logout",
+        "second_factor.html",
+        {
+            "title": "Two-step verification",
+            "request_id": request_id,
+            "next": next_path or "",
+            "error": error,
+        },
+        purpose="second-factor",
+        request_id=request_id,
         session_hash=session_hash_of(request),
+        status_code=status_code,
     )
 
 
-@router.post("/logout")
-async def logout(
-    request: Request, form: FormDep, repos: ReposDep, session: OptionalSession, audit: AuditorDep
+@router.get("/login/second-factor")
+async def second_factor_form(
+    request: Request, repos: ReposDep, now: Now, request_id: str = "", next: str = ""
 ) -> Response:
-    if session is not None:
-        if not csrf_ok(request, form, purpose="logout", session_hash=session.id_hash):
-            return render_form(
-                request,
-                "logout.html",
-                {"title": "Sign out", "error": FORM_EXPIRED},
-                purpose="logout",
-                session_hash=session.id_hash,
-                status_code=400,
-            )
-        await repos.sessions.delete(session.id_hash)
-        audit.record("logout", user_id=session.user_id)
-    response = render(request, "logged_out.html", {"title": "Signed out"})
-    clear_session_cookie(request, response)
+    pending_login = await current_session(
+        repos, request.cookies.get(SESSION_COOKIE), now, second_factor_pending=True
+    )
+    if pending_login is None:
+        return RedirectResponse(
+            f"/login?{urlencode({'request_id': request_id, 'next': next})}", 303
+        )
+    return _second_factor_page(request, request_id, safe_next(next))
+
+
+@router.post("/login/second-factor")
+async def second_factor_check(
+    request: Request,
+    form: FormDep,
+    repos: ReposDep,
+    box: SecretBoxDep,
+    settings: SettingsDep,
+    throttle: ThrottleDep,
+    audit: AuditorDep,
+    now: Now,
+) -> Response:
+    request_id, next_path = form.get("request_id", ""), safe_next(form.get("next"))
+    pending_login = await current_session(
+        repos, request.cookies.get(SESSION_COOKIE), now, second_factor_pending=True
+    )
+    user = await repos.users.get_by_id(pending_login.user_id) if pending_login else None
+    if pending_login is None or user is None:
+        return RedirectResponse(f"/login?{urlencode({'request_id': request_id})}", status_code=303)
+    if not csrf_ok(
+        request, form, purpose="second-factor", request_id=request_id,
+        session_hash=pending_login.id_hash,
+    ):  # fmt: skip
+        return _second_factor_page(
+            request, request_id, next_path, error=FORM_EXPIRED, status_code=400
+        )
+    try:
+        await throttle.check_delay("second-factor", user.id)
+    except TooManyRequestsError as error:
+        page = _second_factor_page(
+            request,
+            request_id,
+            next_path,
+            error=f"Too many attempts. {error.description}.",
+            status_code=429,
+        )
+        return _with_retry_after(page, error)
+    method = await second_factor.verify(repos, box, user, form.get("code", "")[:64], now)
+    if method is None:
+        await throttle.failed("second-factor", user.id)
+        audit.record("second_factor_failed", user_id=user.id)
+        return _second_factor_page(
+            request, request_id, next_path, error=CODE_FAILED, status_code=400
+        )
+    await throttle.succeeded("second-factor", user.id)
+    new = await start_session(
+        repos, user, now=now, ttl=settings.session_ttl, amr="pwd otp" if method == "otp" else "pwd",
+        replaces=request.cookies.get(SESSION_COOKIE),
+    )  # fmt: skip
+    audit.record("login_succeeded", user_id=user.id, second_factor=method)
+    pending = await _pending_or_none(repos, request_id, now)
+    response = RedirectResponse(_after_login(pending, next_path), status_code=303)
+    set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response

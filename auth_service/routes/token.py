@@ -10,15 +10,16 @@ from starlette.responses import JSONResponse
 from auth_service.deps import (
     AuditorDep,
     AuthenticatedClient,
+    ClientIp,
     FormDep,
     HasherDep,
     MinterDep,
     Now,
     ReposDep,
-    SettingsDep,
+    ThrottleDep,
 )
 from auth_service.oauth.grants import get_grant
-from auth_service.oauth.grants.base import GrantContext, GrantSettings
+from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
 from shared.errors import NO_STORE_HEADERS, UnauthorizedClientError
 
@@ -26,11 +27,13 @@ router = APIRouter(tags=["oauth"])
 
 
 def get_grant_context(
+    request: Request,
     repos: ReposDep,
     minter: MinterDep,
     audit: AuditorDep,
     hasher: HasherDep,
-    settings: SettingsDep,
+    throttle: ThrottleDep,
+    ip: ClientIp,
     now: Now,
 ) -> GrantContext:
     return GrantContext(
@@ -38,7 +41,9 @@ def get_grant_context(
         minter=minter,
         audit=audit,
         hasher=hasher,
-        settings=GrantSettings(refresh_token_reuse_grace=settings.refresh_token_reuse_grace),
+        throttle=throttle,
+        client_ip=ip,
+        settings=request.app.state.grant_settings,
         now=now,
     )
 
@@ -50,6 +55,7 @@ GrantContextDep = Annotated[GrantContext, Depends(get_grant_context)]
 async def token(
     request: Request, form: FormDep, client: AuthenticatedClient, ctx: GrantContextDep
 ) -> JSONResponse:
+    await ctx.throttle.hit("token-client", client.client_id, ctx.throttle.policy.token_per_client)
     token_request = TokenRequest.from_form(form)
     grant = get_grant(token_request.grant_type)
     if not client.allows_grant_type(grant.grant_type):

@@ -8,7 +8,7 @@ from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
 from shared.models.notes import Note
 from shared.models.revocations import RevocationEvent
-from shared.models.users import User, UserSession
+from shared.models.users import RecoveryCode, User, UserSession
 
 __all__ = [
     "AuditEvent",
@@ -18,6 +18,7 @@ __all__ = [
     "Grant",
     "Note",
     "PendingAuthorization",
+    "RecoveryCode",
     "RefreshToken",
     "RevocationEvent",
     "ScheduledJob",

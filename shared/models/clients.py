@@ -34,6 +34,10 @@ class Client(SQLModel, table=True):
     )
     homepage_uri: str | None = Field(default=None, max_length=2000)
     logo_uri: str | None = Field(default=None, max_length=2000)
+    # RFC 7591 §2 metadata as registered; confidential clients may use basic or post either way.
+    token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=32)
+    # RFC 7592 §3: the bearer credential for reading, updating and deleting a dynamic registration.
+    registration_access_token_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

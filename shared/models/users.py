@@ -25,8 +25,17 @@ class User(SQLModel, table=True):
     email_verified: bool = False
     name: str = Field(default="", max_length=200)
     password_hash: str = Field(max_length=255)
+    # RFC 6238 second factor: the shared secret, encrypted at rest (auth_service/security/secret_box).
+    # Set but not enabled while the user is enrolling; the last accepted time step stops replays.
+    totp_secret: str | None = Field(default=None, max_length=512)
+    totp_enabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    totp_last_step: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_enabled_at is not None
 
 
 class UserSession(SQLModel, table=True):
@@ -42,3 +51,20 @@ class UserSession(SQLModel, table=True):
     # OIDC Core §2 auth_time: when the user last actually authenticated in this session.
     auth_time: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    # The password was right but the second factor is still to come: not logged in yet.
+    second_factor_pending: bool = False
+    # OIDC Core §2 amr values of this login, space-separated ("pwd", "pwd otp").
+    amr: str = Field(default="pwd", max_length=64)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """One-time codes for when the authenticator is lost; only their SHA-256 digests are kept."""
+
+    __tablename__ = "recovery_code"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(
+        max_length=36, foreign_key="user_account.id", ondelete="CASCADE", index=True
+    )
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

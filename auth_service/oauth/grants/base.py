@@ -11,6 +11,7 @@ from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
+from auth_service.throttling import Throttle
 from shared.models import Client
 from shared.schemas import TokenResponse
 
@@ -26,6 +27,8 @@ class GrantContext:
     minter: TokenMinter
     audit: Auditor
     hasher: PasswordHasher
+    throttle: Throttle
+    client_ip: str | None
     settings: GrantSettings
     now: datetime
 

@@ -14,6 +14,7 @@ from auth_service.identity import authenticate_user
 from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import issue_refresh_token
+from auth_service.throttling import login_key
 from shared.errors import (
     InvalidGrantError,
     InvalidRequestError,
@@ -38,15 +39,24 @@ class PasswordGrant:
         scopes = parse_scope(request.scope) if request.scope is not None else client.scopes
         if not scopes or not scopes <= client.scopes:
             raise InvalidScopeError("scope must be a non-empty subset of the client's scopes")
+        throttle_key = login_key(request.username, ctx.client_ip)
+        await ctx.throttle.check_delay("login", throttle_key)
         user = await authenticate_user(
             ctx.repos, ctx.hasher, request.username, request.password, ctx.now
         )
         if user is None:
+            await ctx.throttle.failed("login", throttle_key)
             ctx.audit.record("login_failed", client_id=client.client_id, grant_type=self.grant_type)
             # The failed attempt must stay on record although the request fails (style guide §6).
             await ctx.repos.session.commit()
             # RFC 6749 §5.2: invalid resource owner credentials are invalid_grant.
             raise InvalidGrantError("the username or password is not right")
+        await ctx.throttle.succeeded("login", throttle_key)
+        if user.has_second_factor:
+            # A password alone must not get around the second factor the user enrolled.
+            raise InvalidGrantError(
+                "this account uses a second factor: sign in through the browser"
+            )
         grant = await ctx.repos.grants.add(
             Grant(
                 user_id=user.id,

@@ -13,7 +13,6 @@ from alembic import op
 
 import shared.models.types
 
-
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
