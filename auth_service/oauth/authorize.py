@@ -305,15 +305,16 @@ async def check_id_token_hint(
     *,
     keys: VerificationKeys,
     issuer: str,
-) -> None:
-    """OIDC Core §3.1.2.1: with an id_token_hint the answer is about that user only.
+) -> bool:
+    """OIDC Core §3.1.2.1: with an id_token_hint the answer is about that user only, unless the
+    user logs in during this request. Returns whether a fresh login is needed for that reason.
 
     A hint we did not issue is invalid_request; under prompt=none a hint naming someone other
     than the logged-in user is login_required.
     """
     hint = params.get("id_token_hint")
     if hint is None:
-        return
+        return False
     try:
         claims = await decode_id_token_hint(hint, keys=keys, issuer=issuer)
     except InvalidTokenError:
@@ -322,16 +323,24 @@ async def check_id_token_hint(
             request.redirect_uri,
             request.state,
         ) from None
-    if "none" in request.prompt and (session is None or session.user_id != claims.sub):
+    if session is not None and session.user_id == claims.sub:
+        return False
+    if "none" in request.prompt:
         raise AuthorizationRedirectError(
             LoginRequiredError("the user named by id_token_hint is not logged in"),
             request.redirect_uri,
             request.state,
         )
+    return True
 
 
 async def save_pending(
-    repos: Repositories, request: AuthorizationRequest, *, now: datetime, ttl: int
+    repos: Repositories,
+    request: AuthorizationRequest,
+    *,
+    now: datetime,
+    ttl: int,
+    min_auth_time: datetime | None,
 ) -> str:
     """Keep the validated request server-side while the user logs in or consents."""
     request_id = secrets.token_urlsafe(32)
@@ -340,7 +349,7 @@ async def save_pending(
             id=request_id,
             client_id=request.client_id,
             params=request.to_params(),
-            min_auth_time=request.min_auth_time(now),
+            min_auth_time=min_auth_time,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )

@@ -44,9 +44,15 @@ async def authorize(
     if "client_id" in params and len(params["client_id"]) <= 64:
         client = await repos.clients.get_by_client_id(params["client_id"])
     authz = validate_authorization_request(params, repeated, client)
-    await check_id_token_hint(params, authz, session, keys=keys, issuer=settings.issuer)
-    step = await decide(repos, authz, session=session, min_auth_time=authz.min_auth_time(now))
+    hinted_someone_else = await check_id_token_hint(
+        params, authz, session, keys=keys, issuer=settings.issuer
+    )
+    # A hint naming another user than the signed-in one asks for a login within this request.
+    min_auth_time = now if hinted_someone_else else authz.min_auth_time(now)
+    step = await decide(repos, authz, session=session, min_auth_time=min_auth_time)
     if step is Step.ISSUE_CODE and session is not None:
         return await finish_with_code(request, repos, authz, session=session, audit=audit, now=now)
-    request_id = await save_pending(repos, authz, now=now, ttl=settings.pending_request_ttl)
+    request_id = await save_pending(
+        repos, authz, now=now, ttl=settings.pending_request_ttl, min_auth_time=min_auth_time
+    )
     return to_step_page(step, request_id)

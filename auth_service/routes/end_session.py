@@ -9,11 +9,15 @@ from auth_service.deps import AuditorDep, KeyStoreDep, OptionalSession, ReposDep
 from auth_service.oauth.authorize import AuthorizationPageError, redirect_uri_with
 from auth_service.oauth.end_session import LogoutRequest, validate_logout_request
 from auth_service.oauth.requests import parse_form_items, unique_params
-from auth_service.pages import clear_session_cookie, csrf_ok, render, render_form
+from auth_service.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
 from shared.errors import OAuthError
 
 router = APIRouter(tags=["oidc"])
 _FORM_ONLY = ("csrf_token", "confirm")
+# RP-Initiated Logout §2: the parameters carried through the confirmation form; nothing else is echoed.
+LOGOUT_PARAMETERS = frozenset(
+    {"id_token_hint", "logout_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"}
+)
 
 
 async def _params(request: Request) -> tuple[dict[str, str], frozenset[str]]:
@@ -60,12 +64,20 @@ async def end_session(
             and csrf_ok(request, form_fields, purpose="end-session", session_hash=session.id_hash)
         )
         if not (silent or confirmed):
+            # A confirmation whose CSRF token failed is asked again, saying why (400).
+            expired = request.method == "POST" and form_fields["confirm"] != ""
             return render_form(
                 request,
                 "end_session.html",
-                {"title": "Sign out", "client": logout.client, "params": params},
+                {
+                    "title": "Sign out",
+                    "client": logout.client,
+                    "params": {k: v for k, v in params.items() if k in LOGOUT_PARAMETERS},
+                    "error": FORM_EXPIRED if expired else None,
+                },
                 purpose="end-session",
                 session_hash=session.id_hash,
+                status_code=400 if expired else 200,
             )
         await repos.sessions.delete(session.id_hash)
         audit.record(

@@ -1,0 +1,348 @@
+"""OpenID Connect parameters of /oauth/authorize: OIDC Core §3.1.2.1, §3.1.2.6 and §6."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from auth_service.config import AuthSettings
+from shared.models import AuthorizationCode, Grant, PendingAuthorization, SigningKey
+from tests.factories import REDIRECT_URI, TestClient, TestUser, make_user
+from tests.support.clock import TestClock
+from tests.support.db import Database
+from tests.support.flows import AuthorizationRequest
+from tests.support.forge import Forger
+from tests.support.oidc import (
+    browser,
+    code_flow_tokens,
+    foreign_forger,
+    id_token_claims,
+    input_value,
+)
+from tests.support.pages import (
+    assert_client_code,
+    assert_client_error,
+    assert_step_redirect,
+    remember_consent,
+    sign_in,
+    start_authorization,
+)
+
+
+async def assert_nothing_stored(db: Database) -> None:
+    for model in (PendingAuthorization, Grant, AuthorizationCode):
+        assert await db.count(model) == 0, model.__name__
+
+
+# --- Parameters OpenID Connect requires or that we do not support ---
+
+
+async def test_authorize_openid_without_redirect_uri_redirects_invalid_request(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even with a single registered URI; the one
+    # registered URI is trusted, so the error goes there (RFC 6749 §4.1.2.1).
+    request = AuthorizationRequest(confidential_client, extra={"redirect_uri": None})
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "invalid_request",
+        "redirect_uri is required for OpenID Connect requests",
+        state=request.state,
+    )
+    await assert_nothing_stored(db)
+
+
+async def test_authorize_plain_oauth_without_redirect_uri_uses_the_single_registered_uri(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # RFC 6749 §3.1.2.3: without openid, one registered URI may stand in for a missing one.
+    request = AuthorizationRequest(
+        confidential_client, scope="read:notes", extra={"redirect_uri": None}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_step_redirect(response, "/login")
+    assert await db.count(PendingAuthorization) == 1
+
+
+async def test_authorize_claims_parameter_redirects_invalid_request(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # OIDC Core §5.5 is optional; discovery says claims_parameter_supported=false.
+    request = AuthorizationRequest(
+        confidential_client, extra={"claims": '{"userinfo":{"email":{"essential":true}}}'}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "invalid_request",
+        "the claims parameter is not supported",
+        state=request.state,
+    )
+    await assert_nothing_stored(db)
+
+
+async def test_authorize_request_object_redirects_request_not_supported(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # OIDC Core §6.1 / §3.1.2.6: request_not_supported.
+    request = AuthorizationRequest(
+        confidential_client, extra={"request": "eyJhbGciOiJub25lIn0.e30."}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "request_not_supported",
+        "request objects are not supported",
+        state=request.state,
+    )
+    await assert_nothing_stored(db)
+
+
+async def test_authorize_request_uri_redirects_request_uri_not_supported(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # OIDC Core §6.2 / §3.1.2.6: request_uri_not_supported; the URI is never fetched.
+    request = AuthorizationRequest(
+        confidential_client, extra={"request_uri": "https://client.example/request.jwt"}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "request_uri_not_supported",
+        "request_uri is not supported",
+        state=request.state,
+    )
+    await assert_nothing_stored(db)
+
+
+async def test_authorize_ui_locales_is_accepted_and_ignored(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    # OIDC Core §3.1.2.1: ui_locales is a preference; an OP that does not support it ignores it.
+    await sign_in(auth_client, user)
+    await remember_consent(db, user, confidential_client, "openid profile")
+    request = AuthorizationRequest(confidential_client, extra={"ui_locales": "fr-CA fr en"})
+
+    response = await auth_client.get(request.url())
+
+    assert_client_code(response, REDIRECT_URI, state=request.state)
+    assert await db.count(AuthorizationCode) == 1
+
+
+async def test_authorize_login_hint_prefills_username_on_login_page(
+    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    request = AuthorizationRequest(confidential_client, extra={"login_hint": user.username})
+    request_id = await start_authorization(auth_client, request)
+
+    page = await auth_client.get("/login", params={"request_id": request_id})
+
+    assert page.status_code == 200, page.text
+    assert input_value(page.text, "username") == user.username
+
+
+# --- id_token_hint (OIDC Core §3.1.2.1) ---
+
+
+async def test_authorize_prompt_none_with_hint_of_logged_in_user_redirects_with_code(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    _, tokens = await code_flow_tokens(auth_client, confidential_client, user)
+    request = AuthorizationRequest(
+        confidential_client, extra={"prompt": "none", "id_token_hint": tokens["id_token"]}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_code(response, REDIRECT_URI, state=request.state)
+    assert await db.count(AuthorizationCode) == 2
+
+
+async def test_authorize_prompt_none_with_expired_hint_of_logged_in_user_redirects_with_code(
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    # §3.1.2.1: the hint is accepted whether or not it has expired.
+    _, tokens = await code_flow_tokens(auth_client, confidential_client, user)
+    clock.advance(settings.id_token_ttl + settings.leeway + 60)
+    request = AuthorizationRequest(
+        confidential_client, extra={"prompt": "none", "id_token_hint": tokens["id_token"]}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_code(response, REDIRECT_URI, state=request.state)
+
+
+async def test_authorize_prompt_none_with_hint_of_another_user_redirects_login_required(
+    db: Database,
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> None:
+    other = await make_user(db)
+    async with browser(auth_app) as other_browser:
+        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
+    await code_flow_tokens(auth_client, confidential_client, user)
+    request = AuthorizationRequest(
+        confidential_client, extra={"prompt": "none", "id_token_hint": other_tokens["id_token"]}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "login_required",
+        "the user named by id_token_hint is not logged in",
+        state=request.state,
+    )
+    assert await db.count(AuthorizationCode) == 2  # one per completed flow, none for this one
+
+
+async def test_authorize_hint_of_another_user_without_prompt_issues_no_code_for_the_session_user(
+    db: Database,
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> None:
+    # OIDC Core §3.1.2.1: unless the user the hint names is logged in (or logs in through this
+    # request), the OP SHOULD return an error such as login_required; it must not silently
+    # answer for whoever else holds the session. Either outcome below meets that.
+    other = await make_user(db)
+    async with browser(auth_app) as other_browser:
+        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
+    await code_flow_tokens(auth_client, confidential_client, user)
+    request = AuthorizationRequest(
+        confidential_client, extra={"id_token_hint": other_tokens["id_token"]}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert response.status_code in (302, 303), response.text
+    location = response.headers["location"]
+    assert location.startswith("/login?request_id=") or "error=login_required" in location, location
+    assert await db.count(AuthorizationCode) == 2  # one per completed flow, none for this one
+
+
+async def test_authorize_prompt_none_with_hint_and_no_session_redirects_login_required(
+    db: Database, auth_app: FastAPI, confidential_client: TestClient, user: TestUser
+) -> None:
+    async with browser(auth_app) as earlier:
+        _, tokens = await code_flow_tokens(earlier, confidential_client, user)
+    request = AuthorizationRequest(
+        confidential_client, extra={"prompt": "none", "id_token_hint": tokens["id_token"]}
+    )
+
+    async with browser(auth_app) as fresh:
+        response = await fresh.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "login_required",
+        "the user named by id_token_hint is not logged in",
+        state=request.state,
+    )
+    assert await db.count(PendingAuthorization) == 0
+
+
+@pytest.mark.parametrize("impersonate_kid", [False, True], ids=["unknown-kid", "our-kid"])
+async def test_authorize_hint_signed_by_foreign_key_redirects_invalid_request(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    clock: TestClock,
+    impersonate_kid: bool,
+) -> None:
+    await sign_in(auth_client, user)
+    await remember_consent(db, user, confidential_client, "openid profile")
+    keys = (await auth_client.get("/.well-known/jwks.json")).json()["keys"]
+    forger = foreign_forger(kid=keys[0]["kid"] if impersonate_kid else None)
+    hint = forger.sign(
+        id_token_claims(clock(), sub=user.id, aud=confidential_client.client_id), typ="JWT"
+    )
+    request = AuthorizationRequest(
+        confidential_client, extra={"prompt": "none", "id_token_hint": hint}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "invalid_request",
+        "id_token_hint is not an ID token we issued",
+        state=request.state,
+    )
+    assert await db.count(AuthorizationCode) == 0
+
+
+async def test_authorize_access_token_as_hint_redirects_invalid_request(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    _, tokens = await code_flow_tokens(auth_client, confidential_client, user)
+    request = AuthorizationRequest(
+        confidential_client, extra={"prompt": "none", "id_token_hint": tokens["access_token"]}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "invalid_request",
+        "id_token_hint is not an ID token we issued",
+        state=request.state,
+    )
+    assert await db.count(AuthorizationCode) == 1
+
+
+async def test_authorize_hint_with_foreign_issuer_signed_by_our_key_redirects_invalid_request(
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    clock: TestClock,
+    settings: AuthSettings,
+    signing_key: SigningKey,
+) -> None:
+    forger = Forger.from_key_dir(settings.key_dir, signing_key.kid)
+    claims = id_token_claims(
+        clock(), sub=user.id, aud=confidential_client.client_id, iss="https://other.example"
+    )
+    request = AuthorizationRequest(
+        confidential_client,
+        extra={"prompt": "none", "id_token_hint": forger.sign(claims, typ="JWT")},
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "invalid_request",
+        "id_token_hint is not an ID token we issued",
+        state=request.state,
+    )
