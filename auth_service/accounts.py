@@ -12,6 +12,7 @@ from shared.models import User
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}")
 MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 1024
 
 
 class AccountError(ValueError):
@@ -25,13 +26,36 @@ def account_problems(username: str, email: str, password: str) -> list[str]:
         problems.append(
             "Username must be 3-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit."
         )
-    if len(email) > 254 or not EMAIL_PATTERN.fullmatch(email.strip()):
-        problems.append("Email address is not valid.")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
-    elif password.strip().lower() in (name, email.strip().lower()):
-        problems.append("Password must not be your username or email address.")
+    email_problem = profile_problems(email)
+    if email_problem is not None:
+        problems.append(email_problem)
+    password_problem = _password_problem(password, username=name, email=email)
+    if password_problem is not None:
+        problems.append(password_problem)
     return problems
+
+
+def profile_problems(email: str) -> str | None:
+    if len(email) > 254 or not EMAIL_PATTERN.fullmatch(email.strip()):
+        return "Email address is not valid."
+    return None
+
+
+def _password_problem(password: str, *, username: str, email: str) -> str | None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be at most {MAX_PASSWORD_LENGTH} characters."
+    if password.strip().lower() in (username.strip().lower(), email.strip().lower()):
+        return "Password must not be your username or email address."
+    return None
+
+
+def password_problems(password: str, *, username: str, email: str) -> None:
+    """Raise AccountError when `password` may not be a new password for this account."""
+    problem = _password_problem(password, username=username, email=email)
+    if problem is not None:
+        raise AccountError(problem)
 
 
 async def create_user(

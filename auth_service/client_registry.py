@@ -7,7 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
+from urllib.parse import urlsplit
 
+from auth_service.key_management import MAX_TOKEN_LIFETIME
+from auth_service.oauth.revocation import DENY_MARGIN
 from auth_service.repositories import Repositories
 from auth_service.security.redirect_uris import redirect_uri_problem
 from auth_service.security.secrets import hash_token, new_token
@@ -18,6 +21,7 @@ from shared.scopes import SCOPES, format_scope, parse_scope
 T = TypeVar("T")
 MIN_ACCESS_TTL, MAX_ACCESS_TTL = 30, 86400
 MIN_REFRESH_TTL, MAX_REFRESH_TTL = 60, 365 * 86400
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 KNOWN_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
 DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
 
@@ -45,6 +49,13 @@ class ClientSpec:
     can_introspect: bool = False
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
+    token_endpoint_auth_method: str | None = None  # RFC 7591 §2; derived from is_public if None
+
+    @property
+    def auth_method(self) -> str:
+        if self.token_endpoint_auth_method is not None:
+            return self.token_endpoint_auth_method
+        return "none" if self.is_public else "client_secret_basic"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,16 @@ class RegisteredClient:
 
 def validate_client_spec(spec: ClientSpec) -> None:
     _validate_lifetimes(spec.access_token_ttl, spec.refresh_token_ttl)
+    if spec.auth_method not in AUTH_METHODS or (spec.auth_method == "none") != spec.is_public:
+        raise ClientMetadataError(
+            "token_endpoint_auth_method must be none for public clients and "
+            "client_secret_basic or client_secret_post for confidential ones",
+            field="token_endpoint_auth_method",
+        )
+    for field, url in (("homepage_uri", spec.homepage_uri), ("logo_uri", spec.logo_uri)):
+        problem = web_url_problem(url) if url else None
+        if problem is not None:
+            raise ClientMetadataError(problem, field=field)
     if not spec.name.strip() or len(spec.name) > 200:
         raise ClientMetadataError("name must be 1-200 characters", field="name")
     unknown_grants = set(spec.grant_types) - set(KNOWN_GRANT_TYPES)
@@ -138,6 +159,7 @@ async def register_client(
         owner_id=owner_id,
         homepage_uri=spec.homepage_uri,
         logo_uri=spec.logo_uri,
+        token_endpoint_auth_method=spec.auth_method,
         created_at=now,
         updated_at=now,
     )
@@ -192,8 +214,8 @@ async def update_client(
     client.post_logout_redirect_uris = list(dict.fromkeys(spec.post_logout_redirect_uris))
     client.scope = format_scope(parse_scope(spec.scope))
     client.grant_types = list(dict.fromkeys(spec.grant_types))
-    client.homepage_uri = spec.homepage_uri
-    client.logo_uri = spec.logo_uri
+    client.homepage_uri = spec.homepage_uri or None
+    client.logo_uri = spec.logo_uri or None
     client.is_first_party = spec.is_first_party
     client.can_introspect = spec.can_introspect
     client.access_token_ttl = spec.access_token_ttl
@@ -207,6 +229,27 @@ def _ttl(new: int | None, old: int | None) -> int | None:
     if new is None:
         return old
     return None if new == 0 else new
+
+
+def web_url_problem(url: str) -> str | None:
+    """Homepage and logo links: absolute https (or http on loopback), no credentials in them."""
+    if len(url) > 2000 or any(ch.isspace() for ch in url):
+        return "the URL is too long or contains spaces"
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+        return "the URL must be an absolute https URL"
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        return "the URL must use https (http only for localhost)"
+    return None
+
+
+async def delete_client(repos: Repositories, client: Client, *, now: datetime) -> None:
+    """Delete a client with everything it holds (consents, grants, codes, refresh tokens), and
+    publish a revocation of every access token issued to it, including client_credentials ones."""
+    repos.revocations.add(
+        "client", client.client_id, expires_at=now + MAX_TOKEN_LIFETIME + DENY_MARGIN, now=now
+    )
+    await repos.clients.delete(client.client_id)
 
 
 async def rotate_client_secret(repos: Repositories, client: Client, *, now: datetime) -> str:

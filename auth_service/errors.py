@@ -8,7 +8,16 @@ from starlette.responses import Response
 from auth_service.routes.errors import error_page
 from shared.errors import OAuthError, oauth_error_response
 
-_PAGE_PREFIXES = ("/oauth/authorize", "/oauth/logout", "/login", "/logout", "/consent", "/account")
+_PAGE_PREFIXES = (
+    "/oauth/authorize",
+    "/oauth/logout",
+    "/login",
+    "/logout",
+    "/consent",
+    "/account",
+    "/signup",
+    "/developers",
+)
 
 
 def is_page(request: Request) -> bool:

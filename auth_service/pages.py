@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from auth_service.security.csrf import csrf_token, csrf_token_matches
 from auth_service.security.secrets import hash_token, new_token
@@ -92,6 +92,12 @@ def csrf_ok(
     return csrf_token_matches(
         token, key, purpose=purpose, session_hash=session_hash, request_id=request_id
     )
+
+
+def login_first(path: str) -> Response:
+    """Pages for signed-in users send everyone else to /login and back."""
+    # `path` is one of our own route paths, safe to put in the query as it is.
+    return RedirectResponse(f"/login?next={path}", status_code=303)
 
 
 def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:

@@ -25,29 +25,31 @@ OVERLAP_SECONDS = 30.0
 
 
 class RevocationList:
-    """Revoked token ids and grant ids, each kept until nothing it covers can still be valid."""
+    """Revoked token, grant and client ids, each kept until nothing it covers can still be valid."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._tokens: dict[str, float] = {}
-        self._grants: dict[str, float] = {}
+        # kind -> value -> expiry: "token" by jti, "grant" by grant_id, "client" by client_id.
+        self._entries: dict[str, dict[str, float]] = {"token": {}, "grant": {}, "client": {}}
         self._clock = clock
 
     def __len__(self) -> int:
-        return len(self._tokens) + len(self._grants)
+        return sum(len(entries) for entries in self._entries.values())
 
     def add(self, kind: str, value: str, expires_at: float) -> None:
-        entries = self._grants if kind == "grant" else self._tokens if kind == "token" else None
-        if entries is not None:
+        entries = self._entries.get(kind)
+        if entries is not None:  # a kind this version does not know is ignored
             entries[value] = max(expires_at, entries.get(value, 0.0))
 
     def is_revoked(self, claims: AccessTokenClaims) -> bool:
-        if claims.jti in self._tokens:
-            return True
-        return claims.grant_id is not None and claims.grant_id in self._grants
+        return (
+            claims.jti in self._entries["token"]
+            or (claims.grant_id is not None and claims.grant_id in self._entries["grant"])
+            or claims.client_id in self._entries["client"]
+        )
 
     def prune(self) -> None:
         now = self._clock()
-        for entries in (self._tokens, self._grants):
+        for entries in self._entries.values():
             for value in [v for v, exp in entries.items() if exp <= now]:
                 del entries[value]
 

@@ -16,12 +16,13 @@ def provider_metadata(
     grant_types: Iterable[str],
     scopes: Mapping[str, Scope],
     signing_alg: str,
+    registration_enabled: bool,
 ) -> dict[str, Any]:
     claims = sorted(
         {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash"}
         | {claim for scope in scopes.values() for claim in scope.claims}
     )
-    return {
+    metadata: dict[str, Any] = {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
@@ -51,3 +52,6 @@ def provider_metadata(
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
     }
+    if registration_enabled:
+        metadata["registration_endpoint"] = f"{issuer}/oauth/register"  # RFC 8414 §2
+    return metadata

@@ -47,7 +47,9 @@ async def _access_token(
         )
     except InvalidTokenError:
         return INACTIVE
-    if await repos.revocations.is_revoked(jti=claims.jti, grant_id=claims.grant_id, now=now):
+    if await repos.revocations.is_revoked(
+        jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now
+    ):
         return INACTIVE
     user = await repos.users.get_by_id(claims.sub)
     return IntrospectionResponse(

@@ -6,7 +6,9 @@ Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -96,3 +98,20 @@ class TokenRequest(BaseModel):
         except ValidationError as exc:
             field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "request"
             raise InvalidRequestError(f"parameter {field} is invalid") from None
+
+
+def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """A JSON object body (RFC 7591 §3.1); anything else, however deep or odd, is invalid_request."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise InvalidRequestError("the request body must be application/json")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (
+        ValueError,
+        RecursionError,
+    ):  # includes UnicodeDecodeError; RecursionError: deep nesting
+        raise InvalidRequestError("the request body is not valid UTF-8 JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequestError("the request body must be a JSON object")
+    return data

@@ -31,7 +31,9 @@ async def validate_userinfo_token(
         )
     except InvalidTokenError as exc:
         raise InvalidTokenError(exc.description, realm=REALM) from None
-    if await repos.revocations.is_revoked(jti=claims.jti, grant_id=claims.grant_id, now=now):
+    if await repos.revocations.is_revoked(
+        jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now
+    ):
         raise InvalidTokenError("the access token was revoked", realm=REALM)
     if "openid" not in claims.scopes:
         raise InsufficientScopeError("userinfo needs the openid scope", realm=REALM, scope="openid")

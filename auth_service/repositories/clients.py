@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, select, update
+from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import Client
@@ -26,6 +26,23 @@ class ClientRepository:
     async def list_all(self) -> Sequence[Client]:
         result = await self.session.exec(select(Client).order_by(col(Client.created_at)))
         return result.all()
+
+    async def list_owned_by(self, owner_id: str) -> Sequence[Client]:
+        result = await self.session.exec(
+            select(Client).where(Client.owner_id == owner_id).order_by(col(Client.created_at))
+        )
+        return result.all()
+
+    async def delete(self, client_id: str) -> None:
+        # ON DELETE CASCADE takes consents, grants, codes, refresh tokens and pending requests.
+        await self.session.exec(delete(Client).where(col(Client.client_id) == client_id))
+
+    async def set_registration_token_hash(self, client_id: str, token_hash: str) -> None:
+        await self.session.exec(
+            update(Client)
+            .where(col(Client.client_id) == client_id)
+            .values(registration_access_token_hash=token_hash)
+        )
 
     async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
         result = await self.session.exec(

@@ -40,8 +40,10 @@ class RevocationRepository:
         )
         return result.all()
 
-    async def is_revoked(self, *, jti: str, grant_id: str | None, now: datetime) -> bool:
-        values = [jti] if grant_id is None else [jti, grant_id]
+    async def is_revoked(
+        self, *, jti: str, grant_id: str | None, now: datetime, client_id: str | None = None
+    ) -> bool:
+        values = [v for v in (jti, grant_id, client_id) if v is not None]
         result = await self.session.exec(
             select(RevocationEvent.id)
             .where(col(RevocationEvent.value).in_(values), RevocationEvent.expires_at > now)

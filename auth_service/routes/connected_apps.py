@@ -7,15 +7,11 @@ from starlette.responses import RedirectResponse, Response
 
 from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
 from auth_service.oauth.revocation import revoke_client_access
-from auth_service.pages import csrf_ok, render_form
+from auth_service.pages import csrf_ok, login_first, render_form
 from shared.scopes import describe
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 APPS_PATH = "/account/apps"
-
-
-def _login_first(path: str) -> Response:
-    return RedirectResponse(f"/login?next={path}", status_code=303)
 
 
 @router.get(APPS_PATH)
@@ -23,7 +19,7 @@ async def connected_apps(
     request: Request, repos: ReposDep, session: OptionalSession, message: str = ""
 ) -> Response:
     if session is None:
-        return _login_first(APPS_PATH)
+        return login_first(APPS_PATH)
     user = await repos.users.get_by_id(session.user_id)
     last_used = await repos.grants.last_used(session.user_id)
     apps = [
@@ -55,7 +51,7 @@ async def revoke_app(
     now: Now,
 ) -> Response:
     if session is None:
-        return _login_first(APPS_PATH)
+        return login_first(APPS_PATH)
     if not csrf_ok(request, form, purpose="revoke-app", session_hash=session.id_hash):
         return RedirectResponse(f"{APPS_PATH}?message=expired", status_code=303)
     client = await repos.clients.get_by_client_id(form.get("client_id", ""))

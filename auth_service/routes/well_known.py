@@ -21,7 +21,11 @@ def _cache_headers(max_age: int) -> dict[str, str]:
 @router.get("/.well-known/oauth-authorization-server")
 async def discovery(settings: SettingsDep) -> JSONResponse:
     metadata = provider_metadata(
-        settings.issuer, grant_types=GRANTS, scopes=SCOPES, signing_alg=settings.signing_alg
+        settings.issuer,
+        grant_types=GRANTS,
+        scopes=SCOPES,
+        signing_alg=settings.signing_alg,
+        registration_enabled=settings.registration_enabled,
     )
     return JSONResponse(metadata, headers=_cache_headers(settings.discovery_max_age))
 

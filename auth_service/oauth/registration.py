@@ -1,0 +1,170 @@
+"""Dynamic client registration (RFC 7591) and its management protocol (RFC 7592).
+
+Metadata goes through the same rules as the developer portal (`client_registry`). Unknown
+metadata is ignored (RFC 7591 §2); what we store is echoed back in every response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from auth_service.client_registry import (
+    ClientChanges,
+    ClientMetadataError,
+    ClientSpec,
+    delete_client,
+    register_client,
+    update_client,
+)
+from auth_service.repositories import Repositories
+from auth_service.security.secrets import hash_token, new_token, token_matches
+from shared.errors import (
+    InvalidClientMetadataError,
+    InvalidRedirectUriError,
+    InvalidTokenError,
+    OAuthError,
+)
+from shared.models import Client
+
+# RFC 7591 §2: what a dynamically registered client may use. The password grant is for clients an
+# operator marks first-party, never for self-registered ones.
+DYNAMIC_GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
+REALM = "myauth-registration"
+
+
+def _strings(metadata: dict[str, Any], name: str, default: Sequence[str]) -> list[str]:
+    value = metadata.get(name, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 20:
+        raise InvalidClientMetadataError(f"{name} must be an array of at most 20 strings")
+    return value
+
+
+def _string(metadata: dict[str, Any], name: str, *, limit: int = 2000) -> str | None:
+    value = metadata.get(name)
+    if value is not None and (not isinstance(value, str) or len(value) > limit):
+        raise InvalidClientMetadataError(f"{name} must be a string of at most {limit} characters")
+    return value
+
+
+def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
+    """RFC 7591 §2 metadata -> our registration spec, with §2.1's grant/response type rules."""
+    auth_method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
+    grant_types = _strings(metadata, "grant_types", ["authorization_code"])
+    response_types = _strings(
+        metadata, "response_types", ["code"] if "authorization_code" in grant_types else []
+    )
+    if set(response_types) - {"code"}:
+        raise InvalidClientMetadataError("only the code response type is supported")
+    # §2.1: response_types code and grant_types authorization_code go together.
+    if ("code" in response_types) != ("authorization_code" in grant_types):
+        raise InvalidClientMetadataError("response_types code needs grant_types authorization_code")
+    if set(grant_types) - DYNAMIC_GRANT_TYPES:
+        raise InvalidClientMetadataError(
+            "grant_types may be authorization_code, refresh_token, client_credentials"
+        )
+    return ClientSpec(
+        name=_string(metadata, "client_name", limit=200) or "Unnamed app",
+        redirect_uris=_strings(metadata, "redirect_uris", []),
+        post_logout_redirect_uris=_strings(metadata, "post_logout_redirect_uris", []),
+        scope=_string(metadata, "scope", limit=1000) or "openid",
+        grant_types=grant_types,
+        is_public=auth_method == "none",
+        homepage_uri=_string(metadata, "client_uri"),
+        logo_uri=_string(metadata, "logo_uri"),
+        token_endpoint_auth_method=auth_method,
+    )
+
+
+def _protocol_error(error: ClientMetadataError) -> OAuthError:
+    # RFC 7591 §3.2.2: redirect URI problems have their own code.
+    if error.field in ("redirect_uris", "post_logout_redirect_uris"):
+        return InvalidRedirectUriError(str(error))
+    return InvalidClientMetadataError(str(error))
+
+
+def client_metadata(client: Client, *, issuer: str) -> dict[str, Any]:
+    """RFC 7591 §3.2.1 / RFC 7592 §3: the registered metadata and how to manage it."""
+    metadata: dict[str, Any] = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created_at.timestamp()),
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "grant_types": client.grant_types,
+        "response_types": ["code"] if "authorization_code" in client.grant_types else [],
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "scope": client.scope,
+        "registration_client_uri": f"{issuer}/oauth/register/{client.client_id}",
+    }
+    if not client.is_public:
+        metadata["client_secret_expires_at"] = 0  # §3.2.1: 0 means it does not expire
+    for name, value in (("client_uri", client.homepage_uri), ("logo_uri", client.logo_uri)):
+        if value:
+            metadata[name] = value
+    return metadata
+
+
+async def register(
+    repos: Repositories, metadata: dict[str, Any], *, now: datetime, issuer: str
+) -> dict[str, Any]:
+    try:
+        registered = await register_client(repos, spec_from_metadata(metadata), now=now)
+    except ClientMetadataError as error:
+        raise _protocol_error(error) from None
+    registration_token = new_token()
+    await repos.clients.set_registration_token_hash(
+        registered.client.client_id, hash_token(registration_token)
+    )
+    response = client_metadata(registered.client, issuer=issuer)
+    response["registration_access_token"] = registration_token
+    if registered.client_secret is not None:
+        response["client_secret"] = registered.client_secret  # shown once; only a digest is kept
+    return response
+
+
+async def client_for_registration_token(repos: Repositories, client_id: str, token: str) -> Client:
+    """RFC 7592 §3: an unknown client and a wrong token look the same (401 invalid_token)."""
+    client = await repos.clients.get_by_client_id(client_id) if len(client_id) <= 64 else None
+    if client is None or not token_matches(token, client.registration_access_token_hash):
+        raise InvalidTokenError(
+            "the registration access token is not valid for this client", realm=REALM
+        )
+    return client
+
+
+async def update(
+    repos: Repositories, client: Client, metadata: dict[str, Any], *, now: datetime, issuer: str
+) -> dict[str, Any]:
+    """RFC 7592 §2.2: the request carries the full metadata; omitted fields take their defaults."""
+    if metadata.get("client_id") != client.client_id:
+        raise InvalidClientMetadataError("client_id must be the registered client's id")
+    secret = metadata.get("client_secret")
+    if secret is not None and not token_matches(str(secret), client.client_secret_hash):
+        raise InvalidClientMetadataError("client_secret does not match the registered secret")
+    spec = spec_from_metadata(metadata)
+    if spec.is_public != client.is_public:
+        raise InvalidClientMetadataError(
+            "token_endpoint_auth_method cannot change between public and confidential"
+        )
+    changes = ClientChanges(
+        name=spec.name,
+        redirect_uris=spec.redirect_uris,
+        post_logout_redirect_uris=spec.post_logout_redirect_uris,
+        scope=spec.scope,
+        grant_types=spec.grant_types,
+        homepage_uri=spec.homepage_uri or "",
+        logo_uri=spec.logo_uri or "",
+    )
+    try:
+        await update_client(repos, client, changes, now=now)
+    except ClientMetadataError as error:
+        raise _protocol_error(error) from None
+    client.token_endpoint_auth_method = spec.auth_method
+    return client_metadata(client, issuer=issuer)
+
+
+async def deregister(repos: Repositories, client: Client, *, now: datetime) -> None:
+    """RFC 7592 §2.3: the client and every grant, token and consent it held are gone."""
+    await delete_client(repos, client, now=now)

@@ -1,0 +1,269 @@
+"""/developers: people register and manage their own apps (the same rules as RFC 7591)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from auth_service.client_registry import (
+    ClientChanges,
+    ClientMetadataError,
+    ClientSpec,
+    delete_client,
+    register_client,
+    rotate_client_secret,
+    update_client,
+)
+from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
+from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
+from auth_service.repositories import Repositories
+from shared.models import Client, UserSession
+from shared.scopes import SCOPES, format_scope
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+PORTAL = "/developers"
+GRANTS_BY_TYPE = {
+    "confidential": ["authorization_code", "refresh_token"],
+    "public": ["authorization_code", "refresh_token"],
+}
+MESSAGES = {
+    "deleted": "The app was deleted and every token it held was revoked.",
+    "saved": "Saved.",
+}
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _form_values(form: dict[str, str]) -> dict[str, Any]:
+    return {
+        "name": form.get("name", "").strip(),
+        "homepage_uri": form.get("homepage_uri", "").strip() or None,
+        "logo_uri": form.get("logo_uri", "").strip() or None,
+        "redirect_uris": _lines(form.get("redirect_uris", "")),
+        "post_logout_redirect_uris": _lines(form.get("post_logout_redirect_uris", "")),
+        # One checkbox per scope, named scope-<name>, so no parameter repeats.
+        "scope": format_scope(name for name in SCOPES if f"scope-{name}" in form),
+        "client_type": "public" if form.get("client_type") == "public" else "confidential",
+    }
+
+
+def _app_form(
+    request: Request, session: UserSession, *, values: dict[str, Any], client: Client | None = None,
+    error: ClientMetadataError | str | None = None, status_code: int = 200,
+) -> Response:  # fmt: skip
+    return render_form(
+        request,
+        "developer_app.html",
+        {
+            "title": f"{client.name} settings" if client else "Register an app",
+            "client": client,
+            "values": values,
+            "scopes": list(SCOPES.values()),
+            "error": str(error) if error else None,
+            "error_field": getattr(error, "field", ""),
+        },
+        purpose="developers",
+        session_hash=session.id_hash,
+        status_code=status_code,
+    )
+
+
+def _values_of(client: Client) -> dict[str, Any]:
+    return {
+        "name": client.name,
+        "homepage_uri": client.homepage_uri,
+        "logo_uri": client.logo_uri,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "scope": client.scope,
+        "client_type": "public" if client.is_public else "confidential",
+    }
+
+
+async def _own_app(repos: Repositories, session: UserSession, client_id: str) -> Client | None:
+    """The app if this user owns it; someone else's app is as good as missing (404)."""
+    client = await repos.clients.get_by_client_id(client_id)
+    return client if client is not None and client.owner_id == session.user_id else None
+
+
+def _not_found(request: Request) -> Response:
+    return render(
+        request, "error.html",
+        {"title": "App not found", "error": "not_found", "description": "There is no such app in your account."},
+        status_code=404,
+    )  # fmt: skip
+
+
+def _secret_page(
+    request: Request, client: Client, secret: str | None, *, created: bool
+) -> Response:
+    return render(
+        request,
+        "developer_secret.html",
+        {
+            "title": f"{client.name} credentials",
+            "client": client,
+            "secret": secret,
+            "created": created,
+        },
+    )
+
+
+@router.get(PORTAL)
+async def portal(
+    request: Request, repos: ReposDep, session: OptionalSession, message: str = ""
+) -> Response:
+    if session is None:
+        return login_first(PORTAL)
+    return render(
+        request,
+        "developers.html",
+        {
+            "title": "Your apps",
+            "apps": await repos.clients.list_owned_by(session.user_id),
+            "message": MESSAGES.get(message),
+        },
+    )
+
+
+@router.get(f"{PORTAL}/apps/new")
+async def new_app_form(request: Request, session: OptionalSession) -> Response:
+    if session is None:
+        return login_first(f"{PORTAL}/apps/new")
+    return _app_form(
+        request, session, values={"client_type": "confidential", "scope": "openid profile"}
+    )
+
+
+@router.post(f"{PORTAL}/apps")
+async def create_app(
+    request: Request,
+    form: FormDep,
+    repos: ReposDep,
+    session: OptionalSession,
+    audit: AuditorDep,
+    now: Now,
+) -> Response:
+    if session is None:
+        return login_first(f"{PORTAL}/apps/new")
+    values = _form_values(form)
+    if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
+        return _app_form(request, session, values=values, error=FORM_EXPIRED, status_code=400)
+    public = values["client_type"] == "public"
+    spec = ClientSpec(
+        name=values["name"],
+        redirect_uris=values["redirect_uris"],
+        post_logout_redirect_uris=values["post_logout_redirect_uris"],
+        scope=values["scope"],
+        grant_types=GRANTS_BY_TYPE[values["client_type"]],
+        is_public=public,
+        homepage_uri=values["homepage_uri"],
+        logo_uri=values["logo_uri"],
+    )
+    try:
+        registered = await register_client(repos, spec, now=now, owner_id=session.user_id)
+    except ClientMetadataError as error:
+        return _app_form(request, session, values=values, error=error, status_code=400)
+    audit.record(
+        "client_registered", user_id=session.user_id, client_id=registered.client.client_id
+    )
+    return _secret_page(request, registered.client, registered.client_secret, created=True)
+
+
+@router.get(PORTAL + "/apps/{client_id}")
+async def app_settings(
+    request: Request, client_id: str, repos: ReposDep, session: OptionalSession, message: str = ""
+) -> Response:
+    if session is None:
+        return login_first(PORTAL)
+    client = await _own_app(repos, session, client_id)
+    if client is None:
+        return _not_found(request)
+    return _app_form(
+        request, session, values=_values_of(client), client=client, error=MESSAGES.get(message)
+    )
+
+
+@router.post(PORTAL + "/apps/{client_id}")
+async def update_app(
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    audit: AuditorDep, now: Now,
+) -> Response:  # fmt: skip
+    if session is None:
+        return login_first(PORTAL)
+    client = await _own_app(repos, session, client_id)
+    if client is None:
+        return _not_found(request)
+    values = _form_values(form)
+    if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
+        return _app_form(
+            request, session, values=values, client=client, error=FORM_EXPIRED, status_code=400
+        )
+    changes = ClientChanges(
+        name=values["name"],
+        redirect_uris=values["redirect_uris"],
+        post_logout_redirect_uris=values["post_logout_redirect_uris"],
+        scope=values["scope"],
+        homepage_uri=values["homepage_uri"] or "",
+        logo_uri=values["logo_uri"] or "",
+    )
+    try:
+        await update_client(repos, client, changes, now=now)
+    except ClientMetadataError as error:  # validated before anything changed
+        return _app_form(
+            request, session, values=values, client=client, error=error, status_code=400
+        )
+    audit.record("client_updated", user_id=session.user_id, client_id=client.client_id)
+    return RedirectResponse(f"{PORTAL}/apps/{client.client_id}?message=saved", status_code=303)
+
+
+@router.post(PORTAL + "/apps/{client_id}/rotate-secret")
+async def rotate_secret(
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    audit: AuditorDep, now: Now,
+) -> Response:  # fmt: skip
+    if session is None:
+        return login_first(PORTAL)
+    client = await _own_app(repos, session, client_id)
+    if client is None or client.is_public:
+        return _not_found(request)
+    if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
+        return _app_form(
+            request,
+            session,
+            values=_values_of(client),
+            client=client,
+            error=FORM_EXPIRED,
+            status_code=400,
+        )
+    secret = await rotate_client_secret(repos, client, now=now)
+    audit.record("client_secret_rotated", user_id=session.user_id, client_id=client.client_id)
+    return _secret_page(request, client, secret, created=False)
+
+
+@router.post(PORTAL + "/apps/{client_id}/delete")
+async def delete_app(
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    audit: AuditorDep, now: Now,
+) -> Response:  # fmt: skip
+    if session is None:
+        return login_first(PORTAL)
+    client = await _own_app(repos, session, client_id)
+    if client is None:
+        return _not_found(request)
+    if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
+        return _app_form(
+            request,
+            session,
+            values=_values_of(client),
+            client=client,
+            error=FORM_EXPIRED,
+            status_code=400,
+        )
+    await delete_client(repos, client, now=now)
+    audit.record("client_deleted", user_id=session.user_id, client_id=client_id)
+    return RedirectResponse(f"{PORTAL}?message=deleted", status_code=303)

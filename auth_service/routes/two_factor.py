@@ -1,0 +1,113 @@
+"""/account/two-factor: enrol an authenticator app (TOTP, RFC 6238), or turn it off."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from auth_service import second_factor
+from auth_service.deps import (
+    AuditorDep,
+    FormDep,
+    HasherDep,
+    Now,
+    OptionalSession,
+    ReposDep,
+    SecretBoxDep,
+)
+from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
+from auth_service.routes.account import ACCOUNT_PATH, account_page
+from auth_service.security import totp
+from shared.models import User, UserSession
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+PATH = f"{ACCOUNT_PATH}/two-factor"
+
+
+def _setup_page(
+    request: Request, user: User, session: UserSession, secret: str, *, error: str | None = None,
+    status_code: int = 200,
+) -> Response:  # fmt: skip
+    uri = totp.provisioning_uri(secret, user.username)
+    return render_form(
+        request,
+        "two_factor_setup.html",
+        {
+            "title": "Set up two-step verification",
+            "qr_code": totp.qr_code_data_uri(uri),
+            "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
+            "error": error,
+        },
+        purpose="second-factor-setup",
+        session_hash=session.id_hash,
+        status_code=status_code,
+    )
+
+
+@router.get(PATH)
+async def setup(
+    request: Request, repos: ReposDep, box: SecretBoxDep, session: OptionalSession, now: Now
+) -> Response:
+    user = await repos.users.get_by_id(session.user_id) if session else None
+    if session is None or user is None:
+        return login_first(PATH)
+    if user.has_second_factor:
+        return RedirectResponse(ACCOUNT_PATH, status_code=303)
+    secret = await second_factor.start_enrolment(repos, box, user, now)
+    return _setup_page(request, user, session, secret)
+
+
+@router.post(PATH)
+async def confirm(
+    request: Request,
+    form: FormDep,
+    repos: ReposDep,
+    box: SecretBoxDep,
+    session: OptionalSession,
+    audit: AuditorDep,
+    now: Now,
+) -> Response:
+    user = await repos.users.get_by_id(session.user_id) if session else None
+    if session is None or user is None:
+        return login_first(PATH)
+    secret = second_factor.pending_secret(box, user)
+    if secret is None:
+        return RedirectResponse(PATH, status_code=303)
+    if not csrf_ok(request, form, purpose="second-factor-setup", session_hash=session.id_hash):
+        return _setup_page(request, user, session, secret, error=FORM_EXPIRED, status_code=400)
+    codes = await second_factor.confirm_enrolment(repos, box, user, form.get("code", "")[:16], now)
+    if codes is None:
+        error = "That code is not right. Check the time on your phone and try the current code."
+        return _setup_page(request, user, session, secret, error=error, status_code=400)
+    audit.record("second_factor_enrolled", user_id=user.id)
+    # Shown once: only their digests are stored.
+    return render(
+        request, "two_factor_codes.html", {"title": "Your recovery codes", "codes": codes}
+    )
+
+
+@router.post(f"{PATH}/disable")
+async def disable(
+    request: Request,
+    form: FormDep,
+    repos: ReposDep,
+    hasher: HasherDep,
+    session: OptionalSession,
+    audit: AuditorDep,
+    now: Now,
+) -> Response:
+    user = await repos.users.get_by_id(session.user_id) if session else None
+    if session is None or user is None:
+        return login_first(ACCOUNT_PATH)
+    if not csrf_ok(request, form, purpose="account", session_hash=session.id_hash):
+        return account_page(
+            request, user, session, error=FORM_EXPIRED, error_in="second-factor", status_code=400
+        )
+    if not (await hasher.verify(form.get("current_password", "")[:1024], user.password_hash)).ok:
+        return account_page(
+            request, user, session, error="Your password is not right.", error_in="second-factor",
+            status_code=400,
+        )  # fmt: skip
+    await second_factor.remove(repos, user, now)
+    audit.record("second_factor_removed", user_id=user.id)
+    return RedirectResponse(f"{ACCOUNT_PATH}?message=second-factor-off", status_code=303)
