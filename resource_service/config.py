@@ -41,6 +41,9 @@ class ResourceSettings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("RESOURCE_DATABASE_URL", "DATABASE_URL"),
     )
+    # User profiles are cached this long, and served up to profile_stale_for during a DB outage.
+    profile_cache_ttl: float = Field(default=30, ge=0)
+    profile_stale_for: float = Field(default=3600, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

@@ -11,6 +11,7 @@ import httpx
 from fastapi import FastAPI
 
 from resource_service.config import ResourceSettings, get_settings
+from resource_service.profiles import ProfileCache
 from resource_service.routes import api_router
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError, oauth_error_handler
@@ -71,6 +72,11 @@ def create_app(
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.profiles = ProfileCache(
+            app.state.sessionmaker,
+            ttl=settings.profile_cache_ttl,
+            stale_for=settings.profile_stale_for,
+        )
         app.state.jwks = jwks
         app.state.revocations = revocations
         app.state.revocation_feed = feed

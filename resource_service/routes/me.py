@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
-from resource_service.deps import SessionDep, require_scopes
-from resource_service.repositories.profiles import ProfileRepository
+from resource_service.deps import require_scopes
+from resource_service.profiles import ProfileCache, ProfileView
 from shared.claims import AccessTokenClaims
-from shared.models import User
 
 router = APIRouter(prefix="/api/v1", tags=["profile"])
 
@@ -26,25 +25,26 @@ class EmailAddress(BaseModel):
     email_verified: bool
 
 
-async def _user(session: SessionDep, claims: AccessTokenClaims) -> User:
-    user = await ProfileRepository(session).get_by_id(claims.sub)
-    if user is None:
+async def _profile(request: Request, claims: AccessTokenClaims) -> ProfileView:
+    profiles: ProfileCache = request.app.state.profiles
+    profile = await profiles.get(claims.sub)
+    if profile is None:
         # A client_credentials token (sub = client id) or a deleted account: no profile here.
         raise HTTPException(status_code=404, detail="no user profile for this token")
-    return user
+    return profile
 
 
 @router.get("/me", response_model=Profile)
 async def me(
-    session: SessionDep, claims: Annotated[AccessTokenClaims, Depends(require_scopes("profile"))]
+    request: Request, claims: Annotated[AccessTokenClaims, Depends(require_scopes("profile"))]
 ) -> Profile:
-    user = await _user(session, claims)
-    return Profile(id=user.id, username=user.username, name=user.name)
+    profile = await _profile(request, claims)
+    return Profile(id=profile.id, username=profile.username, name=profile.name)
 
 
 @router.get("/email", response_model=EmailAddress)
 async def email(
-    session: SessionDep, claims: Annotated[AccessTokenClaims, Depends(require_scopes("email"))]
+    request: Request, claims: Annotated[AccessTokenClaims, Depends(require_scopes("email"))]
 ) -> EmailAddress:
-    user = await _user(session, claims)
-    return EmailAddress(email=user.email, email_verified=user.email_verified)
+    profile = await _profile(request, claims)
+    return EmailAddress(email=profile.email, email_verified=profile.email_verified)
