@@ -1,10 +1,21 @@
-"""Security events: one row in the audit table and one structured log line, never a secret."""
+"""Security events: one row in the audit table and one structured log line, never a secret.
+
+Most events are written in the request's own transaction, so they exist exactly when what they
+describe does. High-volume routine events (a token was issued) go through `AuditBuffer`, which
+writes them in batches off the request path: one token request costs no extra database round
+trip, at the price of losing at most the last half second of such events in a crash.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.repositories.audit import AuditRepository
 from shared.models import AuditEvent
@@ -12,16 +23,71 @@ from shared.models import AuditEvent
 logger = logging.getLogger("audit")
 
 
+class AuditBuffer:
+    """Batches routine audit rows into their own transactions, every `interval` seconds."""
+
+    MAX_PENDING = 50_000
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, interval: float = 0.5
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._interval = interval
+        self._pending: deque[AuditEvent] = deque(maxlen=self.MAX_PENDING)
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, event: AuditEvent) -> None:
+        self._pending.append(event)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.flush()
+
+    async def flush(self) -> int:
+        batch = list(self._pending)
+        if not batch:
+            return 0
+        try:
+            async with self._sessionmaker() as session:
+                session.add_all(batch)
+                await session.commit()
+        except Exception as exc:  # noqa: BLE001 - keep them for the next try (database outage)
+            logger.warning(
+                "audit buffer: flush failed, %d events kept: %s", len(batch), type(exc).__name__
+            )
+            return 0
+        for _ in batch:
+            self._pending.popleft()
+        return len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.flush()
+
+
 class Auditor:
     """Bound to one request: its unit of work, request id, client IP and clock reading."""
 
     def __init__(
-        self, repo: AuditRepository, *, now: datetime, request_id: str | None, ip: str | None
+        self,
+        repo: AuditRepository,
+        *,
+        now: datetime,
+        request_id: str | None,
+        ip: str | None,
+        buffer: AuditBuffer | None = None,
     ) -> None:
         self._repo = repo
         self._now = now
         self._request_id = request_id
         self._ip = ip
+        self._buffer = buffer
 
     def record(
         self,
@@ -29,18 +95,23 @@ class Auditor:
         *,
         user_id: str | None = None,
         client_id: str | None = None,
+        routine: bool = False,
         **details: Any,
     ) -> None:
-        self._repo.add(
-            AuditEvent(
-                created_at=self._now,
-                event=event,
-                user_id=user_id,
-                client_id=client_id,
-                request_id=self._request_id,
-                ip=self._ip,
-                details=details,
-            )
+        """`routine` events (token issued) are batched; every other event joins the transaction."""
+        row = AuditEvent(
+            created_at=self._now,
+            event=event,
+            user_id=user_id,
+            client_id=client_id,
+            request_id=self._request_id,
+            ip=self._ip,
+            details=details,
         )
-        fields = {"event": event, "user_id": user_id, "client_id": client_id, **details}
-        logger.info("audit %s", event, extra={"fields": fields})
+        if routine and self._buffer is not None:
+            self._buffer.add(row)
+        else:
+            self._repo.add(row)
+        if logger.isEnabledFor(logging.INFO):
+            fields = {"event": event, "user_id": user_id, "client_id": client_id, **details}
+            logger.info("audit %s", event, extra={"fields": fields})

@@ -114,6 +114,7 @@ def get_auditor(request: Request, repos: ReposDep, now: Now) -> Auditor:
         now=now,
         request_id=getattr(request.state, "request_id", None),
         ip=request.client.host if request.client else None,
+        buffer=request.app.state.audit_buffer,
     )
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
+from auth_service.audit import AuditBuffer
 from auth_service.config import AuthSettings, get_settings
 from auth_service.errors import render_failure
 from auth_service.key_management import KeyStore, ensure_signing_key
@@ -87,6 +88,8 @@ def create_app(
         app.state.revocation_notifier = notifier
         app.state.minter = TokenMinter(_token_policy(settings), key_store.current)
         maintenance.start()
+        app.state.audit_buffer = AuditBuffer(sessionmaker)
+        app.state.audit_buffer.start()
         logger.info(
             "auth service ready",
             extra={"fields": {"issuer": settings.issuer, "kids": key_store.current().kids}},
@@ -94,6 +97,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.audit_buffer.stop()
             await maintenance.stop()
             await notifier.aclose()
             await app.state.throttle.store.aclose()

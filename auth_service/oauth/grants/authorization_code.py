@@ -88,6 +88,7 @@ class AuthorizationCodeGrant:
         await ctx.record_issue(grant.id, client)
         ctx.audit.record(
             "token_issued",
+            routine=True,
             user_id=code.user_id,
             client_id=client.client_id,
             grant_type=self.grant_type,

@@ -30,7 +30,9 @@ class ClientCredentialsGrant:
             grant_id=None,
             auth_time=None,
         )
-        ctx.audit.record("token_issued", client_id=client.client_id, grant_type=self.grant_type)
+        ctx.audit.record(
+            "token_issued", routine=True, client_id=client.client_id, grant_type=self.grant_type
+        )
         # RFC 6749 §4.4.3: no refresh token; the client can always ask again.
         return TokenResponse(
             access_token=access_token,

@@ -87,7 +87,11 @@ class PasswordGrant:
                 now=ctx.now,
             )
         ctx.audit.record(
-            "token_issued", user_id=user.id, client_id=client.client_id, grant_type=self.grant_type
+            "token_issued",
+            routine=True,
+            user_id=user.id,
+            client_id=client.client_id,
+            grant_type=self.grant_type,
         )
         return TokenResponse(
             access_token=access_token,

@@ -112,6 +112,7 @@ class RefreshTokenGrant:
         await ctx.record_issue(grant.id, client)
         ctx.audit.record(
             "token_issued",
+            routine=True,
             user_id=grant.user_id,
             client_id=client.client_id,
             grant_type=self.grant_type,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlmodel import col, update
 
 from shared.models import AuditEvent, Client, Grant, RefreshToken
@@ -27,6 +28,7 @@ async def service_client(db: Database) -> TestClient:
 
 @pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
 async def test_token_client_credentials_confidential_client_returns_access_token_only(
+    auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     db: Database,
     service_client: TestClient,
@@ -60,6 +62,8 @@ async def test_token_client_credentials_confidential_client_returns_access_token
     assert claims["exp"] - claims["iat"] == DEFAULT_ACCESS_TOKEN_TTL
     assert await db.count(Grant) == 0
     assert await db.count(RefreshToken) == 0
+    # Routine events are batched off the request path (auth_service/audit.py AuditBuffer).
+    await auth_app.state.audit_buffer.flush()
     (event,) = await db.all(AuditEvent, AuditEvent.event == "token_issued")
     assert (event.client_id, event.user_id) == (service_client.client_id, None)
     assert event.details == {"grant_type": "client_credentials"}

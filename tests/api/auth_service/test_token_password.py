@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from auth_service.client_registry import ClientMetadataError
 from auth_service.security.secrets import hash_token
@@ -234,7 +235,11 @@ async def test_token_password_scope_beyond_client_returns_invalid_scope(
 
 
 async def test_token_password_audit_events_never_hold_the_password(
-    auth_client: httpx.AsyncClient, db: Database, first_party_client: TestClient, user: TestUser
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    first_party_client: TestClient,
+    user: TestUser,
 ) -> None:
     failed = await password_grant(
         auth_client, first_party_client, username=user.username, password=WRONG_PASSWORD
@@ -244,6 +249,7 @@ async def test_token_password_audit_events_never_hold_the_password(
     )
     assert (failed.status_code, issued.status_code) == (400, 200)
 
+    await auth_app.state.audit_buffer.flush()  # routine events are batched off the request path
     events = await db.all(AuditEvent)
 
     (issued_event,) = [e for e in events if e.event == "token_issued"]
