@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.audit import Auditor
+from auth_service.client_cache import ClientCache
 from auth_service.config import AuthSettings
 from auth_service.identity import current_session
 from auth_service.key_management import KeyStore
@@ -128,8 +129,13 @@ async def get_authenticated_client(
     credentials = read_client_credentials(request.headers.get("authorization"), form)
     throttle_key = f"{credentials.client_id}|{ip}"
     await throttle.check_delay("client-auth", throttle_key)
+    cache: ClientCache = request.app.state.client_cache
+
+    async def lookup(client_id: str) -> Client | None:
+        return await cache.get(client_id, repos.clients.get_by_client_id)
+
     try:
-        return await authenticate_client(credentials, repos.clients)
+        return await authenticate_client(credentials, lookup)
     except InvalidClientError:
         await throttle.failed("client-auth", throttle_key)
         raise

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from auth_service.audit import AuditBuffer
+from auth_service.client_cache import ClientCache
 from auth_service.config import AuthSettings, get_settings
 from auth_service.errors import render_failure
 from auth_service.key_management import KeyStore, ensure_signing_key
@@ -113,6 +114,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
+    app.state.client_cache = ClientCache()
     app.state.grant_settings = GrantSettings(
         refresh_token_reuse_grace=settings.refresh_token_reuse_grace
     )

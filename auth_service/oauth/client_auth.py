@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote_plus
 
-from auth_service.repositories.clients import ClientRepository
 from auth_service.security.secrets import token_matches
 from shared.errors import InvalidClientError, InvalidRequestError
 from shared.models import Client
@@ -70,9 +70,12 @@ def _decode_basic(encoded: str) -> tuple[str, str]:
     return unquote_plus(client_id), unquote_plus(client_secret)
 
 
-async def authenticate_client(credentials: ClientCredentials, clients: ClientRepository) -> Client:
+ClientLookup = Callable[[str], Awaitable[Client | None]]
+
+
+async def authenticate_client(credentials: ClientCredentials, lookup: ClientLookup) -> Client:
     """Return the client these credentials prove, or raise InvalidClientError."""
-    client = await clients.get_by_client_id(credentials.client_id)
+    client = await lookup(credentials.client_id) if len(credentials.client_id) <= 64 else None
     if client is None:
         raise credentials.failure("client authentication failed")
     if credentials.method == "none":
