@@ -22,7 +22,12 @@ NODE_RP := tests/e2e/node/node_modules/.package-lock.json
 $(NODE_RP): tests/e2e/node/package.json tests/e2e/node/package-lock.json
 	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/e2e/node --no-audit --no-fund --loglevel=error; fi
 
-node-deps: $(NODE_RP)
+# axe-core for the browser tests' accessibility check; skipped where there is no npm.
+AXE := tests/browser/node_modules/.package-lock.json
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error; fi
+
+node-deps: $(NODE_RP) $(AXE)
 
 fmt: install
 	$(BIN)/ruff format .
@@ -62,6 +67,7 @@ seed: migrate
 revision: install
 	$(BIN)/auth-service db revision -m "$(m)"
 
+# The auth service, the resource API and CoolNotesApp (examples/coolnotes), seeded and registered.
 run: seed
 	$(BIN)/python scripts/run_dev.py
 

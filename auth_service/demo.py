@@ -1,4 +1,8 @@
-"""Idempotent demo data for `make run`: a user and the CoolNotesApp confidential client."""
+"""Idempotent demo data for `make run`: a user and the CoolNotesApp confidential client.
+
+CoolNotesApp's redirect URIs derive from its public URL, `COOLNOTES_PUBLIC_URL` (the variable the
+app itself reads; docker compose and the browser tests set it), by default http://127.0.0.1:8002.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ from datetime import datetime
 from pathlib import Path
 
 from auth_service.accounts import create_user
-from auth_service.client_registry import ClientSpec, register_client, rotate_client_secret
+from auth_service.client_registry import (
+    ClientChanges,
+    ClientSpec,
+    register_client,
+    rotate_client_secret,
+    update_client,
+)
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secrets import token_matches
@@ -18,8 +28,13 @@ DEMO_USERNAME = "demo"
 # A published demo credential for local use only: the seed refuses to run in production.
 DEMO_PASSWORD = "demo-password-1"  # noqa: S105
 DEMO_CLIENT_ID = "coolnotes"
-DEMO_REDIRECT_URI = "http://127.0.0.1:8002/auth/callback"
-DEMO_POST_LOGOUT_URI = "http://127.0.0.1:8002/"
+DEMO_CLIENT_URL = "http://127.0.0.1:8002"
+DEMO_SCOPE = "openid profile email read:notes write:notes offline_access"
+
+
+def demo_client_url() -> str:
+    """CoolNotesApp's public URL from `COOLNOTES_PUBLIC_URL`, read when seeding, not at import."""
+    return (os.environ.get("COOLNOTES_PUBLIC_URL") or DEMO_CLIENT_URL).rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +56,12 @@ class DemoCredentials:
 
 
 async def seed_demo(
-    repos: Repositories, hasher: PasswordHasher, *, credentials_file: Path, now: datetime
+    repos: Repositories,
+    hasher: PasswordHasher,
+    *,
+    credentials_file: Path,
+    now: datetime,
+    client_url: str | None = None,
 ) -> DemoCredentials:
     """Create what is missing. The client secret is kept in a 0600 file, since we only store its hash."""
     if await repos.users.get_by_username(DEMO_USERNAME) is None:
@@ -54,6 +74,12 @@ async def seed_demo(
             name="Demo User",
             now=now,
         )
+    client_url = (client_url or demo_client_url()).rstrip("/")
+    urls = ClientChanges(
+        redirect_uris=[f"{client_url}/auth/callback"],
+        post_logout_redirect_uris=[f"{client_url}/"],
+        homepage_uri=f"{client_url}/",
+    )
     client = await repos.clients.get_by_client_id(DEMO_CLIENT_ID)
     saved = _read(credentials_file)
     if client is None:
@@ -61,22 +87,26 @@ async def seed_demo(
             repos,
             ClientSpec(
                 name="CoolNotesApp",
-                redirect_uris=[DEMO_REDIRECT_URI],
-                post_logout_redirect_uris=[DEMO_POST_LOGOUT_URI],
-                scope="openid profile email read:notes write:notes offline_access",
-                homepage_uri="http://127.0.0.1:8002/",
+                redirect_uris=urls.redirect_uris or (),
+                post_logout_redirect_uris=urls.post_logout_redirect_uris or (),
+                scope=DEMO_SCOPE,
+                homepage_uri=urls.homepage_uri,
             ),
             now=now,
             client_id=DEMO_CLIENT_ID,
         )
         secret = registered.client_secret
-    elif saved is not None and token_matches(saved, client.client_secret_hash):
-        secret = saved
     else:
-        secret = await rotate_client_secret(repos, client, now=now)
+        if client.redirect_uris != urls.redirect_uris:
+            # The app moved (another port, or compose's localhost): follow it.
+            await update_client(repos, client, urls, now=now)
+        if saved is not None and token_matches(saved, client.client_secret_hash):
+            secret = saved
+        else:
+            secret = await rotate_client_secret(repos, client, now=now)
     assert secret is not None  # noqa: S101 - the demo client is confidential
     credentials = DemoCredentials(
-        DEMO_USERNAME, DEMO_PASSWORD, DEMO_CLIENT_ID, secret, DEMO_REDIRECT_URI
+        DEMO_USERNAME, DEMO_PASSWORD, DEMO_CLIENT_ID, secret, f"{client_url}/auth/callback"
     )
     _write(credentials_file, credentials)
     return credentials

@@ -1,4 +1,4 @@
-"""`make run`: start the services in the foreground; Ctrl-C (or one of them dying) stops all."""
+"""`make run`: start the services and CoolNotesApp in the foreground; Ctrl-C (or one dying) stops all."""
 
 from __future__ import annotations
 
@@ -11,41 +11,54 @@ import time
 import urllib.request
 from pathlib import Path
 
+# name, ASGI app factory, port, --app-dir (CoolNotesApp is a separate app, not an installed package)
 SERVICES = [
-    ("auth", "auth_service.main:create_app", 8000),
-    ("resource", "resource_service.main:create_app", 8001),
+    ("auth", "auth_service.main:create_app", 8000, None),
+    ("resource", "resource_service.main:create_app", 8001, None),
+    ("coolnotes", "coolnotes.app:create_app", 8002, "examples/coolnotes"),
 ]
 CREDENTIALS = Path("var/demo-credentials.json")
 
 
-def start(app: str, port: int) -> subprocess.Popen[bytes]:
+def start(app: str, port: int, app_dir: str | None, env: dict[str, str]) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "uvicorn", app, "--factory",
         "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--no-access-log",
     ]  # fmt: skip
-    return subprocess.Popen(command, env=os.environ.copy())  # noqa: S603 - fixed argv
+    if app_dir is not None:
+        command += ["--app-dir", app_dir]
+    return subprocess.Popen(command, env=env)  # noqa: S603 - fixed argv
 
 
-def banner() -> None:
+def environment(credentials: dict[str, str] | None) -> dict[str, str]:
+    """Ours plus CoolNotesApp's client credentials, from the file `make seed` wrote."""
+    env = os.environ.copy()
+    if credentials is not None:
+        env.setdefault("COOLNOTES_CLIENT_ID", credentials["client_id"])
+        env.setdefault("COOLNOTES_CLIENT_SECRET", credentials["client_secret"])
+    return env
+
+
+def banner(credentials: dict[str, str] | None) -> None:
     lines = [
         "",
-        "MyAuthProvider is starting:",
+        "MyAuthProvider is running:",
+        "  CoolNotesApp      http://127.0.0.1:8002   (the demo app: start here)",
         "  auth service      http://127.0.0.1:8000   (discovery: /.well-known/openid-configuration)",
-        "  resource API      http://127.0.0.1:8001   (try /api/v1/me with a token)",
+        "  resource API      http://127.0.0.1:8001   (/api/v1/notes, /api/v1/me with a token)",
     ]
-    if CREDENTIALS.is_file():
-        creds = json.loads(CREDENTIALS.read_text())
+    if credentials is not None:
         lines += [
-            f"  demo user         {creds['username']} / {creds['password']}",
-            f"  demo client       {creds['client_id']} / {creds['client_secret']}",
+            f"  demo user         {credentials['username']} / {credentials['password']}",
+            f"  demo client       {credentials['client_id']} / {credentials['client_secret']}",
         ]
     lines += ["Press Ctrl-C to stop.", ""]
     print("\n".join(lines), flush=True)  # noqa: T201 - a launcher talks to its terminal
 
 
 def wait_for(url: str, seconds: float) -> None:
-    """Give the auth service a moment so the resource service finds its keys at once."""
+    """Start in order: the resource service finds its keys, CoolNotesApp finds both, at once."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
@@ -55,12 +68,24 @@ def wait_for(url: str, seconds: float) -> None:
             time.sleep(0.2)
 
 
+def read_credentials() -> dict[str, str] | None:
+    if not CREDENTIALS.is_file():
+        return None
+    data: dict[str, str] = json.loads(CREDENTIALS.read_text())
+    return data
+
+
 def main() -> int:
+    credentials = read_credentials()
+    env = environment(credentials)
     processes = {}
-    for name, app, port in SERVICES:
-        processes[name] = start(app, port)
+    for name, app, port, app_dir in SERVICES:
+        if name == "coolnotes" and "COOLNOTES_CLIENT_SECRET" not in env:
+            print("no var/demo-credentials.json: run `make run` (it seeds); skipping CoolNotesApp")  # noqa: T201
+            continue
+        processes[name] = start(app, port, app_dir, env)
         wait_for(f"http://127.0.0.1:{port}/healthz", 15)
-    banner()
+    banner(credentials)
     stopping = False
 
     def stop(*_: object) -> None:
@@ -73,7 +98,7 @@ def main() -> int:
     while not stopping:
         for name, process in processes.items():
             if process.poll() is not None:
-                print(f"{name} service exited with {process.returncode}; stopping", flush=True)  # noqa: T201
+                print(f"{name} exited with {process.returncode}; stopping", flush=True)  # noqa: T201
                 exit_code = process.returncode or 1
                 stopping = True
         time.sleep(0.2)
