@@ -20,6 +20,7 @@ import httpx
 from auth_service import migrations
 
 BIN = Path(sys.executable).parent
+COOLNOTES_DIR = Path(__file__).resolve().parents[2] / "examples" / "coolnotes"
 
 
 def free_port() -> int:
@@ -56,6 +57,7 @@ class LiveStack:
     workdir: Path
     auth_port: int = field(default_factory=free_port)
     resource_port: int = field(default_factory=free_port)
+    coolnotes_port: int = field(default_factory=free_port)
     services: dict[str, LiveService] = field(default_factory=dict)
 
     @property
@@ -65,6 +67,10 @@ class LiveStack:
     @property
     def audience(self) -> str:
         return f"http://127.0.0.1:{self.resource_port}"
+
+    @property
+    def coolnotes_url(self) -> str:
+        return f"http://127.0.0.1:{self.coolnotes_port}"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "RESOURCE_"))}
@@ -120,6 +126,20 @@ class LiveStack:
 
     def start_resource(self, **env: str) -> LiveService:
         return self.start("resource", "resource_service.main:create_app", self.resource_port, **env)
+
+    def start_coolnotes(self, client_id: str, client_secret: str, **env: str) -> LiveService:
+        """CoolNotesApp (examples/coolnotes, not an installed package) against this stack."""
+        settings = {
+            "PYTHONPATH": str(COOLNOTES_DIR),  # what `uvicorn --app-dir examples/coolnotes` does
+            "COOLNOTES_ISSUER": self.issuer,
+            "COOLNOTES_ISSUER_INTERNAL_URL": "",
+            "COOLNOTES_API_URL": self.audience,
+            "COOLNOTES_PUBLIC_URL": self.coolnotes_url,
+            "COOLNOTES_CLIENT_ID": client_id,
+            "COOLNOTES_CLIENT_SECRET": client_secret,
+        }
+        return self.start("coolnotes", "coolnotes.app:create_app", self.coolnotes_port,
+                          **{**settings, **env})  # fmt: skip
 
     def stop_all(self) -> None:
         for service in self.services.values():

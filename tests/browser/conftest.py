@@ -1,0 +1,74 @@
+"""Fixtures for the browser tests: the three live processes, Debian's Chromium, a page per test.
+
+One stack serves the package (starting three uvicorn processes is most of its cost); every test
+signs in as its own new person, so tests share no state but the processes. Chromium lives per
+module: Playwright's sync API holds an event loop on the main thread while it runs, which
+asyncio tests (here and in the rest of the suite) must not meet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Demo, require
+from tests.support.databases import fresh_database
+from tests.support.live import live_stack
+
+# The resource API learns revocations by polling the issuer; fast here so journey 5 is quick.
+REVOCATION_POLL_INTERVAL = "0.5"
+
+
+@pytest.fixture(scope="package")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """`make run`, on free ports: auth, resource API, CoolNotesApp seeded like the demo."""
+    tmp_path = tmp_path_factory.mktemp("browser")
+    with fresh_database(tmp_path) as url, live_stack(url, tmp_path) as stack:
+        stack.start_auth()
+        stack.start_resource(RESOURCE_REVOCATION_POLL_INTERVAL=REVOCATION_POLL_INTERVAL)
+        credentials = stack.cli(
+            "demo", "seed", "--credentials-file", str(tmp_path / "demo-credentials.json"),
+            COOLNOTES_PUBLIC_URL=stack.coolnotes_url,
+        )  # fmt: skip
+        stack.start_coolnotes(credentials["client_id"], credentials["client_secret"])
+        yield Demo(stack, credentials)
+
+
+@pytest.fixture(scope="module")
+def browser(demo: Demo) -> Iterator[Browser]:
+    # After the stack: from here on Playwright's sync API runs an event loop on this thread,
+    # and the stack's set-up (migrations) runs one of its own with asyncio.run.
+    require(CHROMIUM.is_file(), f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        # Debian's Chromium, never Playwright's own download (`playwright install` cannot run here).
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    report = yield
+    item.stash.setdefault(_FAILED, False)
+    if report.when == "call" and report.failed:  # type: ignore[attr-defined]
+        item.stash[_FAILED] = True
+    return report
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser profile (no cookies) at the width the README screenshots use."""
+    context = browser.new_context(viewport={"width": 800, "height": 720})
+    context.set_default_timeout(5_000)
+    page = context.new_page()
+    yield page
+    if request.node.stash.get(_FAILED, False):
+        page.screenshot(path=ARTIFACTS / "failures" / f"{request.node.name}.png", full_page=True)
+    context.close()

@@ -1,0 +1,79 @@
+"""`auth-service demo seed`, which `make run`, docker compose and the browser tests rely on.
+
+CoolNotesApp's redirect URIs follow its public URL (COOLNOTES_PUBLIC_URL), and the client secret
+survives re-seeding as long as the credentials file still holds it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from auth_service.demo import DEMO_CLIENT_ID, seed_demo
+from auth_service.repositories import Repositories
+from shared.models import Client, User
+from tests.factories import FAST_HASHER
+from tests.support.db import Database
+
+
+async def _seed(db: Database, path: Path, client_url: str | None = None) -> dict[str, str]:
+    async def work(repos: Repositories) -> dict[str, str]:
+        credentials = await seed_demo(
+            repos,
+            FAST_HASHER,
+            credentials_file=path,
+            now=datetime.now(UTC),
+            client_url=client_url,
+        )
+        return credentials.to_json()
+
+    return await db.run(work)
+
+
+async def test_demo_seed_registers_coolnotes_at_the_default_url(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COOLNOTES_PUBLIC_URL", raising=False)
+    path = tmp_path / "demo-credentials.json"
+
+    credentials = await _seed(db, path)
+
+    client = await db.get(Client, DEMO_CLIENT_ID)
+    assert client is not None
+    assert client.redirect_uris == ["http://127.0.0.1:8002/auth/callback"]
+    assert client.post_logout_redirect_uris == ["http://127.0.0.1:8002/"]
+    assert client.scope == "openid profile email read:notes write:notes offline_access"
+    assert json.loads(path.read_text()) == credentials
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert await db.count(User, User.username == "demo") == 1
+
+
+async def test_demo_seed_follows_coolnotes_public_url_and_keeps_the_secret(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "demo-credentials.json"
+    first = await _seed(db, path, "http://127.0.0.1:8002")
+    monkeypatch.setenv("COOLNOTES_PUBLIC_URL", "http://localhost:8002/")
+
+    again = await _seed(db, path)
+
+    client = await db.get(Client, DEMO_CLIENT_ID)
+    assert client is not None
+    assert client.redirect_uris == ["http://localhost:8002/auth/callback"]
+    assert client.post_logout_redirect_uris == ["http://localhost:8002/"]
+    assert again["client_secret"] == first["client_secret"]
+    assert again["redirect_uri"] == "http://localhost:8002/auth/callback"
+
+
+async def test_demo_seed_without_the_saved_secret_issues_a_new_one(
+    db: Database, tmp_path: Path
+) -> None:
+    first = await _seed(db, tmp_path / "a.json", "http://127.0.0.1:8002")
+
+    second = await _seed(db, tmp_path / "b.json", "http://127.0.0.1:8002")
+
+    # Only the digest is stored, so a lost file means a new secret (the old one stops working).
+    assert second["client_secret"] != first["client_secret"]
