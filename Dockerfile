@@ -1,4 +1,6 @@
-# One image for both services and the admin CLI; the command picks the process.
+# Built from pyproject.toml and constraints.txt, like the Makefile's virtualenv. Two targets:
+#   app (the default): both services and the admin CLI; the command picks the process.
+#   coolnotes: the same, plus the `demo` extra (Authlib) and the demo client examples/coolnotes.
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,13 +21,29 @@ COPY shared shared
 COPY auth_service auth_service
 COPY resource_service resource_service
 COPY alembic.ini ./
+# /var/lib/myauth/demo: where `auth-service demo seed` leaves CoolNotesApp's credentials (compose
+# mounts a volume there); created here so the volume belongs to the unprivileged user.
 RUN pip install --no-deps . \
     && useradd --system --uid 10001 --home /app myauth \
-    && mkdir -p /var/lib/myauth/keys \
+    && mkdir -p /var/lib/myauth/keys /var/lib/myauth/demo \
     && chown -R myauth /var/lib/myauth \
-    && chmod 700 /var/lib/myauth/keys
+    && chmod 700 /var/lib/myauth/keys /var/lib/myauth/demo
 
 USER myauth
 EXPOSE 8000 8001
 # No secret is baked in: every setting comes from the environment at run time.
 CMD ["auth-service", "serve"]
+
+
+FROM base AS coolnotes
+USER root
+RUN pip install -c constraints.txt '.[demo]'
+COPY examples/coolnotes examples/coolnotes
+USER myauth
+EXPOSE 8002
+CMD ["uvicorn", "coolnotes.app:create_app", "--factory", "--app-dir", "examples/coolnotes", \
+     "--host", "0.0.0.0", "--port", "8002"]
+
+
+# Last, so a plain `docker build .` makes the services' image.
+FROM base AS app
