@@ -41,6 +41,8 @@ class ResourceSettings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("RESOURCE_DATABASE_URL", "DATABASE_URL"),
     )
+    # Tokens already verified are remembered (by the whole token string) up to this many.
+    verified_token_cache_size: int = Field(default=10_000, ge=0)
     # User profiles are cached this long, and served up to profile_stale_for during a DB outage.
     profile_cache_ttl: float = Field(default=30, ge=0)
     profile_stale_for: float = Field(default=3600, ge=0)

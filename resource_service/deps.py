@@ -13,6 +13,7 @@ from resource_service.config import ResourceSettings
 from shared.bearer import require_bearer
 from shared.claims import AccessTokenClaims
 from shared.errors import InsufficientScopeError, InvalidTokenError
+from shared.token_cache import VerifiedTokenCache
 from shared.tokens import decode_access_token
 
 REALM = "myauth-api"
@@ -52,18 +53,23 @@ def bearer_token(request: Request) -> str:
 
 async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -> AccessTokenClaims:
     token = bearer_token(request)
-    try:
-        claims = await decode_access_token(
-            token,
-            keys=request.app.state.jwks,
-            issuer=settings.issuer,
-            audience=settings.audience,
-            now=now,
-            leeway=settings.leeway,
-        )
-    except InvalidTokenError as exc:
-        # One protected resource, one realm in every challenge (RFC 7235 §2.2).
-        raise InvalidTokenError(exc.description, realm=REALM) from None
+    cache: VerifiedTokenCache = request.app.state.verified_tokens
+    claims = cache.get(token, now.timestamp(), settings.leeway)
+    if claims is None:
+        try:
+            claims = await decode_access_token(
+                token,
+                keys=request.app.state.jwks,
+                issuer=settings.issuer,
+                audience=settings.audience,
+                now=now,
+                leeway=settings.leeway,
+            )
+        except InvalidTokenError as exc:
+            # One protected resource, one realm in every challenge (RFC 7235 §2.2).
+            raise InvalidTokenError(exc.description, realm=REALM) from None
+        cache.put(token, claims)
+    # Checked on every request, cached or not: revocation is the one thing that changes.
     if request.app.state.revocations.is_revoked(claims):
         raise InvalidTokenError("the access token was revoked", realm=REALM)
     return claims

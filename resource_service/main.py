@@ -25,6 +25,7 @@ from shared.observability import (
     operations_router,
 )
 from shared.revocations import RevocationFeed, RevocationList
+from shared.token_cache import VerifiedTokenCache
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = Metrics("resource_service")
+    app.state.verified_tokens = VerifiedTokenCache(settings.verified_token_cache_size)
     app.include_router(api_router)
     app.include_router(operations_router())
     app.add_exception_handler(OAuthError, oauth_error_handler)

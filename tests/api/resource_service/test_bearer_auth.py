@@ -299,6 +299,22 @@ async def test_me_expired_token_beyond_leeway_returns_401_invalid_token(
     assert_invalid_token(response, "token has expired")
 
 
+async def test_me_token_accepted_once_is_refused_after_it_expires(
+    resource_client: httpx.AsyncClient,
+    tokens: dict[str, Any],
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    # The first request verifies and caches the token; the cache must not outlive exp + leeway.
+    first = await resource_client.get("/api/v1/me", headers=_bearer(tokens["access_token"]))
+    clock.advance(settings.access_token_ttl + 30 + 2)
+
+    response = await resource_client.get("/api/v1/me", headers=_bearer(tokens["access_token"]))
+
+    assert first.status_code == 200
+    assert_invalid_token(response, "token has expired")
+
+
 async def test_me_token_missing_client_id_returns_401_invalid_token(
     resource_client: httpx.AsyncClient, forger: Forger, claims: dict[str, Any]
 ) -> None:
