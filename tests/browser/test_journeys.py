@@ -46,9 +46,13 @@ def test_first_login_asks_consent_then_shows_the_users_name_and_notes(
     stranger = demo.new_person("Stranger Danger")
     demo.add_note(stranger, "Not for the demo user")
 
+    open_app(page, demo)
+    expect(page).to_have_title("CoolNotesApp")
+    screenshot(page, "coolnotes-signed-out")
     start_login(page, demo)
     expect(page).to_have_title("Sign in · MyAuthProvider")
     expect(page.get_by_text("to continue to CoolNotesApp")).to_be_visible()
+    page.get_by_label("Username").fill(person.username)
     screenshot(page, "login")
     sign_in(page, person)
 
