@@ -83,5 +83,17 @@ up:
 down:
 	docker-compose down
 
+# Benchmarks (issue 7; docs/README-performance.md): not part of `make test`, which runs the smoke mode.
+.PHONY: bench bench-full
+INSTALL_WRK := command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)
+
+bench: install
+	$(INSTALL_WRK)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-full: install
+	$(INSTALL_WRK)
+	$(BIN)/python bench/run.py --full $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
