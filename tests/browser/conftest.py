@@ -9,6 +9,7 @@ asyncio tests (here and in the rest of the suite) must not meet.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -36,15 +37,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(stack, credentials)
 
 
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    require(CHROMIUM.is_file(), f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
+    return CHROMIUM
+
+
 @pytest.fixture(scope="module")
-def browser(demo: Demo) -> Iterator[Browser]:
+def browser(chromium: Path, demo: Demo) -> Iterator[Browser]:
     # After the stack: from here on Playwright's sync API runs an event loop on this thread,
     # and the stack's set-up (migrations) runs one of its own with asyncio.run.
-    require(CHROMIUM.is_file(), f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:
         # Debian's Chromium, never Playwright's own download (`playwright install` cannot run here).
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
         )
         yield browser
         browser.close()

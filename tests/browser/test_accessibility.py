@@ -7,6 +7,7 @@ colour contrast, the page language, alt text. The pages belong to CoolNotesApp a
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from pprint import pformat
 from typing import Any
 
@@ -31,9 +32,14 @@ pytestmark = pytest.mark.e2e
 PHONE = {"width": 390, "height": 844}  # a common phone viewport, in CSS pixels
 
 
-@pytest.fixture
-def phone(browser: Browser) -> Iterator[Page]:
+@pytest.fixture(scope="session")  # session: checked before the stack starts, skips cheaply
+def axe() -> Path:
     require(AXE_JS.is_file(), "needs `npm ci --prefix tests/browser` (make test does it)")
+    return AXE_JS
+
+
+@pytest.fixture
+def phone(axe: Path, browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     context.set_default_timeout(5_000)
     yield context.new_page()
