@@ -245,12 +245,19 @@ def test_session_store_forgets_idle_sessions_and_keys_by_digest() -> None:
 
 
 @pytest.fixture
-async def coolnotes() -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(_settings(public_url="http://coolnotes.test"))
+async def coolnotes(store: MemorySessionStore) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(_settings(public_url="http://coolnotes.test"), sessions=store)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://coolnotes.test"
     ) as client:
         yield client
+
+
+def _sign_in(client: httpx.AsyncClient, store: MemorySessionStore) -> None:
+    """A signed-in session, as /auth/callback leaves it (the tokens are never used here)."""
+    session = Session()
+    session.update(token={"access_token": "a"}, user={"name": "Ada"}, csrf_token="right-token")
+    client.cookies.set(COOKIE, store.add(session))
 
 
 async def test_home_signed_out_offers_login_with_security_headers(
@@ -278,11 +285,23 @@ async def test_home_shows_only_known_notices(coolnotes: httpx.AsyncClient) -> No
     assert "locked" not in unknown.text and 'role="status"' not in unknown.text
 
 
+@pytest.mark.parametrize(
+    ("signed_in", "csrf_token"),
+    [(True, "guess"), (True, ""), (True, "é"), (False, "guess"), (False, "right-token")],
+    ids=["wrong", "empty", "non-ascii", "anonymous", "anonymous-with-a-token"],
+)
 @pytest.mark.parametrize("path", ["/notes", "/notes/1/delete", "/logout"])
 async def test_forms_without_the_sessions_csrf_token_are_refused(
-    coolnotes: httpx.AsyncClient, path: str
+    coolnotes: httpx.AsyncClient,
+    store: MemorySessionStore,
+    path: str,
+    signed_in: bool,
+    csrf_token: str,
 ) -> None:
-    response = await coolnotes.post(path, data={"title": "x", "csrf_token": "guess"})
+    if signed_in:
+        _sign_in(coolnotes, store)
+
+    response = await coolnotes.post(path, data={"title": "x", "csrf_token": csrf_token})
 
     assert response.status_code == 403
     assert "That form has expired." in response.text

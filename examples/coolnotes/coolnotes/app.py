@@ -23,7 +23,9 @@ HERE = Path(__file__).parent
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: CoolNotesSettings | None = None) -> FastAPI:
+def create_app(
+    settings: CoolNotesSettings | None = None, *, sessions: MemorySessionStore | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="CoolNotesApp", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
@@ -37,7 +39,7 @@ def create_app(settings: CoolNotesSettings | None = None) -> FastAPI:
     app.middleware("http")(_security_headers(settings))
     app.add_middleware(
         ServerSessionMiddleware,
-        store=MemorySessionStore(settings.session_ttl),
+        store=sessions or MemorySessionStore(settings.session_ttl),
         secure=settings.cookie_secure,
     )
     return app

@@ -126,7 +126,8 @@ async def _checked_form(request: Request) -> dict[str, str] | None:
     """The posted form, or None unless it carries this session's CSRF token."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     expected = _session(request).get("csrf_token")
-    if expected is None or not hmac.compare_digest(form.get("csrf_token", ""), expected):
+    sent = form.get("csrf_token", "").encode()  # bytes: compare_digest refuses non-ASCII str
+    if expected is None or not hmac.compare_digest(sent, expected.encode()):
         return None
     return form
 
