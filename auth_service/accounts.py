@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from shared.models import User
@@ -71,12 +73,17 @@ async def create_user(
     problems = account_problems(username, email, password)
     if problems:
         raise AccountError(" ".join(problems))
+    taken = AccountError("That username or email address is already registered.")
     if await repos.users.get_by_username(username) or await repos.users.get_by_email(email):
-        raise AccountError("That username or email address is already registered.")
-    return await repos.users.add(
-        username=username,
-        email=email,
-        name=name.strip()[:200],
-        password_hash=await hasher.hash(password),
-        now=now,
-    )
+        raise taken
+    password_hash = await hasher.hash(password)
+    try:
+        # A savepoint: if a concurrent sign-up took the name meanwhile, the unique constraint
+        # fails this insert alone and the request can still answer.
+        async with repos.session.begin_nested():
+            return await repos.users.add(
+                username=username, email=email, name=name.strip()[:200],
+                password_hash=password_hash, now=now,
+            )  # fmt: skip
+    except IntegrityError:
+        raise taken from None

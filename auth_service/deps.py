@@ -131,8 +131,15 @@ async def get_authenticated_client(
     await throttle.check_delay("client-auth", throttle_key)
     cache: ClientCache = request.app.state.client_cache
 
+    async def load(client_id: str) -> Client | None:
+        client = await repos.clients.get_by_client_id(client_id)
+        if client is not None:
+            # Detached, so this request's rollback cannot expire the copy other requests share.
+            repos.session.expunge(client)
+        return client
+
     async def lookup(client_id: str) -> Client | None:
-        return await cache.get(client_id, repos.clients.get_by_client_id)
+        return await cache.get(client_id, load)
 
     try:
         return await authenticate_client(credentials, lookup)

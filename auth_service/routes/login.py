@@ -73,6 +73,11 @@ def _after_login(pending: PendingAuthorization | None, next_path: str | None) ->
     return f"/consent?request_id={pending.id}" if pending else next_path or "/"
 
 
+def _too_many(error: TooManyRequestsError) -> str:
+    unit = "second" if error.retry_after == 1 else "seconds"
+    return f"Too many attempts. Try again in {error.retry_after} {unit}."
+
+
 def _with_retry_after(response: Response, error: TooManyRequestsError) -> Response:
     response.headers["Retry-After"] = str(error.retry_after)
     return response
@@ -154,7 +159,7 @@ async def login(
         await throttle.check_delay("login", key)
     except TooManyRequestsError as error:
         audit.record("login_throttled", details=error.description)
-        return _with_retry_after(await page(f"Too many attempts. {error.description}.", 429), error)
+        return _with_retry_after(await page(_too_many(error), 429), error)
     user = await authenticate_user(repos, hasher, username, form.get("password", ""), now)
     if user is None:
         await throttle.failed("login", key)
@@ -250,7 +255,7 @@ async def second_factor_check(
             request,
             request_id,
             next_path,
-            error=f"Too many attempts. {error.description}.",
+            error=_too_many(error),
             status_code=429,
         )
         return _with_retry_after(page, error)

@@ -32,7 +32,8 @@ def matching_step(secret: str, code: str, now: datetime, *, last_step: int | Non
     """The time step `code` is valid for (now, or one step either side for clock drift,
     RFC 6238 §5.2), or None. A step at or before `last_step` is a replay and never matches."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    # isascii: str.isdigit() also accepts digits of other scripts, which no authenticator shows.
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     step = int(now.timestamp()) // PERIOD

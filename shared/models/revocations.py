@@ -9,11 +9,12 @@ from sqlmodel import Field, SQLModel
 
 from shared.models.types import UTCDateTime
 
-RevocationKind = Literal["token", "grant"]
+RevocationKind = Literal["token", "grant", "client"]
 
 
 class RevocationEvent(SQLModel, table=True):
-    """One revoked access token (`token`: its jti) or token family (`grant`: its grant id)."""
+    """One revoked access token (`token`: its jti), token family (`grant`: its grant id) or every
+    token of a deleted client (`client`: its client id)."""
 
     __tablename__ = "revocation_event"
 

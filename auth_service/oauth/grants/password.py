@@ -51,12 +51,14 @@ class PasswordGrant:
             await ctx.repos.session.commit()
             # RFC 6749 §5.2: invalid resource owner credentials are invalid_grant.
             raise InvalidGrantError("the username or password is not right")
-        await ctx.throttle.succeeded("login", throttle_key)
         if user.has_second_factor:
-            # A password alone must not get around the second factor the user enrolled.
+            # A password alone must not get around the second factor the user enrolled; and this
+            # answer is no success for the throttle, or it would confirm passwords for free.
+            await ctx.throttle.failed("login", throttle_key)
             raise InvalidGrantError(
                 "this account uses a second factor: sign in through the browser"
             )
+        await ctx.throttle.succeeded("login", throttle_key)
         grant = await ctx.repos.grants.add(
             Grant(
                 user_id=user.id,

@@ -1,0 +1,279 @@
+"""Counters for throttling (the in-memory store) and the policies built on them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from auth_service.rate_limits import MemoryCounterStore
+from auth_service.throttling import Throttle, ThrottlePolicy, Window, login_key
+from shared.errors import TooManyRequestsError
+from tests.support.throttle_clock import ManualMonotonic
+
+
+@pytest.fixture
+def clock() -> ManualMonotonic:
+    return ManualMonotonic(start=0.0)
+
+
+@pytest.fixture
+def store(clock: ManualMonotonic) -> MemoryCounterStore:
+    return MemoryCounterStore(clock=clock)
+
+
+# --- MemoryCounterStore ---
+
+
+async def test_memory_store_fixed_window_counts_until_ttl_after_first_hit(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    assert await store.incr("k", 10, extend=False) == 1
+    clock.advance(9.9)
+    assert await store.incr("k", 10, extend=False) == 2  # later hits do not move the window
+
+    clock.advance(0.1)
+
+    assert await store.incr("k", 10, extend=False) == 1
+
+
+async def test_memory_store_extend_expires_ttl_after_the_last_hit(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    assert await store.incr("k", 10, extend=True) == 1
+    clock.advance(8)
+    assert await store.incr("k", 10, extend=True) == 2
+    clock.advance(8)
+    assert await store.incr("k", 10, extend=True) == 3
+
+    clock.advance(10)
+
+    assert await store.incr("k", 10, extend=True) == 1
+
+
+async def test_memory_store_keys_count_separately(store: MemoryCounterStore) -> None:
+    await store.incr("a", 10, extend=False)
+    await store.incr("a", 10, extend=False)
+
+    assert await store.incr("b", 10, extend=False) == 1
+
+
+async def test_memory_store_block_reports_seconds_left_then_zero(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    await store.block("w", 5)
+    clock.advance(2)
+    assert await store.blocked_for("w") == pytest.approx(3)
+
+    clock.advance(3)
+
+    assert await store.blocked_for("w") == 0.0
+
+
+async def test_memory_store_blocked_for_unknown_key_is_zero(store: MemoryCounterStore) -> None:
+    assert await store.blocked_for("nothing") == 0.0
+
+
+async def test_memory_store_block_again_replaces_the_wait(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    await store.block("w", 10)
+    await store.block("w", 2)
+
+    assert await store.blocked_for("w") == pytest.approx(2)
+
+
+async def test_memory_store_blocked_for_counter_key_is_its_window_left(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    await store.incr("k", 60, extend=False)
+    clock.advance(15)
+
+    assert await store.blocked_for("k") == pytest.approx(45)
+
+
+async def test_memory_store_delete_forgets_keys_and_ignores_unknown(
+    store: MemoryCounterStore,
+) -> None:
+    await store.incr("a", 10, extend=False)
+    await store.block("b", 10)
+    await store.incr("c", 10, extend=False)
+
+    await store.delete("a", "b", "never-set")
+
+    assert await store.incr("a", 10, extend=False) == 1
+    assert await store.blocked_for("b") == 0.0
+    assert await store.incr("c", 10, extend=False) == 2
+
+
+async def test_memory_store_full_evicts_expired_entries_first(
+    store: MemoryCounterStore, clock: ManualMonotonic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(MemoryCounterStore, "MAX_KEYS", 3)
+    await store.incr("short", 1, extend=False)
+    await store.incr("b", 100, extend=False)
+    await store.incr("c", 100, extend=False)
+    clock.advance(1)
+
+    await store.incr("d", 100, extend=False)
+
+    # The expired entry made room; the live ones are all still counted.
+    assert await store.incr("b", 100, extend=False) == 2
+    assert await store.incr("c", 100, extend=False) == 2
+    assert await store.incr("d", 100, extend=False) == 2
+
+
+async def test_memory_store_full_of_live_entries_forgets_the_oldest(
+    store: MemoryCounterStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(MemoryCounterStore, "MAX_KEYS", 3)
+    for key in ("a", "b", "c"):
+        await store.incr(key, 100, extend=False)
+
+    await store.block("d", 100)
+
+    assert await store.blocked_for("d") == pytest.approx(100)
+    # Memory stays bounded: the oldest counter starts again, the others are kept.
+    assert await store.incr("b", 100, extend=False) == 2
+    assert await store.incr("c", 100, extend=False) == 2
+    assert await store.incr("a", 100, extend=False) == 1
+
+
+async def test_memory_store_aclose_forgets_everything(store: MemoryCounterStore) -> None:
+    await store.block("w", 10)
+
+    await store.aclose()
+
+    assert await store.blocked_for("w") == 0.0
+
+
+# --- Throttle policies ---
+
+
+def policy(**overrides: object) -> ThrottlePolicy:
+    values: dict[str, object] = {
+        "enabled": True,
+        "login_per_ip": Window(2, 60),
+        "token_per_client": Window(2, 60),
+        "signup_per_ip": Window(2, 3600),
+        "registration_per_ip": Window(2, 3600),
+        "failures_before_delay": 3,
+        "max_delay": 10,
+        "failure_memory": 900,
+    }
+    values.update(overrides)
+    return ThrottlePolicy(**values)  # type: ignore[arg-type]
+
+
+async def test_throttle_hit_beyond_window_raises_with_window_left_as_retry_after(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    throttle = Throttle(store, policy())
+    window = Window(2, 60)
+    await throttle.hit("b", "k", window)
+    await throttle.hit("b", "k", window)
+    clock.advance(20.5)
+
+    with pytest.raises(TooManyRequestsError) as refused:
+        await throttle.hit("b", "k", window)
+
+    assert refused.value.retry_after == 40
+    assert refused.value.status_code == 429
+    assert refused.value.headers()["Retry-After"] == "40"
+    assert refused.value.description == "too many attempts, try again in 40 s"
+
+
+async def wait_of(throttle: Throttle, key: str) -> int:
+    """The Retry-After check_delay would answer for `key` now, or 0 when it lets it through."""
+    try:
+        await throttle.check_delay("login", key)
+    except TooManyRequestsError as error:
+        return error.retry_after
+    return 0
+
+
+async def test_throttle_failures_double_the_delay_up_to_the_cap(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    throttle = Throttle(store, policy(max_delay=10))
+    waits = []
+    for _ in range(8):
+        await throttle.failed("login", "k")
+        waits.append(await wait_of(throttle, "k"))
+
+    assert waits == [0, 0, 1, 2, 4, 8, 10, 10]
+
+
+async def test_throttle_check_delay_raises_while_waiting_then_passes(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    throttle = Throttle(store, policy(failures_before_delay=1))
+    await throttle.failed("login", "k")
+
+    with pytest.raises(TooManyRequestsError) as refused:
+        await throttle.check_delay("login", "k")
+    assert refused.value.retry_after == 1
+    await throttle.check_delay("login", "other")  # another key is not slowed
+
+    clock.advance(1)
+    await throttle.check_delay("login", "k")
+
+
+async def test_throttle_success_clears_failures_and_wait(store: MemoryCounterStore) -> None:
+    throttle = Throttle(store, policy(failures_before_delay=1))
+    await throttle.failed("login", "k")
+
+    await throttle.succeeded("login", "k")
+
+    await throttle.check_delay("login", "k")
+    await throttle.failed("login", "k")
+    with pytest.raises(TooManyRequestsError) as refused:
+        await throttle.check_delay("login", "k")
+    assert refused.value.retry_after == 1  # the count started again
+
+
+class RecordingStore(MemoryCounterStore):
+    """Remembers every key it was asked to count or block."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=ManualMonotonic())
+        self.keys: list[str] = []
+
+    async def incr(self, key: str, ttl: float, *, extend: bool) -> int:
+        self.keys.append(key)
+        return await super().incr(key, ttl, extend=extend)
+
+    async def block(self, key: str, seconds: float) -> None:
+        self.keys.append(key)
+        await super().block(key, seconds)
+
+
+async def test_throttle_disabled_never_raises_nor_counts() -> None:
+    store = RecordingStore()
+    throttle = Throttle(store, policy(enabled=False, failures_before_delay=1))
+    for _ in range(5):
+        await throttle.hit("b", "k", Window(1, 60))
+        await throttle.failed("login", "k")
+        await throttle.check_delay("login", "k")
+
+    assert store.keys == []
+
+
+async def test_throttle_store_keys_hold_no_username_or_address() -> None:
+    store = RecordingStore()
+    throttle = Throttle(store, policy(failures_before_delay=1))
+    key = login_key("ada", "10.0.0.1")
+
+    await throttle.hit("login-ip", "10.0.0.1", Window(5, 60))
+    await throttle.failed("login", key)
+
+    assert len(store.keys) == 3
+    for name in store.keys:
+        assert re.fullmatch(r"[a-z-]+:[0-9a-f]{32}", name), name
+        assert "ada" not in name and "10.0.0.1" not in name
+
+
+def test_login_key_ignores_case_and_spaces_of_the_username() -> None:
+    assert login_key(" Ada ", "10.0.0.1") == login_key("ada", "10.0.0.1") == "ada|10.0.0.1"
+    assert login_key("ada", None) == "ada|-"
+    assert login_key("ada", "10.0.0.1") != login_key("ada", "10.0.0.2")
