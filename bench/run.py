@@ -22,10 +22,17 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auth_service import migrations  # noqa: E402
-from bench import report, seed  # noqa: E402
+from bench import profiling, report, seed  # noqa: E402
 from bench.cases import Case, build_cases  # noqa: E402
 from bench.load import RunResult, run_python, run_wrk, wrk_available  # noqa: E402
-from bench.stack import LOAD_CPU, ROOT, Stack, can_pin, fresh_database, running_stack  # noqa: E402
+from bench.stack import (  # noqa: E402
+    LOAD_CPU,
+    ROOT,
+    Stack,
+    can_pin,
+    fresh_database,
+    running_stack,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,7 @@ class Options:
     output: Path | None
     cases: list[str] | None
     workdir: Path | None
+    profile_dir: Path | None
 
 
 def parse_args(argv: list[str] | None) -> Options:
@@ -89,6 +97,13 @@ def parse_args(argv: list[str] | None) -> Options:
         help="keep the database, keys and server logs here instead of in a temporary directory",
     )
     parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record the servers with py-spy (if installed) during each case's first measured "
+        "run: DIR/<case>.txt, collapsed stacks with thread ids, idle frames included",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="where to write the reports "
@@ -108,7 +123,7 @@ def parse_args(argv: list[str] | None) -> Options:
         say("warning: the httpx driver measures itself more than the servers; install wrk")
     output = args.output or (None if name == "smoke" else ROOT / "bench" / "results")
     cases = args.cases.split(",") if args.cases else None
-    return Options(name, profile, driver, output, cases, args.workdir)
+    return Options(name, profile, driver, output, cases, args.workdir, args.profile)
 
 
 def pool_size(case: Case, results: dict[str, report.CaseResult], seconds: float) -> int:
@@ -123,16 +138,23 @@ def pool_size(case: Case, results: dict[str, report.CaseResult], seconds: float)
     return int(rate * seconds * POOL_MARGIN) + 50
 
 
-def run_once(case: Case, stack: Stack, options: Options, seconds: float, pool: int) -> RunResult:
+def run_once(
+    case: Case, stack: Stack, options: Options, seconds: float, pool: int, *, profile: bool
+) -> RunResult:
     load = case.load_for_run(pool)
     server = stack.servers[case.server]
-    cpu_before = server.cpu_seconds()
-    if options.driver == "wrk":
-        connections = options.profile.connections
-        result = run_wrk(load, seconds=seconds, connections=connections, workdir=stack.workdir)
-    else:
-        result = run_python(load, seconds=seconds, connections=options.profile.connections)
-    return replace(result, server_cpu=(server.cpu_seconds() - cpu_before) / result.seconds)
+    with contextlib.ExitStack() as sampler:
+        if profile and options.profile_dir is not None:
+            path = options.profile_dir / f"{case.name}.txt"
+            sampler.enter_context(profiling.recording(server.process.pid, path))
+        cpu_before = server.cpu_seconds()
+        if options.driver == "wrk":
+            connections = options.profile.connections
+            result = run_wrk(load, seconds=seconds, connections=connections, workdir=stack.workdir)
+        else:
+            result = run_python(load, seconds=seconds, connections=options.profile.connections)
+        cpu = server.cpu_seconds() - cpu_before
+    return replace(result, server_cpu=cpu / result.seconds)
 
 
 def measure(cases: list[Case], stack: Stack, options: Options) -> dict[str, report.CaseResult]:
@@ -143,8 +165,10 @@ def measure(cases: list[Case], stack: Stack, options: Options) -> dict[str, repo
     rounds += [(f"run {n}", profile.seconds) for n in range(1, profile.runs + 1)]
     for label, seconds in rounds:
         for case in cases:
-            result = run_once(case, stack, options, seconds, pool_size(case, results, seconds))
             done = results[case.name].warmup if label == "warm-up" else results[case.name].runs
+            first = label != "warm-up" and not done
+            size = pool_size(case, results, seconds)
+            result = run_once(case, stack, options, seconds, size, profile=first)
             done.append(result)
             say(
                 f"{label:8} {case.name:17} {result.rps:8.0f} req/s  p50 {result.p50_ms:6.2f} ms"
