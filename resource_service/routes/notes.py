@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy.exc import IntegrityError
 
 from resource_service.deps import Now, SessionDep, require_scopes
 from resource_service.repositories.notes import NoteRepository
@@ -85,8 +86,8 @@ class NotePage(BaseModel):
     next_cursor: str | None
 
 
-async def _owner(session: SessionDep, claims: AccessTokenClaims) -> str:
-    if await ProfileRepository(session).get_by_id(claims.sub) is None:
+def _acting_user(claims: AccessTokenClaims) -> str:
+    if claims.sub == claims.client_id:  # client credentials: the client acts for itself
         raise HTTPException(status_code=403, detail=NO_USER)
     return claims.sub
 
@@ -95,14 +96,19 @@ async def reader(
     session: SessionDep,
     claims: Annotated[AccessTokenClaims, Depends(require_scopes("read:notes"))],
 ) -> str:
-    return await _owner(session, claims)
+    owner_id = _acting_user(claims)
+    if await ProfileRepository(session).get_by_id(owner_id) is None:  # e.g. a deleted account
+        raise HTTPException(status_code=403, detail=NO_USER)
+    return owner_id
 
 
 async def writer(
-    session: SessionDep,
     claims: Annotated[AccessTokenClaims, Depends(require_scopes("write:notes"))],
 ) -> str:
-    return await _owner(session, claims)
+    # No profile read before a write: on SQLite a deferred transaction that has read cannot
+    # start writing once another process has committed (SQLITE_BUSY at once, no busy wait).
+    # The write itself settles it: the foreign key refuses an unknown owner.
+    return _acting_user(claims)
 
 
 Reader = Annotated[str, Depends(reader)]
@@ -133,7 +139,10 @@ async def create_note(
     note = Note(
         owner_id=owner_id, title=note_in.title, body=note_in.body, created_at=now, updated_at=now
     )
-    created = NoteOut.of(await NoteRepository(session).add(note))
+    try:
+        created = NoteOut.of(await NoteRepository(session).add(note))
+    except IntegrityError:  # note.owner_id -> user_account.id: no such user
+        raise HTTPException(status_code=403, detail=NO_USER) from None
     response.headers["Location"] = f"{router.prefix}/{created.id}"
     return created
 
@@ -149,5 +158,8 @@ async def get_note(note_id: int, owner_id: Reader, session: SessionDep) -> NoteO
 @router.delete("/{note_id}", status_code=204)
 async def delete_note(note_id: int, owner_id: Writer, session: SessionDep) -> Response:
     if not await NoteRepository(session).delete_for_owner(owner_id, note_id):
+        # Read after the DELETE, inside what is now a write transaction.
+        if await ProfileRepository(session).get_by_id(owner_id) is None:
+            raise HTTPException(status_code=403, detail=NO_USER)
         raise HTTPException(status_code=404, detail=NOT_FOUND)
     return Response(status_code=204)

@@ -367,8 +367,11 @@ async def test_notes_without_a_token_returns_401_bearer_challenge(
     assert await db.count(Note) == 0
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/api/v1/notes"), ("POST", "/api/v1/notes")])
-async def test_notes_token_without_a_user_returns_403(
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/notes"), ("POST", "/api/v1/notes"), ("DELETE", "/api/v1/notes/1")],
+)
+async def test_notes_client_credentials_token_returns_403(
     api: httpx.AsyncClient,
     db: Database,
     confidential_client: TestClient,
@@ -378,6 +381,23 @@ async def test_notes_token_without_a_user_returns_403(
 ) -> None:
     # Client credentials: `sub` is the client id, and no person owns notes for it.
     headers = bearer(confidential_client.client_id, client_id=confidential_client.client_id)
+
+    response = await api.request(method, path, json={"title": "x"}, headers=headers)
+
+    assert response.status_code == 403, response.text
+    assert response.json() == {"detail": "this access token does not act for a user"}
+    assert await db.count(Note) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/notes"), ("POST", "/api/v1/notes"), ("DELETE", "/api/v1/notes/1")],
+)
+async def test_notes_token_for_an_unknown_user_returns_403(
+    api: httpx.AsyncClient, db: Database, bearer: Headers, method: str, path: str
+) -> None:
+    # A deleted account whose access token has not expired yet: the foreign key refuses writes.
+    headers = bearer("00000000-0000-0000-0000-000000000000")
 
     response = await api.request(method, path, json={"title": "x"}, headers=headers)
 
