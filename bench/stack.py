@@ -73,6 +73,19 @@ class Server:
         fields = stat.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
+    def wait_idle(self, timeout: float = 15.0) -> None:
+        """Until the server has drained what the last run left queued (wrk stops sending at once,
+        the server still answers what it accepted): the next run then starts from quiet, and pool
+        making does not wait for SQLite's write lock behind those requests."""
+        deadline = time.monotonic() + timeout
+        before = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = self.cpu_seconds()
+            if now - before < 0.02:  # under 10% of a core
+                return
+            before = now
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
