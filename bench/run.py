@@ -141,8 +141,7 @@ def pool_size(case: Case, results: dict[str, report.CaseResult], seconds: float)
 def run_once(
     case: Case, stack: Stack, options: Options, seconds: float, pool: int, *, profile: bool
 ) -> RunResult:
-    for other in stack.servers.values():
-        other.wait_idle()
+    stack.wait_idle()
     load = case.load_for_run(pool)
     server = stack.servers[case.server]
     with contextlib.ExitStack() as sampler:

@@ -73,19 +73,6 @@ class Server:
         fields = stat.rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
-    def wait_idle(self, timeout: float = 15.0) -> None:
-        """Until the server has drained what the last run left queued (wrk stops sending at once,
-        the server still answers what it accepted): the next run then starts from quiet, and pool
-        making does not wait for SQLite's write lock behind those requests."""
-        deadline = time.monotonic() + timeout
-        before = self.cpu_seconds()
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            now = self.cpu_seconds()
-            if now - before < 0.02:  # under 10% of a core
-                return
-            before = now
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -199,6 +186,19 @@ class Stack:
         )
         env.update(extra)
         return env
+
+    def wait_idle(self, timeout: float = 15.0, interval: float = 0.1) -> None:
+        """Until no server uses more than a tenth of a core. wrk stops sending at once but a server
+        still answers what it accepted: the next run should start from quiet, and pool making
+        should not wait behind those requests for SQLite's write lock."""
+        deadline = time.monotonic() + timeout
+        before = {name: server.cpu_seconds() for name, server in self.servers.items()}
+        while time.monotonic() < deadline:
+            time.sleep(interval)
+            now = {name: server.cpu_seconds() for name, server in self.servers.items()}
+            if all(now[name] - before[name] <= interval / 10 for name in now):
+                return
+            before = now
 
     def peak_rss_mib(self) -> dict[str, float | None]:
         return {name: server.peak_rss_mib() for name, server in self.servers.items()}
