@@ -69,12 +69,16 @@ _FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+def page(browser: Browser, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser profile (no cookies) at the width the README screenshots use."""
     context = browser.new_context(viewport={"width": 800, "height": 720})
     context.set_default_timeout(5_000)
     page = context.new_page()
     yield page
     if request.node.stash.get(_FAILED, False):
-        page.screenshot(path=ARTIFACTS / "failures" / f"{request.node.name}.png", full_page=True)
+        # What the user saw, and what the three servers said meanwhile.
+        failures = ARTIFACTS / "failures"
+        page.screenshot(path=failures / f"{request.node.name}.png", full_page=True)
+        logs = "".join(f"== {s.name}\n{s.log()[-20_000:]}\n" for s in demo.stack.services.values())
+        (failures / f"{request.node.name}.log").write_text(logs)
     context.close()

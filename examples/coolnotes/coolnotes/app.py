@@ -53,7 +53,10 @@ async def _login_again(request: Request, _: Exception) -> Response:
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:
-    logger.warning("call to MyAuthProvider or the notes API failed: %s", type(error).__name__)
+    # The URL and status say what failed; tokens travel in headers and bodies, never logged.
+    target = error.request.url if isinstance(error, httpx.HTTPError) else "?"
+    status = error.response.status_code if isinstance(error, httpx.HTTPStatusError) else "-"
+    logger.warning("back-channel call failed: %s %s %s", type(error).__name__, status, target)
     context = {
         "title": "Unavailable · CoolNotesApp",
         "message": "Your notes cannot be reached right now. Please try again in a moment.",
