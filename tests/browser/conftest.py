@@ -56,16 +56,15 @@ def browser(chromium: Path, demo: Demo) -> Iterator[Browser]:
         browser.close()
 
 
+_FAILED = pytest.StashKey[bool]()  # set when a test's call phase failed, read by `page`
+
+
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
     report = yield
-    item.stash.setdefault(_FAILED, False)
-    if report.when == "call" and report.failed:  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
         item.stash[_FAILED] = True
     return report
-
-
-_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
