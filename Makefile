@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: install node-deps fmt lint typecheck check test test-unit test-api test-e2e test-pg \
+.PHONY: install node-deps test-browser fmt lint typecheck check test test-unit test-api test-e2e test-pg \
         run run-auth run-resource migrate seed revision up down clean
 
 $(STAMP): pyproject.toml constraints.txt
@@ -53,6 +53,9 @@ test-api: install
 
 test-e2e: install node-deps
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-browser: install node-deps
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 test-pg: install node-deps
 	TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)

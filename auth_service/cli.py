@@ -23,7 +23,7 @@ from auth_service.client_registry import (
     update_client,
 )
 from auth_service.config import AuthSettings
-from auth_service.demo import seed_demo
+from auth_service.demo import DEMO_CLIENT_URL, seed_demo
 from auth_service.key_management import rotate_signing_key
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
@@ -296,6 +296,10 @@ def keys_list() -> None:
 @demo_app.command("seed")
 def demo_seed(
     credentials_file: Annotated[Path, typer.Option()] = Path("var/demo-credentials.json"),
+    client_url: Annotated[
+        str,
+        typer.Option(envvar="COOLNOTES_PUBLIC_URL", help="CoolNotesApp's URL in the browser"),
+    ] = DEMO_CLIENT_URL,
 ) -> None:
     """Create the demo user and CoolNotesApp client if missing; prints their credentials."""
     if not _settings().is_development:
@@ -303,7 +307,11 @@ def demo_seed(
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
         creds = await seed_demo(
-            repos, _hasher(settings), credentials_file=credentials_file, now=_now()
+            repos,
+            _hasher(settings),
+            credentials_file=credentials_file,
+            now=_now(),
+            client_url=client_url,
         )
         return creds.to_json()
 

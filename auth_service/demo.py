@@ -1,7 +1,8 @@
 """Idempotent demo data for `make run`: a user and the CoolNotesApp confidential client.
 
-CoolNotesApp's redirect URIs derive from its public URL, `COOLNOTES_PUBLIC_URL` (the variable the
-app itself reads; docker compose and the browser tests set it), by default http://127.0.0.1:8002.
+CoolNotesApp's redirect URIs derive from its public URL: `auth-service demo seed --client-url`,
+which reads `COOLNOTES_PUBLIC_URL` like the app itself (docker compose and the browser tests set it),
+by default http://127.0.0.1:8002.
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ DEMO_PASSWORD = "demo-password-1"  # noqa: S105
 DEMO_CLIENT_ID = "coolnotes"
 DEMO_CLIENT_URL = "http://127.0.0.1:8002"
 DEMO_SCOPE = "openid profile email read:notes write:notes offline_access"
-
-
-def demo_client_url() -> str:
-    """CoolNotesApp's public URL from `COOLNOTES_PUBLIC_URL`, read when seeding, not at import."""
-    return (os.environ.get("COOLNOTES_PUBLIC_URL") or DEMO_CLIENT_URL).rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +70,7 @@ async def seed_demo(
             name="Demo User",
             now=now,
         )
-    client_url = (client_url or demo_client_url()).rstrip("/")
+    client_url = (client_url or DEMO_CLIENT_URL).rstrip("/")
     urls = ClientChanges(
         redirect_uris=[f"{client_url}/auth/callback"],
         post_logout_redirect_uris=[f"{client_url}/"],

@@ -1,7 +1,7 @@
 """`auth-service demo seed`, which `make run`, docker compose and the browser tests rely on.
 
-CoolNotesApp's redirect URIs follow its public URL (COOLNOTES_PUBLIC_URL), and the client secret
-survives re-seeding as long as the credentials file still holds it.
+CoolNotesApp's redirect URIs follow its public URL (`demo seed --client-url`, which reads
+COOLNOTES_PUBLIC_URL), and the client secret survives re-seeding while the credentials file holds it.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from auth_service.demo import DEMO_CLIENT_ID, seed_demo
 from auth_service.repositories import Repositories
@@ -34,9 +32,8 @@ async def _seed(db: Database, path: Path, client_url: str | None = None) -> dict
 
 
 async def test_demo_seed_registers_coolnotes_at_the_default_url(
-    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Database, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("COOLNOTES_PUBLIC_URL", raising=False)
     path = tmp_path / "demo-credentials.json"
 
     credentials = await _seed(db, path)
@@ -52,13 +49,13 @@ async def test_demo_seed_registers_coolnotes_at_the_default_url(
 
 
 async def test_demo_seed_follows_coolnotes_public_url_and_keeps_the_secret(
-    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Database, tmp_path: Path
 ) -> None:
+    # `auth-service demo seed --client-url` (envvar COOLNOTES_PUBLIC_URL) passes the URL in.
     path = tmp_path / "demo-credentials.json"
     first = await _seed(db, path, "http://127.0.0.1:8002")
-    monkeypatch.setenv("COOLNOTES_PUBLIC_URL", "http://localhost:8002/")
 
-    again = await _seed(db, path)
+    again = await _seed(db, path, "http://localhost:8002/")
 
     client = await db.get(Client, DEMO_CLIENT_ID)
     assert client is not None
