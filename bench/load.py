@@ -37,13 +37,18 @@ class Load:
 class RunResult:
     requests: int
     seconds: float
-    errors: int  # non-2xx/3xx answers, socket errors and timeouts
+    failed: int  # answers with status >= 400
+    socket_errors: int  # connect, read and write errors, and timeouts
     p50_ms: float
     p99_ms: float
     exhausted: bool  # a single-use pool ran out before the time was up
     # CPU seconds the server used per second of the run: about 1.0 when it saturates its core;
     # less means it waited (on locks, the database) or something else ran on its CPU.
     server_cpu: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.failed + self.socket_errors
 
     @property
     def rps(self) -> float:
@@ -89,7 +94,8 @@ def run_wrk(load: Load, *, seconds: float, connections: int, workdir: Path) -> R
     return RunResult(
         requests=data["requests"],
         seconds=data["duration_us"] / 1e6,
-        errors=data["status_errors"] + data["socket_errors"] + data["timeouts"],
+        failed=data["status_errors"],
+        socket_errors=data["socket_errors"] + data["timeouts"],
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         exhausted=data["exhausted_threads"] > 0,
@@ -103,7 +109,7 @@ def run_python(load: Load, *, seconds: float, connections: int) -> RunResult:
 
 async def _run_python(load: Load, seconds: float, connections: int) -> RunResult:
     latencies: list[float] = []
-    errors = 0
+    failed = socket_errors = 0
     items = iter(load.pool) if load.once else None
     exhausted = False
     cursor = 0
@@ -123,7 +129,7 @@ async def _run_python(load: Load, seconds: float, connections: int) -> RunResult
         return load.pool[cursor % len(load.pool)]
 
     async def worker(http: httpx.AsyncClient) -> None:
-        nonlocal errors
+        nonlocal failed, socket_errors
         while time.perf_counter() < deadline:
             item = next_item()
             if load.once and item is None:
@@ -140,9 +146,9 @@ async def _run_python(load: Load, seconds: float, connections: int) -> RunResult
                 response = await http.request(
                     load.method, load.url, headers=headers, content=content
                 )
-                errors += response.status_code >= 400
+                failed += response.status_code >= 400
             except httpx.HTTPError:
-                errors += 1
+                socket_errors += 1
             latencies.append(time.perf_counter() - sent)
 
     async with httpx.AsyncClient(limits=limits, timeout=10) as http:
@@ -152,7 +158,8 @@ async def _run_python(load: Load, seconds: float, connections: int) -> RunResult
     return RunResult(
         requests=len(latencies),
         seconds=elapsed,
-        errors=errors,
+        failed=failed,
+        socket_errors=socket_errors,
         p50_ms=cuts[49] * 1000 if cuts else 0.0,
         p99_ms=cuts[98] * 1000 if cuts else 0.0,
         exhausted=exhausted,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +59,13 @@ def problems(results: dict[str, CaseResult]) -> list[str]:
     """What makes a run untrustworthy: failed requests, used-up pools, cases that served nothing."""
     found = []
     for result in results.values():
-        if result.errors:
-            found.append(f"{result.name}: {result.errors} failed requests")
+        failed = sum(run.failed for run in result.runs)
+        socket_errors = sum(run.socket_errors for run in result.runs)
+        if failed or socket_errors:
+            found.append(
+                f"{result.name}: {failed} answers >= 400 and {socket_errors} socket errors "
+                "or timeouts"
+            )
         warmup_errors = sum(run.errors for run in result.warmup)
         if warmup_errors:
             found.append(f"{result.name}: {warmup_errors} failed requests during the warm-up")
@@ -170,6 +176,17 @@ def as_json(
         "targets": target_rows(results, rss),
         "problems": problems(results),
     }
+
+
+def count_messages(lines: list[str]) -> dict[str, int]:
+    """Distinct messages of JSON log lines with how often each came."""
+    messages: Counter[str] = Counter()
+    for line in lines:
+        try:
+            messages[str(json.loads(line).get("message", line))] += 1
+        except (ValueError, AttributeError):
+            messages[line] += 1
+    return dict(messages.most_common())
 
 
 def write(directory: Path, started: datetime, report: dict[str, Any], table: str) -> Path:

@@ -210,6 +210,7 @@ class Outcome:
     results: dict[str, report.CaseResult]
     rss: dict[str, float | None]
     log_errors: dict[str, list[str]]
+    log_warnings: dict[str, list[str]]
     token_pool: int
 
 
@@ -226,7 +227,13 @@ def run_bench(options: Options, workdir: Path, server_url: str | None) -> Outcom
             cases = build_cases(stack, seeded, tokens)
             cases = [c for c in cases if options.cases is None or c.name in options.cases]
             results = measure(cases, stack, options)
-            return Outcome(results, stack.peak_rss_mib(), stack.error_lines(), len(tokens))
+            return Outcome(
+                results,
+                stack.peak_rss_mib(),
+                stack.error_lines(),
+                stack.warning_lines(),
+                len(tokens),
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,9 +270,15 @@ def main(argv: list[str] | None = None) -> int:
             data["problems"].append(
                 f"{name}: {len(lines)} error lines in its log, first: {lines[0]}"
             )
+    data["server_warnings"] = {
+        name: report.count_messages(lines) for name, lines in outcome.log_warnings.items() if lines
+    }
     sys.stdout.write(table)
     if options.output is not None:
         say(f"wrote {report.write(options.output, started, data, table)}")
+    for name, messages in data["server_warnings"].items():
+        for message, count in messages.items():
+            say(f"warning: {name} logged {count} x {message!r}")
     for problem in data["problems"]:
         say(f"problem: {problem}")
     return 1 if data["problems"] else 0

@@ -205,15 +205,26 @@ class Stack:
 
     def error_lines(self) -> dict[str, list[str]]:
         """Log lines at ERROR or worse per server: a 500 under load must not pass unnoticed."""
-        return {name: _errors(server.log()) for name, server in self.servers.items()}
+        return {
+            name: _matching(server.log(), ERROR_MARKERS) for name, server in self.servers.items()
+        }
+
+    def warning_lines(self) -> dict[str, list[str]]:
+        """WARNING lines, such as the one behind a 503 when the database did not answer in time."""
+        return {
+            name: _matching(server.log(), ('"level": "warning"',))
+            for name, server in self.servers.items()
+        }
 
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()
 
 
-def _errors(log: str) -> list[str]:
-    markers = ('"level": "error"', '"level": "critical"', "ERROR:", "Traceback")
+ERROR_MARKERS = ('"level": "error"', '"level": "critical"', "ERROR:", "Traceback")
+
+
+def _matching(log: str, markers: Sequence[str]) -> list[str]:
     return [line[:300] for line in log.splitlines() if any(m in line for m in markers)]
 
 
