@@ -28,6 +28,7 @@ from tests.support.databases import (
     reset_postgres_schema,
     sqlite_url,
     truncate_all,
+    worker_database_url,
 )
 from tests.support.db import Database
 
@@ -36,13 +37,19 @@ AUDIENCE = "http://resource.test"
 
 
 @pytest.fixture(scope="session")
-def _postgres_schema() -> None:
-    if TEST_DATABASE_URL is not None and is_postgres(TEST_DATABASE_URL):
-        asyncio.run(reset_postgres_schema(TEST_DATABASE_URL))
+def _postgres_url() -> str | None:
+    """This worker's PostgreSQL database with a fresh schema, when the suite runs on PostgreSQL."""
+    if TEST_DATABASE_URL is None or not is_postgres(TEST_DATABASE_URL):
+        return None
+    url = worker_database_url(TEST_DATABASE_URL)
+    asyncio.run(reset_postgres_schema(url))
+    return url
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, _postgres_schema: None) -> str:
+def database_url(tmp_path: Path, _postgres_url: str | None) -> str:
+    if _postgres_url is not None:
+        return _postgres_url
     if TEST_DATABASE_URL is not None:
         return TEST_DATABASE_URL
     return sqlite_url(tmp_path / "test.db")

@@ -105,7 +105,8 @@ def key_file_mode(settings: AuthSettings, kid: str) -> int | None:
 
 
 def key_file_names(settings: AuthSettings) -> set[str]:
-    return {path.name for path in Path(settings.key_dir).iterdir()}
+    # Signing keys only: the directory also holds the data-encryption key (secret_box).
+    return {path.name for path in Path(settings.key_dir).glob("*.pem")}
 
 
 class TokenSource:

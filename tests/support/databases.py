@@ -33,6 +33,32 @@ async def create_schema(engine: AsyncEngine) -> None:
         await connection.run_sync(SQLModel.metadata.create_all)
 
 
+def worker_database_url(url: str) -> str:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (created if missing), since
+    tests truncate every table; without xdist it is the given database itself."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin_url = base.set(database="postgres").render_as_string(hide_password=False)
+    asyncio.run(_create_if_missing(admin_url, name))
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+async def _create_if_missing(admin_url: str, name: str) -> None:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name").bindparams(name=name)
+            )
+            if not exists:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+
+
 async def reset_postgres_schema(url: str) -> None:
     engine = create_async_engine(url)
     try:
