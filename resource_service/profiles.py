@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resource_service.repositories.profiles import ProfileRepository
-from shared.failures import DATABASE_OUTAGE_ERRORS
+from shared.failures import is_database_outage
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ class ProfileCache:
             return cached[0]
         try:
             profile = await self._read(user_id)
-        except DATABASE_OUTAGE_ERRORS:
-            if cached is not None and now - cached[1] < self._stale_for:
+        except Exception as exc:
+            if is_database_outage(exc) and cached is not None and now - cached[1] < self._stale_for:
                 logger.warning("database unavailable: serving a cached profile")
                 return cached[0]
             raise

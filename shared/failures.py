@@ -24,6 +24,22 @@ DATABASE_OUTAGE_ERRORS: tuple[type[Exception], ...] = (
     ConnectionError,
     TimeoutError,
 )
+# PostgreSQL SQLSTATEs (Appendix A) that say the server cannot be used right now, not that the
+# statement is wrong: class 08 (connection exception), 57P01-57P03 (shutting down, crashed,
+# starting up) and 53300 (too many connections). asyncpg raises these as plain PostgresErrors,
+# which SQLAlchemy wraps in a bare DBAPIError without marking the connection invalidated.
+OUTAGE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether `exc` means the database is unreachable for now: a 503, and worth a retry."""
+    if isinstance(exc, DATABASE_OUTAGE_ERRORS):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # The driver's own exception, wrapped by SQLAlchemy or not, carries the SQLSTATE.
+    sqlstate = getattr(exc.orig if isinstance(exc, DBAPIError) else exc, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(OUTAGE_SQLSTATES)
 
 
 def _json(request: Request, error: OAuthError) -> Response:
@@ -33,20 +49,17 @@ def _json(request: Request, error: OAuthError) -> Response:
 def install_failure_handlers(app: Starlette, render: Renderer = _json) -> None:
     """Register the outage and catch-all handlers; `render` decides JSON or HTML per request."""
 
-    async def database_unavailable(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
-            if not exc.connection_invalidated:
-                return await unexpected_error(request, exc)
-        logger.warning("database unavailable: %s", type(exc).__name__)
-        return render(
-            request, TemporarilyUnavailableError("the database is unavailable, retry shortly")
-        )
-
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
+    async def handle(request: Request, exc: Exception) -> Response:
+        if is_database_outage(exc):
+            logger.warning("database unavailable: %s", type(exc).__name__)
+            return render(
+                request, TemporarilyUnavailableError("the database is unavailable, retry shortly")
+            )
         # Logged with its traceback; the body says nothing about internals.
         logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
         return render(request, ServerError())
 
-    for exc_type in (*DATABASE_OUTAGE_ERRORS, DBAPIError):
-        app.add_exception_handler(exc_type, database_unavailable)
-    app.add_exception_handler(Exception, unexpected_error)
+    # Database errors are handled inside the middleware stack; the catch-all (Starlette runs it
+    # outermost) still tells a driver error SQLAlchemy did not wrap from a bug.
+    for exc_type in (*DATABASE_OUTAGE_ERRORS, DBAPIError, Exception):
+        app.add_exception_handler(exc_type, handle)
