@@ -120,6 +120,7 @@ def markdown(
     meta: dict[str, Any],
     *,
     with_targets: bool,
+    rss_at_end: dict[str, float | None],
 ) -> str:
     lines = [
         f"Run {meta['started_at']} on {meta['cpu_model']} ({meta['cpus']} CPUs), {meta['database']}, "
@@ -138,6 +139,8 @@ def markdown(
             f"{r.errors} | {r.server} | {r.server_cpu:.2f} | {r.per_cpu_second:,.0f} | "
             f"{'-' if mib is None else f'{mib:.0f}'} |"
         )
+    now = ", ".join(f"{name} {mib:.0f}" for name, mib in rss_at_end.items() if mib is not None)
+    lines += ["", f"RSS at the end, MiB: {now} (peak RSS is VmHWM, the most a process ever held)."]
     if with_targets:
         lines += [
             "",

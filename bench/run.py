@@ -208,7 +208,8 @@ def machine() -> dict[str, str | int]:
 @dataclass
 class Outcome:
     results: dict[str, report.CaseResult]
-    rss: dict[str, float | None]
+    rss: dict[str, float | None]  # peak (VmHWM)
+    rss_at_end: dict[str, float | None]  # VmRSS
     log_errors: dict[str, list[str]]
     log_warnings: dict[str, list[str]]
     token_pool: int
@@ -229,7 +230,8 @@ def run_bench(options: Options, workdir: Path, server_url: str | None) -> Outcom
             results = measure(cases, stack, options)
             return Outcome(
                 results,
-                stack.peak_rss_mib(),
+                stack.memory_mib("VmHWM"),
+                stack.memory_mib("VmRSS"),
                 stack.error_lines(),
                 stack.warning_lines(),
                 len(tokens),
@@ -263,13 +265,16 @@ def main(argv: list[str] | None = None) -> int:
         **machine(),
     }
     with_targets = profile.targets and options.cases is None
-    table = report.markdown(outcome.results, outcome.rss, meta, with_targets=with_targets)
+    table = report.markdown(
+        outcome.results, outcome.rss, meta, with_targets=with_targets, rss_at_end=outcome.rss_at_end
+    )
     data = report.as_json(outcome.results, outcome.rss, meta)
     for name, lines in outcome.log_errors.items():
         if lines:
             data["problems"].append(
                 f"{name}: {len(lines)} error lines in its log, first: {lines[0]}"
             )
+    data["rss_at_end_mib"] = {k: v and round(v, 1) for k, v in outcome.rss_at_end.items()}
     data["server_warnings"] = {
         name: report.count_messages(lines) for name, lines in outcome.log_warnings.items() if lines
     }

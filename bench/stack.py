@@ -53,14 +53,14 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def peak_rss_mib(self) -> float | None:
-        """VmHWM: the most resident memory the process ever had."""
+    def memory_mib(self, field: str = "VmHWM") -> float | None:
+        """VmHWM: the most resident memory the process ever had; VmRSS: what it has now."""
         try:
             status = Path(f"/proc/{self.process.pid}/status").read_text()
         except OSError:
             return None
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return None
 
@@ -200,8 +200,8 @@ class Stack:
                 return
             before = now
 
-    def peak_rss_mib(self) -> dict[str, float | None]:
-        return {name: server.peak_rss_mib() for name, server in self.servers.items()}
+    def memory_mib(self, field: str = "VmHWM") -> dict[str, float | None]:
+        return {name: server.memory_mib(field) for name, server in self.servers.items()}
 
     def error_lines(self) -> dict[str, list[str]]:
         """Log lines at ERROR or worse per server: a 500 under load must not pass unnoticed."""
