@@ -3,7 +3,9 @@
 Most events are written in the request's own transaction, so they exist exactly when what they
 describe does. High-volume routine events (a token was issued) go through `AuditBuffer`, which
 writes them in batches off the request path: one token request costs no extra database round
-trip, at the price of losing at most the last half second of such events in a crash.
+trip, at the price of losing at most the last half second of such events in a crash. They are
+handed to the buffer only once the request's transaction has committed, so a token that was
+never issued (its commit failed) leaves no event either.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from auth_service.repositories.audit import AuditRepository
 from shared.models import AuditEvent
 
 logger = logging.getLogger("audit")
+# Routine events of a unit of work that has not committed yet, in its session's `info`.
+UNCOMMITTED = "audit.uncommitted"
 
 
 class AuditBuffer:
@@ -38,6 +42,14 @@ class AuditBuffer:
 
     def add(self, event: AuditEvent) -> None:
         self._pending.append(event)
+
+    def hold(self, session: AsyncSession, event: AuditEvent) -> None:
+        """Keep `event` with `session` until `release`: it describes that session's work."""
+        session.info.setdefault(UNCOMMITTED, []).append(event)
+
+    def release(self, session: AsyncSession) -> None:
+        """`session` committed: what it held is true now, so it goes into the next batch."""
+        self._pending.extend(session.info.pop(UNCOMMITTED, ()))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -109,7 +121,7 @@ class Auditor:
             details=details,
         )
         if routine and self._buffer is not None:
-            self._buffer.add(row)
+            self._buffer.hold(self._repo.session, row)
         else:
             self._repo.add(row)
         if logger.isEnabledFor(logging.INFO):

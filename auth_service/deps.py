@@ -40,6 +40,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+        request.app.state.audit_buffer.release(session)
 
 
 def get_now(request: Request) -> datetime:
