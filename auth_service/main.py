@@ -37,7 +37,7 @@ from auth_service.security_headers import SecurityHeadersMiddleware
 from auth_service.throttling import Throttle
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError
-from shared.failures import install_failure_handlers
+from shared.failures import CatchAllMiddleware, install_failure_handlers
 from shared.observability import (
     BodySizeLimitMiddleware,
     Metrics,
@@ -134,6 +134,8 @@ def create_app(
     app.add_exception_handler(AuthorizationRedirectError, authorization_redirect_error_handler)
     install_failure_handlers(app, render_failure)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit (which answers 413 itself), inside the headers and request id.
+    app.add_middleware(CatchAllMiddleware, render=render_failure)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

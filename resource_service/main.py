@@ -15,7 +15,7 @@ from resource_service.profiles import ProfileCache
 from resource_service.routes import api_router
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError, oauth_error_handler
-from shared.failures import install_failure_handlers
+from shared.failures import CatchAllMiddleware, install_failure_handlers
 from shared.jwks import JwksCache
 from shared.observability import (
     BodySizeLimitMiddleware,
@@ -105,5 +105,7 @@ def create_app(
     app.add_exception_handler(OAuthError, oauth_error_handler)
     install_failure_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit (which answers 413 itself), inside the headers and request id.
+    app.add_middleware(CatchAllMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

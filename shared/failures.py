@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.errors import OAuthError, ServerError, TemporarilyUnavailableError, oauth_error_response
+from shared.observability import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -46,20 +47,55 @@ def _json(request: Request, error: OAuthError) -> Response:
     return oauth_error_response(error)
 
 
+def failure_response(request: Request, exc: Exception, render: Renderer) -> Response:
+    """A database outage is a 503 with Retry-After; anything else a 500 that reveals nothing."""
+    if is_database_outage(exc):
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        return render(
+            request, TemporarilyUnavailableError("the database is unavailable, retry shortly")
+        )
+    # Logged with its traceback; the body says nothing about internals.
+    logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return render(request, ServerError())
+
+
 def install_failure_handlers(app: Starlette, render: Renderer = _json) -> None:
-    """Register the outage and catch-all handlers; `render` decides JSON or HTML per request."""
+    """Database errors, wherever raised, get their answer from the app's exception handlers."""
 
     async def handle(request: Request, exc: Exception) -> Response:
-        if is_database_outage(exc):
-            logger.warning("database unavailable: %s", type(exc).__name__)
-            return render(
-                request, TemporarilyUnavailableError("the database is unavailable, retry shortly")
-            )
-        # Logged with its traceback; the body says nothing about internals.
-        logger.error("unhandled %s", type(exc).__name__, exc_info=exc)
-        return render(request, ServerError())
+        return failure_response(request, exc, render)
 
-    # Database errors are handled inside the middleware stack; the catch-all (Starlette runs it
-    # outermost) still tells a driver error SQLAlchemy did not wrap from a bug.
-    for exc_type in (*DATABASE_OUTAGE_ERRORS, DBAPIError, Exception):
+    for exc_type in (*DATABASE_OUTAGE_ERRORS, DBAPIError):
         app.add_exception_handler(exc_type, handle)
+
+
+class CatchAllMiddleware:
+    """Any other exception becomes the rendered 500 here, inside the app's other middlewares.
+
+    Starlette's own catch-all runs outside every middleware, so its answer would miss the
+    security headers and the request id; this one is added right after the body-size limit.
+    """
+
+    def __init__(self, app: ASGIApp, render: Renderer = _json) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise  # too late to answer differently; the server closes the connection
+            response = failure_response(Request(scope), exc, self.render)
+            await response(scope, receive, send)

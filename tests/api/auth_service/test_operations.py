@@ -76,3 +76,7 @@ async def test_operations_unexpected_error_is_a_500_without_internals(auth_app: 
         "error_description": "the server encountered an unexpected condition",
     }
     assert "secret" not in response.text
+    # Answered inside the middleware stack: still framed-proof, still traceable.
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert len(response.headers["x-request-id"]) == 16
