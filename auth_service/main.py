@@ -38,6 +38,7 @@ from auth_service.throttling import Throttle
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError
 from shared.failures import CatchAllMiddleware, install_failure_handlers
+from shared.input_guard import MalformedInputMiddleware
 from shared.observability import (
     BodySizeLimitMiddleware,
     Metrics,
@@ -136,6 +137,7 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit (which answers 413 itself), inside the headers and request id.
     app.add_middleware(CatchAllMiddleware, render=render_failure)
+    app.add_middleware(MalformedInputMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

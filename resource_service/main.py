@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import JSONResponse, Response
 
 from resource_service.config import ResourceSettings, get_settings
 from resource_service.profiles import ProfileCache
@@ -16,6 +18,7 @@ from resource_service.routes import api_router
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError, oauth_error_handler
 from shared.failures import CatchAllMiddleware, install_failure_handlers
+from shared.input_guard import MalformedInputMiddleware
 from shared.jwks import JwksCache
 from shared.observability import (
     BodySizeLimitMiddleware,
@@ -32,6 +35,13 @@ logger = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 with the field errors, minus the echoed input: it may not even be encodable."""
+    assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
+    detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def create_app(
@@ -104,8 +114,10 @@ def create_app(
     app.include_router(operations_router())
     app.add_exception_handler(OAuthError, oauth_error_handler)
     install_failure_handlers(app)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit (which answers 413 itself), inside the headers and request id.
     app.add_middleware(CatchAllMiddleware)
+    app.add_middleware(MalformedInputMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

@@ -35,6 +35,7 @@ def make_engine(
     connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": 30}
     return create_async_engine(
         url,
+        hide_parameters=True,  # errors are logged; their bound values may be secrets or hashes
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
@@ -47,7 +48,9 @@ def _sqlite_engine(url: str, *, begin_immediate: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = create_async_engine(
+        url, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

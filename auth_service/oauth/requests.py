@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import InvalidRequestError
+from shared.input_guard import is_clean_text
 
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FIELDS = 64
@@ -72,6 +73,8 @@ def parse_form_items(body: bytes, content_type: str | None) -> list[tuple[str, s
         raise InvalidRequestError("the request body is not valid UTF-8 form data") from None
     if any(len(value) > MAX_VALUE_LENGTH for _, value in items):
         raise InvalidRequestError("a parameter value is too long")
+    if not all(is_clean_text(name) and is_clean_text(value) for name, value in items):
+        raise InvalidRequestError("the request body is not valid UTF-8 text")
     return items
 
 
@@ -114,4 +117,17 @@ def parse_json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
         raise InvalidRequestError("the request body is not valid UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
+    if not _clean_json(data):
+        raise InvalidRequestError("the request body holds text that is not valid UTF-8")
     return data
+
+
+def _clean_json(value: Any) -> bool:
+    """Every string in `value` (keys too) is clean text; JSON allows NUL and lone surrogates."""
+    if isinstance(value, str):
+        return is_clean_text(value)
+    if isinstance(value, dict):
+        return all(_clean_json(k) and _clean_json(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_clean_json(item) for item in value)
+    return True

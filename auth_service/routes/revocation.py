@@ -18,6 +18,7 @@ from auth_service.deps import (
 from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
+from shared.input_guard import MAX_DB_INTEGER
 
 router = APIRouter(tags=["oauth"])
 FEED_PAGE = 1000
@@ -64,7 +65,7 @@ async def revocation_feed(request: Request, repos: ReposDep, now: Now) -> JSONRe
         after = int(params.get("after", "0"))
     except ValueError:
         raise InvalidRequestError("since and after must be numbers") from None
-    if not 0 <= since <= MAX_SINCE or after < 0:
+    if not 0 <= since <= MAX_SINCE or not 0 <= after <= MAX_DB_INTEGER:
         raise InvalidRequestError("since or after is out of range")
     events = await repos.revocations.since(
         datetime.fromtimestamp(since, UTC), now, after_id=after, limit=FEED_PAGE

@@ -12,7 +12,7 @@ import binascii
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
 
@@ -20,6 +20,7 @@ from resource_service.deps import Now, SessionDep, require_scopes
 from resource_service.repositories.notes import NoteRepository
 from resource_service.repositories.profiles import ProfileRepository
 from shared.claims import AccessTokenClaims
+from shared.input_guard import MAX_DB_INTEGER, is_clean_text
 from shared.models import Note
 from shared.models.notes import MAX_BODY_LENGTH, MAX_TITLE_LENGTH
 
@@ -41,7 +42,10 @@ def decode_cursor(cursor: str) -> int:
         raise ValueError("invalid cursor") from None
     if len(text) > 20 or not text.startswith("n") or not text[1:].isdigit():
         raise ValueError("invalid cursor")
-    return int(text[1:])
+    note_id = int(text[1:])
+    if note_id > MAX_DB_INTEGER:
+        raise ValueError("invalid cursor")
+    return note_id
 
 
 def _check_cursor(cursor: str | None) -> str | None:
@@ -51,15 +55,28 @@ def _check_cursor(cursor: str | None) -> str | None:
 
 
 Cursor = Annotated[str | None, AfterValidator(_check_cursor)]
+# Beyond the database's integer range an id cannot exist; refuse it rather than fail the query.
+NoteId = Annotated[int, Path(ge=1, le=MAX_DB_INTEGER)]
+
+
+def _clean(value: str) -> str:
+    if not is_clean_text(value):
+        raise ValueError("text must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+CleanText = AfterValidator(_clean)
 
 
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH),
+        CleanText,
     ]
-    body: str = Field(default="", max_length=MAX_BODY_LENGTH)
+    body: Annotated[str, Field(max_length=MAX_BODY_LENGTH), CleanText] = ""
 
 
 class NoteOut(BaseModel):
@@ -148,7 +165,7 @@ async def create_note(
 
 
 @router.get("/{note_id}", response_model=NoteOut)
-async def get_note(note_id: int, owner_id: Reader, session: SessionDep) -> NoteOut:
+async def get_note(note_id: NoteId, owner_id: Reader, session: SessionDep) -> NoteOut:
     note = await NoteRepository(session).get_for_owner(owner_id, note_id)
     if note is None:
         raise HTTPException(status_code=404, detail=NOT_FOUND)
@@ -156,7 +173,7 @@ async def get_note(note_id: int, owner_id: Reader, session: SessionDep) -> NoteO
 
 
 @router.delete("/{note_id}", status_code=204)
-async def delete_note(note_id: int, owner_id: Writer, session: SessionDep) -> Response:
+async def delete_note(note_id: NoteId, owner_id: Writer, session: SessionDep) -> Response:
     if not await NoteRepository(session).delete_for_owner(owner_id, note_id):
         # Read after the DELETE, inside what is now a write transaction.
         if await ProfileRepository(session).get_by_id(owner_id) is None:
