@@ -41,8 +41,8 @@ class RefreshTokenRepository:
             .values(revoked_at=now)
         )
 
-    async def revoke_live_children(self, parent_hash: str, now: datetime) -> int:
-        """Revoke the not-yet-used successors of a token; returns how many there were."""
+    async def supersede_live_children(self, parent_hash: str, now: datetime) -> int:
+        """Mark the not-yet-used successors of a token as used; returns how many there were."""
         result = await self.session.exec(
             update(RefreshToken)
             .where(
@@ -50,7 +50,7 @@ class RefreshTokenRepository:
                 col(RefreshToken.rotated_at).is_(None),
                 col(RefreshToken.revoked_at).is_(None),
             )
-            .values(revoked_at=now)
+            .values(rotated_at=now)
         )
         return result.rowcount
 

@@ -29,7 +29,8 @@ class AuthorizationCodeGrant:
         # RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
         if code is None or code.client_id != client.client_id:
             raise InvalidGrantError("authorization code is invalid")
-        if code.expires_at <= ctx.now:
+        # A used code is a reuse however late it comes back (expired rows are kept a day for this).
+        if code.used_at is None and code.expires_at <= ctx.now:
             raise InvalidGrantError("authorization code has expired")
         if not await ctx.repos.codes.consume(code_hash, ctx.now):
             # RFC 6749 §4.1.2: a second use revokes what the first use obtained. The revocation

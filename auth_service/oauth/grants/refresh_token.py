@@ -37,10 +37,13 @@ class RefreshTokenGrant:
         grant = await ctx.repos.grants.lock(token.grant_id)
         if grant is None or grant.revoked_at is not None or token.revoked_at is not None:
             raise InvalidGrantError("refresh token was revoked")
-        if token.expires_at <= ctx.now:
+        # A rotated token is a reuse however late it comes back, so that check comes first.
+        if token.rotated_at is None and token.expires_at <= ctx.now:
             raise InvalidGrantError("refresh token has expired")
         scopes = _requested_scopes(request.scope, token)
-        if not await ctx.repos.refresh_tokens.rotate(token_hash, ctx.now):
+        if token.rotated_at is not None or not await ctx.repos.refresh_tokens.rotate(
+            token_hash, ctx.now
+        ):
             await self._handle_reuse(token, grant, client, ctx)
         return await self._issue(token, grant, client, scopes, ctx)
 
@@ -57,9 +60,15 @@ class RefreshTokenGrant:
             and token.revoked_at is None
             and token.rotated_at is not None
             and abs(ctx.now - token.rotated_at) <= grace
+            and token.expires_at > ctx.now
         ):
-            # Replace the unused successor; if none is left unused, the family moved on.
-            if await ctx.repos.refresh_tokens.revoke_live_children(token.token_hash, ctx.now) > 0:
+            # Replace the unused successor; if none is left unused, the family moved on. The
+            # replaced one is marked used, not revoked: whoever got it and presents it later is
+            # then caught as a reuse, and the family dies (RFC 9700 §4.14.2).
+            if (
+                await ctx.repos.refresh_tokens.supersede_live_children(token.token_hash, ctx.now)
+                > 0
+            ):
                 return
         await revoke_family(ctx.repos, grant.id, ctx.now)
         ctx.audit.record(

@@ -568,6 +568,26 @@ async def test_token_authorization_code_expired_code_returns_invalid_grant(
     assert_oauth_error(response, "invalid_grant", description="authorization code has expired")
 
 
+async def test_token_authorization_code_used_then_expired_replay_still_revokes_the_first_use(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    auth_request: AuthorizationRequest,
+    user: TestUser,
+    clock: TestClock,
+) -> None:
+    # RFC 6749 §4.1.2: a second use revokes what the first obtained, however late it comes.
+    code = await get_code(auth_client, auth_request, user)
+    first = await exchange_code(auth_client, auth_request, code)
+    clock.advance(61)
+
+    replay = await exchange_code(auth_client, auth_request, code)
+
+    assert first.status_code == 200
+    assert_oauth_error(replay, "invalid_grant", description="authorization code was already used")
+    (grant,) = await db.all(Grant)
+    assert grant.revoked_at is not None
+
+
 async def test_token_authorization_code_within_lifetime_is_accepted(
     auth_client: httpx.AsyncClient,
     auth_request: AuthorizationRequest,

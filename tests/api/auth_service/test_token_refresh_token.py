@@ -223,17 +223,56 @@ async def test_refresh_token_reuse_within_grace_window_replaces_first_successor(
 
     retry = await refresh(auth_client, confidential_client, tokens["refresh_token"])
 
-    # A retry whose answer was lost: answered again, the unreceived successor is revoked instead.
+    # A retry whose answer was lost: answered again; the unreceived successor is marked used.
     assert retry.status_code == 200, retry.text
     second = retry.json()
     assert second["refresh_token"] != first["refresh_token"]
     assert (await _grant(db, confidential_client)).revoked_at is None
-    assert (await _row(db, first["refresh_token"])).revoked_at is not None
-    refused = await refresh(auth_client, confidential_client, first["refresh_token"])
-    assert_oauth_error(refused, "invalid_grant", description="refresh token was revoked")
-    assert (await _grant(db, confidential_client)).revoked_at is None
+    superseded = await _row(db, first["refresh_token"])
+    assert superseded.rotated_at is not None and superseded.revoked_at is None
     latest = await refresh(auth_client, confidential_client, second["refresh_token"])
     assert latest.status_code == 200, latest.text
+
+
+async def test_refresh_token_superseded_successor_presented_later_revokes_family(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    tokens: dict[str, Any],
+    clock: TestClock,
+) -> None:
+    # Someone replayed the just-rotated token within the grace window and took over the family;
+    # when the successor they displaced shows up, somebody did receive it: theft, family revoked
+    # (RFC 9700 §4.14.2).
+    first = (await refresh(auth_client, confidential_client, tokens["refresh_token"])).json()
+    clock.advance(GRACE - 1)
+    replay = (await refresh(auth_client, confidential_client, tokens["refresh_token"])).json()
+    clock.advance(GRACE + 1)
+
+    displaced = await refresh(auth_client, confidential_client, first["refresh_token"])
+
+    assert_oauth_error(displaced, "invalid_grant", description="refresh token was already used")
+    assert (await _grant(db, confidential_client)).revoked_at is not None
+    taken_over = await refresh(auth_client, confidential_client, replay["refresh_token"])
+    assert_oauth_error(taken_over, "invalid_grant", description="refresh token was revoked")
+
+
+async def test_refresh_token_rotated_then_expired_presented_again_revokes_family(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    tokens: dict[str, Any],
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    # A rotated token is a reuse however late it comes back, even past its own idle expiry.
+    await refresh(auth_client, confidential_client, tokens["refresh_token"])
+    clock.advance(settings.refresh_token_idle_ttl + 10)
+
+    reuse = await refresh(auth_client, confidential_client, tokens["refresh_token"])
+
+    assert_oauth_error(reuse, "invalid_grant", description="refresh token was already used")
+    assert (await _grant(db, confidential_client)).revoked_at is not None
 
 
 async def test_refresh_token_reuse_within_grace_after_successor_was_used_revokes_family(
