@@ -73,10 +73,15 @@ class AuthSettings(BaseSettings):
     login_limit_window: float = Field(default=300, gt=0)
     failures_before_delay: int = Field(default=3, ge=1)  # then each failure doubles the wait
     max_failure_delay: float = Field(default=900, gt=0)
-    failure_memory: float = Field(default=900, gt=0)
+    # Longer than the longest delay, so the count does not restart just as a wait ends.
+    failure_memory: float = Field(default=3600, gt=0)
     token_limit_per_client: int = Field(default=6000, ge=1)  # token requests per client per minute
     signup_limit_per_ip: int = Field(default=10, ge=1)  # per hour
     registration_limit_per_ip: int = Field(default=20, ge=1)  # per hour
+    # Each authorization request is stored while the user logs in: bound how fast one address
+    # can make the database hold them.
+    authorize_limit_per_ip: int = Field(default=300, ge=1)  # per minute
+    unknown_client_limit_per_ip: int = Field(default=60, ge=1)  # per 5 minutes
 
     # argon2id cost (RFC 9106 second recommended option is t=3, m=64 MiB).
     password_time_cost: int = Field(default=3, ge=1)
@@ -108,6 +113,8 @@ class AuthSettings(BaseSettings):
             token_per_client=Window(self.token_limit_per_client, 60),
             signup_per_ip=Window(self.signup_limit_per_ip, 3600),
             registration_per_ip=Window(self.registration_limit_per_ip, 3600),
+            authorize_per_ip=Window(self.authorize_limit_per_ip, 60),
+            unknown_clients_per_ip=Window(self.unknown_client_limit_per_ip, 300),
             failures_before_delay=self.failures_before_delay,
             max_delay=self.max_failure_delay,
             failure_memory=self.failure_memory,

@@ -142,10 +142,16 @@ async def get_authenticated_client(
     async def lookup(client_id: str) -> Client | None:
         return await cache.get(client_id, load)
 
+    known = await lookup(credentials.client_id) is not None
+    if not known:
+        # No per-client key for ids that do not exist (random ids would crowd the counter store);
+        # such failures count per address instead.
+        await throttle.hit("client-auth-ip", ip or "-", throttle.policy.unknown_clients_per_ip)
     try:
         return await authenticate_client(credentials, lookup)
     except InvalidClientError:
-        await throttle.failed("client-auth", throttle_key)
+        if known:
+            await throttle.failed("client-auth", throttle_key)
         raise
 
 

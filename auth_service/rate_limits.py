@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -33,7 +34,7 @@ class MemoryCounterStore:
     MAX_KEYS = 100_000
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._entries: dict[str, tuple[int, float]] = {}
+        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
         self._clock = clock
 
     def _live(self, key: str, now: float) -> tuple[int, float] | None:
@@ -41,14 +42,16 @@ class MemoryCounterStore:
         if entry is not None and entry[1] <= now:
             del self._entries[key]
             return None
+        if entry is not None:
+            self._entries.move_to_end(key)  # least recently used goes first when full
         return entry
 
     def _make_room(self, now: float) -> None:
         if len(self._entries) >= self.MAX_KEYS:
             for key in [k for k, (_, exp) in self._entries.items() if exp <= now]:
                 del self._entries[key]
-            while len(self._entries) >= self.MAX_KEYS:  # still full: forget the oldest
-                del self._entries[next(iter(self._entries))]
+            while len(self._entries) >= self.MAX_KEYS:  # still full: the least recently used
+                self._entries.popitem(last=False)
 
     async def incr(self, key: str, ttl: float, *, extend: bool) -> int:
         now = self._clock()

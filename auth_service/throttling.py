@@ -30,6 +30,8 @@ class ThrottlePolicy:
     token_per_client: Window
     signup_per_ip: Window
     registration_per_ip: Window
+    authorize_per_ip: Window
+    unknown_clients_per_ip: Window
     failures_before_delay: int
     max_delay: float
     failure_memory: float  # seconds after the last failure before the count starts again
@@ -59,7 +61,7 @@ class Throttle:
 
     async def failed(self, bucket: str, key: str) -> None:
         """After `failures_before_delay` failures, each one doubles the wait (capped)."""
-        if not self.policy.enabled:
+        if not self.policy.enabled or not key:
             return
         failures = await self.store.incr(
             _key(bucket + "-fail", key), self.policy.failure_memory, extend=True

@@ -34,6 +34,8 @@ class ResourceSettings(BaseSettings):
     revocation_feed_url: str | None = None
     # How often the feed is polled; with Redis, announcements make it near-immediate.
     revocation_poll_interval: float = Field(default=2.0, gt=0)
+    # Allow http for the URLs above in production, on a network only the services can reach.
+    trust_internal_http: bool = False
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("RESOURCE_REDIS_URL", "REDIS_URL")
     )
@@ -63,8 +65,20 @@ class ResourceSettings(BaseSettings):
         self.issuer = self.issuer.rstrip("/")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("RESOURCE_TLS_CERT and RESOURCE_TLS_KEY must be set together")
-        if self.environment == "production" and not self.issuer.startswith("https://"):
-            raise ValueError("RESOURCE_ISSUER must use https when RESOURCE_ENVIRONMENT=production")
+        if self.environment == "production":
+            if not self.issuer.startswith("https://"):
+                raise ValueError(
+                    "RESOURCE_ISSUER must use https when RESOURCE_ENVIRONMENT=production"
+                )
+            # Whoever can answer these URLs decides which tokens this API accepts and which
+            # revocations it hears of: over plain http, anyone on the network path can.
+            for name in ("jwks_url", "discovery_url", "revocation_feed_url"):
+                url = getattr(self, name)
+                if url and not url.startswith("https://") and not self.trust_internal_http:
+                    raise ValueError(
+                        f"RESOURCE_{name.upper()} must use https in production "
+                        "(or set RESOURCE_TRUST_INTERNAL_HTTP=true for a private network)"
+                    )
         return self
 
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from auth_service.deps import AuditorDep, KeyStoreDep, Now, OptionalSession, ReposDep, SettingsDep
+from auth_service.deps import (
+    AuditorDep,
+    ClientIp,
+    KeyStoreDep,
+    Now,
+    OptionalSession,
+    ReposDep,
+    SettingsDep,
+    ThrottleDep,
+)
 from auth_service.oauth.authorize import (
     AuthorizationPageError,
     Step,
@@ -37,8 +46,11 @@ async def authorize(
     settings: SettingsDep,
     audit: AuditorDep,
     keys: KeyStoreDep,
+    throttle: ThrottleDep,
+    ip: ClientIp,
     now: Now,
 ) -> Response:
+    await throttle.hit("authorize-ip", ip or "-", throttle.policy.authorize_per_ip)
     params, repeated = unique_params(await _request_items(request))
     client = None
     if "client_id" in params and len(params["client_id"]) <= 64:

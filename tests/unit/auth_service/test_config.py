@@ -53,3 +53,16 @@ def test_config_database_url_alias_switches_both_services(monkeypatch: pytest.Mo
     monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@db/x")
     assert AuthSettings(_env_file=None).database_url == "postgresql+asyncpg://u@db/x"  # type: ignore[call-arg]
     assert ResourceSettings(_env_file=None).database_url == "postgresql+asyncpg://u@db/x"  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("name", ["jwks_url", "discovery_url", "revocation_feed_url"])
+def test_config_resource_production_refuses_http_key_and_revocation_urls(name: str) -> None:
+    values = {
+        "environment": "production",
+        "issuer": "https://login.example",
+        name: "http://auth:8000/x",
+    }
+    with pytest.raises(ValidationError, match="https"):
+        ResourceSettings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+    trusted = ResourceSettings(_env_file=None, trust_internal_http=True, **values)  # type: ignore[call-arg, arg-type]
+    assert getattr(trusted, name) == "http://auth:8000/x"

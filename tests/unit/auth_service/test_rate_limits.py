@@ -157,6 +157,8 @@ def policy(**overrides: object) -> ThrottlePolicy:
         "token_per_client": Window(2, 60),
         "signup_per_ip": Window(2, 3600),
         "registration_per_ip": Window(2, 3600),
+        "authorize_per_ip": Window(2, 60),
+        "unknown_clients_per_ip": Window(2, 300),
         "failures_before_delay": 3,
         "max_delay": 10,
         "failure_memory": 900,
