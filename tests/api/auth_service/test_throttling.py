@@ -308,9 +308,11 @@ async def test_token_client_auth_failures_throttle_that_client_and_ip(
     assert (await client_credentials(auth_client, machine)).status_code == 200
 
 
+@pytest.mark.parametrize("setting_overrides", [{"unknown_client_limit_per_ip": 3}])
 async def test_token_client_auth_failures_for_unknown_client_are_throttled_too(
     auth_client: httpx.AsyncClient, throttle_clock: ManualMonotonic
 ) -> None:
+    # Unknown ids are limited per address (a window), not per id (no delay keys for made-up ids).
     data = {"grant_type": "client_credentials"}
     for _ in range(3):
         response = await auth_client.post("/oauth/token", data=data, auth=("ghost", "x"))
