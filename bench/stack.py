@@ -105,8 +105,9 @@ def pin_server(server: Server) -> None:
     if can_pin():
         subprocess.run(  # noqa: S603 - fixed argv
             ["taskset", "-a", "-p", "-c", str(SERVER_CPU), str(server.process.pid)],  # noqa: S607
-            check=True, capture_output=True,
-        )  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
 
 
 def wait_healthy(servers: Sequence[Server], timeout: float = 60) -> None:
@@ -167,7 +168,12 @@ class Stack:
     servers: dict[str, Server]
 
     def env(self, issuer: str, audience: str, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTH_", "RESOURCE_"))}
+        # The default configuration: no settings of the caller's shell, no Redis.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("AUTH_", "RESOURCE_")) and k != "REDIS_URL"
+        }
         env.update(
             {
                 "DATABASE_URL": self.database_url,
