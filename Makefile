@@ -100,3 +100,18 @@ bench-full: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Scale-out and the fault suite (issue 8; docs/README-reliability.md).
+.PHONY: run-cluster chaos chaos-ci
+
+# 2 auth + 2 resource instances on PostgreSQL (database myauth_cluster) and Redis, Ctrl-C stops all.
+run-cluster: install
+	$(BIN)/python scripts/run_cluster.py
+
+# Every scenario (~6 minutes); stops PostgreSQL for 10 s once. Exits non-zero on any FAIL.
+chaos: install
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+# The CI subset (scenarios 1, 2 and 6, shortened baseline; ~2 minutes).
+chaos-ci: install
+	$(BIN)/python -m chaos --ci $(CHAOS_ARGS)

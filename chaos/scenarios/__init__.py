@@ -1,0 +1,1 @@
+"""The six scenarios of the fault suite, one module each."""
