@@ -56,11 +56,15 @@ class AuthorizationPageError(Exception):
 class AuthorizationRedirectError(Exception):
     """An error delivered to the client's verified redirect URI (RFC 6749 §4.1.2.1)."""
 
-    def __init__(self, error: OAuthError, redirect_uri: str, state: str | None) -> None:
+    def __init__(
+        self, error: OAuthError, redirect_uri: str, state: str | None, *, confirm: bool = False
+    ) -> None:
         super().__init__(error.description)
         self.error = error
         self.redirect_uri = redirect_uri
         self.state = state
+        # The user clicks through instead of being sent on (a client nobody vetted).
+        self.confirm = confirm
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class AuthorizationRequest:
     prompt: frozenset[str]
     max_age: int | None
     login_hint: str | None
+    client_vetted: bool = True
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -91,6 +96,7 @@ class AuthorizationRequest:
             "prompt": sorted(self.prompt),
             "max_age": self.max_age,
             "login_hint": self.login_hint,
+            "client_vetted": self.client_vetted,
         }
 
     @classmethod
@@ -107,6 +113,7 @@ class AuthorizationRequest:
             prompt=frozenset(params["prompt"]),
             max_age=params["max_age"],
             login_hint=params["login_hint"],
+            client_vetted=params.get("client_vetted", True),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:
@@ -155,7 +162,9 @@ def validate_authorization_request(
     try:
         return _validate_rest(params, repeated, client, redirect_uri, redirect_uri_given, state)
     except OAuthError as error:
-        raise AuthorizationRedirectError(error, redirect_uri, state) from None
+        raise AuthorizationRedirectError(
+            error, redirect_uri, state, confirm=not client.is_vetted
+        ) from None
 
 
 def _validate_rest(
@@ -200,6 +209,7 @@ def _validate_rest(
         prompt=_validate_prompt(params.get("prompt")),
         max_age=_validate_max_age(params.get("max_age")),
         login_hint=login_hint,
+        client_vetted=client.is_vetted,
     )
 
 
@@ -322,6 +332,7 @@ async def check_id_token_hint(
             InvalidRequestError("id_token_hint is not an ID token we issued"),
             request.redirect_uri,
             request.state,
+            confirm=not request.client_vetted,
         ) from None
     if session is not None and session.user_id == claims.sub:
         return False
@@ -330,6 +341,7 @@ async def check_id_token_hint(
             LoginRequiredError("the user named by id_token_hint is not logged in"),
             request.redirect_uri,
             request.state,
+            confirm=not request.client_vetted,
         )
     return True
 

@@ -32,7 +32,9 @@ async def decide(
     try:
         return next_step(authz, session=session, consent=consent, min_auth_time=min_auth_time)
     except OAuthError as error:
-        raise AuthorizationRedirectError(error, authz.redirect_uri, authz.state) from None
+        raise AuthorizationRedirectError(
+            error, authz.redirect_uri, authz.state, confirm=not authz.client_vetted
+        ) from None
 
 
 def to_step_page(step: Step, request_id: str) -> Response:

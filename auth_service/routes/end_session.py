@@ -32,11 +32,22 @@ async def _params(request: Request) -> tuple[dict[str, str], frozenset[str]]:
 
 def _finish(request: Request, logout: LogoutRequest) -> Response:
     """§3: back to the RP's registered URI with its state, or our own signed-out page."""
+    location = None
     if logout.post_logout_redirect_uri is not None:
         location = redirect_uri_with(logout.post_logout_redirect_uri, {"state": logout.state})
+    # A self-registered client is sent back on its own only with an ID token we gave it; with a
+    # bare client_id anyone could make us redirect to any URI they registered (RFC 9700 §4.11.2).
+    vetted = logout.client is not None and (
+        logout.client.is_vetted or logout.hinted_sub is not None
+    )
+    if location is not None and vetted:
         response: Response = RedirectResponse(location, status_code=303)
     else:
-        response = render(request, "logged_out.html", {"title": "Signed out"})
+        response = render(
+            request,
+            "logged_out.html",
+            {"title": "Signed out", "continue_to": location, "client": logout.client},
+        )
     clear_session_cookie(request, response)
     return response
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from fastapi import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -51,4 +53,29 @@ def error_redirect(
 
 async def authorization_redirect_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AuthorizationRedirectError)  # noqa: S101 - registered for this type only
+    if exc.confirm:
+        return confirm_redirect_page(request, exc)
     return error_redirect(request, exc.error, exc.redirect_uri, exc.state)
+
+
+def confirm_redirect_page(request: Request, exc: AuthorizationRedirectError) -> Response:
+    """RFC 9700 §4.11.2: for a client nobody vetted, the user decides whether to follow the error
+    back to it, so a self-registered redirect URI cannot make us a silent open redirector."""
+    issuer: str = request.app.state.settings.issuer
+    params = {
+        "error": exc.error.error,
+        "error_description": exc.error.description,
+        "state": exc.state,
+    }
+    location = redirect_uri_with(exc.redirect_uri, {**params, "iss": issuer})
+    return render(
+        request,
+        "redirect_confirm.html",
+        {
+            "title": "The app's request failed",
+            "description": exc.error.description,
+            "host": urlsplit(exc.redirect_uri).netloc or exc.redirect_uri.split(":", 1)[0],
+            "location": location,
+        },
+        status_code=400,
+    )

@@ -45,6 +45,13 @@ class Client(SQLModel, table=True):
     def scopes(self) -> frozenset[str]:
         return parse_scope(self.scope)
 
+    @property
+    def is_vetted(self) -> bool:
+        """Registered by the operator (CLI), not self-service (portal, dynamic registration):
+        only such a client's URIs are redirected to without the user choosing to (RFC 9700
+        §4.11.2), so self-registered ones cannot turn us into an open redirector."""
+        return self.owner_id is None and self.registration_access_token_hash is None
+
     def allows_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
 

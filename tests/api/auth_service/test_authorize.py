@@ -774,6 +774,7 @@ async def test_authorize_without_session_redirects_to_login_and_stores_request(
         "prompt": [],
         "max_age": None,
         "login_hint": "ada",
+        "client_vetted": True,
     }
     assert pending.min_auth_time is None
     assert pending.expires_at - pending.created_at == timedelta(

@@ -196,13 +196,11 @@ async def test_developers_register_public_app_gets_no_secret_and_must_use_pkce(
         client, extra={"code_challenge": None, "code_challenge_method": None}
     )
     refused = await portal.get(no_pkce.url())
-    assert_client_error(
-        refused,
-        client.redirect_uri,
-        "invalid_request",
-        "code_challenge is required (PKCE, RFC 7636)",
-        state=no_pkce.state,
-    )
+    # A self-registered app's error is not redirected on its own (RFC 9700 §4.11.2): the user
+    # sees it and may follow a link back to the app, which carries the error.
+    assert refused.status_code == 400 and "location" not in refused.headers
+    assert "code_challenge is required (PKCE, RFC 7636)" in refused.text
+    assert f'href="{client.redirect_uri}?error=invalid_request' in refused.text
     tokens = await tokens_for(portal, AuthorizationRequest(client), developer)
     assert "access_token" in tokens
 
