@@ -26,7 +26,7 @@ from shared.errors import InvalidClientError
 from shared.models import Client, UserSession
 
 
-def get_settings(request: Request) -> AuthSettings:
+async def get_settings(request: Request) -> AuthSettings:
     settings: AuthSettings = request.app.state.settings
     return settings
 
@@ -43,49 +43,51 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         request.app.state.audit_buffer.release(session)
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     now: datetime = request.app.state.clock()
     return now
 
 
+# Every dependency is `async def`: FastAPI runs a plain `def` one in a worker thread, and that
+# hop cost more than the work of most of these.
 SettingsDep = Annotated[AuthSettings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 Now = Annotated[datetime, Depends(get_now)]
 
 
-def get_repositories(session: SessionDep) -> Repositories:
+async def get_repositories(session: SessionDep) -> Repositories:
     return Repositories.over(session)
 
 
 ReposDep = Annotated[Repositories, Depends(get_repositories)]
 
 
-def get_minter(request: Request) -> TokenMinter:
+async def get_minter(request: Request) -> TokenMinter:
     minter: TokenMinter = request.app.state.minter
     return minter
 
 
-def get_hasher(request: Request) -> PasswordHasher:
+async def get_hasher(request: Request) -> PasswordHasher:
     hasher: PasswordHasher = request.app.state.password_hasher
     return hasher
 
 
-def get_key_store(request: Request) -> KeyStore:
+async def get_key_store(request: Request) -> KeyStore:
     key_store: KeyStore = request.app.state.key_store
     return key_store
 
 
-def get_throttle(request: Request) -> Throttle:
+async def get_throttle(request: Request) -> Throttle:
     throttle: Throttle = request.app.state.throttle
     return throttle
 
 
-def get_client_ip(request: Request) -> str | None:
+async def get_client_ip(request: Request) -> str | None:
     """The peer address; behind a proxy run uvicorn with --forwarded-allow-ips so it is the user's."""
     return request.client.host if request.client else None
 
 
-def get_secret_box(request: Request) -> SecretBox:
+async def get_secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
 
@@ -110,7 +112,7 @@ async def get_form(request: Request) -> dict[str, str]:
 FormDep = Annotated[dict[str, str], Depends(get_form)]
 
 
-def get_auditor(request: Request, repos: ReposDep, now: Now) -> Auditor:
+async def get_auditor(request: Request, repos: ReposDep, now: Now) -> Auditor:
     return Auditor(
         repos.audit,
         now=now,

@@ -19,6 +19,10 @@ _COMMON = [
 ]
 
 
+_PAGE_HEADERS = [*_COMMON, (b"content-security-policy", PAGE_CSP.encode())]
+_DOCS_HEADERS = [*_COMMON, (b"content-security-policy", DOCS_CSP.encode())]
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -27,13 +31,11 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = (DOCS_CSP if scope["path"] in _DOCS_PATHS else PAGE_CSP).encode()
+        extra = _DOCS_HEADERS if scope["path"] in _DOCS_PATHS else _PAGE_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                headers.extend(_COMMON)
-                headers.append((b"content-security-policy", csp))
+                message.setdefault("headers", []).extend(extra)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

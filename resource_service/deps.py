@@ -19,12 +19,12 @@ from shared.tokens import decode_access_token
 REALM = "myauth-api"
 
 
-def get_settings(request: Request) -> ResourceSettings:
+async def get_settings(request: Request) -> ResourceSettings:
     settings: ResourceSettings = request.app.state.settings
     return settings
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     now: datetime = request.app.state.clock()
     return now
 
@@ -46,13 +46,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def bearer_token(request: Request) -> str:
+async def bearer_token(request: Request) -> str:
     """RFC 6750 §2.1: only the Authorization header; tokens in URLs end up in logs (RFC 9700 §4.3.2)."""
     return require_bearer(request.headers.get("authorization"), realm=REALM)
 
 
 async def get_bearer_claims(request: Request, settings: SettingsDep, now: Now) -> AccessTokenClaims:
-    token = bearer_token(request)
+    token = await bearer_token(request)
     cache: VerifiedTokenCache = request.app.state.verified_tokens
     claims = cache.get(token, now.timestamp(), settings.leeway)
     if claims is None:

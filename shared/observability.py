@@ -158,6 +158,9 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Label children looked up once: prometheus' labels() costs more than the increment.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -181,18 +184,29 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "<unmatched>"
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
-            # The path only: query strings and bodies may carry credentials.
-            access_logger.info(
-                "%s %s %s %.1fms",
-                scope["method"],
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={"fields": {"status": status, "route": route}},
-            )
+            self._record(route, scope["method"], status, elapsed)
+            if access_logger.isEnabledFor(logging.INFO):
+                # The path only: query strings and bodies may carry credentials.
+                access_logger.info(
+                    "%s %s %s %.1fms",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    elapsed * 1000,
+                    extra={"fields": {"status": status, "route": route}},
+                )
             request_id_var.reset(token)
+
+    def _record(self, route: str, method: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self.metrics.requests.labels(route, method, str(status))
+            self._counters[(route, method, status)] = counter
+        histogram = self._histograms.get(route)
+        if histogram is None:
+            histogram = self._histograms[route] = self.metrics.latency.labels(route)
+        counter.inc()
+        histogram.observe(elapsed)
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -26,7 +26,7 @@ from shared.errors import NO_STORE_HEADERS, UnauthorizedClientError
 router = APIRouter(tags=["oauth"])
 
 
-def get_grant_context(
+async def get_grant_context(
     request: Request,
     repos: ReposDep,
     minter: MinterDep,

@@ -24,7 +24,9 @@ class PasswordHasher:
             argon2__parallelism=parallelism,
         )
         # Verified against when the username is unknown, so timing does not reveal which exist.
-        self._dummy_hash = self._context.hash("not-a-real-password")
+        # Made on first use: hashing costs the full argon2 memory, which a process that never
+        # sees a login (a worker serving tokens) should not pay at start-up.
+        self._dummy_hash: str | None = None
 
     async def hash(self, password: str) -> str:
         result: str = await to_thread.run_sync(self._context.hash, password)
@@ -37,4 +39,6 @@ class PasswordHasher:
         return PasswordCheck(bool(ok), new_hash)
 
     async def dummy_verify(self, password: str) -> None:
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.hash("not-a-real-password")
         await to_thread.run_sync(self._context.verify, password, self._dummy_hash)

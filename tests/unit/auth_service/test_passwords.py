@@ -18,3 +18,19 @@ async def test_passwords_outdated_parameters_ask_for_rehash() -> None:
     weak = await PasswordHasher(time_cost=1, memory_kib=32, parallelism=1).hash("pw-123456789")
     check = await HASHER.verify("pw-123456789", weak)
     assert check.ok and check.new_hash is not None and "m=64" in check.new_hash
+
+
+async def test_passwords_unknown_user_costs_a_real_verification() -> None:
+    # security.md: an unknown username still costs one password verification.
+    hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1)
+    calls: list[str] = []
+    verify = hasher._context.verify
+
+    def counting_verify(secret: str, hashed: str) -> bool:
+        calls.append(hashed)
+        return bool(verify(secret, hashed))
+
+    hasher._context.verify = counting_verify  # type: ignore[method-assign]
+    await hasher.dummy_verify("guess")
+    await hasher.dummy_verify("guess again")
+    assert len(calls) == 2 and all(h.startswith("$argon2id$") for h in calls)
