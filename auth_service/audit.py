@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from auth_service.repositories.audit import AuditRepository
+from auth_service.repositories import Repositories
 from shared.models import AuditEvent
 
 logger = logging.getLogger("audit")
-# Routine events of a unit of work that has not committed yet, in its session's `info`.
-UNCOMMITTED = "audit.uncommitted"
 
 
 class AuditBuffer:
@@ -43,13 +43,8 @@ class AuditBuffer:
     def add(self, event: AuditEvent) -> None:
         self._pending.append(event)
 
-    def hold(self, session: AsyncSession, event: AuditEvent) -> None:
-        """Keep `event` with `session` until `release`: it describes that session's work."""
-        session.info.setdefault(UNCOMMITTED, []).append(event)
-
-    def release(self, session: AsyncSession) -> None:
-        """`session` committed: what it held is true now, so it goes into the next batch."""
-        self._pending.extend(session.info.pop(UNCOMMITTED, ()))
+    def extend(self, events: Iterable[AuditEvent]) -> None:
+        self._pending.extend(events)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -64,9 +59,22 @@ class AuditBuffer:
         batch = list(self._pending)
         if not batch:
             return 0
+        rows = [
+            {
+                "created_at": e.created_at,
+                "event": e.event,
+                "user_id": e.user_id,
+                "client_id": e.client_id,
+                "request_id": e.request_id,
+                "ip": e.ip,
+                "details": e.details,
+            }
+            for e in batch
+        ]
         try:
             async with self._sessionmaker() as session:
-                session.add_all(batch)
+                # One executemany, not one ORM insert (and round trip) per row.
+                await session.exec(insert(AuditEvent), params=rows)
                 await session.commit()
         except Exception as exc:  # noqa: BLE001 - keep them for the next try (database outage)
             logger.warning(
@@ -83,23 +91,25 @@ class AuditBuffer:
             await self.flush()
 
 
+class AuditSink(Protocol):
+    """Where an Auditor puts rows: the request's unit of work (`auth_service.unit_of_work`)."""
+
+    @property
+    def repos(self) -> Repositories: ...
+
+    def hold(self, event: AuditEvent) -> None: ...
+
+
 class Auditor:
     """Bound to one request: its unit of work, request id, client IP and clock reading."""
 
     def __init__(
-        self,
-        repo: AuditRepository,
-        *,
-        now: datetime,
-        request_id: str | None,
-        ip: str | None,
-        buffer: AuditBuffer | None = None,
+        self, sink: AuditSink, *, now: datetime, request_id: str | None, ip: str | None
     ) -> None:
-        self._repo = repo
+        self._sink = sink
         self._now = now
         self._request_id = request_id
         self._ip = ip
-        self._buffer = buffer
 
     def record(
         self,
@@ -110,7 +120,8 @@ class Auditor:
         routine: bool = False,
         **details: Any,
     ) -> None:
-        """`routine` events (token issued) are batched; every other event joins the transaction."""
+        """`routine` events (token issued) are batched once the unit of work commits; every
+        other event joins its transaction."""
         row = AuditEvent(
             created_at=self._now,
             event=event,
@@ -120,10 +131,10 @@ class Auditor:
             ip=self._ip,
             details=details,
         )
-        if routine and self._buffer is not None:
-            self._buffer.hold(self._repo.session, row)
+        if routine:
+            self._sink.hold(row)
         else:
-            self._repo.add(row)
+            self._sink.repos.audit.add(row)
         if logger.isEnabledFor(logging.INFO):
             fields = {"event": event, "user_id": user_id, "client_id": client_id, **details}
             logger.info("audit %s", event, extra={"fields": fields})

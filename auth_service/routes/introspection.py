@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import JSONResponse
 
-from auth_service.deps import AuthenticatedClient, FormDep, KeyStoreDep, Now, ReposDep, SettingsDep
+from auth_service.deps import ClientCallDep, KeyStoreDep, SettingsDep
 from auth_service.oauth.introspection import introspect
 from shared.errors import NO_STORE_HEADERS, ForbiddenClientError, InvalidRequestError
 
@@ -14,26 +14,21 @@ router = APIRouter(tags=["oauth"])
 
 @router.post("/oauth/introspect")
 async def introspection(
-    form: FormDep,
-    client: AuthenticatedClient,
-    repos: ReposDep,
-    keys: KeyStoreDep,
-    settings: SettingsDep,
-    now: Now,
+    call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep
 ) -> JSONResponse:
     # RFC 7662 §2.1 / §4: the endpoint must be protected; only designated clients may use it.
-    if not client.can_introspect or client.is_public:
+    if not call.client.can_introspect or call.client.is_public:
         raise ForbiddenClientError("this client is not allowed to introspect tokens")
-    token = form.get("token")
+    token = call.form.get("token")
     if token is None:
         raise InvalidRequestError("token is required")
     response = await introspect(
-        repos,
+        call.uow.repos,
         token=token,
-        token_type_hint=form.get("token_type_hint"),
+        token_type_hint=call.form.get("token_type_hint"),
         keys=keys,
         issuer=settings.issuer,
         audience=settings.resource_audience,
-        now=now,
+        now=call.now,
     )
     return JSONResponse(response.to_wire(), headers=NO_STORE_HEADERS)

@@ -7,14 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from auth_service.deps import (
-    AuthenticatedClient,
-    FormDep,
-    KeyStoreDep,
-    Now,
-    ReposDep,
-    SettingsDep,
-)
+from auth_service.deps import ClientCallDep, KeyStoreDep, Now, ReposDep, SettingsDep
 from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
@@ -26,26 +19,19 @@ MAX_SINCE = 1e11  # beyond year 5000: a bogus value, not a timestamp
 
 
 @router.post("/oauth/revoke")
-async def revoke(
-    form: FormDep,
-    client: AuthenticatedClient,
-    repos: ReposDep,
-    keys: KeyStoreDep,
-    settings: SettingsDep,
-    now: Now,
-) -> Response:
-    token = form.get("token")
+async def revoke(call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep) -> Response:
+    token = call.form.get("token")
     if token is None:
         raise InvalidRequestError("token is required")
     await revoke_token(
-        repos,
+        call.uow.repos,
         token=token,
-        token_type_hint=form.get("token_type_hint"),
-        client=client,
+        token_type_hint=call.form.get("token_type_hint"),
+        client=call.client,
         keys=keys,
         issuer=settings.issuer,
         audience=settings.resource_audience,
-        now=now,
+        now=call.now,
     )
     # RFC 7009 §2.2: 200 whether or not there was anything to revoke.
     return Response(status_code=200, headers=NO_STORE_HEADERS)

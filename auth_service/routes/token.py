@@ -2,65 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from auth_service.deps import (
-    AuditorDep,
-    AuthenticatedClient,
-    ClientIp,
-    FormDep,
-    HasherDep,
-    MinterDep,
-    Now,
-    ReposDep,
-    ThrottleDep,
-)
+from auth_service.deps import ClientCallDep
 from auth_service.oauth.grants import get_grant
 from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
+from auth_service.throttling import Throttle
 from shared.errors import NO_STORE_HEADERS, UnauthorizedClientError
 
 router = APIRouter(tags=["oauth"])
 
 
-async def get_grant_context(
-    request: Request,
-    repos: ReposDep,
-    minter: MinterDep,
-    audit: AuditorDep,
-    hasher: HasherDep,
-    throttle: ThrottleDep,
-    ip: ClientIp,
-    now: Now,
-) -> GrantContext:
-    return GrantContext(
-        repos=repos,
-        minter=minter,
-        audit=audit,
-        hasher=hasher,
-        throttle=throttle,
-        client_ip=ip,
-        settings=request.app.state.grant_settings,
-        now=now,
-    )
-
-
-GrantContextDep = Annotated[GrantContext, Depends(get_grant_context)]
-
-
 @router.post("/oauth/token")
-async def token(
-    request: Request, form: FormDep, client: AuthenticatedClient, ctx: GrantContextDep
-) -> JSONResponse:
-    await ctx.throttle.hit("token-client", client.client_id, ctx.throttle.policy.token_per_client)
-    token_request = TokenRequest.from_form(form)
+async def token(request: Request, call: ClientCallDep) -> JSONResponse:
+    state = request.app.state
+    throttle: Throttle = state.throttle
+    await throttle.hit("token-client", call.client.client_id, throttle.policy.token_per_client)
+    token_request = TokenRequest.from_form(call.form)
     grant = get_grant(token_request.grant_type)
-    if not client.allows_grant_type(grant.grant_type):
+    if not call.client.allows_grant_type(grant.grant_type):
         raise UnauthorizedClientError(f"this client may not use grant_type={grant.grant_type}")
-    response = await grant.exchange(token_request, client, ctx)
-    request.app.state.metrics.tokens_issued.labels(grant.grant_type).inc()
+    ctx = GrantContext(
+        uow=call.uow,
+        minter=state.minter,
+        audit=call.audit,
+        hasher=state.password_hasher,
+        throttle=throttle,
+        client_ip=call.ip,
+        settings=state.grant_settings,
+        now=call.now,
+    )
+    response = await grant.exchange(token_request, call.client, ctx)
+    state.metrics.tokens_issued.labels(grant.grant_type).inc()
     # RFC 6749 §5.1: token responses must not be cached.
     return JSONResponse(response.to_wire(), headers=NO_STORE_HEADERS)

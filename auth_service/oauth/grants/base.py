@@ -21,9 +21,16 @@ class GrantSettings:
     refresh_token_reuse_grace: int  # seconds; 0 means strict
 
 
+class UnitOfWork(Protocol):
+    """The request's database work (`auth_service.unit_of_work.UnitOfWork`), opened on first use."""
+
+    @property
+    def repos(self) -> Repositories: ...
+
+
 @dataclass(frozen=True, slots=True)
 class GrantContext:
-    repos: Repositories
+    uow: UnitOfWork
     minter: TokenMinter
     audit: Auditor
     hasher: PasswordHasher
@@ -31,6 +38,11 @@ class GrantContext:
     client_ip: str | None
     settings: GrantSettings
     now: datetime
+
+    @property
+    def repos(self) -> Repositories:
+        """Repositories over the request's session; a grant that needs none never opens one."""
+        return self.uow.repos
 
     async def record_issue(self, grant_id: str, client: Client) -> None:
         """Note that an access token of `client`'s lifetime was just issued from the grant."""

@@ -1,0 +1,53 @@
+"""One request's database work: a session opened only when something needs it, committed once.
+
+The token endpoint can serve a client_credentials request from memory alone (cached client,
+signing key, batched audit); opening a session it would never use still cost a transaction. So
+the session is made on first use, and a request that used none commits nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth_service.audit import AuditBuffer
+from auth_service.repositories import Repositories
+from shared.models import AuditEvent
+
+
+class UnitOfWork:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], buffer: AuditBuffer) -> None:
+        self._sessionmaker = sessionmaker
+        self._buffer = buffer
+        self._repos: Repositories | None = None
+        # Routine audit events describing this unit's work: real only once it commits.
+        self._held: list[AuditEvent] = []
+
+    @property
+    def repos(self) -> Repositories:
+        if self._repos is None:
+            self._repos = Repositories.over(self._sessionmaker())
+        return self._repos
+
+    @property
+    def session(self) -> AsyncSession:
+        return self.repos.session
+
+    def hold(self, event: AuditEvent) -> None:
+        self._held.append(event)
+
+    async def commit(self) -> None:
+        """Commit (if a session was opened), then release the held routine events."""
+        if self._repos is not None:
+            await self._repos.session.commit()
+        self._buffer.extend(self._held)
+        self._held.clear()
+
+    async def rollback(self) -> None:
+        self._held.clear()
+        if self._repos is not None:
+            await self._repos.session.rollback()
+
+    async def close(self) -> None:
+        if self._repos is not None:
+            await self._repos.session.close()
