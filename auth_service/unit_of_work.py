@@ -7,12 +7,13 @@ the session is made on first use, and a request that used none commits nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.audit import AuditBuffer
 from auth_service.repositories import Repositories
-from shared.models import AuditEvent
 
 
 class UnitOfWork:
@@ -21,7 +22,7 @@ class UnitOfWork:
         self._buffer = buffer
         self._repos: Repositories | None = None
         # Routine audit events describing this unit's work: real only once it commits.
-        self._held: list[AuditEvent] = []
+        self._held: list[dict[str, Any]] = []
 
     @property
     def repos(self) -> Repositories:
@@ -33,8 +34,8 @@ class UnitOfWork:
     def session(self) -> AsyncSession:
         return self.repos.session
 
-    def hold(self, event: AuditEvent) -> None:
-        self._held.append(event)
+    def hold(self, row: dict[str, Any]) -> None:
+        self._held.append(row)
 
     async def commit(self) -> None:
         """Commit (if a session was opened), then release the held routine events."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from auth_service.audit import AuditBuffer
 from shared.database import make_engine, make_sessionmaker
@@ -10,8 +11,16 @@ from shared.models import AuditEvent
 from tests.support.db import Database
 
 
-def _event(n: int) -> AuditEvent:
-    return AuditEvent(created_at=datetime.now(UTC), event="token_issued", details={"n": n})
+def _event(n: int) -> dict[str, Any]:
+    return {
+        "created_at": datetime.now(UTC),
+        "event": "token_issued",
+        "user_id": None,
+        "client_id": None,
+        "request_id": None,
+        "ip": None,
+        "details": {"n": n},
+    }
 
 
 async def test_audit_buffer_writes_pending_events_in_one_batch(db: Database) -> None:
