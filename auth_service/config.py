@@ -139,10 +139,14 @@ class AuthSettings(BaseSettings):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")
-        if self.key_activation_delay < self.jwks_max_age:
+        # An instance publishes a new key only when it next reloads the schedule, and a resource
+        # server that fetched the key set just before keeps it for the max-age: the key must not
+        # sign before both have passed.
+        if self.key_activation_delay < self.jwks_max_age + self.key_reload_interval:
             raise ValueError(
-                "AUTH_KEY_ACTIVATION_DELAY must be at least AUTH_JWKS_MAX_AGE, or resource servers "
-                "would see tokens signed by a key they have not fetched yet"
+                "AUTH_KEY_ACTIVATION_DELAY must be at least AUTH_JWKS_MAX_AGE + "
+                "AUTH_KEY_RELOAD_INTERVAL, or resource servers would see tokens signed by a key "
+                "they have not fetched yet"
             )
         if not self.is_development:
             # RFC 8414 §2 and RFC 9700 §4.1.1: the issuer must use https outside development.
