@@ -75,6 +75,7 @@ class RevocationFeed:
         self._redis_url = redis_url
         self._since = 0.0
         self._lock = asyncio.Lock()
+        self._news = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.polls = 0
         self.last_success: float | None = None
@@ -82,8 +83,15 @@ class RevocationFeed:
     async def start(self) -> None:
         await self.poll()
         self._tasks.append(asyncio.create_task(self._poll_forever()))
+        self._tasks.append(asyncio.create_task(self._poll_on_news()))
         if self._redis_url:
             self._tasks.append(asyncio.create_task(self._listen_forever()))
+
+    def announce(self) -> None:
+        """The issuer says something was revoked: poll soon. Announcements that arrive while a
+        poll runs are answered by one more poll, not one each, so a burst of revocations cannot
+        queue up polls and delay the last of them."""
+        self._news.set()
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -129,8 +137,14 @@ class RevocationFeed:
             await asyncio.sleep(self._poll_interval)
             await self.poll()
 
+    async def _poll_on_news(self) -> None:
+        while True:
+            await self._news.wait()
+            self._news.clear()
+            await self.poll()
+
     async def _listen_forever(self) -> None:
-        """Poll at once on every announcement; reconnect with backoff, and poll after reconnecting."""
+        """Poll on announcements (see `announce`); reconnect with backoff, and poll after reconnecting."""
         import redis.asyncio as redis
 
         assert self._redis_url is not None  # noqa: S101 - only started with a URL
@@ -144,7 +158,7 @@ class RevocationFeed:
                 backoff = 0.5
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
-                        await self.poll()
+                        self.announce()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis down: the periodic poll carries on
