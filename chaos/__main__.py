@@ -23,6 +23,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: pg_ctlcluster --skip-systemctl-redirect VERSION main)")  # fmt: skip
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--keep-database", action="store_true",
+                        help="do not drop the run's database (for a post-mortem)")  # fmt: skip
     return parser.parse_args(argv)
 
 

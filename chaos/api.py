@@ -168,7 +168,9 @@ class Api:
         if response is not None:
             entry.status = response.status_code
             if response.status_code >= 400:
-                entry.error = _error_code(response)
+                entry.error, description = _error_of(response)
+                if description:
+                    entry.note["description"] = description
             if "retry-after" in response.headers:
                 entry.note["retry_after"] = response.headers["retry-after"]
         self.ledger.add(entry)
@@ -330,16 +332,18 @@ def _family_from(entry: Entry, response: httpx.Response | None) -> Family | None
     return family
 
 
-def _error_code(response: httpx.Response) -> str | None:
-    if response.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = response.json()
-        except ValueError:
-            return None
-        if isinstance(body, dict):
-            error = body.get("error")
-            return str(error) if error is not None else None
-    return None
+def _error_of(response: httpx.Response) -> tuple[str | None, str | None]:
+    """The OAuth `error` and `error_description` of a JSON error body, if it is one."""
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return None, None
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict):
+        return None, None
+    error, description = body.get("error"), body.get("error_description")
+    return (str(error) if error else None), (str(description) if description else None)
 
 
 def code_from_redirect(location: str, state: str, issuer: str) -> str | None:

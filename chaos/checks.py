@@ -200,8 +200,9 @@ def codes_redeemed_once(entries: Sequence[Entry], snap: Snapshot) -> Check:
 
 
 def one_successor_each(entries: Sequence[Entry], snap: Snapshot, grace: float) -> Check:
-    """At most one successful successor per refresh token; a second answer only by the grace
-    rule (a retry within the window, the first successor then revoked)."""
+    """At most one successful successor per refresh token. A second answer only by the grace
+    rule: a retry within the window, the successor it displaces then retired (marked used or
+    revoked) and never continued. In the database: no token has two successors that went on."""
     wins: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
         if e.op == "refresh" and e.ok:
@@ -212,32 +213,40 @@ def one_successor_each(entries: Sequence[Entry], snap: Snapshot, grace: float) -
             continue
         row = snap.tokens.get(token)
         answered.sort(key=lambda e: e.t1)
-        earlier_revoked = all(
-            snap.tokens.get(e.ids["rt"], row).revoked_at is not None  # type: ignore[union-attr]
-            for e in answered[:-1]
+        displaced = [snap.tokens.get(e.ids["rt"]) for e in answered[:-1]]
+        retired = all(
+            t is not None
+            and (t.rotated_at is not None or t.revoked_at is not None)
+            and not _went_on(snap, e.ids["rt"])
+            for t, e in zip(displaced, answered[:-1], strict=True)
         )
         in_window = (
             row is not None
             and row.rotated_at is not None
             and all(e.t0 <= row.rotated_at + grace + 0.5 for e in answered)
         )
-        if grace > 0 and earlier_revoked and in_window:
+        if grace > 0 and retired and in_window:
             by_grace += len(answered) - 1
         else:
             violations.append(f"refresh token {token[:12]}… answered {len(answered)} times")
     forks = 0
     for parent in {e.ids["rt_in"] for e in entries if e.op == "refresh"}:
-        used = [c for c in snap.children.get(parent, []) if snap.tokens[c].rotated_at is not None]
-        if len(used) > 1:
+        went_on = [c for c in snap.children.get(parent, []) if _went_on(snap, c)]
+        if len(went_on) > 1:
             forks += 1
-            violations.append(f"refresh token {parent[:12]}… has {len(used)} used successors")
+            violations.append(f"refresh token {parent[:12]}… has {len(went_on)} successors in use")
     return Check(
         "one successor per refresh token",
         not violations,
-        f"{len(wins)} refresh tokens rotated, {by_grace} grace-window retries, "
-        f"{len(violations)} violations ({forks} forks in the database)",
+        f"{len(wins)} refresh tokens rotated, {by_grace} more answers by the grace rule, "
+        f"{len(violations)} violations ({forks} forked families in the database)",
         violations,
     )
+
+
+def _went_on(snap: Snapshot, token_hash: str) -> bool:
+    """The successor was itself exchanged for a successor: its branch continued."""
+    return bool(snap.children.get(token_hash))
 
 
 def nothing_after_revocation(

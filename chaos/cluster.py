@@ -267,8 +267,10 @@ def drop_database(url: str) -> None:
 
 
 @contextmanager
-def fresh_database(server_url: str, prefix: str = "myauth_chaos") -> Iterator[str]:
-    """A new, empty database on the server of `server_url`, dropped afterwards."""
+def fresh_database(
+    server_url: str, prefix: str = "myauth_chaos", *, keep: bool = False
+) -> Iterator[str]:
+    """A new, empty database on the server of `server_url`, dropped afterwards unless `keep`."""
     url = (
         make_url(server_url)
         .set(database=f"{prefix}_{secrets.token_hex(4)}")
@@ -278,4 +280,5 @@ def fresh_database(server_url: str, prefix: str = "myauth_chaos") -> Iterator[st
     try:
         yield url
     finally:
-        drop_database(url)
+        if not keep:
+            drop_database(url)

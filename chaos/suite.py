@@ -39,8 +39,9 @@ CHAOS_ENV = {
     "AUTH_PASSWORD_PARALLELISM": str(HASH_COST["parallelism"]),
     "AUTH_LOGIN_LIMIT_PER_IP": "1000000",
     "AUTH_TOKEN_LIMIT_PER_CLIENT": "1000000",
+    "AUTH_AUTHORIZE_LIMIT_PER_IP": "1000000",
     "AUTH_JWKS_MAX_AGE": "10",
-    "AUTH_KEY_ACTIVATION_DELAY": "10",
+    "AUTH_KEY_ACTIVATION_DELAY": "11",  # AUTH_JWKS_MAX_AGE + AUTH_KEY_RELOAD_INTERVAL
     "AUTH_KEY_RELOAD_INTERVAL": "1",
     "AUTH_MAINTENANCE_INTERVAL": "5",
 }
@@ -116,7 +117,7 @@ def run(options: argparse.Namespace) -> int:
         auth_ports=(free_port(), free_port()), resource_ports=(free_port(), free_port())
     )
     try:
-        with fresh_database(options.pg_url) as url:
+        with fresh_database(options.pg_url, keep=options.keep_database) as url:
             migrations.upgrade(url)
             cluster = build_cluster(topology, database_url=url, redis_url=options.redis_url,
                                     key_dir=workdir / "keys", log_dir=workdir,
@@ -124,6 +125,8 @@ def run(options: argparse.Namespace) -> int:
             try:
                 cluster.start()
                 say(f"cluster up in {time.time() - started:.0f} s; logs in {workdir}")
+                if options.keep_database:
+                    say(f"database {url.rsplit('/', 1)[-1]} is kept after the run")
                 results = _event_loop_run(play(options, cluster, url, pg, workdir, ledger))
             finally:
                 cluster.stop()
