@@ -61,6 +61,9 @@ class AuthSettings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AUTH_REDIS_URL", "REDIS_URL")
     )
+    # Introspection answers from this instance's copy of the published revocations: its own at
+    # once, other instances' within this many seconds (at once when Redis announces them).
+    revocation_sync_interval: float = Field(default=1.0, gt=0, le=60)
 
     # Sign-up, dynamic registration (RFC 7591) and throttling.
     signup_enabled: bool = True

@@ -20,10 +20,12 @@ from auth_service.key_management import KeyStore, ensure_signing_key
 from auth_service.maintenance import Maintenance
 from auth_service.oauth.authorize import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.grants.base import GrantSettings
+from auth_service.oauth.introspection import IntrospectionState
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.pages import make_templates
 from auth_service.rate_limits import make_counter_store
 from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.revocation_mirror import RevocationMirror
 from auth_service.revocation_notifier import RevocationNotifier
 from auth_service.routes import api_router
 from auth_service.routes.errors import (
@@ -46,6 +48,7 @@ from shared.observability import (
     configure_logging,
     operations_router,
 )
+from shared.revocations import RevocationList
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -69,8 +72,16 @@ def create_app(
             max_overflow=settings.db_max_overflow,
             pool_timeout=settings.db_pool_timeout,
         )
-        notifier = RevocationNotifier(settings.redis_url)
+        revocations = RevocationList(clock=lambda: clock().timestamp())
+        notifier = RevocationNotifier(settings.redis_url, local=revocations)
         sessionmaker = make_sessionmaker(engine, listeners=notifier.listeners())
+        mirror = RevocationMirror(
+            revocations,
+            sessionmaker,
+            clock,
+            poll_interval=settings.revocation_sync_interval,
+            redis_url=settings.redis_url,
+        )
         async with sessionmaker() as session:
             await ensure_signing_key(
                 SigningKeyRepository(session),
@@ -90,6 +101,11 @@ def create_app(
         app.state.revocation_notifier = notifier
         app.state.minter = TokenMinter(_token_policy(settings), key_store.current)
         maintenance.start()
+        await mirror.start()
+        # Past this age (several failed reads in a row) introspection asks the database itself.
+        app.state.introspection = IntrospectionState(
+            mirror, max_staleness=max(5.0, 3 * settings.revocation_sync_interval)
+        )
         app.state.audit_buffer = AuditBuffer(sessionmaker)
         app.state.audit_buffer.start()
         logger.info(
@@ -101,6 +117,7 @@ def create_app(
         finally:
             await app.state.audit_buffer.stop()
             await maintenance.stop()
+            await mirror.aclose()
             await notifier.aclose()
             await app.state.throttle.store.aclose()
             await engine.dispose()

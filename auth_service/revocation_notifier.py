@@ -1,7 +1,8 @@
-"""Announce committed revocations on Redis so resource servers poll the feed at once.
+"""Hand committed revocations to this instance's list, and announce them on Redis so resource
+servers and the other instances poll at once.
 
-The message is only a nudge ("there is news"), never the news itself: a resource server that
-misses it still finds the event at its next regular poll, so Redis can fail without losing one.
+The message is only a nudge ("there is news"), never the news itself: a follower that misses it
+still finds the event at its next regular poll, so Redis can fail without losing one.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from auth_service.repositories.revocations import PENDING_ANNOUNCEMENT
+from shared.revocations import REVOCATION_CHANNEL, RevocationList
 
 logger = logging.getLogger(__name__)
-REVOCATION_CHANNEL = "myauth:revocations"
 
 
 class RevocationNotifier:
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, local: RevocationList | None = None) -> None:
+        self._local = local
         self._redis: Any = None
         if redis_url:
             import redis.asyncio as redis
@@ -31,8 +33,12 @@ class RevocationNotifier:
 
     def after_commit(self, session: Session) -> None:
         """SQLAlchemy after_commit hook: runs inside the committing coroutine's event loop."""
-        if not session.info.pop(PENDING_ANNOUNCEMENT, False):
+        events: list[tuple[str, str, float]] = session.info.pop(PENDING_ANNOUNCEMENT, [])
+        if not events:
             return
+        if self._local is not None:
+            for kind, value, expires_at in events:
+                self._local.add(kind, value, expires_at)
         self.announced += 1
         if self._redis is None:
             return

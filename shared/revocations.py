@@ -47,6 +47,9 @@ class RevocationList:
             or claims.client_id in self._entries["client"]
         )
 
+    def is_revoked_value(self, kind: str, value: str) -> bool:
+        return value in self._entries.get(kind, {})
+
     def prune(self) -> None:
         now = self._clock()
         for entries in self._entries.values():
@@ -54,24 +57,24 @@ class RevocationList:
                 del entries[value]
 
 
-class RevocationFeed:
-    """Follows the issuer's feed into a RevocationList; one per resource-service process."""
+class RevocationFollower:
+    """Keeps a RevocationList up to date from pages of the feed's shape (see `_fetch`).
+
+    Polls every `poll_interval` seconds and, when Redis is configured, at once on an announcement.
+    """
+
+    # What a failed poll may raise; the list is kept as it is and the next poll tries again.
+    recoverable_errors: tuple[type[Exception], ...] = (KeyError, TypeError, ValueError, IndexError)
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
         revocations: RevocationList,
         *,
-        feed_url: str,
         poll_interval: float,
-        timeout: float = 2.0,
         redis_url: str | None = None,
     ) -> None:
-        self._http = http
         self.revocations = revocations
-        self._feed_url = feed_url
         self._poll_interval = poll_interval
-        self._timeout = timeout
         self._redis_url = redis_url
         self._since = 0.0
         self._lock = asyncio.Lock()
@@ -115,7 +118,7 @@ class RevocationFeed:
                     if not complete:
                         after = int(body["events"][-1]["id"])
                 self._since = max(0.0, float(body["now"]) - OVERLAP_SECONDS)
-            except (httpx.HTTPError, KeyError, TypeError, ValueError, IndexError) as exc:
+            except self.recoverable_errors as exc:
                 logger.warning("revocation feed: poll failed: %s", type(exc).__name__)
                 return False
             self.revocations.prune()
@@ -123,14 +126,8 @@ class RevocationFeed:
             return True
 
     async def _fetch(self, after: int) -> dict[str, Any]:
-        response = await self._http.get(
-            self._feed_url,
-            params={"since": f"{self._since:.6f}", "after": str(after)},
-            timeout=self._timeout,
-        )
-        response.raise_for_status()
-        body: dict[str, Any] = response.json()
-        return body
+        """One page of `GET /oauth/revocations?since=<self._since>&after=<after>`."""
+        raise NotImplementedError
 
     async def _poll_forever(self) -> None:
         while True:
@@ -167,3 +164,34 @@ class RevocationFeed:
                 await client.aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
+
+
+class RevocationFeed(RevocationFollower):
+    """Follows the issuer's feed over HTTP; one per resource-service process."""
+
+    recoverable_errors = (httpx.HTTPError, *RevocationFollower.recoverable_errors)
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        revocations: RevocationList,
+        *,
+        feed_url: str,
+        poll_interval: float,
+        timeout: float = 2.0,
+        redis_url: str | None = None,
+    ) -> None:
+        super().__init__(revocations, poll_interval=poll_interval, redis_url=redis_url)
+        self._http = http
+        self._feed_url = feed_url
+        self._timeout = timeout
+
+    async def _fetch(self, after: int) -> dict[str, Any]:
+        response = await self._http.get(
+            self._feed_url,
+            params={"since": f"{self._since:.6f}", "after": str(after)},
+            timeout=self._timeout,
+        )
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body

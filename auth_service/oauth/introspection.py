@@ -1,20 +1,74 @@
-"""Token introspection (RFC 7662): what a resource server may learn about a token we issued."""
+"""Token introspection (RFC 7662): what a resource server may learn about a token we issued.
+
+Access tokens are answered from memory: signatures verified once per token, revocations from
+this instance's RevocationMirror, usernames (which never change) from a bounded cache. When the
+mirror has not read the table lately (database unreachable from here), the revocation check
+goes to the database, so a stale copy never says `active: true`.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
+from auth_service.unit_of_work import UnitOfWork
+from shared.claims import AccessTokenClaims
 from shared.errors import InvalidTokenError
+from shared.models import User
+from shared.revocations import RevocationFollower
 from shared.schemas import IntrospectionResponse
+from shared.token_cache import VerifiedTokenCache
 from shared.tokens import VerificationKeys, decode_access_token
 
 INACTIVE = IntrospectionResponse(active=False)
 
 
+class IntrospectionState:
+    """What one process remembers between introspection requests."""
+
+    def __init__(
+        self,
+        mirror: RevocationFollower,
+        *,
+        max_staleness: float,
+        max_entries: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mirror = mirror
+        self.verified = VerifiedTokenCache(max_entries)
+        self._usernames: OrderedDict[str, str] = OrderedDict()
+        self._max_staleness, self._max_entries, self._monotonic = (
+            max_staleness,
+            max_entries,
+            monotonic,
+        )
+
+    def mirror_is_current(self) -> bool:
+        synced = self.mirror.last_success
+        return synced is not None and self._monotonic() - synced <= self._max_staleness
+
+    async def username(
+        self, user_id: str, load: Callable[[str], Awaitable[User | None]]
+    ) -> str | None:
+        """Usernames are never changed or reused, so a remembered one stays right."""
+        name = self._usernames.get(user_id)
+        if name is None:
+            user = await load(user_id)
+            if user is None:
+                return None
+            name = self._usernames[user_id] = user.username
+            if len(self._usernames) > self._max_entries:
+                self._usernames.popitem(last=False)
+        return name
+
+
 async def introspect(
-    repos: Repositories,
+    uow: UnitOfWork,
+    state: IntrospectionState,
     *,
     token: str,
     token_type_hint: str | None,
@@ -23,40 +77,46 @@ async def introspect(
     audience: str,
     now: datetime,
 ) -> IntrospectionResponse:
-    """RFC 7662 §2.2: unknown, expired, revoked or foreign tokens are simply `active: false`."""
+    """RFC 7662 §2.2: unknown, expired, revoked or foreign tokens are simply `active: false`.
+
+    The unit of work opens a session only if an answer needs the database.
+    """
     looks_like_jwt = token.count(".") == 2
     if looks_like_jwt and token_type_hint != "refresh_token":
-        return await _access_token(repos, token, keys, issuer, audience, now)
-    response = await _refresh_token(repos, token, issuer, now)
+        return await _access_token(uow, state, token, keys, issuer, audience, now)
+    response = await _refresh_token(uow.repos, token, issuer, now)
     if not response.active and looks_like_jwt:
-        return await _access_token(repos, token, keys, issuer, audience, now)
+        return await _access_token(uow, state, token, keys, issuer, audience, now)
     return response
 
 
 async def _access_token(
-    repos: Repositories,
+    uow: UnitOfWork,
+    state: IntrospectionState,
     token: str,
     keys: VerificationKeys,
     issuer: str,
     audience: str,
     now: datetime,
 ) -> IntrospectionResponse:
-    try:
-        claims = await decode_access_token(
-            token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=0
-        )
-    except InvalidTokenError:
+    claims = state.verified.get(token, now.timestamp(), leeway=0)
+    if claims is None:
+        try:
+            claims = await decode_access_token(
+                token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=0
+            )
+        except InvalidTokenError:
+            return INACTIVE
+        state.verified.put(token, claims)
+    if await _is_revoked(uow, state, claims, now):
         return INACTIVE
-    if await repos.revocations.is_revoked(
-        jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now
-    ):
-        return INACTIVE
-    user = await repos.users.get_by_id(claims.sub)
     return IntrospectionResponse(
         active=True,
         scope=claims.scope,
         client_id=claims.client_id,
-        username=user.username if user else None,
+        username=await state.username(
+            claims.sub, lambda user_id: uow.repos.users.get_by_id(user_id)
+        ),
         token_type="Bearer",
         exp=claims.exp,
         iat=claims.iat,
@@ -64,6 +124,16 @@ async def _access_token(
         aud=claims.aud,
         iss=claims.iss,
         jti=claims.jti,
+    )
+
+
+async def _is_revoked(
+    uow: UnitOfWork, state: IntrospectionState, claims: AccessTokenClaims, now: datetime
+) -> bool:
+    if state.mirror_is_current():
+        return state.mirror.revocations.is_revoked(claims)
+    return await uow.repos.revocations.is_revoked(
+        jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now
     )
 
 

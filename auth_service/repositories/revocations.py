@@ -10,7 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import RevocationEvent
 
-# Set on the unit of work when it adds an event; the session's after-commit hook announces it.
+# The events a session added, as (kind, value, expires_at Unix seconds); after commit the
+# session's hook copies them into this instance's revocation list and announces them.
 PENDING_ANNOUNCEMENT = "revocations_pending"
 
 
@@ -22,7 +23,8 @@ class RevocationRepository:
         self.session.add(
             RevocationEvent(kind=kind, value=value, created_at=now, expires_at=expires_at)
         )
-        self.session.info[PENDING_ANNOUNCEMENT] = True
+        pending = self.session.info.setdefault(PENDING_ANNOUNCEMENT, [])
+        pending.append((kind, value, expires_at.timestamp()))
 
     async def since(
         self, since: datetime, now: datetime, *, after_id: int, limit: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from auth_service.deps import ClientCallDep, KeyStoreDep, SettingsDep
@@ -14,7 +14,7 @@ router = APIRouter(tags=["oauth"])
 
 @router.post("/oauth/introspect")
 async def introspection(
-    call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep
+    request: Request, call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep
 ) -> JSONResponse:
     # RFC 7662 §2.1 / §4: the endpoint must be protected; only designated clients may use it.
     if not call.client.can_introspect or call.client.is_public:
@@ -23,7 +23,8 @@ async def introspection(
     if token is None:
         raise InvalidRequestError("token is required")
     response = await introspect(
-        call.uow.repos,
+        call.uow,
+        request.app.state.introspection,
         token=token,
         token_type_hint=call.form.get("token_type_hint"),
         keys=keys,

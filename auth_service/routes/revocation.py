@@ -10,11 +10,11 @@ from starlette.responses import JSONResponse, Response
 from auth_service.deps import ClientCallDep, KeyStoreDep, Now, ReposDep, SettingsDep
 from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
+from auth_service.oauth.revocation_feed import feed_page
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
 from shared.input_guard import MAX_DB_INTEGER
 
 router = APIRouter(tags=["oauth"])
-FEED_PAGE = 1000
 MAX_SINCE = 1e11  # beyond year 5000: a bogus value, not a timestamp
 
 
@@ -41,9 +41,7 @@ async def revoke(call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep) 
 async def revocation_feed(request: Request, repos: ReposDep, now: Now) -> JSONResponse:
     """Unexpired revocations created at or after `since` (Unix seconds), by id after `after`.
 
-    Only random token and grant ids are listed, which give nobody any power. A page that is not
-    `complete` continues with `after` = its last id; followers then ask again from a little
-    before the previous answer's `now`, since commits land out of order.
+    Only random token, grant and client ids are listed, which give nobody any power.
     """
     params = require_unique(request.query_params.multi_items())
     try:
@@ -53,21 +51,7 @@ async def revocation_feed(request: Request, repos: ReposDep, now: Now) -> JSONRe
         raise InvalidRequestError("since and after must be numbers") from None
     if not 0 <= since <= MAX_SINCE or not 0 <= after <= MAX_DB_INTEGER:
         raise InvalidRequestError("since or after is out of range")
-    events = await repos.revocations.since(
-        datetime.fromtimestamp(since, UTC), now, after_id=after, limit=FEED_PAGE
+    body = await feed_page(
+        repos.revocations, since=datetime.fromtimestamp(since, UTC), after=after, now=now
     )
-    body = {
-        "now": now.timestamp(),
-        "complete": len(events) < FEED_PAGE,
-        "events": [
-            {
-                "id": event.id,
-                "type": event.kind,
-                "value": event.value,
-                "created_at": event.created_at.timestamp(),
-                "expires_at": int(event.expires_at.timestamp()),
-            }
-            for event in events
-        ],
-    }
     return JSONResponse(body, headers={"Cache-Control": "no-store"})

@@ -22,7 +22,7 @@ from tests.support.assertions import assert_oauth_error
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, csrf_from, tokens_for
 from tests.support.lifecycle import bearer, client_credentials
-from tests.support.pages import assert_client_error, sha256_hex, sign_in
+from tests.support.pages import sha256_hex, sign_in
 from tests.support.portal import (
     FORM_EXPIRED,
     app_form,

@@ -7,7 +7,9 @@ from shared.token_cache import VerifiedTokenCache
 
 
 def _claims(exp: int, nbf: int | None = None) -> AccessTokenClaims:
-    return AccessTokenClaims(iss="i", sub="s", aud="a", client_id="c", iat=0, exp=exp, jti="j", nbf=nbf)
+    return AccessTokenClaims(
+        iss="i", sub="s", aud="a", client_id="c", iat=0, exp=exp, jti="j", nbf=nbf
+    )
 
 
 def test_token_cache_returns_claims_until_exp_plus_leeway() -> None:
