@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from chaos.api import Api, ClientCredentials, Code, Family, User, new_client
-from chaos.checks import Check, Revocations, Snapshot, invariants, latency_summary, propagation
+from chaos.checks import Check, Revocations, invariants, latency_summary, propagation
 from chaos.cluster import Cluster, Instance
 from chaos.faults import PostgresControl
 from chaos.ledger import Entry, FaultWindow, Ledger
+from chaos.snapshot import Snapshot
 from chaos.workload import Workload
 
 AUTH_CLI = Path(sys.executable).parent / "auth-service"

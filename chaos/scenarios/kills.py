@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Sequence
 
 from chaos.api import Family
-from chaos.checks import Snapshot
 from chaos.context import TOKEN_OPS, Context, Result
 from chaos.faults import restart
 from chaos.ledger import Entry
+from chaos.snapshot import Snapshot
 from chaos.workload import ISSUANCE
 
 LABEL = "3-kill"

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from chaos.api import AccessToken
-from chaos.checks import Revocations, Snapshot, valid_resource_calls
+from chaos.checks import Revocations, valid_resource_calls
 from chaos.context import TOKEN_OPS, Context, Result
 from chaos.ledger import Entry
+from chaos.snapshot import Snapshot
 from chaos.workload import BASELINE
 
 LABEL = "5-rotation"
