@@ -48,8 +48,18 @@ def _sqlite_engine(url: str, *, begin_immediate: bool) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+    pool: dict[str, Any] = {}
+    if begin_immediate:
+        # Every transaction takes the write lock at BEGIN, so only one can run at a time anyway.
+        # Queueing for a single pooled connection wakes the next request the moment the lock is
+        # free; queueing inside SQLite's busy handler sleeps in growing steps (up to 100 ms) and,
+        # under load, gives up with "database is locked".
+        pool = {"pool_size": 1, "max_overflow": 0, "pool_timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     engine = create_async_engine(
-        url, hide_parameters=True, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        url,
+        hide_parameters=True,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        **pool,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
