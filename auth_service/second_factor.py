@@ -12,7 +12,14 @@ from shared.models import User
 
 
 async def start_enrolment(repos: Repositories, box: SecretBox, user: User, now: datetime) -> str:
-    """A fresh secret, stored (encrypted) but not enabled until the user proves they have it."""
+    """The secret to enrol: stored (encrypted) but not enabled until the user proves they have it.
+
+    A pending one is shown again rather than replaced, so a reload or a second tab does not
+    invalidate the code the user just scanned (and a GET has no lasting effect to forge).
+    """
+    pending = pending_secret(box, user)
+    if pending is not None:
+        return pending
     secret = totp.new_secret()
     await repos.users.set_totp(user.id, secret=box.encrypt(secret), enabled_at=None, now=now)
     return secret

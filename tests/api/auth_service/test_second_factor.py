@@ -101,6 +101,21 @@ async def test_two_factor_setup_page_shows_qr_code_and_key_stored_encrypted(
     assert SecretBox.load_or_create(settings.key_dir).decrypt(row.totp_secret) == secret
 
 
+async def test_two_factor_setup_page_shown_again_keeps_the_pending_key(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """A reload or a second tab must not invalidate the key the user already scanned."""
+    await sign_in(auth_client, user)
+    first = key_from(await auth_client.get(SETUP))
+    stored = (await user_row(db, user)).totp_secret
+
+    again = await auth_client.get(SETUP)
+
+    assert again.status_code == 200
+    assert key_from(again) == first
+    assert (await user_row(db, user)).totp_secret == stored
+
+
 async def test_two_factor_confirm_with_wrong_code_returns_400_and_stays_off(
     db: Database, auth_client: httpx.AsyncClient, user: TestUser, clock: TestClock
 ) -> None:
