@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,12 +52,24 @@ class UserRepository:
         await self.session.flush()
         return user
 
-    async def update_profile(self, user_id: str, *, name: str, email: str, now: datetime) -> None:
-        await self.session.exec(
-            update(User)
-            .where(col(User.id) == user_id)
-            .values(name=name, email=normalize_email(email), updated_at=now)
-        )
+    async def update_profile(self, user: User, *, name: str, email: str, now: datetime) -> bool:
+        """Save name and email; False if another account took the email meanwhile.
+
+        A new address is unverified until proven (OIDC Core §5.1 `email_verified`).
+        """
+        email = normalize_email(email)
+        values: dict[str, object] = {"name": name, "email": email, "updated_at": now}
+        if email != user.email:
+            values["email_verified"] = False
+        try:
+            # A savepoint: losing the race for a unique email must not undo the whole request.
+            async with self.session.begin_nested():
+                await self.session.exec(
+                    update(User).where(col(User.id) == user.id).values(**values)
+                )
+        except IntegrityError:
+            return False
+        return True
 
     async def set_totp(
         self, user_id: str, *, secret: str | None, enabled_at: datetime | None, now: datetime

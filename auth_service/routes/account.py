@@ -6,8 +6,17 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.accounts import AccountError, password_problems, profile_problems
-from auth_service.deps import AuditorDep, FormDep, HasherDep, Now, OptionalSession, ReposDep
+from auth_service.deps import (
+    AuditorDep,
+    FormDep,
+    HasherDep,
+    Now,
+    OptionalSession,
+    ReposDep,
+    ThrottleDep,
+)
 from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render_form
+from auth_service.password_check import recheck_password, too_many_attempts, with_retry_after
 from shared.models import User, UserSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -71,11 +80,14 @@ async def update_profile(
     if problem is None and email.lower() != user.email:
         if await repos.users.get_by_email(email) is not None:
             problem = "That email address is already registered."
+    if problem is None and not await repos.users.update_profile(
+        user, name=name, email=email, now=now
+    ):
+        problem = "That email address is already registered."
     if problem is not None:
         return account_page(
             request, user, session, error=problem, error_in="profile", status_code=400
         )
-    await repos.users.update_profile(user.id, name=name, email=email, now=now)
     audit.record("profile_updated", user_id=user.id)
     return RedirectResponse(f"{ACCOUNT_PATH}?message=profile", status_code=303)
 
@@ -86,6 +98,7 @@ async def change_password(
     form: FormDep,
     repos: ReposDep,
     hasher: HasherDep,
+    throttle: ThrottleDep,
     session: OptionalSession,
     audit: AuditorDep,
     now: Now,
@@ -94,14 +107,17 @@ async def change_password(
     if session is None or user is None:
         return login_first(ACCOUNT_PATH)
 
-    def failed(error: str) -> Response:
+    def failed(error: str, status_code: int = 400) -> Response:
         return account_page(
-            request, user, session, error=error, error_in="password", status_code=400
+            request, user, session, error=error, error_in="password", status_code=status_code
         )
 
     if not csrf_ok(request, form, purpose="account", session_hash=session.id_hash):
         return failed(FORM_EXPIRED)
-    if not (await hasher.verify(form.get("current_password", "")[:1024], user.password_hash)).ok:
+    check = await recheck_password(throttle, hasher, user, form.get("current_password", ""))
+    if check.throttled is not None:
+        return with_retry_after(failed(too_many_attempts(check.throttled), 429), check.throttled)
+    if not check.ok:
         audit.record("password_change_failed", user_id=user.id)
         return failed("Your current password is not right.")
     new_password = form.get("new_password", "")

@@ -28,6 +28,7 @@ from auth_service.pages import (
     session_hash_of,
     set_session_cookie,
 )
+from auth_service.password_check import too_many_attempts, with_retry_after
 from auth_service.repositories import Repositories
 from auth_service.routes.errors import error_page
 from auth_service.throttling import login_key
@@ -71,16 +72,6 @@ def _expired_request_page(request: Request) -> Response:
 
 def _after_login(pending: PendingAuthorization | None, next_path: str | None) -> str:
     return f"/consent?request_id={pending.id}" if pending else next_path or "/"
-
-
-def _too_many(error: TooManyRequestsError) -> str:
-    unit = "second" if error.retry_after == 1 else "seconds"
-    return f"Too many attempts. Try again in {error.retry_after} {unit}."
-
-
-def _with_retry_after(response: Response, error: TooManyRequestsError) -> Response:
-    response.headers["Retry-After"] = str(error.retry_after)
-    return response
 
 
 async def _login_page(
@@ -159,7 +150,7 @@ async def login(
         await throttle.check_delay("login", key)
     except TooManyRequestsError as error:
         audit.record("login_throttled", details=error.description)
-        return _with_retry_after(await page(_too_many(error), 429), error)
+        return with_retry_after(await page(too_many_attempts(error), 429), error)
     user = await authenticate_user(repos, hasher, username, form.get("password", ""), now)
     if user is None:
         await throttle.failed("login", key)
@@ -255,10 +246,10 @@ async def second_factor_check(
             request,
             request_id,
             next_path,
-            error=_too_many(error),
+            error=too_many_attempts(error),
             status_code=429,
         )
-        return _with_retry_after(page, error)
+        return with_retry_after(page, error)
     method = await second_factor.verify(repos, box, user, form.get("code", "")[:64], now)
     if method is None:
         await throttle.failed("second-factor", user.id)

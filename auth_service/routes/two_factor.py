@@ -14,8 +14,10 @@ from auth_service.deps import (
     OptionalSession,
     ReposDep,
     SecretBoxDep,
+    ThrottleDep,
 )
 from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
+from auth_service.password_check import recheck_password, too_many_attempts, with_retry_after
 from auth_service.routes.account import ACCOUNT_PATH, account_page
 from auth_service.security import totp
 from shared.models import User, UserSession
@@ -92,6 +94,7 @@ async def disable(
     form: FormDep,
     repos: ReposDep,
     hasher: HasherDep,
+    throttle: ThrottleDep,
     session: OptionalSession,
     audit: AuditorDep,
     now: Now,
@@ -103,11 +106,16 @@ async def disable(
         return account_page(
             request, user, session, error=FORM_EXPIRED, error_in="second-factor", status_code=400
         )
-    if not (await hasher.verify(form.get("current_password", "")[:1024], user.password_hash)).ok:
-        return account_page(
-            request, user, session, error="Your password is not right.", error_in="second-factor",
-            status_code=400,
+    check = await recheck_password(throttle, hasher, user, form.get("current_password", ""))
+    if not check.ok:
+        error = (
+            too_many_attempts(check.throttled) if check.throttled else "Your password is not right."
+        )
+        page = account_page(
+            request, user, session, error=error, error_in="second-factor",
+            status_code=429 if check.throttled else 400,
         )  # fmt: skip
+        return with_retry_after(page, check.throttled) if check.throttled else page
     await second_factor.remove(repos, user, now)
     audit.record("second_factor_removed", user_id=user.id)
     return RedirectResponse(f"{ACCOUNT_PATH}?message=second-factor-off", status_code=303)

@@ -58,10 +58,10 @@ async def test_profile_cache_remembers_that_a_user_does_not_exist_and_refreshes_
     assert await cache.get("no-such-user") is None
     renamed = await db.run(
         lambda repos: repos.users.update_profile(
-            user.id, name="New Name", email=user.user.email, now=user.user.updated_at
+            user.user, name="New Name", email=user.user.email, now=user.user.updated_at
         )
     )
-    assert renamed is None
+    assert renamed is True
     assert (await cache.get(user.id)).name == "New Name"  # type: ignore[union-attr]
 
 

@@ -182,6 +182,23 @@ async def test_account_profile_email_of_another_user_returns_400_and_changes_not
     assert await user_row(db, user) == before
 
 
+async def test_account_profile_new_email_is_unverified_and_same_email_stays_verified(
+    db: Database, signed_in_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    row = await user_row(db, user)
+    row.email_verified = True
+    await db.add(row)
+    kept = await change_profile(signed_in_client, name="Ada", email="ADA@example.com")
+    assert kept.status_code == 303
+    assert (await user_row(db, user)).email_verified is True
+
+    changed = await change_profile(signed_in_client, name="Ada", email="ada@elsewhere.org")
+
+    assert changed.status_code == 303
+    row = await user_row(db, user)
+    assert (row.email, row.email_verified) == ("ada@elsewhere.org", False)
+
+
 # --- Password ---
 
 
@@ -197,6 +214,23 @@ async def test_account_password_change_with_wrong_current_password_returns_400(
     assert (await user_row(db, user)).password_hash == before
     assert [e.user_id for e in await audit_events(db, "password_change_failed")] == [user.id]
     assert await audit_events(db, "password_changed") == []
+
+
+async def test_account_password_guessing_is_slowed_like_login_even_for_the_right_password(
+    db: Database, signed_in_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """A stolen session cookie must not turn this form into a fast password oracle."""
+    before = (await user_row(db, user)).password_hash
+    for _ in range(5):  # the 3rd failure starts a 1 s wait, the 5th makes it 4 s
+        response = await change_password(signed_in_client, "not my password", NEW_PASSWORD)
+        assert response.status_code in (400, 429)
+
+    response = await change_password(signed_in_client, PASSWORD, NEW_PASSWORD)
+
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    assert page_error(response).startswith("Too many attempts. Try again in ")
+    assert (await user_row(db, user)).password_hash == before
 
 
 @pytest.mark.parametrize(

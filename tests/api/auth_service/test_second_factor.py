@@ -492,6 +492,32 @@ async def test_two_factor_disable_needs_the_password(
     assert await db.count(RecoveryCode) == 10
 
 
+async def test_two_factor_disable_password_guessing_is_slowed(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    user: TestUser,
+    enrolled: Enrolment,
+    clock: TestClock,
+) -> None:
+    await login(auth_client, user)
+    assert (await submit_code(auth_client, totp_code(enrolled.secret, clock()))).status_code == 303
+    page = await auth_client.get("/account")
+    csrf = csrf_from(page.text)
+    for _ in range(5):
+        await auth_client.post(
+            "/account/two-factor/disable", data={"current_password": "guess", "csrf_token": csrf}
+        )
+
+    response = await auth_client.post(
+        "/account/two-factor/disable",
+        data={"current_password": user.password, "csrf_token": csrf},
+    )
+
+    assert response.status_code == 429
+    assert int(response.headers["retry-after"]) >= 1
+    assert (await user_row(db, user)).totp_enabled_at is not None
+
+
 async def test_two_factor_disable_with_password_removes_secret_and_codes(
     db: Database,
     auth_app: FastAPI,
