@@ -11,6 +11,7 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from auth_service.throttling import ThrottlePolicy, Window
+from shared.tokens import MAX_LEEWAY
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
 
@@ -42,7 +43,7 @@ class AuthSettings(BaseSettings):
     refresh_token_idle_ttl: int = Field(default=14 * 86400, ge=60)
     pending_request_ttl: int = Field(default=600, ge=60)
     session_ttl: int = Field(default=12 * 3600, ge=300)
-    leeway: int = Field(default=30, ge=0, le=300)
+    leeway: int = Field(default=30, ge=0, le=MAX_LEEWAY)
     # RFC 9700 §4.14.2 reuse detection; a retry of the just-rotated token within this window is
     # answered instead of being treated as theft. 0 means strict.
     refresh_token_reuse_grace: int = Field(default=5, ge=0, le=60)

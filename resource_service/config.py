@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.tokens import MAX_LEEWAY
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
 
 
@@ -29,7 +31,7 @@ class ResourceSettings(BaseSettings):
     jwks_default_ttl: float = Field(default=300, gt=0)
     jwks_refetch_interval: float = Field(default=10, gt=0)
     jwks_timeout: float = Field(default=2.0, gt=0)
-    leeway: int = Field(default=30, ge=0, le=300)
+    leeway: int = Field(default=30, ge=0, le=MAX_LEEWAY)
     # The issuer's revocation feed; by default {issuer}/oauth/revocations.
     revocation_feed_url: str | None = None
     # How often the feed is polled; with Redis, announcements make it near-immediate.

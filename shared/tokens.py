@@ -22,6 +22,8 @@ from shared.errors import InvalidTokenError
 # Asymmetric only: an HMAC algorithm would let anyone holding the public key forge tokens.
 SUPPORTED_ALGORITHMS = ("RS256", "ES256")
 MAX_TOKEN_LENGTH = 8192
+# The most clock leeway either service may be configured with (their `leeway` settings).
+MAX_LEEWAY = 300
 # RFC 8725 §3.10 / RFC 7515 §4.1: headers that would let the token choose its own key.
 FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 

@@ -13,10 +13,11 @@ from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidTokenError
 from shared.models import Client
-from shared.tokens import VerificationKeys, decode_access_token
+from shared.tokens import MAX_LEEWAY, VerificationKeys, decode_access_token
 
-# Resource servers accept a token until exp plus their leeway; the deny entry must outlive that.
-DENY_MARGIN = timedelta(seconds=120)
+# Resource servers accept a token until exp plus their leeway; the deny entry must outlive that
+# (and a minute more for their clocks).
+DENY_MARGIN = timedelta(seconds=MAX_LEEWAY + 60)
 
 
 async def revoke_family(repos: Repositories, grant_id: str, now: datetime) -> None:
@@ -25,7 +26,7 @@ async def revoke_family(repos: Repositories, grant_id: str, now: datetime) -> No
     if grant is None or not await repos.grants.revoke(grant_id, now):
         return
     await repos.refresh_tokens.revoke_grant(grant_id, now)
-    if grant.access_expires_at is not None and grant.access_expires_at > now:
+    if grant.access_expires_at is not None and grant.access_expires_at + DENY_MARGIN > now:
         # Resource servers must refuse the family's access tokens until the last one expires.
         expires_at = grant.access_expires_at + DENY_MARGIN
         repos.revocations.add("grant", grant_id, expires_at=expires_at, now=now)
@@ -91,11 +92,13 @@ async def _revoke_access_token(
     if token.count(".") != 2:
         return False
     try:
+        # As lenient as the most lenient resource server: a token one of them still accepts
+        # can be revoked.
         claims = await decode_access_token(
-            token, keys=keys, issuer=issuer, audience=audience, now=now
+            token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=MAX_LEEWAY
         )
     except InvalidTokenError:
-        return False  # not ours, forged, or expired already: nothing to revoke
+        return False  # not ours, forged, or expired beyond any leeway: nothing to revoke
     if claims.client_id != client.client_id:
         return False
     if not await repos.revocations.is_revoked(jti=claims.jti, grant_id=None, now=now):

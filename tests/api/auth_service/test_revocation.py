@@ -31,7 +31,7 @@ from tests.support.lifecycle import (
 from tests.support.token_endpoint import refresh
 
 ACCESS_TOKEN_TTL = 900  # AuthSettings.access_token_ttl default
-DENY_MARGIN = 120  # auth_service.oauth.revocation.DENY_MARGIN: outlives exp plus leeway
+DENY_MARGIN = 360  # auth_service.oauth.revocation.DENY_MARGIN: the largest leeway (300) + 60
 
 
 @pytest.fixture
@@ -141,6 +141,24 @@ async def test_revoke_refresh_token_revokes_its_whole_family(
     assert event.expires_at == grant.access_expires_at + timedelta(seconds=DENY_MARGIN)
     again = await refresh(auth_client, confidential_client, rotated["refresh_token"])
     assert_oauth_error(again, "invalid_grant", description="refresh token was revoked")
+
+
+async def test_revoke_access_token_just_past_exp_is_still_published(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    tokens: dict[str, Any],
+    clock: TestClock,
+) -> None:
+    """A resource server with the largest leeway (300 s) still accepts it, so it must be denied."""
+    claims = await verified_claims(auth_client, tokens["access_token"])
+    clock.advance(claims["exp"] - clock().timestamp() + 200)
+
+    assert_revoke_ok(await revoke(auth_client, confidential_client, tokens["access_token"]))
+
+    (event,) = await db.all(RevocationEvent)
+    assert (event.kind, event.value) == ("token", claims["jti"])
+    assert event.expires_at > clock() + timedelta(seconds=100)
 
 
 async def test_revoke_access_token_publishes_token_event_outliving_exp(
