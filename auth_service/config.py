@@ -101,6 +101,10 @@ class AuthSettings(BaseSettings):
     tls_key: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed (comma-
+    # separated, "*" for any). Unset: the headers are ignored, so nobody can pick the address
+    # that rate limits and audit records see.
+    forwarded_allow_ips: str | None = None
 
     @property
     def is_development(self) -> bool:

@@ -85,7 +85,7 @@ async def get_throttle(request: Request) -> Throttle:
 
 
 async def get_client_ip(request: Request) -> str | None:
-    """The peer address; behind a proxy run uvicorn with --forwarded-allow-ips so it is the user's."""
+    """The peer address; behind a proxy set AUTH_FORWARDED_ALLOW_IPS so it is the user's."""
     return request.client.host if request.client else None
 
 

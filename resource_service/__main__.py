@@ -10,4 +10,5 @@ serve(
     port=settings.port,
     tls_cert=settings.tls_cert,
     tls_key=settings.tls_key,
+    forwarded_allow_ips=settings.forwarded_allow_ips,
 )

@@ -12,6 +12,7 @@ def serve(
     port: int,
     tls_cert: Path | None,
     tls_key: Path | None,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     import uvicorn
 
@@ -25,5 +26,7 @@ def serve(
         access_log=False,  # the app logs one line per request itself
         ssl_certfile=str(tls_cert) if tls_cert else None,
         ssl_keyfile=str(tls_key) if tls_key else None,
-        proxy_headers=False,
+        # Unset or empty: X-Forwarded-* are ignored, so no client picks the address it is seen at.
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
     )

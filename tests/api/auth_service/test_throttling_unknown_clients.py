@@ -45,8 +45,9 @@ async def test_authorize_requests_are_limited_per_address(
     throttle = auth_app.state.throttle
     throttle.policy = dataclasses.replace(throttle.policy, authorize_per_ip=Window(2, 60))
 
-    answers = [
-        (await auth_client.get("/oauth/authorize?client_id=nobody")).status_code for _ in range(3)
-    ]
+    answers = [await auth_client.get("/oauth/authorize?client_id=nobody") for _ in range(3)]
 
-    assert answers == [400, 400, 429]
+    assert [answer.status_code for answer in answers] == [400, 400, 429]
+    # The user's browser gets our error page, not JSON, and is told when to try again.
+    assert answers[2].headers["content-type"].startswith("text/html")
+    assert int(answers[2].headers["retry-after"]) >= 1
