@@ -1,8 +1,10 @@
 """Hand committed revocations to this instance's list, and announce them on Redis so resource
-servers and the other instances poll at once.
+servers and the other instances learn them at once.
 
-The message is only a nudge ("there is news"), never the news itself: a follower that misses it
-still finds the event at its next regular poll, so Redis can fail without losing one.
+The message carries the revocations just committed, so followers know them even while the feed
+cannot answer (its database down), and prompts them to poll. The feed stays the record: a
+follower that misses a message still finds the events at its next regular poll, so Redis can
+fail without losing one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from auth_service.repositories.revocations import PENDING_ANNOUNCEMENT
-from shared.revocations import REVOCATION_CHANNEL, RevocationList
+from shared.revocations import REVOCATION_CHANNEL, RevocationList, announcement
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class RevocationNotifier:
         self.announced += 1
         if self._redis is None:
             return
-        task = asyncio.get_running_loop().create_task(self._publish())
+        task = asyncio.get_running_loop().create_task(self._publish(announcement(events)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -53,10 +55,10 @@ class RevocationNotifier:
     def listeners(self) -> dict[str, Callable[..., None]]:
         return {"after_commit": self.after_commit, "after_soft_rollback": self.after_soft_rollback}
 
-    async def _publish(self) -> None:
+    async def _publish(self, message: bytes) -> None:
         try:
-            await self._redis.publish(REVOCATION_CHANNEL, b"1")
-        except Exception as exc:  # noqa: BLE001 - the periodic poll covers a lost nudge
+            await self._redis.publish(REVOCATION_CHANNEL, message)
+        except Exception as exc:  # noqa: BLE001 - the periodic poll covers a lost message
             logger.warning("revocation announcement failed: %s", type(exc).__name__)
 
     async def aclose(self) -> None:

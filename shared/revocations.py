@@ -2,13 +2,15 @@
 
 Tokens are still validated locally; revocation only adds a set lookup. The list is filled by
 polling `GET {issuer}/oauth/revocations` (incremental, with an overlap because commits land out
-of order) and, when Redis is configured, polled at once whenever the issuer announces news.
+of order) and, when Redis is configured, from the issuer's announcements: each carries the
+revocations just committed, which enter the list at once, and prompts a poll.
 Worst-case delay without Redis: one poll interval plus one request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +24,16 @@ logger = logging.getLogger(__name__)
 REVOCATION_CHANNEL = "myauth:revocations"
 # Re-read this far behind the previous answer: a transaction may commit after a later one.
 OVERLAP_SECONDS = 30.0
+# An announcement carries at most this many revocations; a bigger batch is left to the poll.
+MAX_ANNOUNCED = 1000
+
+
+def announcement(events: list[tuple[str, str, float]]) -> bytes:
+    """The Redis message for revocations just committed: (kind, value, expires_at) each."""
+    if len(events) > MAX_ANNOUNCED:
+        return b"{}"
+    body = [{"type": kind, "value": value, "expires_at": exp} for kind, value, exp in events]
+    return json.dumps({"events": body}).encode()
 
 
 class RevocationList:
@@ -140,6 +152,21 @@ class RevocationFollower:
             self._news.clear()
             await self.poll()
 
+    def _take(self, data: object) -> None:
+        """Revocations an announcement carries go into the list at once: the feed may not be
+        there to confirm them (its database down) just when they matter. The list can only
+        refuse more tokens, so a bad message costs availability, never security."""
+        if not isinstance(data, bytes | str):
+            return
+        try:
+            events = json.loads(data)["events"]
+            for event in events[:MAX_ANNOUNCED]:
+                self.revocations.add(
+                    str(event["type"]), str(event["value"]), float(event["expires_at"])
+                )
+        except (ValueError, TypeError, KeyError):
+            pass  # a bare nudge: the poll brings the news
+
     async def _listen_forever(self) -> None:
         """Poll on announcements (see `announce`); reconnect with backoff, and poll after reconnecting."""
         import redis.asyncio as redis
@@ -155,6 +182,7 @@ class RevocationFollower:
                 backoff = 0.5
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
+                        self._take(message.get("data"))
                         self.announce()
             except asyncio.CancelledError:
                 raise
