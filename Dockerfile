@@ -41,8 +41,9 @@ RUN pip install -c constraints.txt '.[demo]'
 COPY examples/coolnotes examples/coolnotes
 USER myauth
 EXPOSE 8002
+# No access log: the callback URL carries the authorization code and state.
 CMD ["uvicorn", "coolnotes.app:create_app", "--factory", "--app-dir", "examples/coolnotes", \
-     "--host", "0.0.0.0", "--port", "8002"]
+     "--host", "0.0.0.0", "--port", "8002", "--no-access-log"]
 
 
 # Last, so a plain `docker build .` makes the services' image.

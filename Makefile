@@ -75,10 +75,10 @@ run: seed
 	$(BIN)/python scripts/run_dev.py
 
 run-auth: migrate
-	$(BIN)/uvicorn auth_service.main:create_app --factory --host 127.0.0.1 --port 8000 --loop uvloop --http httptools
+	$(BIN)/uvicorn auth_service.main:create_app --factory --host 127.0.0.1 --port 8000 --loop uvloop --http httptools --no-access-log
 
 run-resource: install
-	$(BIN)/uvicorn resource_service.main:create_app --factory --host 127.0.0.1 --port 8001 --loop uvloop --http httptools
+	$(BIN)/uvicorn resource_service.main:create_app --factory --host 127.0.0.1 --port 8001 --loop uvloop --http httptools --no-access-log
 
 up:
 	docker-compose up --build
