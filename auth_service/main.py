@@ -48,7 +48,7 @@ from shared.observability import (
     configure_logging,
     operations_router,
 )
-from shared.revocations import RevocationList
+from shared.revocations import RevocationList, revocation_channel
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -73,7 +73,8 @@ def create_app(
             pool_timeout=settings.db_pool_timeout,
         )
         revocations = RevocationList(clock=lambda: clock().timestamp())
-        notifier = RevocationNotifier(settings.redis_url, local=revocations)
+        channel = revocation_channel(settings.issuer)
+        notifier = RevocationNotifier(settings.redis_url, local=revocations, channel=channel)
         sessionmaker = make_sessionmaker(engine, listeners=notifier.listeners())
         mirror = RevocationMirror(
             revocations,
@@ -81,6 +82,7 @@ def create_app(
             clock,
             poll_interval=settings.revocation_sync_interval,
             redis_url=settings.redis_url,
+            channel=channel,
         )
         async with sessionmaker() as session:
             await ensure_signing_key(

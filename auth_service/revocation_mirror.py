@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.oauth.revocation_feed import feed_page
 from auth_service.repositories.revocations import RevocationRepository
-from shared.revocations import RevocationFollower, RevocationList
+from shared.revocations import REVOCATION_CHANNEL, RevocationFollower, RevocationList
 
 
 class RevocationMirror(RevocationFollower):
@@ -33,8 +33,11 @@ class RevocationMirror(RevocationFollower):
         *,
         poll_interval: float,
         redis_url: str | None = None,
+        channel: str = REVOCATION_CHANNEL,
     ) -> None:
-        super().__init__(revocations, poll_interval=poll_interval, redis_url=redis_url)
+        super().__init__(
+            revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel
+        )
         self._sessionmaker = sessionmaker
         self._clock = clock
 

@@ -23,8 +23,15 @@ logger = logging.getLogger(__name__)
 
 
 class RevocationNotifier:
-    def __init__(self, redis_url: str | None, local: RevocationList | None = None) -> None:
+    def __init__(
+        self,
+        redis_url: str | None,
+        local: RevocationList | None = None,
+        *,
+        channel: str = REVOCATION_CHANNEL,
+    ) -> None:
         self._local = local
+        self._channel = channel
         self._redis: Any = None
         if redis_url:
             import redis.asyncio as redis
@@ -57,7 +64,7 @@ class RevocationNotifier:
 
     async def _publish(self, message: bytes) -> None:
         try:
-            await self._redis.publish(REVOCATION_CHANNEL, message)
+            await self._redis.publish(self._channel, message)
         except Exception as exc:  # noqa: BLE001 - the periodic poll covers a lost message
             logger.warning("revocation announcement failed: %s", type(exc).__name__)
 

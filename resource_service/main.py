@@ -27,7 +27,7 @@ from shared.observability import (
     configure_logging,
     operations_router,
 )
-from shared.revocations import RevocationFeed, RevocationList
+from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from shared.token_cache import VerifiedTokenCache
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ def create_app(
             poll_interval=settings.revocation_poll_interval,
             timeout=settings.jwks_timeout,
             redis_url=settings.redis_url,
+            channel=revocation_channel(settings.issuer),
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)

@@ -22,6 +22,13 @@ from shared.claims import AccessTokenClaims
 
 logger = logging.getLogger(__name__)
 REVOCATION_CHANNEL = "myauth:revocations"
+
+
+def revocation_channel(issuer: str) -> str:
+    """One Redis channel per issuer: deployments sharing a Redis do not hear each other."""
+    return f"{REVOCATION_CHANNEL}:{issuer}"
+
+
 # Re-read this far behind the previous answer: a transaction may commit after a later one.
 OVERLAP_SECONDS = 30.0
 # An announcement carries at most this many revocations; a bigger batch is left to the poll.
@@ -84,8 +91,10 @@ class RevocationFollower:
         *,
         poll_interval: float,
         redis_url: str | None = None,
+        channel: str = REVOCATION_CHANNEL,
     ) -> None:
         self.revocations = revocations
+        self._channel = channel
         self._poll_interval = poll_interval
         self._redis_url = redis_url
         self._since = 0.0
@@ -177,7 +186,7 @@ class RevocationFollower:
             client = redis.from_url(self._redis_url, socket_connect_timeout=2)
             try:
                 pubsub = client.pubsub()
-                await pubsub.subscribe(REVOCATION_CHANNEL)
+                await pubsub.subscribe(self._channel)
                 await self.poll()  # whatever was announced while we were not listening
                 backoff = 0.5
                 async for message in pubsub.listen():
@@ -208,8 +217,11 @@ class RevocationFeed(RevocationFollower):
         poll_interval: float,
         timeout: float = 2.0,
         redis_url: str | None = None,
+        channel: str = REVOCATION_CHANNEL,
     ) -> None:
-        super().__init__(revocations, poll_interval=poll_interval, redis_url=redis_url)
+        super().__init__(
+            revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel
+        )
         self._http = http
         self._feed_url = feed_url
         self._timeout = timeout

@@ -14,10 +14,15 @@ from sqlmodel import Session
 
 from auth_service.repositories.revocations import PENDING_ANNOUNCEMENT
 from auth_service.revocation_notifier import RevocationNotifier
-from shared.revocations import REVOCATION_CHANNEL, RevocationFeed, RevocationList
+from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from tests.support.services import require_redis
 
 FEED_URL = "http://auth.test/oauth/revocations"
+
+
+def own_channel() -> str:
+    """A channel no other test (or deployment sharing this Redis) publishes on."""
+    return revocation_channel(f"http://auth-{time.time_ns()}.test")
 
 
 async def test_revocation_feed_learns_announced_revocations_while_the_feed_is_down() -> None:
@@ -34,14 +39,17 @@ async def test_revocation_feed_learns_announced_revocations_while_the_feed_is_do
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(feed_without_database))
     revocations = RevocationList()
-    feed = RevocationFeed(http, revocations, feed_url=FEED_URL, poll_interval=3600, redis_url=url)
+    channel = own_channel()
+    feed = RevocationFeed(
+        http, revocations, feed_url=FEED_URL, poll_interval=3600, redis_url=url, channel=channel
+    )
     publisher = redis.from_url(url)
     grant_id = f"grant-{time.time_ns()}"
     try:
         await feed.start()
         await asyncio.wait_for(listening.wait(), 5)
         event = {"type": "grant", "value": grant_id, "expires_at": time.time() + 60}
-        await publisher.publish(REVOCATION_CHANNEL, json.dumps({"events": [event]}))
+        await publisher.publish(channel, json.dumps({"events": [event]}))
         for _ in range(200):  # up to 2 s
             if revocations.is_revoked_value("grant", grant_id):
                 break
@@ -57,10 +65,11 @@ async def test_revocation_feed_learns_announced_revocations_while_the_feed_is_do
 async def test_revocation_notifier_announces_what_the_session_committed() -> None:
     url = require_redis()
     local = RevocationList()
-    notifier = RevocationNotifier(url, local=local)
+    channel = own_channel()
+    notifier = RevocationNotifier(url, local=local, channel=channel)
     subscriber = redis.from_url(url)
     pubsub = subscriber.pubsub()
-    await pubsub.subscribe(REVOCATION_CHANNEL)
+    await pubsub.subscribe(channel)
     session = Session()
     expires_at = time.time() + 60
     value = f"jti-{time.time_ns()}"

@@ -9,7 +9,7 @@ import time
 import httpx
 import redis.asyncio as redis
 
-from shared.revocations import REVOCATION_CHANNEL, RevocationFeed, RevocationList
+from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from tests.support.services import require_redis
 
 FEED_URL = "http://auth.test/oauth/revocations"
@@ -30,8 +30,15 @@ async def test_revocation_feed_burst_of_announcements_is_answered_by_few_polls()
         return httpx.Response(200, json={"now": time.time(), "complete": True, "events": []})
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(slow_feed))
+    # A channel of its own: announcements of tests running alongside would add polls.
+    channel = revocation_channel(f"http://auth-{time.time_ns()}.test")
     feed = RevocationFeed(
-        http, RevocationList(), feed_url=FEED_URL, poll_interval=3600, redis_url=url
+        http,
+        RevocationList(),
+        feed_url=FEED_URL,
+        poll_interval=3600,
+        redis_url=url,
+        channel=channel,
     )
     publisher = redis.from_url(url)
     try:
@@ -40,7 +47,7 @@ async def test_revocation_feed_burst_of_announcements_is_answered_by_few_polls()
         await asyncio.sleep(2 * POLL_SECONDS)
         before = len(started)
         for _ in range(BURST):
-            await publisher.publish(REVOCATION_CHANNEL, b"1")
+            await publisher.publish(channel, b"1")
         burst_ended = time.monotonic()
         await asyncio.sleep(BURST * POLL_SECONDS / 2)
     finally:
