@@ -469,6 +469,15 @@ async def test_login_second_factor_full_session_cookie_cannot_skip_to_code_step(
 # --- Turning it off ---
 
 
+async def account_csrf_after_both_steps(
+    auth: httpx.AsyncClient, user: TestUser, enrolled: Enrolment, clock: TestClock
+) -> str:
+    """Sign in with password and code; the account page's CSRF token."""
+    await login(auth, user)
+    assert (await submit_code(auth, totp_code(enrolled.secret, clock()))).status_code == 303
+    return csrf_from((await auth.get("/account")).text)
+
+
 async def test_two_factor_disable_needs_the_password(
     db: Database,
     auth_client: httpx.AsyncClient,
@@ -476,13 +485,11 @@ async def test_two_factor_disable_needs_the_password(
     enrolled: Enrolment,
     clock: TestClock,
 ) -> None:
-    await login(auth_client, user)
-    assert (await submit_code(auth_client, totp_code(enrolled.secret, clock()))).status_code == 303
-    page = await auth_client.get("/account")
+    csrf = await account_csrf_after_both_steps(auth_client, user, enrolled, clock)
 
     response = await auth_client.post(
         "/account/two-factor/disable",
-        data={"current_password": "not the password", "csrf_token": csrf_from(page.text)},
+        data={"current_password": "not the password", "csrf_token": csrf},
     )
 
     assert response.status_code == 400
@@ -499,10 +506,7 @@ async def test_two_factor_disable_password_guessing_is_slowed(
     enrolled: Enrolment,
     clock: TestClock,
 ) -> None:
-    await login(auth_client, user)
-    assert (await submit_code(auth_client, totp_code(enrolled.secret, clock()))).status_code == 303
-    page = await auth_client.get("/account")
-    csrf = csrf_from(page.text)
+    csrf = await account_csrf_after_both_steps(auth_client, user, enrolled, clock)
     for _ in range(5):
         await auth_client.post(
             "/account/two-factor/disable", data={"current_password": "guess", "csrf_token": csrf}
@@ -526,13 +530,11 @@ async def test_two_factor_disable_with_password_removes_secret_and_codes(
     enrolled: Enrolment,
     clock: TestClock,
 ) -> None:
-    await login(auth_client, user)
-    assert (await submit_code(auth_client, totp_code(enrolled.secret, clock()))).status_code == 303
-    page = await auth_client.get("/account")
+    csrf = await account_csrf_after_both_steps(auth_client, user, enrolled, clock)
 
     response = await auth_client.post(
         "/account/two-factor/disable",
-        data={"current_password": user.password, "csrf_token": csrf_from(page.text)},
+        data={"current_password": user.password, "csrf_token": csrf},
     )
 
     assert response.status_code == 303
