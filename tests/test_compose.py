@@ -27,6 +27,8 @@ COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 # compose service -> the name scripts/run_dev.py gives the same process
 APPS = {"auth": "auth", "resource": "resource", "coolnotes": "coolnotes"}
+# Services behind the `edge` proxy (deploy/edge.nginx.conf), so `--scale` can run several.
+EDGED = {"auth", "resource"}
 SETTINGS: dict[str, type[BaseSettings]] = {
     "AUTH_": AuthSettings,
     "RESOURCE_": ResourceSettings,
@@ -85,8 +87,26 @@ def test_compose_service_runs_the_app_run_dev_runs(service: str) -> None:
     assert options["port"] == str(port)
     assert options.get("app-dir") == app_dir
     assert (options["host"], options["loop"], options["http"]) == ("0.0.0.0", "uvloop", "httptools")  # noqa: S104
-    assert SERVICES[service]["ports"] == [f"{port}:{port}"]
+    # The two services are reached from outside only through the edge proxy (so they can scale).
+    published = SERVICES["edge" if service in EDGED else service]["ports"]
+    assert f"{port}:{port}" in published
+    if service in EDGED:
+        assert SERVICES[service]["expose"] == [str(port)] and "ports" not in SERVICES[service]
     assert f"http://127.0.0.1:{port}/" in " ".join(SERVICES[service]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("service", sorted(EDGED))
+def test_compose_edge_proxies_to_every_instance_and_only_it_is_believed(service: str) -> None:
+    port = _options(SERVICES[service]["command"])["port"]
+    nginx = (ROOT / "deploy" / "edge.nginx.conf").read_text()
+    edge_address = SERVICES["edge"]["networks"]["default"]["ipv4_address"]
+
+    # Resolved per request through Docker's DNS, so scaled instances are all used.
+    assert re.search(rf"listen {port};\s+location / {{\s+set \$\w+ http://{service}:{port};", nginx)
+    assert "resolver 127.0.0.11" in nginx
+    assert "--proxy-headers" in SERVICES[service]["command"]
+    assert _options(SERVICES[service]["command"])["forwarded-allow-ips"] == edge_address
+    assert "./deploy/edge.nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["edge"]["volumes"]
 
 
 @pytest.mark.parametrize("service", ["auth", "resource"])
