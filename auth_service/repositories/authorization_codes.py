@@ -21,8 +21,10 @@ class AuthorizationCodeRepository:
     async def get_by_hash(self, code_hash: str) -> AuthorizationCode | None:
         return await self.session.get(AuthorizationCode, code_hash)
 
-    async def consume(self, code_hash: str, now: datetime) -> bool:
-        """Mark the code used; True for exactly one caller, however many race (architecture §Data)."""
+    async def consume(self, code_hash: str, now: datetime) -> AuthorizationCode | None:
+        """Mark the code used and return it; only one caller gets it, however many race
+        (architecture §Data). None: no such code, or it was used already.
+        """
         result = await self.session.exec(
             update(AuthorizationCode)
             .where(
@@ -30,8 +32,11 @@ class AuthorizationCodeRepository:
                 col(AuthorizationCode.used_at).is_(None),
             )
             .values(used_at=now)
+            .returning(AuthorizationCode)
+            # The returned row is the news; nothing else in the session needs syncing.
+            .execution_options(populate_existing=True, synchronize_session=False)
         )
-        return result.rowcount == 1
+        return result.scalars().first()
 
     async def delete_expired(self, before: datetime) -> int:
         result = await self.session.exec(

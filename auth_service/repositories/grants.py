@@ -77,8 +77,16 @@ class GrantRepository:
         )
         return result.rowcount == 1
 
-    async def record_issue(self, grant_id: str, now: datetime, access_expires_at: datetime) -> None:
-        """An access token was issued from the grant now, valid until `access_expires_at`."""
+    async def lock_for_issue(
+        self, grant_id: str, now: datetime, access_expires_at: datetime
+    ) -> Grant | None:
+        """Lock a live grant and note an access token valid until `access_expires_at`, issued now.
+
+        One `UPDATE … RETURNING` instead of `lock` and a second UPDATE: each statement is a round
+        trip, and on the code and refresh paths these were two of seven. The row lock is the one
+        `lock` takes (an UPDATE that changes no key takes FOR NO KEY UPDATE on PostgreSQL), held
+        until commit; a rollback undoes the note. None: no such grant, or it was revoked.
+        """
         later = case(
             (
                 or_(
@@ -89,8 +97,12 @@ class GrantRepository:
             ),
             else_=col(Grant.access_expires_at),
         )
-        await self.session.exec(
+        result = await self.session.exec(
             update(Grant)
-            .where(col(Grant.id) == grant_id)
+            .where(col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
             .values(last_used_at=now, access_expires_at=later)
+            .returning(Grant)
+            # The returned row is the news; nothing else in the session needs syncing.
+            .execution_options(populate_existing=True, synchronize_session=False)
         )
+        return result.scalars().first()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
@@ -25,22 +25,16 @@ class AuthorizationCodeGrant:
         if request.code is None:
             raise InvalidRequestError("code is required")
         code_hash = hash_token(request.code)
-        code = await ctx.repos.codes.get_by_hash(code_hash)
+        # Marked used first, in one conditional UPDATE that also reads the row: exactly one of any
+        # number of concurrent redemptions gets it. The checks below that fail roll the mark back.
+        code = await ctx.repos.codes.consume(code_hash, ctx.now)
+        if code is None:
+            await self._refuse_unusable(code_hash, client, ctx)
         # RFC 6749 §4.1.3: the code must have been issued to the authenticated client.
-        if code is None or code.client_id != client.client_id:
+        if code.client_id != client.client_id:
             raise InvalidGrantError("authorization code is invalid")
-        # A used code is a reuse however late it comes back (expired rows are kept a day for this).
-        if code.used_at is None and code.expires_at <= ctx.now:
+        if code.expires_at <= ctx.now:
             raise InvalidGrantError("authorization code has expired")
-        if not await ctx.repos.codes.consume(code_hash, ctx.now):
-            # RFC 6749 §4.1.2: a second use revokes what the first use obtained. The revocation
-            # must outlive the error response, so it is committed before raising.
-            await revoke_family(ctx.repos, code.grant_id, ctx.now)
-            ctx.audit.record(
-                "authorization_code_reused", user_id=code.user_id, client_id=client.client_id
-            )
-            await ctx.repos.session.commit()
-            raise InvalidGrantError("authorization code was already used")
         problem = _binding_problem(code, request, client)
         if problem is not None:
             # RFC 9700 §4.8: a failed verifier uses the code up, so it cannot be guessed at.
@@ -48,13 +42,27 @@ class AuthorizationCodeGrant:
             raise InvalidGrantError(problem)
         return await self._issue(code, client, ctx)
 
+    async def _refuse_unusable(self, code_hash: str, client: Client, ctx: GrantContext) -> NoReturn:
+        """The code is unknown or was used before; a second use revokes what the first obtained."""
+        code = await ctx.repos.codes.get_by_hash(code_hash)
+        if code is None or code.client_id != client.client_id:
+            raise InvalidGrantError("authorization code is invalid")
+        # A used code is a reuse however late it comes back (expired rows are kept a day for
+        # this). RFC 6749 §4.1.2: the revocation must outlive the error, so it is committed first.
+        await revoke_family(ctx.repos, code.grant_id, ctx.now)
+        ctx.audit.record(
+            "authorization_code_reused", user_id=code.user_id, client_id=client.client_id
+        )
+        await ctx.repos.session.commit()
+        raise InvalidGrantError("authorization code was already used")
+
     async def _issue(
         self, code: AuthorizationCode, client: Client, ctx: GrantContext
     ) -> TokenResponse:
         # Locked, like every writer of a family, so a concurrent revocation is either seen here
         # or sees the access token issued here.
-        grant = await ctx.repos.grants.lock(code.grant_id)
-        if grant is None or grant.revoked_at is not None:
+        grant = await ctx.lock_grant_for_issue(code.grant_id, client)
+        if grant is None:
             await ctx.repos.session.commit()
             raise InvalidGrantError("the authorization was revoked")
         scopes = parse_scope(code.scope)
@@ -86,7 +94,6 @@ class AuthorizationCodeGrant:
                 nonce=code.nonce,
                 access_token=access_token,
             )
-        await ctx.record_issue(grant.id, client)
         ctx.audit.record(
             "token_issued",
             routine=True,

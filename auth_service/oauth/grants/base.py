@@ -13,6 +13,7 @@ from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.throttling import Throttle
 from shared.models import Client
+from shared.models import Grant as GrantRecord  # `Grant` below is the grant-type contract
 from shared.schemas import TokenResponse
 
 
@@ -44,10 +45,12 @@ class GrantContext:
         """Repositories over the request's session; a grant that needs none never opens one."""
         return self.uow.repos
 
-    async def record_issue(self, grant_id: str, client: Client) -> None:
-        """Note that an access token of `client`'s lifetime was just issued from the grant."""
+    async def lock_grant_for_issue(self, grant_id: str, client: Client) -> GrantRecord | None:
+        """Lock the live grant before issuing from it, noting an access token of `client`'s
+        lifetime (undone with the transaction if nothing is issued). None: missing or revoked.
+        """
         ttl = timedelta(seconds=self.minter.access_token_ttl(client))
-        await self.repos.grants.record_issue(grant_id, self.now, self.now + ttl)
+        return await self.repos.grants.lock_for_issue(grant_id, self.now, self.now + ttl)
 
 
 class Grant(Protocol):

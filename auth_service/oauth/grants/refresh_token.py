@@ -34,8 +34,11 @@ class RefreshTokenGrant:
         # RFC 6749 §6: refresh tokens are bound to the client they were issued to.
         if token is None or token.client_id != client.client_id:
             raise InvalidGrantError("refresh token is invalid")
-        grant = await ctx.repos.grants.lock(token.grant_id)
-        if grant is None or grant.revoked_at is not None or token.revoked_at is not None:
+        # The family's lock, like every writer of it, so a concurrent revocation is either seen
+        # here or sees what is issued here; the grant's note of the issue goes with it, and is
+        # rolled back with everything else when the checks below refuse the request.
+        grant = await ctx.lock_grant_for_issue(token.grant_id, client)
+        if grant is None or token.revoked_at is not None:
             raise InvalidGrantError("refresh token was revoked")
         # A rotated token is a reuse however late it comes back, so that check comes first.
         if token.rotated_at is None and token.expires_at <= ctx.now:
@@ -118,7 +121,6 @@ class RefreshTokenGrant:
                 nonce=None,
                 access_token=access_token,
             )
-        await ctx.record_issue(grant.id, client)
         ctx.audit.record(
             "token_issued",
             routine=True,
