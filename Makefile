@@ -86,7 +86,7 @@ up:
 down:
 	docker-compose down
 
-# Benchmarks (issue 7; docs/README-performance.md): not part of `make test`, which runs the smoke mode.
+# Benchmarks (issue 7; the README's "Performance"): not part of `make test`, which runs the smoke mode.
 .PHONY: bench bench-full
 INSTALL_WRK := command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)
 
