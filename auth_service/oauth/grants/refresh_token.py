@@ -35,8 +35,8 @@ class RefreshTokenGrant:
         if token is None or token.client_id != client.client_id:
             raise InvalidGrantError("refresh token is invalid")
         # The family's lock, like every writer of it, so a concurrent revocation is either seen
-        # here or sees what is issued here; the grant's note of the issue goes with it, and is
-        # rolled back with everything else when the checks below refuse the request.
+        # here or sees what is issued here. The grant's note of the issue comes with it: a refusal
+        # below rolls it back (the reuse path undoes it before revoking).
         grant = await ctx.lock_grant_for_issue(token.grant_id, client)
         if grant is None or token.revoked_at is not None:
             raise InvalidGrantError("refresh token was revoked")
@@ -73,12 +73,17 @@ class RefreshTokenGrant:
                 > 0
             ):
                 return
-        await revoke_family(ctx.repos, grant.id, ctx.now)
+        # Theft. Nothing is issued, so the grant's note of an issue is undone first: it would show
+        # the thief's attempt as the app's last use and extend how long the family's revocation
+        # must be published. revoke_family takes the family's lock again.
+        grant_id, user_id = grant.id, grant.user_id
+        await ctx.repos.session.rollback()
+        await revoke_family(ctx.repos, grant_id, ctx.now)
         ctx.audit.record(
             "refresh_token_reused",
-            user_id=grant.user_id,
+            user_id=user_id,
             client_id=client.client_id,
-            grant_id=grant.id,
+            grant_id=grant_id,
         )
         await ctx.repos.session.commit()
         raise InvalidGrantError("refresh token was already used")

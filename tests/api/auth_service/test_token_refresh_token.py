@@ -211,6 +211,30 @@ async def test_refresh_token_reuse_after_grace_window_revokes_family(
     assert_oauth_error(newest, "invalid_grant", description="refresh token was revoked")
 
 
+async def test_refresh_token_reuse_leaves_the_grants_last_use_as_it_was(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    tokens: dict[str, Any],
+    clock: TestClock,
+) -> None:
+    await refresh(auth_client, confidential_client, tokens["refresh_token"])
+    before = await _grant(db, confidential_client)
+    clock.advance(2 * 3600)
+
+    reuse = await refresh(auth_client, confidential_client, tokens["refresh_token"])
+
+    # A theft attempt issues nothing: it is not the app's last use, and the revocation need not
+    # be published for access tokens that were never made.
+    assert_oauth_error(reuse, "invalid_grant", description="refresh token was already used")
+    after = await _grant(db, confidential_client)
+    assert after.revoked_at is not None
+    assert (after.last_used_at, after.access_expires_at) == (
+        before.last_used_at,
+        before.access_expires_at,
+    )
+
+
 async def test_refresh_token_reuse_within_grace_window_replaces_first_successor(
     auth_client: httpx.AsyncClient,
     db: Database,
