@@ -8,6 +8,7 @@ the Dockerfile, so a renamed module, port or variable cannot leave compose behin
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import re
 from pathlib import Path
 from types import ModuleType
@@ -107,6 +108,22 @@ def test_compose_edge_proxies_to_every_instance_and_only_it_is_believed(service:
     assert "--proxy-headers" in SERVICES[service]["command"]
     assert _options(SERVICES[service]["command"])["forwarded-allow-ips"] == edge_address
     assert "./deploy/edge.nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["edge"]["volumes"]
+
+
+def test_compose_edge_address_is_in_the_subnet_but_outside_the_dynamic_range() -> None:
+    def default(value: str) -> str:  # "${NAME:-default}" -> "default"
+        match = re.fullmatch(r"\$\{[A-Z_]+:-([^}]+)\}", value)
+        assert match is not None, value
+        return match.group(1)
+
+    (pool,) = COMPOSE["networks"]["default"]["ipam"]["config"]
+    edge = ipaddress.ip_address(default(SERVICES["edge"]["networks"]["default"]["ipv4_address"]))
+    subnet = ipaddress.ip_network(default(pool["subnet"]))
+    dynamic = ipaddress.ip_network(default(pool["ip_range"]))
+
+    # Otherwise a scaled instance could be given the trusted address first (docker/compose#11899).
+    assert edge in subnet and dynamic.subnet_of(subnet)  # type: ignore[arg-type]
+    assert edge not in dynamic
 
 
 @pytest.mark.parametrize("service", ["auth", "resource"])
