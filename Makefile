@@ -101,7 +101,7 @@ bench-full: install
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# Scale-out and the fault suite (issue 8; docs/README-reliability.md).
+# Scale-out and the fault suite (issue 8; the README's "Running several instances" and "Reliability").
 .PHONY: run-cluster chaos chaos-ci
 
 # 2 auth + 2 resource instances on PostgreSQL (database myauth_cluster) and Redis, Ctrl-C stops all.
