@@ -94,6 +94,7 @@ class PasswordGrant:
             user_id=user.id,
             client_id=client.client_id,
             grant_type=self.grant_type,
+            grant_id=grant.id,
         )
         return TokenResponse(
             access_token=access_token,

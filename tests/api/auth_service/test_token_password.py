@@ -253,7 +253,12 @@ async def test_token_password_audit_events_never_hold_the_password(
     events = await db.all(AuditEvent)
 
     (issued_event,) = [e for e in events if e.event == "token_issued"]
-    assert (issued_event.user_id, issued_event.details) == (user.id, {"grant_type": "password"})
+    (grant,) = await db.all(Grant)
+    # Like every grant type's: the family the tokens belong to, for tracing a later revocation.
+    assert (issued_event.user_id, issued_event.details) == (
+        user.id,
+        {"grant_type": "password", "grant_id": grant.id},
+    )
     for event in events:  # login_failed too, once it is recorded (see the test above)
         text = _row_text(event)
         for secret in (SECRET_PASSWORD, WRONG_PASSWORD, issued.json()["refresh_token"]):
