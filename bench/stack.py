@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -17,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from devtools.scratch_databases import scratch_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CPU = 0
@@ -140,23 +138,9 @@ def fresh_database(workdir: Path, server_url: str | None) -> Iterator[str]:
         return
     if not is_postgres(server_url):
         raise SystemExit("BENCH_DATABASE_URL must be a postgresql+asyncpg:// URL")
-    base = make_url(server_url)
-    name = f"{base.database or 'bench'}_bench_{secrets.token_hex(4)}"
-    admin_url = base.set(database="postgres").render_as_string(hide_password=False)
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+    bench = make_url(server_url).database or "bench"
+    with scratch_database(server_url, f"{bench}_bench") as url:
+        yield url
 
 
 @dataclass

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH_APP = "auth_service.main:create_app"
@@ -230,55 +225,3 @@ def build_cluster(
             log_path = log_dir / f"{name}.log" if log_dir is not None else None
             cluster.instances[name] = Instance(name, kind, app, port, url, env, log_path)
     return cluster
-
-
-def admin_url(server_url: str) -> str:
-    return make_url(server_url).set(database="postgres").render_as_string(hide_password=False)
-
-
-async def _admin(server_url: str, statement: str) -> None:
-    engine = create_async_engine(admin_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-async def database_exists(url: str) -> bool:
-    name = make_url(url).database
-    engine = create_async_engine(admin_url(url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            result = await connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name").bindparams(name=name)
-            )
-            return result.scalar() is not None
-    finally:
-        await engine.dispose()
-
-
-def create_database(url: str) -> None:
-    asyncio.run(_admin(url, f'CREATE DATABASE "{make_url(url).database}"'))
-
-
-def drop_database(url: str) -> None:
-    asyncio.run(_admin(url, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-
-
-@contextmanager
-def fresh_database(
-    server_url: str, prefix: str = "myauth_chaos", *, keep: bool = False
-) -> Iterator[str]:
-    """A new, empty database on the server of `server_url`, dropped afterwards unless `keep`."""
-    url = (
-        make_url(server_url)
-        .set(database=f"{prefix}_{secrets.token_hex(4)}")
-        .render_as_string(hide_password=False)
-    )
-    create_database(url)
-    try:
-        yield url
-    finally:
-        if not keep:
-            drop_database(url)

@@ -21,13 +21,14 @@ from sqlalchemy.engine import make_url
 from auth_service import migrations
 from chaos import report
 from chaos.api import Api, new_client
-from chaos.cluster import ROOT, Cluster, Topology, build_cluster, fresh_database
+from chaos.cluster import ROOT, Cluster, Topology, build_cluster
 from chaos.context import Context, Result
 from chaos.faults import PostgresControl, default_pg_ctl
 from chaos.ledger import Ledger
 from chaos.scenarios import auth_down, baseline, kills, postgres, rotation, storm
 from chaos.seed import HASH_COST, seed
 from chaos.workload import Forger, Workload
+from devtools.scratch_databases import scratch_database
 
 USERS = 20
 # The suite's cluster: short key and cache lifetimes so rotation and cache expiry happen within
@@ -117,7 +118,7 @@ def run(options: argparse.Namespace) -> int:
         auth_ports=(free_port(), free_port()), resource_ports=(free_port(), free_port())
     )
     try:
-        with fresh_database(options.pg_url, keep=options.keep_database) as url:
+        with scratch_database(options.pg_url, "myauth_chaos", keep=options.keep_database) as url:
             migrations.upgrade(url)
             cluster = build_cluster(topology, database_url=url, redis_url=options.redis_url,
                                     key_dir=workdir / "keys", log_dir=workdir,

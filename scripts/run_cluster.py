@@ -22,9 +22,8 @@ from chaos.cluster import (  # noqa: E402
     ROOT,
     Topology,
     build_cluster,
-    create_database,
-    database_exists,
 )
+from devtools.scratch_databases import create_database, database_exists  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/myauth_cluster"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import SQLModel
 
 import shared.models  # noqa: F401 - registers every table
+from devtools.scratch_databases import create_database, database_exists, scratch_database
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or None
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -40,23 +41,12 @@ def worker_database_url(url: str) -> str:
     if not worker:
         return url
     base = make_url(url)
-    name = f"{base.database}_{worker}"
-    admin_url = base.set(database="postgres").render_as_string(hide_password=False)
-    asyncio.run(_create_if_missing(admin_url, name))
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
-async def _create_if_missing(admin_url: str, name: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            exists = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name").bindparams(name=name)
-            )
-            if not exists:
-                await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
+    worker_url = base.set(database=f"{base.database}_{worker}").render_as_string(
+        hide_password=False
+    )
+    if not asyncio.run(database_exists(worker_url)):
+        create_database(worker_url)
+    return worker_url
 
 
 async def reset_postgres_schema(url: str) -> None:
@@ -82,20 +72,7 @@ def fresh_database(tmp_path: Path) -> Iterator[str]:
     if TEST_DATABASE_URL is None or not is_postgres(TEST_DATABASE_URL):
         yield sqlite_url(tmp_path / f"fresh-{secrets.token_hex(4)}.db")
         return
-    base = make_url(TEST_DATABASE_URL)
-    name = f"{base.database}_fresh_{secrets.token_hex(4)}"
-    admin_url = base.set(database="postgres").render_as_string(hide_password=False)
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+    with scratch_database(
+        TEST_DATABASE_URL, f"{make_url(TEST_DATABASE_URL).database}_fresh"
+    ) as url:
+        yield url
