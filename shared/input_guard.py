@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from shared.observability import ASGIApp, Receive, Scope, Send
+from shared.observability import ASGIApp, Receive, Scope, Send, send_invalid_request
 
 MAX_DB_INTEGER = 2**31 - 1  # PostgreSQL integer columns
 
@@ -47,22 +47,6 @@ class MalformedInputMiddleware:
         if scope["type"] == "http":
             raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
             if not (is_clean_bytes(raw_path) and is_clean_bytes(scope.get("query_string", b""))):
-                await _refuse(send)
+                await send_invalid_request(send, 400, "the URL is not valid UTF-8 text")
                 return
         await self.app(scope, receive, send)
-
-
-async def _refuse(send: Send) -> None:
-    body = b'{"error":"invalid_request","error_description":"the URL is not valid UTF-8 text"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -263,11 +263,19 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(send: Send) -> None:
-    body = b'{"error":"invalid_request","error_description":"request body is too large"}'
+    await send_invalid_request(send, 413, "request body is too large")
+
+
+async def send_invalid_request(send: Send, status: int, description: str) -> None:
+    """An `invalid_request` error in the token endpoint's JSON shape (RFC 6749 §5.2), not cached,
+    for middleware that answers before any route, and so before the OAuth error handler, runs."""
+    body = json.dumps(
+        {"error": "invalid_request", "error_description": description}, separators=(",", ":")
+    ).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

@@ -9,6 +9,7 @@ import pytest
 
 from auth_service.config import AuthSettings
 from tests.factories import TestClient, TestUser
+from tests.support.assertions import assert_oauth_error
 from tests.support.flows import AuthorizationRequest, tokens_for
 
 NUL_URLS = [
@@ -30,8 +31,8 @@ async def test_malformed_url_is_400_invalid_request(
 ) -> None:
     response = await auth_client.get(url)
 
-    assert response.status_code == 400, response.text
-    assert response.json()["error"] == "invalid_request"
+    assert_oauth_error(response, "invalid_request", description="the URL is not valid UTF-8 text")
+    assert response.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize(
