@@ -10,6 +10,8 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from auth_service.key_management import MAX_TOKEN_LIFETIME
+from auth_service.oauth.client_auth import AUTH_METHODS, auth_method_names
+from auth_service.oauth.grants import GRANTS, browser_app_grant_types
 from auth_service.oauth.revocation import DENY_MARGIN
 from auth_service.repositories import Repositories
 from auth_service.security.redirect_uris import redirect_uri_problem
@@ -21,9 +23,7 @@ from shared.scopes import SCOPES, format_scope, parse_scope
 T = TypeVar("T")
 MIN_ACCESS_TTL, MAX_ACCESS_TTL = 30, 86400
 MIN_REFRESH_TTL, MAX_REFRESH_TTL = 60, 365 * 86400
-AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
-KNOWN_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
-DEFAULT_GRANT_TYPES = ("authorization_code", "refresh_token")
+DEFAULT_GRANT_TYPES = browser_app_grant_types()
 
 
 class ClientMetadataError(ValueError):
@@ -55,7 +55,7 @@ class ClientSpec:
     def auth_method(self) -> str:
         if self.token_endpoint_auth_method is not None:
             return self.token_endpoint_auth_method
-        return "none" if self.is_public else "client_secret_basic"
+        return auth_method_names(public=self.is_public)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +83,12 @@ class RegisteredClient:
 
 def validate_client_spec(spec: ClientSpec) -> None:
     _validate_lifetimes(spec.access_token_ttl, spec.refresh_token_ttl)
-    if spec.auth_method not in AUTH_METHODS or (spec.auth_method == "none") != spec.is_public:
+    method = AUTH_METHODS.get(spec.auth_method)
+    if method is None or method.for_public_clients != spec.is_public:
         raise ClientMetadataError(
-            "token_endpoint_auth_method must be none for public clients and "
-            "client_secret_basic or client_secret_post for confidential ones",
+            f"token_endpoint_auth_method must be {' or '.join(auth_method_names(public=True))} "
+            "for public clients and "
+            f"{' or '.join(auth_method_names(public=False))} for confidential ones",
             field="token_endpoint_auth_method",
         )
     for field, url in (("homepage_uri", spec.homepage_uri), ("logo_uri", spec.logo_uri)):
@@ -95,28 +97,13 @@ def validate_client_spec(spec: ClientSpec) -> None:
             raise ClientMetadataError(problem, field=field)
     if not spec.name.strip() or len(spec.name) > 200:
         raise ClientMetadataError("name must be 1-200 characters", field="name")
-    unknown_grants = set(spec.grant_types) - set(KNOWN_GRANT_TYPES)
-    if unknown_grants:
-        raise ClientMetadataError(
-            f"unknown grant type: {sorted(unknown_grants)[0]}", field="grant_types"
-        )
-    if "password" in spec.grant_types and not spec.is_first_party:
-        raise ClientMetadataError(
-            "the password grant is only for first-party clients (RFC 9700 §2.4)",
-            field="grant_types",
-        )
     if spec.is_public and spec.can_introspect:
         raise ClientMetadataError(
             "only a confidential client can introspect: the endpoint needs client authentication "
             "(RFC 7662 §2.1)",
             field="can_introspect",
         )
-    if spec.is_public and "client_credentials" in spec.grant_types:
-        raise ClientMetadataError(
-            "a public client cannot use client_credentials (RFC 6749 §4.4)", field="grant_types"
-        )
-    if "authorization_code" in spec.grant_types and not spec.redirect_uris:
-        raise ClientMetadataError("at least one redirect URI is required", field="redirect_uris")
+    _validate_grant_types(spec)
     for uri in (*spec.redirect_uris, *spec.post_logout_redirect_uris):
         problem = redirect_uri_problem(uri)
         if problem is not None:
@@ -129,6 +116,31 @@ def validate_client_spec(spec: ClientSpec) -> None:
     unknown = scopes - SCOPES.keys()
     if unknown:
         raise ClientMetadataError(f"unknown scope: {sorted(unknown)[0]}", field="scope")
+
+
+def _validate_grant_types(spec: ClientSpec) -> None:
+    """Each grant type's declarations (`auth_service.oauth.grants`) say who may hold it."""
+    unknown_grants = set(spec.grant_types) - GRANTS.keys()
+    if unknown_grants:
+        raise ClientMetadataError(
+            f"unknown grant type: {sorted(unknown_grants)[0]}", field="grant_types"
+        )
+    grants = [GRANTS[name] for name in dict.fromkeys(spec.grant_types)]
+    for grant in grants:
+        if grant.first_party_only and not spec.is_first_party:
+            raise ClientMetadataError(
+                f"the {grant.grant_type} grant is only for first-party clients (RFC 9700 §2.4)",
+                field="grant_types",
+            )
+        # RFC 6749 §4.4: a client acting for itself must be able to prove who it is.
+        if spec.is_public and not grant.acts_for_user:
+            raise ClientMetadataError(
+                f"a public client cannot use {grant.grant_type} (RFC 6749 §4.4)",
+                field="grant_types",
+            )
+    # RFC 6749 §3.1.2: grants started at the authorization endpoint return to a redirect URI.
+    if any(grant.response_type is not None for grant in grants) and not spec.redirect_uris:
+        raise ClientMetadataError("at least one redirect URI is required", field="redirect_uris")
 
 
 async def register_client(

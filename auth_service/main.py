@@ -19,7 +19,8 @@ from auth_service.errors import render_failure
 from auth_service.key_management import KeyStore, ensure_signing_key
 from auth_service.maintenance import Maintenance
 from auth_service.oauth.authorize import AuthorizationPageError, AuthorizationRedirectError
-from auth_service.oauth.grants.base import GrantSettings
+from auth_service.oauth.grants import build_grants
+from auth_service.oauth.grants.base import GrantServices
 from auth_service.oauth.introspection import IntrospectionState
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.pages import make_templates
@@ -135,9 +136,6 @@ def create_app(
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
     app.state.client_cache = ClientCache()
-    app.state.grant_settings = GrantSettings(
-        refresh_token_reuse_grace=settings.refresh_token_reuse_grace
-    )
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )
@@ -145,6 +143,13 @@ def create_app(
         time_cost=settings.password_time_cost,
         memory_kib=settings.password_memory_kib,
         parallelism=settings.password_parallelism,
+    )
+    app.state.grants = build_grants(
+        GrantServices(
+            hasher=app.state.password_hasher,
+            throttle=app.state.throttle,
+            refresh_token_reuse_grace=settings.refresh_token_reuse_grace,
+        )
     )
     app.include_router(api_router)
     app.include_router(operations_router())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from auth_service.oauth.client_auth import TOKEN_ENDPOINT_AUTH_METHODS
+from auth_service.oauth.client_auth import auth_method_names
 from auth_service.security.pkce import SUPPORTED_METHODS
 from shared.scopes import Scope
 
@@ -14,6 +14,7 @@ def provider_metadata(
     issuer: str,
     *,
     grant_types: Iterable[str],
+    response_types: Iterable[str],
     scopes: Mapping[str, Scope],
     signing_alg: str,
     registration_enabled: bool,
@@ -30,20 +31,18 @@ def provider_metadata(
         "userinfo_endpoint": f"{issuer}/oauth/userinfo",
         "end_session_endpoint": f"{issuer}/oauth/logout",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "revocation_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(auth_method_names()),
         "introspection_endpoint": f"{issuer}/oauth/introspect",
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-        ],
+        # RFC 7662 §2.1: the caller must authenticate, so not the public clients' `none`.
+        "introspection_endpoint_auth_methods_supported": list(auth_method_names(public=False)),
         "scopes_supported": list(scopes),
         "claims_supported": claims,
-        "response_types_supported": ["code"],
+        "response_types_supported": list(response_types),
         "response_modes_supported": ["query"],
         "grant_types_supported": sorted(grant_types),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [signing_alg],
-        "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(auth_method_names()),
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         # RFC 9207 §3: every authorization response carries `iss`.

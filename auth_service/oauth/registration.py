@@ -18,6 +18,7 @@ from auth_service.client_registry import (
     register_client,
     update_client,
 )
+from auth_service.oauth import grants
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token, token_matches
 from shared.errors import (
@@ -28,9 +29,6 @@ from shared.errors import (
 )
 from shared.models import Client
 
-# RFC 7591 §2: what a dynamically registered client may use. The password grant is for clients an
-# operator marks first-party, never for self-registered ones.
-DYNAMIC_GRANT_TYPES = frozenset({"authorization_code", "refresh_token", "client_credentials"})
 REALM = "myauth-registration"
 
 
@@ -51,19 +49,25 @@ def _string(metadata: dict[str, Any], name: str, *, limit: int = 2000) -> str | 
 def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
     """RFC 7591 §2 metadata -> our registration spec, with §2.1's grant/response type rules."""
     auth_method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
+    # §2: grant_types defaults to authorization_code.
     grant_types = _strings(metadata, "grant_types", ["authorization_code"])
-    response_types = _strings(
-        metadata, "response_types", ["code"] if "authorization_code" in grant_types else []
-    )
-    if set(response_types) - {"code"}:
-        raise InvalidClientMetadataError("only the code response type is supported")
-    # §2.1: response_types code and grant_types authorization_code go together.
-    if ("code" in response_types) != ("authorization_code" in grant_types):
-        raise InvalidClientMetadataError("response_types code needs grant_types authorization_code")
-    if set(grant_types) - DYNAMIC_GRANT_TYPES:
+    response_types = _strings(metadata, "response_types", _response_types_for(grant_types))
+    supported = grants.response_types()
+    if set(response_types) - supported.keys():
         raise InvalidClientMetadataError(
-            "grant_types may be authorization_code, refresh_token, client_credentials"
+            f"only the {' and '.join(supported)} response type is supported"
         )
+    # §2.1: a response type and the grant type it starts are registered together.
+    for response_type, grant_type in supported.items():
+        if (response_type in response_types) != (grant_type in grant_types):
+            raise InvalidClientMetadataError(
+                f"response_types {response_type} needs grant_types {grant_type}"
+            )
+    # §2: what a self-registered client may use, as each grant type declares (the password
+    # grant is for clients an operator marks first-party, never for self-registered ones).
+    dynamic = grants.grant_types(dynamic_registration=True)
+    if set(grant_types) - set(dynamic):
+        raise InvalidClientMetadataError(f"grant_types may be {', '.join(dynamic)}")
     return ClientSpec(
         name=_string(metadata, "client_name", limit=200) or "Unnamed app",
         redirect_uris=_strings(metadata, "redirect_uris", []),
@@ -75,6 +79,11 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
         logo_uri=_string(metadata, "logo_uri"),
         token_endpoint_auth_method=auth_method,
     )
+
+
+def _response_types_for(grant_types: Sequence[str]) -> list[str]:
+    """RFC 7591 §2.1: the response types that go with these grant types."""
+    return [rt for rt, grant in grants.response_types().items() if grant in grant_types]
 
 
 def _protocol_error(error: ClientMetadataError) -> OAuthError:
@@ -93,7 +102,7 @@ def client_metadata(client: Client, *, issuer: str) -> dict[str, Any]:
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "grant_types": client.grant_types,
-        "response_types": ["code"] if "authorization_code" in client.grant_types else [],
+        "response_types": _response_types_for(client.grant_types),
         "token_endpoint_auth_method": client.token_endpoint_auth_method,
         "scope": client.scope,
         "registration_client_uri": f"{issuer}/oauth/register/{client.client_id}",

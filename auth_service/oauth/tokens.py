@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,7 +48,9 @@ class TokenMinter:
         scopes: frozenset[str],
         grant_id: str | None,
         auth_time: datetime | None,
+        cnf: Mapping[str, Any] | None = None,
     ) -> str:
+        """An RFC 9068 §2 access token; `cnf` binds it to a key (RFC 7800 §3.1)."""
         iat = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.policy.issuer,
@@ -64,6 +66,8 @@ class TokenMinter:
             claims[GRANT_ID_CLAIM] = grant_id
         if auth_time is not None:
             claims["auth_time"] = int(auth_time.timestamp())  # RFC 9068 §2.2.1
+        if cnf is not None:
+            claims["cnf"] = dict(cnf)
         return self._sign(claims, now, typ=ACCESS_TOKEN_TYP)
 
     def id_token(
@@ -76,6 +80,7 @@ class TokenMinter:
         nonce: str | None,
         access_token: str | None,
     ) -> str:
+        """An OIDC Core §2 ID token; `at_hash` per §3.1.3.6 when an access token comes with it."""
         iat = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.policy.issuer,

@@ -17,6 +17,7 @@ from auth_service.client_registry import (
     update_client,
 )
 from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
+from auth_service.oauth.grants import browser_app_grant_types
 from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
 from auth_service.repositories import Repositories
 from shared.models import Client, UserSession
@@ -24,10 +25,6 @@ from shared.scopes import SCOPES, format_scope
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PORTAL = "/developers"
-GRANTS_BY_TYPE = {
-    "confidential": ["authorization_code", "refresh_token"],
-    "public": ["authorization_code", "refresh_token"],
-}
 MESSAGES = {
     "deleted": "The app was deleted and every token it held was revoked.",
     "saved": "Saved.",
@@ -159,7 +156,7 @@ async def create_app(
         redirect_uris=values["redirect_uris"],
         post_logout_redirect_uris=values["post_logout_redirect_uris"],
         scope=values["scope"],
-        grant_types=GRANTS_BY_TYPE[values["client_type"]],
+        grant_types=browser_app_grant_types(),
         is_public=public,
         homepage_uri=values["homepage_uri"],
         logo_uri=values["logo_uri"],

@@ -21,18 +21,11 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
     throttle: Throttle = state.throttle
     await throttle.hit("token-client", call.client.client_id, throttle.policy.token_per_client)
     token_request = TokenRequest.from_form(call.form)
-    grant = get_grant(token_request.grant_type)
+    grant = get_grant(state.grants, token_request.grant_type)
     if not call.client.allows_grant_type(grant.grant_type):
         raise UnauthorizedClientError(f"this client may not use grant_type={grant.grant_type}")
     ctx = GrantContext(
-        uow=call.uow,
-        minter=state.minter,
-        audit=call.audit,
-        hasher=state.password_hasher,
-        throttle=throttle,
-        client_ip=call.ip,
-        settings=state.grant_settings,
-        now=call.now,
+        uow=call.uow, minter=state.minter, audit=call.audit, client_ip=call.ip, now=call.now
     )
     response = await grant.exchange(token_request, call.client, ctx)
     state.metrics.tokens_issued.labels(grant.grant_type).inc()

@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse
 
 from auth_service.deps import KeyStoreDep, Now, SettingsDep
 from auth_service.oauth.discovery import provider_metadata
-from auth_service.oauth.grants import GRANTS
+from auth_service.oauth.grants import grant_types, response_types
 from shared.scopes import SCOPES
 
 router = APIRouter(tags=["discovery"])
@@ -22,7 +22,8 @@ def _cache_headers(max_age: int) -> dict[str, str]:
 async def discovery(settings: SettingsDep) -> JSONResponse:
     metadata = provider_metadata(
         settings.issuer,
-        grant_types=GRANTS,
+        grant_types=grant_types(),
+        response_types=tuple(response_types()),
         scopes=SCOPES,
         signing_alg=settings.signing_alg,
         registration_enabled=settings.registration_enabled,

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -53,3 +53,55 @@ def test_migrations_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
         migrations.upgrade(url)
         diff, _ = _diff(url)
     assert diff == []
+
+
+def _client_auth_methods(url: str) -> dict[str, str]:
+    async def run() -> dict[str, str]:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text("SELECT client_id, token_endpoint_auth_method FROM client")
+                )
+                return {row[0]: row[1] for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _insert_clients_before_0004(url: str) -> None:
+    async def run() -> None:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.begin() as connection:
+                for client_id, is_public in (("spa", True), ("web", False)):
+                    await connection.execute(
+                        text(
+                            "INSERT INTO client (client_id, name, redirect_uris, scope, "
+                            "grant_types, is_public, require_pkce, is_first_party, "
+                            "post_logout_redirect_uris, can_introspect, created_at, updated_at) "
+                            "VALUES (:id, 'App', '[]', 'openid', '[]', :public, true, false, "
+                            "'[]', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                        ),
+                        {"id": client_id, "public": is_public},
+                    )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_migration_0005_gives_public_clients_of_before_0004_the_none_method(
+    tmp_path: Path,
+) -> None:
+    with fresh_database(tmp_path) as url:
+        migrations.upgrade(url, "0003")
+        _insert_clients_before_0004(url)
+        migrations.upgrade(url, "0004")
+        assert _client_auth_methods(url) == {
+            "spa": "client_secret_basic",
+            "web": "client_secret_basic",
+        }
+        migrations.upgrade(url)
+        assert _client_auth_methods(url) == {"spa": "none", "web": "client_secret_basic"}

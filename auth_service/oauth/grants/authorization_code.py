@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from typing import ClassVar, NoReturn
 
-from auth_service.oauth.grants.base import GrantContext
+from auth_service.oauth.grants.base import GrantContext, GrantType
+from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.revocation import revoke_family
-from auth_service.oauth.tokens import issue_refresh_token
 from auth_service.security import pkce
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidGrantError, InvalidRequestError
 from shared.models import AuthorizationCode, Client
 from shared.schemas import TokenResponse
-from shared.scopes import format_scope, parse_scope
+from shared.scopes import parse_scope
 
 
-class AuthorizationCodeGrant:
+class AuthorizationCodeGrant(GrantType):
     grant_type: ClassVar[str] = "authorization_code"
+    response_type: ClassVar[str | None] = "code"  # RFC 6749 §4.1.1
 
     async def exchange(
         self, request: TokenRequest, client: Client, ctx: GrantContext
     ) -> TokenResponse:
+        """RFC 6749 §4.1.3: redeem a code once, bound to its client, redirect_uri and PKCE."""
         if request.code is None:
             raise InvalidRequestError("code is required")
         code_hash = hash_token(request.code)
@@ -66,49 +68,15 @@ class AuthorizationCodeGrant:
             await ctx.repos.session.commit()
             raise InvalidGrantError("the authorization was revoked")
         scopes = parse_scope(code.scope)
-        access_token = ctx.minter.access_token(
-            now=ctx.now,
+        subject = TokenSubject(
             sub=code.user_id,
-            client=client,
             scopes=scopes,
-            grant_id=grant.id,
+            grant=grant,
             auth_time=code.auth_time,
+            id_token="openid" in scopes,  # OIDC Core §3.1.3.3
+            nonce=code.nonce,
         )
-        refresh_token = None
-        if client.allows_grant_type("refresh_token"):
-            refresh_token = await issue_refresh_token(
-                ctx.repos.refresh_tokens,
-                policy=ctx.minter.policy,
-                client=client,
-                grant=grant,
-                scopes=scopes,
-                now=ctx.now,
-            )
-        id_token = None
-        if "openid" in scopes:
-            id_token = ctx.minter.id_token(
-                now=ctx.now,
-                sub=code.user_id,
-                client_id=client.client_id,
-                auth_time=code.auth_time,
-                nonce=code.nonce,
-                access_token=access_token,
-            )
-        ctx.audit.record(
-            "token_issued",
-            routine=True,
-            user_id=code.user_id,
-            client_id=client.client_id,
-            grant_type=self.grant_type,
-            grant_id=grant.id,
-        )
-        return TokenResponse(
-            access_token=access_token,
-            expires_in=ctx.minter.access_token_ttl(client),
-            scope=format_scope(scopes),
-            refresh_token=refresh_token,
-            id_token=id_token,
-        )
+        return await issue_token_set(self, ctx, client, subject)
 
 
 def _binding_problem(code: AuthorizationCode, request: TokenRequest, client: Client) -> str | None:

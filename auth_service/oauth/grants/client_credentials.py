@@ -4,41 +4,32 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from auth_service.oauth.grants.base import GrantContext
+from auth_service.oauth.grants.base import GrantContext, GrantType
+from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from shared.errors import InvalidScopeError, UnauthorizedClientError
 from shared.models import Client
 from shared.schemas import TokenResponse
-from shared.scopes import format_scope, parse_scope, user_scopes
+from shared.scopes import parse_scope, user_scopes
 
 
-class ClientCredentialsGrant:
+class ClientCredentialsGrant(GrantType):
     grant_type: ClassVar[str] = "client_credentials"
+    acts_for_user: ClassVar[bool] = False
+    # RFC 6749 §4.4.3: no refresh token; the client can always ask again.
+    issues_refresh_token: ClassVar[bool] = False
 
     async def exchange(
         self, request: TokenRequest, client: Client, ctx: GrantContext
     ) -> TokenResponse:
+        """RFC 6749 §4.4.2: a confidential client's own tokens, within its non-user scopes."""
         # RFC 6749 §4.4: only confidential clients can use this grant.
         if client.is_public:
             raise UnauthorizedClientError("client_credentials is only for confidential clients")
         scopes = _requested_scopes(request.scope, client)
-        access_token = ctx.minter.access_token(
-            now=ctx.now,
-            sub=client.client_id,  # RFC 9068 §2.2: no resource owner, so sub is the client
-            client=client,
-            scopes=scopes,
-            grant_id=None,
-            auth_time=None,
-        )
-        ctx.audit.record(
-            "token_issued", routine=True, client_id=client.client_id, grant_type=self.grant_type
-        )
-        # RFC 6749 §4.4.3: no refresh token; the client can always ask again.
-        return TokenResponse(
-            access_token=access_token,
-            expires_in=ctx.minter.access_token_ttl(client),
-            scope=format_scope(scopes),
-        )
+        # RFC 9068 §2.2: no resource owner, so sub is the client.
+        subject = TokenSubject(sub=client.client_id, scopes=scopes)
+        return await issue_token_set(self, ctx, client, subject)
 
 
 def _requested_scopes(scope: str | None, client: Client) -> frozenset[str]:

@@ -8,25 +8,33 @@ grace window, which replaces the successor the client probably never received.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from auth_service.oauth.grants.base import GrantContext
+from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantType
+from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.revocation import revoke_family
-from auth_service.oauth.tokens import issue_refresh_token
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from shared.models import Client, Grant, RefreshToken
 from shared.schemas import TokenResponse
-from shared.scopes import format_scope, parse_scope
+from shared.scopes import parse_scope
 
 
-class RefreshTokenGrant:
+class RefreshTokenGrant(GrantType):
     grant_type: ClassVar[str] = "refresh_token"
+
+    def __init__(self, reuse_grace: int = 0) -> None:
+        self._reuse_grace = timedelta(seconds=reuse_grace)
+
+    @classmethod
+    def build(cls, services: GrantServices) -> Self:
+        return cls(services.refresh_token_reuse_grace)
 
     async def exchange(
         self, request: TokenRequest, client: Client, ctx: GrantContext
     ) -> TokenResponse:
+        """RFC 6749 §6: a fresh token set for a live refresh token, which rotates."""
         if request.refresh_token is None:
             raise InvalidRequestError("refresh_token is required")
         token_hash = hash_token(request.refresh_token)
@@ -55,7 +63,7 @@ class RefreshTokenGrant:
     ) -> None:
         """The token was already rotated: a retry within the grace window, or theft."""
         await ctx.repos.session.refresh(token)
-        grace = timedelta(seconds=ctx.settings.refresh_token_reuse_grace)
+        grace = self._reuse_grace
         # A negative age means this request started before the rotation it lost to: a concurrent
         # duplicate, which is a retry when there is a window and a reuse when there is none.
         if (
@@ -96,51 +104,19 @@ class RefreshTokenGrant:
         scopes: frozenset[str],
         ctx: GrantContext,
     ) -> TokenResponse:
-        access_token = ctx.minter.access_token(
-            now=ctx.now,
+        subject = TokenSubject(
             sub=grant.user_id,
-            client=client,
             scopes=scopes,
-            grant_id=grant.id,
-            auth_time=grant.auth_time,
-        )
-        # The successor keeps the family's scope: a narrower request narrows this access token
-        # only (RFC 6749 §6), so a later refresh can ask for the original scope again.
-        new_refresh_token = await issue_refresh_token(
-            ctx.repos.refresh_tokens,
-            policy=ctx.minter.policy,
-            client=client,
             grant=grant,
-            scopes=token.scopes,
-            now=ctx.now,
+            auth_time=grant.auth_time,
+            # The successor keeps the family's scope: a narrower request narrows this access
+            # token only (RFC 6749 §6), so a later refresh can ask for the original scope again.
+            refresh_scopes=token.scopes,
             parent_hash=token.token_hash,
-        )
-        id_token = None
-        if "openid" in scopes:
             # OIDC Core §12.2: same iss, sub, aud and auth_time as the original; no nonce.
-            id_token = ctx.minter.id_token(
-                now=ctx.now,
-                sub=grant.user_id,
-                client_id=client.client_id,
-                auth_time=grant.auth_time,
-                nonce=None,
-                access_token=access_token,
-            )
-        ctx.audit.record(
-            "token_issued",
-            routine=True,
-            user_id=grant.user_id,
-            client_id=client.client_id,
-            grant_type=self.grant_type,
-            grant_id=grant.id,
+            id_token="openid" in scopes,
         )
-        return TokenResponse(
-            access_token=access_token,
-            expires_in=ctx.minter.access_token_ttl(client),
-            scope=format_scope(scopes),
-            refresh_token=new_refresh_token,
-            id_token=id_token,
-        )
+        return await issue_token_set(self, ctx, client, subject)
 
 
 def _requested_scopes(scope: str | None, token: RefreshToken) -> frozenset[str]:
