@@ -8,13 +8,12 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.repositories import Repositories
-from auth_service.security.passwords import PasswordHasher
+from auth_service.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from shared.models import User
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 EMAIL_PATTERN = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}")
 MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 1024
 
 
 class AccountError(ValueError):

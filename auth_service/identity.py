@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from auth_service.repositories import Repositories
-from auth_service.security.passwords import PasswordHasher
+from auth_service.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from auth_service.security.secrets import hash_token, new_token
 from shared.models import User, UserSession
 
-MAX_PASSWORD_LENGTH = 1024
 SECOND_FACTOR_WINDOW = 300  # seconds to enter the code after the password
 
 

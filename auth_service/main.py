@@ -38,17 +38,15 @@ from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
 from auth_service.security_headers import SecurityHeadersMiddleware
 from auth_service.throttling import Throttle
+from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError
 from shared.failures import CatchAllMiddleware, install_failure_handlers
 from shared.input_guard import MalformedInputMiddleware
-from shared.observability import (
-    BodySizeLimitMiddleware,
-    Metrics,
-    RequestContextMiddleware,
-    configure_logging,
-    operations_router,
-)
+from shared.observability.health import operations_router
+from shared.observability.logs import configure_logging
+from shared.observability.metrics import Metrics
+from shared.observability.request_context import RequestContextMiddleware
 from shared.revocations import RevocationList, revocation_channel
 
 logger = logging.getLogger(__name__)

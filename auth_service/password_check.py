@@ -11,13 +11,12 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from auth_service.security.passwords import PasswordHasher
+from auth_service.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from auth_service.throttling import Throttle
 from shared.errors import TooManyRequestsError
 from shared.models import User
 
 BUCKET = "password-recheck"
-MAX_PASSWORD_CHARS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +32,7 @@ async def recheck_password(
         await throttle.check_delay(BUCKET, user.id)
     except TooManyRequestsError as error:
         return PasswordCheck(ok=False, throttled=error)
-    if (await hasher.verify(password[:MAX_PASSWORD_CHARS], user.password_hash)).ok:
+    if (await hasher.verify(password[:MAX_PASSWORD_LENGTH], user.password_hash)).ok:
         await throttle.succeeded(BUCKET, user.id)
         return PasswordCheck(ok=True)
     await throttle.failed(BUCKET, user.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.observability import ASGIApp, Message, Receive, Scope, Send
+from shared.asgi import ASGIApp, Message, Receive, Scope, Send
 
 # No inline script or style anywhere; the interactive API docs need the CDN assets they load.
 PAGE_CSP = (

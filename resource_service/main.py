@@ -15,18 +15,16 @@ from starlette.responses import JSONResponse, Response
 from resource_service.config import ResourceSettings, get_settings
 from resource_service.profiles import ProfileCache
 from resource_service.routes import api_router
+from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError, oauth_error_handler
 from shared.failures import CatchAllMiddleware, install_failure_handlers
 from shared.input_guard import MalformedInputMiddleware
 from shared.jwks import JwksCache
-from shared.observability import (
-    BodySizeLimitMiddleware,
-    Metrics,
-    RequestContextMiddleware,
-    configure_logging,
-    operations_router,
-)
+from shared.observability.health import operations_router
+from shared.observability.logs import configure_logging
+from shared.observability.metrics import Metrics
+from shared.observability.request_context import RequestContextMiddleware
 from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from shared.token_cache import VerifiedTokenCache
 

@@ -11,8 +11,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.asgi import ASGIApp, Message, Receive, Scope, Send
 from shared.errors import OAuthError, ServerError, TemporarilyUnavailableError, oauth_error_response
-from shared.observability import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 

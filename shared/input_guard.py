@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from shared.observability import ASGIApp, Receive, Scope, Send, send_invalid_request
+from shared.asgi import ASGIApp, Receive, Scope, Send, send_invalid_request
 
 MAX_DB_INTEGER = 2**31 - 1  # PostgreSQL integer columns
 

@@ -19,6 +19,7 @@ from auth_service.client_registry import (
     update_client,
 )
 from auth_service.oauth import grants
+from auth_service.oauth.client_auth import auth_method_names
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token, token_matches
 from shared.errors import (
@@ -74,7 +75,7 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
         post_logout_redirect_uris=_strings(metadata, "post_logout_redirect_uris", []),
         scope=_string(metadata, "scope", limit=1000) or "openid",
         grant_types=grant_types,
-        is_public=auth_method == "none",
+        is_public=auth_method in auth_method_names(public=True),
         homepage_uri=_string(metadata, "client_uri"),
         logo_uri=_string(metadata, "logo_uri"),
         token_endpoint_auth_method=auth_method,

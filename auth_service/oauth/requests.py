@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from auth_service.security.passwords import MAX_PASSWORD_LENGTH
 from shared.errors import InvalidRequestError
 from shared.input_guard import is_clean_text
 
@@ -90,7 +91,7 @@ class TokenRequest(BaseModel):
     refresh_token: str | None = Field(default=None, max_length=512)
     scope: str | None = Field(default=None, max_length=1000)
     username: str | None = Field(default=None, max_length=254)
-    password: str | None = Field(default=None, max_length=1024)
+    password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
 
     @classmethod
     def from_form(cls, form: dict[str, str]) -> TokenRequest:

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from anyio import to_thread
 from passlib.context import CryptContext
 
+# The longest password anyone may set; longer input is cut to this before hashing, so the work of
+# a check is bounded (such a password never matches one that was set).
+MAX_PASSWORD_LENGTH = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class PasswordCheck:

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from shared.observability import ASGIApp, Message, Receive, Scope, Send
+from shared.asgi import ASGIApp, Message, Receive, Scope, Send
 from tests.conftest import ISSUER
 from tests.factories import TestClient, TestUser
 from tests.support.db import Database

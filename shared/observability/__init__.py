@@ -1,0 +1,1 @@
+"""Observability for both services: logs with request ids, Prometheus metrics, health routes."""
