@@ -35,14 +35,6 @@ DENY_MARGIN = 360  # auth_service.oauth.revocation.DENY_MARGIN: the largest leew
 
 
 @pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    return await tokens_for(auth_client, request, user)
-
-
-@pytest.fixture
 async def other_client(db: Database) -> TestClient:
     return await make_client(db)
 

@@ -15,7 +15,6 @@ from tests.factories import TestClient, TestUser, make_client
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, tokens_for
 from tests.support.token_endpoint import refresh
 
 GRACE = 5  # AuthSettings.refresh_token_reuse_grace default
@@ -30,14 +29,6 @@ def refresh_token_reuse_grace() -> int:
 @pytest.fixture
 def settings(settings: AuthSettings, refresh_token_reuse_grace: int) -> AuthSettings:
     return settings.model_copy(update={"refresh_token_reuse_grace": refresh_token_reuse_grace})
-
-
-@pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    return await tokens_for(auth_client, request, user)
 
 
 async def _grant(db: Database, client: TestClient) -> Grant:
