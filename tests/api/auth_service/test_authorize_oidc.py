@@ -106,6 +106,23 @@ async def test_authorize_login_hint_prefills_username_on_login_page(
 # --- id_token_hint (OIDC Core §3.1.2.1) ---
 
 
+@pytest.fixture
+async def other_users_id_token(
+    db: Database,
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> str:
+    """Another user's ID token, while `user` is logged in (one code flow each) in `auth_client`."""
+    other = await make_user(db)
+    async with browser(auth_app) as other_browser:
+        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
+    await code_flow_tokens(auth_client, confidential_client, user)
+    token: str = other_tokens["id_token"]
+    return token
+
+
 def assert_hint_not_issued_by_us(response: httpx.Response, request: AuthorizationRequest) -> None:
     assert_client_error(
         response,
@@ -161,17 +178,12 @@ async def test_authorize_prompt_none_with_expired_hint_of_logged_in_user_redirec
 
 async def test_authorize_prompt_none_with_hint_of_another_user_redirects_login_required(
     db: Database,
-    auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
-    user: TestUser,
+    other_users_id_token: str,
 ) -> None:
-    other = await make_user(db)
-    async with browser(auth_app) as other_browser:
-        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
-    await code_flow_tokens(auth_client, confidential_client, user)
     request = AuthorizationRequest(
-        confidential_client, extra={"prompt": "none", "id_token_hint": other_tokens["id_token"]}
+        confidential_client, extra={"prompt": "none", "id_token_hint": other_users_id_token}
     )
 
     response = await auth_client.get(request.url())
@@ -182,20 +194,15 @@ async def test_authorize_prompt_none_with_hint_of_another_user_redirects_login_r
 
 async def test_authorize_hint_of_another_user_without_prompt_issues_no_code_for_the_session_user(
     db: Database,
-    auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
-    user: TestUser,
+    other_users_id_token: str,
 ) -> None:
     # OIDC Core §3.1.2.1: unless the user the hint names is logged in (or logs in through this
     # request), the OP SHOULD return an error such as login_required; it must not silently
     # answer for whoever else holds the session. Either outcome below meets that.
-    other = await make_user(db)
-    async with browser(auth_app) as other_browser:
-        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
-    await code_flow_tokens(auth_client, confidential_client, user)
     request = AuthorizationRequest(
-        confidential_client, extra={"id_token_hint": other_tokens["id_token"]}
+        confidential_client, extra={"id_token_hint": other_users_id_token}
     )
 
     response = await auth_client.get(request.url())
