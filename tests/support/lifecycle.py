@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
+from shared.models import Grant
 from shared.tokens import load_public_jwk, verify_signature
 from tests.factories import TestClient
 from tests.support.db import Database
@@ -113,3 +114,9 @@ async def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
             result = await connection.execute(select(table).order_by(*table.primary_key.columns))
             rows[table.name] = [tuple(row) for row in result.all()]
     return rows
+
+
+async def only_grant(db: Database, client: TestClient) -> Grant:
+    """The one grant `client` holds, asserting there is exactly one."""
+    (grant,) = await db.all(Grant, Grant.client_id == client.client_id)
+    return grant

@@ -18,6 +18,13 @@ from tests.support.flows import AuthorizationRequest, csrf_from, login, request_
 
 SESSION_COOKIE = "myauth_session"
 BROWSER_COOKIE = "myauth_browser"
+# Spaces, '&', '=', '+', '%', '#' and non-ASCII: echoed byte for byte or not at all.
+AWKWARD_STATE = "a b&c=d+e%20f#g/é✓𝄞"
+
+
+def page_error_text(description: str) -> str:
+    """How our own HTML error page shows `description`."""
+    return f'<p class="error" role="alert">{description}</p>'
 
 
 def sha256_hex(value: str) -> str:

@@ -7,8 +7,9 @@ import pytest
 from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
-from shared.models import AuthorizationCode, Grant, PendingAuthorization, SigningKey
+from shared.models import AuthorizationCode, PendingAuthorization, SigningKey
 from tests.factories import REDIRECT_URI, TestClient, TestUser, make_user
+from tests.support.authorize import RefusedRequest, assert_refused_with_error_redirect, refused
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest
@@ -23,112 +24,57 @@ from tests.support.oidc import (
 from tests.support.pages import (
     assert_client_code,
     assert_client_error,
-    assert_step_redirect,
     remember_consent,
     sign_in,
     start_authorization,
 )
 
-
-async def assert_nothing_stored(db: Database) -> None:
-    for model in (PendingAuthorization, Grant, AuthorizationCode):
-        assert await db.count(model) == 0, model.__name__
-
-
 # --- Parameters OpenID Connect requires or that we do not support ---
 
-
-async def test_authorize_openid_without_redirect_uri_redirects_invalid_request(
-    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
-) -> None:
+OIDC_REFUSALS = [
     # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even with a single registered URI; the one
     # registered URI is trusted, so the error goes there (RFC 6749 §4.1.2.1).
-    request = AuthorizationRequest(confidential_client, extra={"redirect_uri": None})
-
-    response = await auth_client.get(request.url())
-
-    assert_client_error(
-        response,
-        REDIRECT_URI,
+    refused(
+        "openid_without_redirect_uri_redirects_invalid_request",
         "invalid_request",
         "redirect_uri is required for OpenID Connect requests",
-        state=request.state,
-    )
-    await assert_nothing_stored(db)
-
-
-async def test_authorize_plain_oauth_without_redirect_uri_uses_the_single_registered_uri(
-    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
-) -> None:
-    # RFC 6749 §3.1.2.3: without openid, one registered URI may stand in for a missing one.
-    request = AuthorizationRequest(
-        confidential_client, scope="read:notes", extra={"redirect_uri": None}
-    )
-
-    response = await auth_client.get(request.url())
-
-    assert_step_redirect(response, "/login")
-    assert await db.count(PendingAuthorization) == 1
-
-
-async def test_authorize_claims_parameter_redirects_invalid_request(
-    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
-) -> None:
+        extra={"redirect_uri": None},
+    ),
     # OIDC Core §5.5 is optional; discovery says claims_parameter_supported=false.
-    request = AuthorizationRequest(
-        confidential_client, extra={"claims": '{"userinfo":{"email":{"essential":true}}}'}
-    )
-
-    response = await auth_client.get(request.url())
-
-    assert_client_error(
-        response,
-        REDIRECT_URI,
-        "invalid_request",
-        "the claims parameter is not supported",
-        state=request.state,
-    )
-    await assert_nothing_stored(db)
-
-
-async def test_authorize_request_object_redirects_request_not_supported(
-    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
-) -> None:
-    # OIDC Core §6.1 / §3.1.2.6: request_not_supported.
-    request = AuthorizationRequest(
-        confidential_client, extra={"request": "eyJhbGciOiJub25lIn0.e30."}
-    )
-
-    response = await auth_client.get(request.url())
-
-    assert_client_error(
-        response,
-        REDIRECT_URI,
+    *(
+        refused(
+            f"{name}_redirects_invalid_request",
+            "invalid_request",
+            "the claims parameter is not supported",
+            extra={"claims": claims},
+        )
+        for name, claims in [
+            ("claims_parameter", '{"userinfo":{"email":{"essential":true}}}'),
+            ("empty_claims_parameter", '{"userinfo":{}}'),
+        ]
+    ),
+    # OIDC Core §6.1 / §3.1.2.6: a provider that does not support request objects says so.
+    refused(
+        "request_object_redirects_request_not_supported",
         "request_not_supported",
         "request objects are not supported",
-        state=request.state,
-    )
-    await assert_nothing_stored(db)
-
-
-async def test_authorize_request_uri_redirects_request_uri_not_supported(
-    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
-) -> None:
+        extra={"request": "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9."},
+    ),
     # OIDC Core §6.2 / §3.1.2.6: request_uri_not_supported; the URI is never fetched.
-    request = AuthorizationRequest(
-        confidential_client, extra={"request_uri": "https://client.example/request.jwt"}
-    )
-
-    response = await auth_client.get(request.url())
-
-    assert_client_error(
-        response,
-        REDIRECT_URI,
+    refused(
+        "request_uri_redirects_request_uri_not_supported",
         "request_uri_not_supported",
         "request_uri is not supported",
-        state=request.state,
-    )
-    await assert_nothing_stored(db)
+        extra={"request_uri": "https://client.example/request.jwt"},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", OIDC_REFUSALS)
+async def test_authorize_oidc_refused(
+    db: Database, auth_client: httpx.AsyncClient, case: RefusedRequest
+) -> None:
+    await assert_refused_with_error_redirect(db, auth_client, case)
 
 
 async def test_authorize_ui_locales_is_accepted_and_ignored(
@@ -158,6 +104,43 @@ async def test_authorize_login_hint_prefills_username_on_login_page(
 
 
 # --- id_token_hint (OIDC Core §3.1.2.1) ---
+
+
+@pytest.fixture
+async def other_users_id_token(
+    db: Database,
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> str:
+    """Another user's ID token, while `user` is logged in (one code flow each) in `auth_client`."""
+    other = await make_user(db)
+    async with browser(auth_app) as other_browser:
+        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
+    await code_flow_tokens(auth_client, confidential_client, user)
+    token: str = other_tokens["id_token"]
+    return token
+
+
+def assert_hint_not_issued_by_us(response: httpx.Response, request: AuthorizationRequest) -> None:
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "invalid_request",
+        "id_token_hint is not an ID token we issued",
+        state=request.state,
+    )
+
+
+def assert_hint_user_not_logged_in(response: httpx.Response, request: AuthorizationRequest) -> None:
+    assert_client_error(
+        response,
+        REDIRECT_URI,
+        "login_required",
+        "the user named by id_token_hint is not logged in",
+        state=request.state,
+    )
 
 
 async def test_authorize_prompt_none_with_hint_of_logged_in_user_redirects_with_code(
@@ -195,47 +178,31 @@ async def test_authorize_prompt_none_with_expired_hint_of_logged_in_user_redirec
 
 async def test_authorize_prompt_none_with_hint_of_another_user_redirects_login_required(
     db: Database,
-    auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
-    user: TestUser,
+    other_users_id_token: str,
 ) -> None:
-    other = await make_user(db)
-    async with browser(auth_app) as other_browser:
-        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
-    await code_flow_tokens(auth_client, confidential_client, user)
     request = AuthorizationRequest(
-        confidential_client, extra={"prompt": "none", "id_token_hint": other_tokens["id_token"]}
+        confidential_client, extra={"prompt": "none", "id_token_hint": other_users_id_token}
     )
 
     response = await auth_client.get(request.url())
 
-    assert_client_error(
-        response,
-        REDIRECT_URI,
-        "login_required",
-        "the user named by id_token_hint is not logged in",
-        state=request.state,
-    )
+    assert_hint_user_not_logged_in(response, request)
     assert await db.count(AuthorizationCode) == 2  # one per completed flow, none for this one
 
 
 async def test_authorize_hint_of_another_user_without_prompt_issues_no_code_for_the_session_user(
     db: Database,
-    auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
-    user: TestUser,
+    other_users_id_token: str,
 ) -> None:
     # OIDC Core §3.1.2.1: unless the user the hint names is logged in (or logs in through this
     # request), the OP SHOULD return an error such as login_required; it must not silently
     # answer for whoever else holds the session. Either outcome below meets that.
-    other = await make_user(db)
-    async with browser(auth_app) as other_browser:
-        _, other_tokens = await code_flow_tokens(other_browser, confidential_client, other)
-    await code_flow_tokens(auth_client, confidential_client, user)
     request = AuthorizationRequest(
-        confidential_client, extra={"id_token_hint": other_tokens["id_token"]}
+        confidential_client, extra={"id_token_hint": other_users_id_token}
     )
 
     response = await auth_client.get(request.url())
@@ -258,13 +225,7 @@ async def test_authorize_prompt_none_with_hint_and_no_session_redirects_login_re
     async with browser(auth_app) as fresh:
         response = await fresh.get(request.url())
 
-    assert_client_error(
-        response,
-        REDIRECT_URI,
-        "login_required",
-        "the user named by id_token_hint is not logged in",
-        state=request.state,
-    )
+    assert_hint_user_not_logged_in(response, request)
     assert await db.count(PendingAuthorization) == 0
 
 
@@ -290,13 +251,7 @@ async def test_authorize_hint_signed_by_foreign_key_redirects_invalid_request(
 
     response = await auth_client.get(request.url())
 
-    assert_client_error(
-        response,
-        REDIRECT_URI,
-        "invalid_request",
-        "id_token_hint is not an ID token we issued",
-        state=request.state,
-    )
+    assert_hint_not_issued_by_us(response, request)
     assert await db.count(AuthorizationCode) == 0
 
 
@@ -310,13 +265,7 @@ async def test_authorize_access_token_as_hint_redirects_invalid_request(
 
     response = await auth_client.get(request.url())
 
-    assert_client_error(
-        response,
-        REDIRECT_URI,
-        "invalid_request",
-        "id_token_hint is not an ID token we issued",
-        state=request.state,
-    )
+    assert_hint_not_issued_by_us(response, request)
     assert await db.count(AuthorizationCode) == 1
 
 
@@ -339,10 +288,4 @@ async def test_authorize_hint_with_foreign_issuer_signed_by_our_key_redirects_in
 
     response = await auth_client.get(request.url())
 
-    assert_client_error(
-        response,
-        REDIRECT_URI,
-        "invalid_request",
-        "id_token_hint is not an ID token we issued",
-        state=request.state,
-    )
+    assert_hint_not_issued_by_us(response, request)

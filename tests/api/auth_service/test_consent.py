@@ -19,6 +19,7 @@ from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, csrf_from, exchange_code, login
 from tests.support.pages import (
+    AWKWARD_STATE,
     answer_consent,
     assert_client_code,
     assert_client_error,
@@ -37,7 +38,6 @@ GONE = (
     "This authorization request has expired or was already answered. "
     "Go back to the app and try again."
 )
-AWKWARD_STATE = "a b&c=d+e%20f#g/é✓𝄞"
 
 
 @pytest.fixture

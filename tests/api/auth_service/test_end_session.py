@@ -27,16 +27,16 @@ from tests.support.oidc import (
     logout_url,
 )
 from tests.support.pages import (
+    AWKWARD_STATE,
     SESSION_COOKIE,
     assert_page_security_headers,
+    page_error_text,
     set_cookie,
     set_cookie_names,
     sign_in,
 )
 
 STATE = "rp-state-0123"
-# Spaces, '&', '=', '+', '%', '#' and non-ASCII: echoed byte for byte.
-AWKWARD_STATE = "a b&c=d+e%20f#g/é✓𝄞"
 SIGN_OUT_BUTTON = (
     '<button type="submit" name="confirm" value="yes" class="primary">Sign out</button>'
 )
@@ -54,10 +54,6 @@ async def id_token(auth_client: httpx.AsyncClient, rp: TestClient, user: TestUse
     _, tokens = await code_flow_tokens(auth_client, rp, user)
     token: str = tokens["id_token"]
     return token
-
-
-def page_error_text(description: str) -> str:
-    return f'<p class="error" role="alert">{description}</p>'
 
 
 async def assert_signed_in(db: Database, user: TestUser, auth: httpx.AsyncClient) -> None:

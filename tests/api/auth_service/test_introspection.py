@@ -15,7 +15,6 @@ from tests.factories import TestClient, TestUser, make_client
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, tokens_for
 from tests.support.lifecycle import client_credentials, introspect, revoke, verified_claims
 from tests.support.token_endpoint import refresh
 
@@ -27,20 +26,6 @@ INACTIVE = {"active": False}
 def settings(settings: AuthSettings) -> AuthSettings:
     # Strict reuse detection: a rotated refresh token presented again revokes its family.
     return settings.model_copy(update={"refresh_token_reuse_grace": 0})
-
-
-@pytest.fixture
-async def introspector(db: Database) -> TestClient:
-    """A resource server registered as a client and allowed to introspect."""
-    return await make_client(db, can_introspect=True)
-
-
-@pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    return await tokens_for(auth_client, request, user)
 
 
 async def introspection(

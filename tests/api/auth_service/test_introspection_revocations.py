@@ -17,10 +17,9 @@ from auth_service.revocation_notifier import RevocationNotifier
 from shared.database import make_sessionmaker
 from shared.models import RevocationEvent
 from shared.revocations import RevocationList
-from tests.factories import TestClient, TestUser, make_client
+from tests.factories import TestClient
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, tokens_for
 from tests.support.lifecycle import introspect, revoke, verified_claims
 
 SYNC_SECONDS = 0.2
@@ -29,18 +28,6 @@ SYNC_SECONDS = 0.2
 @pytest.fixture
 def settings(settings: AuthSettings) -> AuthSettings:
     return settings.model_copy(update={"revocation_sync_interval": SYNC_SECONDS})
-
-
-@pytest.fixture
-async def introspector(db: Database) -> TestClient:
-    return await make_client(db, can_introspect=True)
-
-
-@pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    return await tokens_for(auth_client, AuthorizationRequest(confidential_client), user)
 
 
 async def is_active(auth: httpx.AsyncClient, introspector: TestClient, token: str) -> bool:

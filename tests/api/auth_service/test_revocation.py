@@ -15,7 +15,7 @@ from auth_service.client_registry import ClientChanges, update_client
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from resource_service.config import ResourceSettings
-from shared.models import Grant, RefreshToken, RevocationEvent
+from shared.models import RefreshToken, RevocationEvent
 from tests.factories import TestClient, TestUser, make_client
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
@@ -24,6 +24,7 @@ from tests.support.flows import AuthorizationRequest, tokens_for
 from tests.support.lifecycle import (
     bearer,
     challenge_params,
+    only_grant,
     revoke,
     snapshot,
     verified_claims,
@@ -32,14 +33,6 @@ from tests.support.token_endpoint import refresh
 
 ACCESS_TOKEN_TTL = 900  # AuthSettings.access_token_ttl default
 DENY_MARGIN = 360  # auth_service.oauth.revocation.DENY_MARGIN: the largest leeway (300) + 60
-
-
-@pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    return await tokens_for(auth_client, request, user)
 
 
 @pytest.fixture
@@ -52,11 +45,6 @@ def assert_revoke_ok(response: httpx.Response) -> None:
     assert response.status_code == 200, response.text
     assert response.content == b""
     assert response.headers["cache-control"] == "no-store"
-
-
-async def _grant(db: Database, client: TestClient) -> Grant:
-    (grant,) = await db.all(Grant, Grant.client_id == client.client_id)
-    return grant
 
 
 async def test_revoke_without_client_authentication_returns_invalid_client(
@@ -102,7 +90,7 @@ async def test_revoke_public_client_with_client_id_revokes_its_refresh_token(
     response = await revoke(auth_client, public_client, issued["refresh_token"])
 
     assert_revoke_ok(response)
-    assert (await _grant(db, public_client)).revoked_at is not None
+    assert (await only_grant(db, public_client)).revoked_at is not None
 
 
 async def test_revoke_missing_token_returns_invalid_request(
@@ -128,7 +116,7 @@ async def test_revoke_refresh_token_revokes_its_whole_family(
     response = await revoke(auth_client, confidential_client, rotated["refresh_token"])
 
     assert_revoke_ok(response)
-    grant = await _grant(db, confidential_client)
+    grant = await only_grant(db, confidential_client)
     assert grant.revoked_at is not None
     rows = await db.all(RefreshToken, RefreshToken.grant_id == grant.id)
     assert len(rows) == 2
@@ -178,7 +166,7 @@ async def test_revoke_access_token_publishes_token_event_outliving_exp(
     assert event.expires_at > exp
     assert event.expires_at == exp + timedelta(seconds=DENY_MARGIN)
     # Only the access token: its grant and refresh token stay usable.
-    assert (await _grant(db, confidential_client)).revoked_at is None
+    assert (await only_grant(db, confidential_client)).revoked_at is None
     row = await db.get(RefreshToken, hash_token(tokens["refresh_token"]))
     assert row is not None and row.revoked_at is None
 
@@ -253,7 +241,7 @@ async def test_revoke_refresh_token_with_any_hint_revokes_it(
 
     # RFC 7009 §2.1: the hint may speed up the lookup; a wrong hint must not stop it.
     assert_revoke_ok(response)
-    assert (await _grant(db, confidential_client)).revoked_at is not None
+    assert (await only_grant(db, confidential_client)).revoked_at is not None
     (event,) = await db.all(RevocationEvent)
     assert event.kind == "grant"
 
@@ -356,7 +344,7 @@ async def test_revocation_feed_lists_unexpired_events_with_their_fields(
     short_jti = (await verified_claims(auth_client, short_tokens["access_token"]))["jti"]
     assert_revoke_ok(await revoke(auth_client, short_lived, short_tokens["access_token"]))
     assert_revoke_ok(await revoke(auth_client, confidential_client, tokens["refresh_token"]))
-    grant = await _grant(db, confidential_client)
+    grant = await only_grant(db, confidential_client)
     token_event, grant_event = sorted(
         await db.all(RevocationEvent), key=lambda e: e.kind != "token"
     )

@@ -9,13 +9,13 @@ import pytest
 
 from auth_service.config import AuthSettings
 from auth_service.security.secrets import hash_token
-from shared.models import Grant, RefreshToken
+from shared.models import RefreshToken
 from shared.tokens import load_public_jwk, verify_signature
 from tests.factories import TestClient, TestUser, make_client
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, tokens_for
+from tests.support.lifecycle import only_grant
 from tests.support.token_endpoint import refresh
 
 GRACE = 5  # AuthSettings.refresh_token_reuse_grace default
@@ -30,19 +30,6 @@ def refresh_token_reuse_grace() -> int:
 @pytest.fixture
 def settings(settings: AuthSettings, refresh_token_reuse_grace: int) -> AuthSettings:
     return settings.model_copy(update={"refresh_token_reuse_grace": refresh_token_reuse_grace})
-
-
-@pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    return await tokens_for(auth_client, request, user)
-
-
-async def _grant(db: Database, client: TestClient) -> Grant:
-    (grant,) = await db.all(Grant, Grant.client_id == client.client_id)
-    return grant
 
 
 async def _row(db: Database, refresh_token: str) -> RefreshToken:
@@ -81,7 +68,7 @@ async def test_refresh_token_valid_token_returns_new_token_set_with_no_store(
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["pragma"] == "no-cache"
     claims = await _access_claims(auth_client, body["access_token"])
-    grant = await _grant(db, confidential_client)
+    grant = await only_grant(db, confidential_client)
     assert (claims["sub"], claims["grant_id"]) == (user.id, grant.id)
     old, new = await _row(db, tokens["refresh_token"]), await _row(db, body["refresh_token"])
     assert old.rotated_at is not None
@@ -203,7 +190,7 @@ async def test_refresh_token_reuse_after_grace_window_revokes_family(
 
     # RFC 9700 §4.14.2: a rotated token seen again means theft; the whole family dies.
     assert_oauth_error(reuse, "invalid_grant", description="refresh token was already used")
-    assert (await _grant(db, confidential_client)).revoked_at is not None
+    assert (await only_grant(db, confidential_client)).revoked_at is not None
     rows = await db.all(RefreshToken)
     assert len(rows) == 2
     assert all(row.revoked_at is not None for row in rows)
@@ -219,7 +206,7 @@ async def test_refresh_token_reuse_leaves_the_grants_last_use_as_it_was(
     clock: TestClock,
 ) -> None:
     await refresh(auth_client, confidential_client, tokens["refresh_token"])
-    before = await _grant(db, confidential_client)
+    before = await only_grant(db, confidential_client)
     clock.advance(2 * 3600)
 
     reuse = await refresh(auth_client, confidential_client, tokens["refresh_token"])
@@ -227,7 +214,7 @@ async def test_refresh_token_reuse_leaves_the_grants_last_use_as_it_was(
     # A theft attempt issues nothing: it is not the app's last use, and the revocation need not
     # be published for access tokens that were never made.
     assert_oauth_error(reuse, "invalid_grant", description="refresh token was already used")
-    after = await _grant(db, confidential_client)
+    after = await only_grant(db, confidential_client)
     assert after.revoked_at is not None
     assert (after.last_used_at, after.access_expires_at) == (
         before.last_used_at,
@@ -251,7 +238,7 @@ async def test_refresh_token_reuse_within_grace_window_replaces_first_successor(
     assert retry.status_code == 200, retry.text
     second = retry.json()
     assert second["refresh_token"] != first["refresh_token"]
-    assert (await _grant(db, confidential_client)).revoked_at is None
+    assert (await only_grant(db, confidential_client)).revoked_at is None
     superseded = await _row(db, first["refresh_token"])
     assert superseded.rotated_at is not None and superseded.revoked_at is None
     latest = await refresh(auth_client, confidential_client, second["refresh_token"])
@@ -276,7 +263,7 @@ async def test_refresh_token_superseded_successor_presented_later_revokes_family
     displaced = await refresh(auth_client, confidential_client, first["refresh_token"])
 
     assert_oauth_error(displaced, "invalid_grant", description="refresh token was already used")
-    assert (await _grant(db, confidential_client)).revoked_at is not None
+    assert (await only_grant(db, confidential_client)).revoked_at is not None
     taken_over = await refresh(auth_client, confidential_client, replay["refresh_token"])
     assert_oauth_error(taken_over, "invalid_grant", description="refresh token was revoked")
 
@@ -296,7 +283,7 @@ async def test_refresh_token_rotated_then_expired_presented_again_revokes_family
     reuse = await refresh(auth_client, confidential_client, tokens["refresh_token"])
 
     assert_oauth_error(reuse, "invalid_grant", description="refresh token was already used")
-    assert (await _grant(db, confidential_client)).revoked_at is not None
+    assert (await only_grant(db, confidential_client)).revoked_at is not None
 
 
 async def test_refresh_token_reuse_within_grace_after_successor_was_used_revokes_family(
@@ -313,7 +300,7 @@ async def test_refresh_token_reuse_within_grace_after_successor_was_used_revokes
     reuse = await refresh(auth_client, confidential_client, tokens["refresh_token"])
 
     assert_oauth_error(reuse, "invalid_grant", description="refresh token was already used")
-    assert (await _grant(db, confidential_client)).revoked_at is not None
+    assert (await only_grant(db, confidential_client)).revoked_at is not None
 
 
 async def test_refresh_token_past_idle_expiry_returns_invalid_grant(

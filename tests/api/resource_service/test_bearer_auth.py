@@ -60,14 +60,6 @@ async def user(db: Database) -> TestUser:
 
 
 @pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    return await tokens_for(auth_client, request, user)
-
-
-@pytest.fixture
 def forger(settings: AuthSettings, signing_key: SigningKey) -> Forger:
     return Forger.from_key_dir(settings.key_dir, signing_key.kid)
 

@@ -66,13 +66,6 @@ def resource_settings(resource_settings: ResourceSettings, use_redis: bool) -> R
 
 
 @pytest.fixture
-async def tokens(
-    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
-) -> dict[str, Any]:
-    return await tokens_for(auth_client, AuthorizationRequest(confidential_client), user)
-
-
-@pytest.fixture
 async def later_tokens(
     auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
 ) -> dict[str, Any]:
