@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.client_registry import (
@@ -16,14 +16,18 @@ from auth_service.client_registry import (
     rotate_client_secret,
     update_client,
 )
-from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
-from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
+from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
+from auth_service.pages import FORM_EXPIRED, csrf_ok, render, render_form
 from auth_service.repositories import Repositories
 from shared.models import Client, UserSession
 from shared.scopes import SCOPES, format_scope
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PORTAL = "/developers"
+# An app's pages send a signed-out user back to the app list: only fixed paths of ours go into
+# `next` as they are, never a client_id taken from the URL.
+PortalUser = Annotated[SignedIn, Depends(signed_in(PORTAL))]
+NewAppUser = Annotated[SignedIn, Depends(signed_in(f"{PORTAL}/apps/new"))]
 GRANTS_BY_TYPE = {
     "confidential": ["authorization_code", "refresh_token"],
     "public": ["authorization_code", "refresh_token"],
@@ -114,28 +118,22 @@ def _secret_page(
 
 
 @router.get(PORTAL)
-async def portal(
-    request: Request, repos: ReposDep, session: OptionalSession, message: str = ""
-) -> Response:
-    if session is None:
-        return login_first(PORTAL)
+async def portal(request: Request, repos: ReposDep, me: PortalUser, message: str = "") -> Response:
     return render(
         request,
         "developers.html",
         {
             "title": "Your apps",
-            "apps": await repos.clients.list_owned_by(session.user_id),
+            "apps": await repos.clients.list_owned_by(me.session.user_id),
             "message": MESSAGES.get(message),
         },
     )
 
 
 @router.get(f"{PORTAL}/apps/new")
-async def new_app_form(request: Request, session: OptionalSession) -> Response:
-    if session is None:
-        return login_first(f"{PORTAL}/apps/new")
+async def new_app_form(request: Request, me: NewAppUser) -> Response:
     return _app_form(
-        request, session, values={"client_type": "confidential", "scope": "openid profile"}
+        request, me.session, values={"client_type": "confidential", "scope": "openid profile"}
     )
 
 
@@ -144,12 +142,11 @@ async def create_app(
     request: Request,
     form: FormDep,
     repos: ReposDep,
-    session: OptionalSession,
+    me: NewAppUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    if session is None:
-        return login_first(f"{PORTAL}/apps/new")
+    session = me.session
     values = _form_values(form)
     if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
         return _app_form(request, session, values=values, error=FORM_EXPIRED, status_code=400)
@@ -176,10 +173,9 @@ async def create_app(
 
 @router.get(PORTAL + "/apps/{client_id}")
 async def app_settings(
-    request: Request, client_id: str, repos: ReposDep, session: OptionalSession, message: str = ""
+    request: Request, client_id: str, repos: ReposDep, me: PortalUser, message: str = ""
 ) -> Response:
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None:
         return _not_found(request)
@@ -190,11 +186,10 @@ async def app_settings(
 
 @router.post(PORTAL + "/apps/{client_id}")
 async def update_app(
-    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, me: PortalUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None:
         return _not_found(request)
@@ -224,11 +219,10 @@ async def update_app(
 
 @router.post(PORTAL + "/apps/{client_id}/rotate-secret")
 async def rotate_secret(
-    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, me: PortalUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None or client.is_public:
         return _not_found(request)
@@ -249,11 +243,10 @@ async def rotate_secret(
 
 @router.post(PORTAL + "/apps/{client_id}/delete")
 async def delete_app(
-    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, me: PortalUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None:
         return _not_found(request)
