@@ -35,7 +35,8 @@ async def get_settings(request: Request) -> AuthSettings:
 
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request, committed before the response leaves (scope="function")."""
-    uow = UnitOfWork(request.app.state.sessionmaker, request.app.state.audit_buffer)
+    state = request.app.state
+    uow = UnitOfWork(state.sessionmaker, state.audit_buffer, state.client_cache)
     try:
         yield uow
         await uow.commit()

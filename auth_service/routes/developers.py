@@ -208,7 +208,6 @@ async def update_app(
     )
     try:
         await update_client(repos, client, changes, now=now)
-        request.app.state.client_cache.invalidate(client.client_id)
     except ClientMetadataError as error:  # validated before anything changed
         return _app_form(
             request, session, values=values, client=client, error=error, status_code=400
@@ -236,7 +235,6 @@ async def rotate_secret(
             status_code=400,
         )
     secret = await rotate_client_secret(repos, client, now=now)
-    request.app.state.client_cache.invalidate(client.client_id)
     audit.record("client_secret_rotated", user_id=session.user_id, client_id=client.client_id)
     return _secret_page(request, client, secret, created=False)
 
@@ -260,6 +258,5 @@ async def delete_app(
             status_code=400,
         )
     await delete_client(repos, client, now=now)
-    request.app.state.client_cache.invalidate(client_id)
     audit.record("client_deleted", user_id=session.user_id, client_id=client_id)
     return RedirectResponse(f"{PORTAL}?message=deleted", status_code=303)

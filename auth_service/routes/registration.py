@@ -67,7 +67,6 @@ async def replace(
     client = await registration.client_for_registration_token(repos, client_id, token)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.update(repos, client, metadata, now=now, issuer=settings.issuer)
-    request.app.state.client_cache.invalidate(client_id)
     audit.record("client_updated", client_id=client_id, via="dynamic_registration")
     return JSONResponse(response, headers=NO_STORE_HEADERS)
 
@@ -80,6 +79,5 @@ async def delete(
     token = require_bearer(request.headers.get("authorization"), realm=registration.REALM)
     client = await registration.client_for_registration_token(repos, client_id, token)
     await registration.deregister(repos, client, now=now)
-    request.app.state.client_cache.invalidate(client_id)
     audit.record("client_deleted", client_id=client_id, via="dynamic_registration")
     return Response(status_code=204, headers=NO_STORE_HEADERS)
