@@ -1,8 +1,9 @@
 """Registered clients kept in memory for a moment: client authentication without a database read.
 
 The token endpoint authenticates the client on every request; reading the row each time would
-cost more than signing the token. Entries live `ttl` seconds; this instance forgets a client at
-once when it changes it (secret, metadata, deletion), other instances within `ttl`.
+cost more than signing the token. Entries live `ttl` seconds; this instance forgets a client as
+soon as the unit of work that changed it (secret, metadata, deletion) commits, other instances
+(and changes made by the CLI) within `ttl`.
 
 Concurrent misses for one client share a single read: when an entry expires under load, hundreds
 of requests would otherwise all query the same row at once and queue on the database.

@@ -233,8 +233,7 @@ async def update_client(
     client.access_token_ttl = spec.access_token_ttl
     client.refresh_token_ttl = spec.refresh_token_ttl
     client.updated_at = now
-    await repos.session.flush()
-    return client
+    return await repos.clients.save(client)
 
 
 def _ttl(new: int | None, old: int | None) -> int | None:

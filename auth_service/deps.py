@@ -1,8 +1,9 @@
-"""Dependencies routes receive through `Depends`: settings, unit of work, clock, client, session."""
+"""Dependencies routes receive through `Depends`: settings, unit of work, clock, client, session,
+and the signed-in user of the account pages."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -17,14 +18,14 @@ from auth_service.key_management import KeyStore
 from auth_service.oauth.client_auth import authenticate_client, read_client_credentials
 from auth_service.oauth.requests import parse_form
 from auth_service.oauth.tokens import TokenMinter
-from auth_service.pages import SESSION_COOKIE
+from auth_service.pages import SESSION_COOKIE, LoginRequired
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
 from auth_service.throttling import Throttle
 from auth_service.unit_of_work import UnitOfWork
 from shared.errors import InvalidClientError
-from shared.models import Client, UserSession
+from shared.models import Client, User, UserSession
 
 
 async def get_settings(request: Request) -> AuthSettings:
@@ -34,7 +35,8 @@ async def get_settings(request: Request) -> AuthSettings:
 
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request, committed before the response leaves (scope="function")."""
-    uow = UnitOfWork(request.app.state.sessionmaker, request.app.state.audit_buffer)
+    state = request.app.state
+    uow = UnitOfWork(state.sessionmaker, state.audit_buffer, state.client_cache)
     try:
         yield uow
         await uow.commit()
@@ -192,3 +194,24 @@ async def get_browser_session(request: Request, repos: ReposDep, now: Now) -> Us
 
 
 OptionalSession = Annotated[UserSession | None, Depends(get_browser_session)]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """The browser's session and its user, on a page only a signed-in user may use."""
+
+    session: UserSession
+    user: User
+
+
+def signed_in(next_path: str) -> Callable[[Repositories, UserSession | None], Awaitable[SignedIn]]:
+    """The dependency of a page for signed-in users: anyone else is sent to /login and then to
+    `next_path`, the page to come back to (a form's own page, never the POST target)."""
+
+    async def get_signed_in(repos: ReposDep, session: OptionalSession) -> SignedIn:
+        user = await repos.users.get_by_id(session.user_id) if session else None
+        if session is None or user is None:
+            raise LoginRequired(next_path)
+        return SignedIn(session, user)
+
+    return get_signed_in

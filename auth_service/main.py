@@ -23,7 +23,7 @@ from auth_service.oauth.grants import build_grants
 from auth_service.oauth.grants.base import GrantServices
 from auth_service.oauth.introspection import IntrospectionState
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
-from auth_service.pages import make_templates
+from auth_service.pages import LoginRequired, make_templates
 from auth_service.rate_limits import make_counter_store
 from auth_service.repositories.signing_keys import SigningKeyRepository
 from auth_service.revocation_mirror import RevocationMirror
@@ -32,6 +32,7 @@ from auth_service.routes import api_router
 from auth_service.routes.errors import (
     authorization_page_error_handler,
     authorization_redirect_error_handler,
+    login_required_handler,
 )
 from auth_service.security.keys import KeySet
 from auth_service.security.passwords import PasswordHasher
@@ -155,6 +156,7 @@ def create_app(
     app.add_exception_handler(OAuthError, _render_oauth_error)
     app.add_exception_handler(AuthorizationPageError, authorization_page_error_handler)
     app.add_exception_handler(AuthorizationRedirectError, authorization_redirect_error_handler)
+    app.add_exception_handler(LoginRequired, login_required_handler)
     install_failure_handlers(app, render_failure)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     # Outside the body limit (which answers 413 itself), inside the headers and request id.

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from auth_service.security.csrf import csrf_token, csrf_token_matches
 from auth_service.security.secrets import hash_token, new_token
@@ -94,10 +94,15 @@ def csrf_ok(
     )
 
 
-def login_first(path: str) -> Response:
-    """Pages for signed-in users send everyone else to /login and back."""
-    # `path` is one of our own route paths, safe to put in the query as it is.
-    return RedirectResponse(f"/login?next={path}", status_code=303)
+class LoginRequired(Exception):
+    """A page for signed-in users was asked for without a session: log in, then `next_path`.
+
+    Raised by the `signed_in` dependency, rendered once by `routes.errors.login_required_handler`.
+    """
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
 
 
 def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:

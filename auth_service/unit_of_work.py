@@ -3,6 +3,9 @@
 The token endpoint can serve a client_credentials request from memory alone (cached client,
 signing key, batched audit); opening a session it would never use still cost a transaction. So
 the session is made on first use, and a request that used none commits nothing.
+
+Clients written in the unit are dropped from this instance's ClientCache right after the commit:
+not before (another request could cache the old row again until it expires), not on a rollback.
 """
 
 from __future__ import annotations
@@ -13,13 +16,20 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.audit import AuditBuffer
+from auth_service.client_cache import ClientCache
 from auth_service.repositories import Repositories
 
 
 class UnitOfWork:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], buffer: AuditBuffer) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        buffer: AuditBuffer,
+        client_cache: ClientCache,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._buffer = buffer
+        self._client_cache = client_cache
         self._repos: Repositories | None = None
         # Routine audit events describing this unit's work: real only once it commits.
         self._held: list[dict[str, Any]] = []
@@ -38,15 +48,20 @@ class UnitOfWork:
         self._held.append(row)
 
     async def commit(self) -> None:
-        """Commit (if a session was opened), then release the held routine events."""
+        """Commit (if a session was opened), then forget the changed clients in the cache and
+        release the held routine events."""
         if self._repos is not None:
             await self._repos.session.commit()
+            for client_id in self._repos.clients.changed:
+                self._client_cache.invalidate(client_id)
+            self._repos.clients.changed.clear()
         self._buffer.extend(self._held)
         self._held.clear()
 
     async def rollback(self) -> None:
         self._held.clear()
         if self._repos is not None:
+            self._repos.clients.changed.clear()
             await self._repos.session.rollback()
 
     async def close(self) -> None:

@@ -20,7 +20,6 @@ from shared.errors import (
     ConsentRequiredError,
     InvalidRequestError,
     InvalidScopeError,
-    InvalidTokenError,
     LoginRequiredError,
     OAuthError,
     RequestNotSupportedError,
@@ -37,7 +36,6 @@ from shared.models import (
     UserSession,
 )
 from shared.scopes import SCOPES, format_scope, parse_scope
-from shared.tokens import VerificationKeys, decode_id_token_hint
 
 MAX_STATE_LENGTH = 2048
 MAX_NONCE_LENGTH = 512
@@ -306,44 +304,6 @@ def next_step(
     if needs_login:
         return Step.LOGIN
     return Step.CONSENT if needs_consent else Step.ISSUE_CODE
-
-
-async def check_id_token_hint(
-    params: dict[str, str],
-    request: AuthorizationRequest,
-    session: UserSession | None,
-    *,
-    keys: VerificationKeys,
-    issuer: str,
-) -> bool:
-    """OIDC Core §3.1.2.1: with an id_token_hint the answer is about that user only, unless the
-    user logs in during this request. Returns whether a fresh login is needed for that reason.
-
-    A hint we did not issue is invalid_request; under prompt=none a hint naming someone other
-    than the logged-in user is login_required.
-    """
-    hint = params.get("id_token_hint")
-    if hint is None:
-        return False
-    try:
-        claims = await decode_id_token_hint(hint, keys=keys, issuer=issuer)
-    except InvalidTokenError:
-        raise AuthorizationRedirectError(
-            InvalidRequestError("id_token_hint is not an ID token we issued"),
-            request.redirect_uri,
-            request.state,
-            confirm=not request.client_vetted,
-        ) from None
-    if session is not None and session.user_id == claims.sub:
-        return False
-    if "none" in request.prompt:
-        raise AuthorizationRedirectError(
-            LoginRequiredError("the user named by id_token_hint is not logged in"),
-            request.redirect_uri,
-            request.state,
-            confirm=not request.client_vetted,
-        )
-    return True
 
 
 async def save_pending(

@@ -63,5 +63,19 @@ async def validate_logout_request(
     return LogoutRequest(client, redirect_uri, state, hinted_sub)
 
 
+def allows_redirect(logout: LogoutRequest) -> bool:
+    """§3: send the user back to the RP's registered URI only for a client an operator vetted, or
+    one that proved with an ID token we issued it who it is. With a bare client_id anyone could
+    make us redirect to any URI they registered themselves (RFC 9700 §4.11.2)."""
+    if logout.post_logout_redirect_uri is None or logout.client is None:
+        return False
+    return logout.client.is_vetted or logout.hinted_sub is not None
+
+
+def allows_silent_logout(logout: LogoutRequest, user_id: str) -> bool:
+    """§2: log the user out without asking only when the RP's id_token_hint names that user."""
+    return logout.hinted_sub == user_id
+
+
 def _page(description: str) -> AuthorizationPageError:
     return AuthorizationPageError(InvalidRequestError(description))

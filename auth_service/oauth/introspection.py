@@ -17,8 +17,8 @@ from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from auth_service.unit_of_work import UnitOfWork
 from shared.claims import AccessTokenClaims
-from shared.errors import InvalidTokenError
-from shared.models import User
+from shared.errors import ForbiddenClientError, InvalidTokenError
+from shared.models import Client, User
 from shared.revocations import RevocationFollower
 from shared.schemas import IntrospectionResponse
 from shared.token_cache import VerifiedTokenCache
@@ -64,6 +64,14 @@ class IntrospectionState:
             if len(self._usernames) > self._max_entries:
                 self._usernames.popitem(last=False)
         return name
+
+
+def validate_introspecting_client(client: Client) -> Client:
+    """RFC 7662 §2.1 and §4: the endpoint is protected, and only confidential clients an
+    operator designated may learn about tokens; anyone else is refused with a 403."""
+    if not client.can_introspect or client.is_public:
+        raise ForbiddenClientError("this client is not allowed to introspect tokens")
+    return client
 
 
 async def introspect(

@@ -6,6 +6,7 @@ metadata is ignored (RFC 7591 §2); what we store is echoed back in every respon
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from auth_service.oauth import grants
 from auth_service.oauth.client_auth import auth_method_names
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token, token_matches
+from shared.bearer import require_bearer
 from shared.errors import (
     InvalidClientMetadataError,
     InvalidRedirectUriError,
@@ -92,6 +94,16 @@ def _protocol_error(error: ClientMetadataError) -> OAuthError:
     if error.field in ("redirect_uris", "post_logout_redirect_uris"):
         return InvalidRedirectUriError(str(error))
     return InvalidClientMetadataError(str(error))
+
+
+def validate_initial_access_token(authorization: str | None, expected: str | None) -> None:
+    """RFC 7591 §3: when the operator configured an initial access token, the registration
+    request must carry it as a bearer token (RFC 6750 §2.1); a wrong one is invalid_token."""
+    if expected is None:
+        return
+    token = require_bearer(authorization, realm=REALM)
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise InvalidTokenError("the initial access token is not valid", realm=REALM)
 
 
 def client_metadata(client: Client, *, issuer: str) -> dict[str, Any]:

@@ -7,11 +7,28 @@ from typing import Any
 
 from auth_service.repositories import Repositories
 from shared.claims import AccessTokenClaims
-from shared.errors import InsufficientScopeError, InvalidTokenError
+from shared.errors import (
+    BearerRequestError,
+    InsufficientScopeError,
+    InvalidTokenError,
+    MissingTokenError,
+)
 from shared.models import User
 from shared.tokens import VerificationKeys, decode_access_token
 
 REALM = "myauth-userinfo"
+
+
+def validate_token_location(header_token: str | None, form_token: str | None) -> str:
+    """RFC 6750 §2: the token comes in the Authorization header (§2.1) or the form body (§2.2).
+    More than one method is invalid_request; none at all gets a bare challenge (§3.1)."""
+    if form_token is None:
+        if header_token is None:
+            raise MissingTokenError(realm=REALM)
+        return header_token
+    if header_token is not None:
+        raise BearerRequestError("send the access token in one place only", realm=REALM)
+    return form_token
 
 
 async def validate_userinfo_token(

@@ -14,12 +14,22 @@ from shared.models import Client
 class ClientRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Every client_id written through this repository: once the unit of work commits, the
+        # in-process ClientCache forgets them (see UnitOfWork.commit); a rollback empties the set.
+        self.changed: set[str] = set()
 
     async def get_by_client_id(self, client_id: str) -> Client | None:
         return await self.session.get(Client, client_id)
 
     async def add(self, client: Client) -> Client:
+        self.changed.add(client.client_id)
         self.session.add(client)
+        await self.session.flush()
+        return client
+
+    async def save(self, client: Client) -> Client:
+        """Write the changes made to a loaded client."""
+        self.changed.add(client.client_id)
         await self.session.flush()
         return client
 
@@ -35,9 +45,11 @@ class ClientRepository:
 
     async def delete(self, client_id: str) -> None:
         # ON DELETE CASCADE takes consents, grants, codes, refresh tokens and pending requests.
+        self.changed.add(client_id)
         await self.session.exec(delete(Client).where(col(Client.client_id) == client_id))
 
     async def set_registration_token_hash(self, client_id: str, token_hash: str) -> None:
+        self.changed.add(client_id)
         await self.session.exec(
             update(Client)
             .where(col(Client.client_id) == client_id)
@@ -45,6 +57,7 @@ class ClientRepository:
         )
 
     async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
+        self.changed.add(client_id)
         result = await self.session.exec(
             update(Client)
             .where(col(Client.client_id) == client_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.accounts import AccountError, password_problems, profile_problems
@@ -11,16 +13,18 @@ from auth_service.deps import (
     FormDep,
     HasherDep,
     Now,
-    OptionalSession,
     ReposDep,
+    SignedIn,
     ThrottleDep,
+    signed_in,
 )
-from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render_form
+from auth_service.pages import FORM_EXPIRED, csrf_ok, render_form
 from auth_service.password_check import recheck_password, too_many_attempts, with_retry_after
-from shared.models import User, UserSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 ACCOUNT_PATH = "/account"
+# The forms of this page post elsewhere; after a login the user comes back to the page.
+AccountUser = Annotated[SignedIn, Depends(signed_in(ACCOUNT_PATH))]
 MESSAGES = {
     "profile": "Your profile was saved.",
     "password": "Your password was changed. Your other sessions were signed out.",
@@ -30,7 +34,7 @@ MESSAGES = {
 
 
 def account_page(
-    request: Request, user: User, session: UserSession, *, message: str = "", error: str | None = None,
+    request: Request, me: SignedIn, *, message: str = "", error: str | None = None,
     error_in: str = "", status_code: int = 200,
 ) -> Response:  # fmt: skip
     return render_form(
@@ -38,25 +42,20 @@ def account_page(
         "account.html",
         {
             "title": "Your account",
-            "user": user,
+            "user": me.user,
             "message": MESSAGES.get(message),
             "error": error,
             "error_in": error_in,
         },
         purpose="account",
-        session_hash=session.id_hash,
+        session_hash=me.session.id_hash,
         status_code=status_code,
     )
 
 
 @router.get(ACCOUNT_PATH)
-async def account(
-    request: Request, repos: ReposDep, session: OptionalSession, message: str = ""
-) -> Response:
-    user = await repos.users.get_by_id(session.user_id) if session else None
-    if session is None or user is None:
-        return login_first(ACCOUNT_PATH)
-    return account_page(request, user, session, message=message)
+async def account(request: Request, me: AccountUser, message: str = "") -> Response:
+    return account_page(request, me, message=message)
 
 
 @router.post(f"{ACCOUNT_PATH}/profile")
@@ -64,17 +63,13 @@ async def update_profile(
     request: Request,
     form: FormDep,
     repos: ReposDep,
-    session: OptionalSession,
+    me: AccountUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    user = await repos.users.get_by_id(session.user_id) if session else None
-    if session is None or user is None:
-        return login_first(ACCOUNT_PATH)
+    user, session = me.user, me.session
     if not csrf_ok(request, form, purpose="account", session_hash=session.id_hash):
-        return account_page(
-            request, user, session, error=FORM_EXPIRED, error_in="profile", status_code=400
-        )
+        return account_page(request, me, error=FORM_EXPIRED, error_in="profile", status_code=400)
     name, email = form.get("name", "").strip()[:200], form.get("email", "").strip()
     problem = profile_problems(email)
     if problem is None and email.lower() != user.email:
@@ -85,9 +80,7 @@ async def update_profile(
     ):
         problem = "That email address is already registered."
     if problem is not None:
-        return account_page(
-            request, user, session, error=problem, error_in="profile", status_code=400
-        )
+        return account_page(request, me, error=problem, error_in="profile", status_code=400)
     audit.record("profile_updated", user_id=user.id)
     return RedirectResponse(f"{ACCOUNT_PATH}?message=profile", status_code=303)
 
@@ -99,18 +92,14 @@ async def change_password(
     repos: ReposDep,
     hasher: HasherDep,
     throttle: ThrottleDep,
-    session: OptionalSession,
+    me: AccountUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    user = await repos.users.get_by_id(session.user_id) if session else None
-    if session is None or user is None:
-        return login_first(ACCOUNT_PATH)
+    user, session = me.user, me.session
 
     def failed(error: str, status_code: int = 400) -> Response:
-        return account_page(
-            request, user, session, error=error, error_in="password", status_code=status_code
-        )
+        return account_page(request, me, error=error, error_in="password", status_code=status_code)
 
     if not csrf_ok(request, form, purpose="account", session_hash=session.id_hash):
         return failed(FORM_EXPIRED)

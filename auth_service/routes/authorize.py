@@ -18,10 +18,10 @@ from auth_service.deps import (
 from auth_service.oauth.authorize import (
     AuthorizationPageError,
     Step,
-    check_id_token_hint,
     save_pending,
     validate_authorization_request,
 )
+from auth_service.oauth.id_token_hint import validate_min_auth_time
 from auth_service.oauth.requests import parse_form_items, unique_params
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page
 from shared.errors import OAuthError
@@ -56,11 +56,9 @@ async def authorize(
     if "client_id" in params and len(params["client_id"]) <= 64:
         client = await repos.clients.get_by_client_id(params["client_id"])
     authz = validate_authorization_request(params, repeated, client)
-    hinted_someone_else = await check_id_token_hint(
-        params, authz, session, keys=keys, issuer=settings.issuer
+    min_auth_time = await validate_min_auth_time(
+        params, authz, session, keys=keys, issuer=settings.issuer, now=now
     )
-    # A hint naming another user than the signed-in one asks for a login within this request.
-    min_auth_time = now if hinted_someone_else else authz.min_auth_time(now)
     step = await decide(repos, authz, session=session, min_auth_time=min_auth_time)
     if step is Step.ISSUE_CODE and session is not None:
         return await finish_with_code(request, repos, authz, session=session, audit=audit, now=now)

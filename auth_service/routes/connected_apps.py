@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
+from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
 from auth_service.oauth.revocation import revoke_client_access
-from auth_service.pages import csrf_ok, login_first, render_form
+from auth_service.pages import csrf_ok, render_form
 from shared.scopes import describe
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 APPS_PATH = "/account/apps"
+AppsUser = Annotated[SignedIn, Depends(signed_in(APPS_PATH))]
 
 
 @router.get(APPS_PATH)
 async def connected_apps(
-    request: Request, repos: ReposDep, session: OptionalSession, message: str = ""
+    request: Request, repos: ReposDep, me: AppsUser, message: str = ""
 ) -> Response:
-    if session is None:
-        return login_first(APPS_PATH)
-    user = await repos.users.get_by_id(session.user_id)
+    session = me.session
     last_used = await repos.grants.last_used(session.user_id)
     apps = [
         {
@@ -35,7 +36,7 @@ async def connected_apps(
     return render_form(
         request,
         "apps.html",
-        {"title": "Connected apps", "user": user, "apps": apps, "message": message[:200]},
+        {"title": "Connected apps", "user": me.user, "apps": apps, "message": message[:200]},
         purpose="revoke-app",
         session_hash=session.id_hash,
     )
@@ -46,12 +47,11 @@ async def revoke_app(
     request: Request,
     form: FormDep,
     repos: ReposDep,
-    session: OptionalSession,
+    me: AppsUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    if session is None:
-        return login_first(APPS_PATH)
+    session = me.session
     if not csrf_ok(request, form, purpose="revoke-app", session_hash=session.id_hash):
         return RedirectResponse(f"{APPS_PATH}?message=expired", status_code=303)
     client = await repos.clients.get_by_client_id(form.get("client_id", ""))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.client_registry import (
@@ -16,15 +16,19 @@ from auth_service.client_registry import (
     rotate_client_secret,
     update_client,
 )
-from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
+from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
 from auth_service.oauth.grants import browser_app_grant_types
-from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
+from auth_service.pages import FORM_EXPIRED, csrf_ok, render, render_form
 from auth_service.repositories import Repositories
 from shared.models import Client, UserSession
 from shared.scopes import SCOPES, format_scope
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PORTAL = "/developers"
+# An app's pages send a signed-out user back to the app list: only fixed paths of ours go into
+# `next` as they are, never a client_id taken from the URL.
+PortalUser = Annotated[SignedIn, Depends(signed_in(PORTAL))]
+NewAppUser = Annotated[SignedIn, Depends(signed_in(f"{PORTAL}/apps/new"))]
 MESSAGES = {
     "deleted": "The app was deleted and every token it held was revoked.",
     "saved": "Saved.",
@@ -111,28 +115,22 @@ def _secret_page(
 
 
 @router.get(PORTAL)
-async def portal(
-    request: Request, repos: ReposDep, session: OptionalSession, message: str = ""
-) -> Response:
-    if session is None:
-        return login_first(PORTAL)
+async def portal(request: Request, repos: ReposDep, me: PortalUser, message: str = "") -> Response:
     return render(
         request,
         "developers.html",
         {
             "title": "Your apps",
-            "apps": await repos.clients.list_owned_by(session.user_id),
+            "apps": await repos.clients.list_owned_by(me.session.user_id),
             "message": MESSAGES.get(message),
         },
     )
 
 
 @router.get(f"{PORTAL}/apps/new")
-async def new_app_form(request: Request, session: OptionalSession) -> Response:
-    if session is None:
-        return login_first(f"{PORTAL}/apps/new")
+async def new_app_form(request: Request, me: NewAppUser) -> Response:
     return _app_form(
-        request, session, values={"client_type": "confidential", "scope": "openid profile"}
+        request, me.session, values={"client_type": "confidential", "scope": "openid profile"}
     )
 
 
@@ -141,12 +139,11 @@ async def create_app(
     request: Request,
     form: FormDep,
     repos: ReposDep,
-    session: OptionalSession,
+    me: NewAppUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    if session is None:
-        return login_first(f"{PORTAL}/apps/new")
+    session = me.session
     values = _form_values(form)
     if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
         return _app_form(request, session, values=values, error=FORM_EXPIRED, status_code=400)
@@ -173,10 +170,9 @@ async def create_app(
 
 @router.get(PORTAL + "/apps/{client_id}")
 async def app_settings(
-    request: Request, client_id: str, repos: ReposDep, session: OptionalSession, message: str = ""
+    request: Request, client_id: str, repos: ReposDep, me: PortalUser, message: str = ""
 ) -> Response:
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None:
         return _not_found(request)
@@ -187,11 +183,10 @@ async def app_settings(
 
 @router.post(PORTAL + "/apps/{client_id}")
 async def update_app(
-    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, me: PortalUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None:
         return _not_found(request)
@@ -210,7 +205,6 @@ async def update_app(
     )
     try:
         await update_client(repos, client, changes, now=now)
-        request.app.state.client_cache.invalidate(client.client_id)
     except ClientMetadataError as error:  # validated before anything changed
         return _app_form(
             request, session, values=values, client=client, error=error, status_code=400
@@ -221,11 +215,10 @@ async def update_app(
 
 @router.post(PORTAL + "/apps/{client_id}/rotate-secret")
 async def rotate_secret(
-    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, me: PortalUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None or client.is_public:
         return _not_found(request)
@@ -239,18 +232,16 @@ async def rotate_secret(
             status_code=400,
         )
     secret = await rotate_client_secret(repos, client, now=now)
-    request.app.state.client_cache.invalidate(client.client_id)
     audit.record("client_secret_rotated", user_id=session.user_id, client_id=client.client_id)
     return _secret_page(request, client, secret, created=False)
 
 
 @router.post(PORTAL + "/apps/{client_id}/delete")
 async def delete_app(
-    request: Request, client_id: str, form: FormDep, repos: ReposDep, session: OptionalSession,
+    request: Request, client_id: str, form: FormDep, repos: ReposDep, me: PortalUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    if session is None:
-        return login_first(PORTAL)
+    session = me.session
     client = await _own_app(repos, session, client_id)
     if client is None:
         return _not_found(request)
@@ -264,6 +255,5 @@ async def delete_app(
             status_code=400,
         )
     await delete_client(repos, client, now=now)
-    request.app.state.client_cache.invalidate(client_id)
     audit.record("client_deleted", user_id=session.user_id, client_id=client_id)
     return RedirectResponse(f"{PORTAL}?message=deleted", status_code=303)

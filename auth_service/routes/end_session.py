@@ -7,10 +7,16 @@ from starlette.responses import RedirectResponse, Response
 
 from auth_service.deps import AuditorDep, KeyStoreDep, OptionalSession, ReposDep, SettingsDep
 from auth_service.oauth.authorize import AuthorizationPageError, redirect_uri_with
-from auth_service.oauth.end_session import LogoutRequest, validate_logout_request
+from auth_service.oauth.end_session import (
+    LogoutRequest,
+    allows_redirect,
+    allows_silent_logout,
+    validate_logout_request,
+)
 from auth_service.oauth.requests import parse_form_items, unique_params
 from auth_service.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
 from shared.errors import OAuthError
+from shared.models import UserSession
 
 router = APIRouter(tags=["oidc"])
 _FORM_ONLY = ("csrf_token", "confirm")
@@ -35,12 +41,7 @@ def _finish(request: Request, logout: LogoutRequest) -> Response:
     location = None
     if logout.post_logout_redirect_uri is not None:
         location = redirect_uri_with(logout.post_logout_redirect_uri, {"state": logout.state})
-    # A self-registered client is sent back on its own only with an ID token we gave it; with a
-    # bare client_id anyone could make us redirect to any URI they registered (RFC 9700 §4.11.2).
-    vetted = logout.client is not None and (
-        logout.client.is_vetted or logout.hinted_sub is not None
-    )
-    if location is not None and vetted:
+    if location is not None and allows_redirect(logout):
         response: Response = RedirectResponse(location, status_code=303)
     else:
         response = render(
@@ -50,6 +51,30 @@ def _finish(request: Request, logout: LogoutRequest) -> Response:
         )
     clear_session_cookie(request, response)
     return response
+
+
+def _confirmation_page(
+    request: Request,
+    logout: LogoutRequest,
+    params: dict[str, str],
+    session: UserSession,
+    *,
+    expired: bool,
+) -> Response:
+    """Ask before signing out; a confirmation whose CSRF token failed is asked again (400)."""
+    return render_form(
+        request,
+        "end_session.html",
+        {
+            "title": "Sign out",
+            "client": logout.client,
+            "params": {k: v for k, v in params.items() if k in LOGOUT_PARAMETERS},
+            "error": FORM_EXPIRED if expired else None,
+        },
+        purpose="end-session",
+        session_hash=session.id_hash,
+        status_code=400 if expired else 200,
+    )
 
 
 @router.api_route("/oauth/logout", methods=["GET", "POST"])
@@ -67,29 +92,12 @@ async def end_session(
         params, repeated - set(_FORM_ONLY), repos, keys=keys, issuer=settings.issuer
     )
     if session is not None:
-        # §2: log out without asking only when the RP proved it knows who is logged in.
-        silent = logout.hinted_sub == session.user_id
-        confirmed = (
-            request.method == "POST"
-            and form_fields["confirm"] != ""
-            and csrf_ok(request, form_fields, purpose="end-session", session_hash=session.id_hash)
+        asked = request.method == "POST" and form_fields["confirm"] != ""
+        confirmed = asked and csrf_ok(
+            request, form_fields, purpose="end-session", session_hash=session.id_hash
         )
-        if not (silent or confirmed):
-            # A confirmation whose CSRF token failed is asked again, saying why (400).
-            expired = request.method == "POST" and form_fields["confirm"] != ""
-            return render_form(
-                request,
-                "end_session.html",
-                {
-                    "title": "Sign out",
-                    "client": logout.client,
-                    "params": {k: v for k, v in params.items() if k in LOGOUT_PARAMETERS},
-                    "error": FORM_EXPIRED if expired else None,
-                },
-                purpose="end-session",
-                session_hash=session.id_hash,
-                status_code=400 if expired else 200,
-            )
+        if not (allows_silent_logout(logout, session.user_id) or confirmed):
+            return _confirmation_page(request, logout, params, session, expired=asked)
         await repos.sessions.delete(session.id_hash)
         audit.record(
             "logout",

@@ -12,7 +12,7 @@ from auth_service.oauth.authorize import (
     AuthorizationRedirectError,
     redirect_uri_with,
 )
-from auth_service.pages import render
+from auth_service.pages import LoginRequired, render
 from shared.errors import OAuthError
 
 
@@ -79,3 +79,10 @@ def confirm_redirect_page(request: Request, exc: AuthorizationRedirectError) -> 
         },
         status_code=400,
     )
+
+
+async def login_required_handler(request: Request, exc: Exception) -> Response:
+    """Pages for signed-in users send everyone else to /login and, after it, back."""
+    assert isinstance(exc, LoginRequired)  # noqa: S101 - registered for this type only
+    # `next_path` is one of our own route paths, safe to put in the query as it is.
+    return RedirectResponse(f"/login?next={exc.next_path}", status_code=303)

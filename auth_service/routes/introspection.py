@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from auth_service.deps import ClientCallDep, KeyStoreDep, SettingsDep
-from auth_service.oauth.introspection import introspect
-from shared.errors import NO_STORE_HEADERS, ForbiddenClientError, InvalidRequestError
+from auth_service.oauth.introspection import introspect, validate_introspecting_client
+from shared.errors import NO_STORE_HEADERS, InvalidRequestError
 
 router = APIRouter(tags=["oauth"])
 
@@ -16,9 +16,7 @@ router = APIRouter(tags=["oauth"])
 async def introspection(
     request: Request, call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep
 ) -> JSONResponse:
-    # RFC 7662 §2.1 / §4: the endpoint must be protected; only designated clients may use it.
-    if not call.client.can_introspect or call.client.is_public:
-        raise ForbiddenClientError("this client is not allowed to introspect tokens")
+    validate_introspecting_client(call.client)
     token = call.form.get("token")
     if token is None:
         raise InvalidRequestError("token is required")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import JSONResponse, Response
 
@@ -11,7 +9,7 @@ from auth_service.deps import AuditorDep, ClientIp, Now, ReposDep, SettingsDep, 
 from auth_service.oauth import registration
 from auth_service.oauth.requests import parse_json_object
 from shared.bearer import require_bearer
-from shared.errors import NO_STORE_HEADERS, InvalidTokenError
+from shared.errors import NO_STORE_HEADERS
 
 router = APIRouter(tags=["registration"])
 
@@ -20,16 +18,6 @@ def _check_enabled(request: Request) -> None:
     # With neither an initial access token nor open registration the endpoint does not exist.
     if not request.app.state.settings.registration_enabled:
         raise HTTPException(status_code=404)
-
-
-def _check_initial_access_token(request: Request) -> None:
-    """RFC 7591 §3: the operator's initial access token, when one is configured."""
-    expected: str | None = request.app.state.settings.registration_initial_access_token
-    if expected is None:
-        return
-    token = require_bearer(request.headers.get("authorization"), realm=registration.REALM)
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise InvalidTokenError("the initial access token is not valid", realm=registration.REALM)
 
 
 @router.post("/oauth/register", status_code=201)
@@ -43,7 +31,9 @@ async def register(
     now: Now,
 ) -> JSONResponse:
     _check_enabled(request)
-    _check_initial_access_token(request)
+    registration.validate_initial_access_token(
+        request.headers.get("authorization"), settings.registration_initial_access_token
+    )
     await throttle.hit("register-ip", ip or "-", throttle.policy.registration_per_ip)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.register(repos, metadata, now=now, issuer=settings.issuer)
@@ -77,7 +67,6 @@ async def replace(
     client = await registration.client_for_registration_token(repos, client_id, token)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.update(repos, client, metadata, now=now, issuer=settings.issuer)
-    request.app.state.client_cache.invalidate(client_id)
     audit.record("client_updated", client_id=client_id, via="dynamic_registration")
     return JSONResponse(response, headers=NO_STORE_HEADERS)
 
@@ -90,6 +79,5 @@ async def delete(
     token = require_bearer(request.headers.get("authorization"), realm=registration.REALM)
     client = await registration.client_for_registration_token(repos, client_id, token)
     await registration.deregister(repos, client, now=now)
-    request.app.state.client_cache.invalidate(client_id)
     audit.record("client_deleted", client_id=client_id, via="dynamic_registration")
     return Response(status_code=204, headers=NO_STORE_HEADERS)

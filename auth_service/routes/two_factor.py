@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service import second_factor
@@ -11,26 +13,27 @@ from auth_service.deps import (
     FormDep,
     HasherDep,
     Now,
-    OptionalSession,
     ReposDep,
     SecretBoxDep,
+    SignedIn,
     ThrottleDep,
+    signed_in,
 )
-from auth_service.pages import FORM_EXPIRED, csrf_ok, login_first, render, render_form
+from auth_service.pages import FORM_EXPIRED, csrf_ok, render, render_form
 from auth_service.password_check import recheck_password, too_many_attempts, with_retry_after
-from auth_service.routes.account import ACCOUNT_PATH, account_page
+from auth_service.routes.account import ACCOUNT_PATH, AccountUser, account_page
 from auth_service.security import totp
-from shared.models import User, UserSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PATH = f"{ACCOUNT_PATH}/two-factor"
+TwoFactorUser = Annotated[SignedIn, Depends(signed_in(PATH))]
 
 
 def _setup_page(
-    request: Request, user: User, session: UserSession, secret: str, *, error: str | None = None,
+    request: Request, me: SignedIn, secret: str, *, error: str | None = None,
     status_code: int = 200,
 ) -> Response:  # fmt: skip
-    uri = totp.provisioning_uri(secret, user.username)
+    uri = totp.provisioning_uri(secret, me.user.username)
     return render_form(
         request,
         "two_factor_setup.html",
@@ -41,22 +44,19 @@ def _setup_page(
             "error": error,
         },
         purpose="second-factor-setup",
-        session_hash=session.id_hash,
+        session_hash=me.session.id_hash,
         status_code=status_code,
     )
 
 
 @router.get(PATH)
 async def setup(
-    request: Request, repos: ReposDep, box: SecretBoxDep, session: OptionalSession, now: Now
+    request: Request, repos: ReposDep, box: SecretBoxDep, me: TwoFactorUser, now: Now
 ) -> Response:
-    user = await repos.users.get_by_id(session.user_id) if session else None
-    if session is None or user is None:
-        return login_first(PATH)
-    if user.has_second_factor:
+    if me.user.has_second_factor:
         return RedirectResponse(ACCOUNT_PATH, status_code=303)
-    secret = await second_factor.start_enrolment(repos, box, user, now)
-    return _setup_page(request, user, session, secret)
+    secret = await second_factor.start_enrolment(repos, box, me.user, now)
+    return _setup_page(request, me, secret)
 
 
 @router.post(PATH)
@@ -65,22 +65,20 @@ async def confirm(
     form: FormDep,
     repos: ReposDep,
     box: SecretBoxDep,
-    session: OptionalSession,
+    me: TwoFactorUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    user = await repos.users.get_by_id(session.user_id) if session else None
-    if session is None or user is None:
-        return login_first(PATH)
+    user, session = me.user, me.session
     secret = second_factor.pending_secret(box, user)
     if secret is None:
         return RedirectResponse(PATH, status_code=303)
     if not csrf_ok(request, form, purpose="second-factor-setup", session_hash=session.id_hash):
-        return _setup_page(request, user, session, secret, error=FORM_EXPIRED, status_code=400)
+        return _setup_page(request, me, secret, error=FORM_EXPIRED, status_code=400)
     codes = await second_factor.confirm_enrolment(repos, box, user, form.get("code", "")[:16], now)
     if codes is None:
         error = "That code is not right. Check the time on your phone and try the current code."
-        return _setup_page(request, user, session, secret, error=error, status_code=400)
+        return _setup_page(request, me, secret, error=error, status_code=400)
     audit.record("second_factor_enrolled", user_id=user.id)
     # Shown once: only their digests are stored.
     return render(
@@ -95,16 +93,14 @@ async def disable(
     repos: ReposDep,
     hasher: HasherDep,
     throttle: ThrottleDep,
-    session: OptionalSession,
+    me: AccountUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
-    user = await repos.users.get_by_id(session.user_id) if session else None
-    if session is None or user is None:
-        return login_first(ACCOUNT_PATH)
+    user, session = me.user, me.session
     if not csrf_ok(request, form, purpose="account", session_hash=session.id_hash):
         return account_page(
-            request, user, session, error=FORM_EXPIRED, error_in="second-factor", status_code=400
+            request, me, error=FORM_EXPIRED, error_in="second-factor", status_code=400
         )
     check = await recheck_password(throttle, hasher, user, form.get("current_password", ""))
     if not check.ok:
@@ -112,7 +108,7 @@ async def disable(
             too_many_attempts(check.throttled) if check.throttled else "Your password is not right."
         )
         page = account_page(
-            request, user, session, error=error, error_in="second-factor",
+            request, me, error=error, error_in="second-factor",
             status_code=429 if check.throttled else 400,
         )  # fmt: skip
         return with_retry_after(page, check.throttled) if check.throttled else page

@@ -7,36 +7,37 @@ from starlette.responses import JSONResponse
 
 from auth_service.deps import KeyStoreDep, Now, ReposDep, SettingsDep
 from auth_service.oauth.requests import FORM_CONTENT_TYPE, parse_form
-from auth_service.oauth.userinfo import REALM, userinfo_claims, validate_userinfo_token
-from shared.bearer import bearer_from_header, require_bearer
+from auth_service.oauth.userinfo import (
+    REALM,
+    userinfo_claims,
+    validate_token_location,
+    validate_userinfo_token,
+)
+from shared.bearer import bearer_from_header
 from shared.errors import NO_STORE_HEADERS, BearerRequestError
 
 router = APIRouter(tags=["oidc"])
 
 
-async def _access_token(request: Request) -> str:
-    header_token = bearer_from_header(request.headers.get("authorization"), realm=REALM)
+async def _form_token(request: Request) -> str | None:
+    """The `access_token` of a form-encoded POST body (RFC 6750 §2.2), if there is one."""
     content_type = request.headers.get("content-type", "")
-    if request.method == "POST" and content_type.startswith(FORM_CONTENT_TYPE):
-        try:
-            form_token = parse_form(await request.body(), content_type).get("access_token")
-        except Exception:  # noqa: BLE001 - any malformed body is a malformed request here
-            raise BearerRequestError("the request body is malformed", realm=REALM) from None
-        if form_token is not None:
-            # RFC 6750 §2: a client must not use more than one method to send the token.
-            if header_token is not None:
-                raise BearerRequestError("send the access token in one place only", realm=REALM)
-            return form_token
-    return require_bearer(request.headers.get("authorization"), realm=REALM)
+    if request.method != "POST" or not content_type.startswith(FORM_CONTENT_TYPE):
+        return None
+    try:
+        return parse_form(await request.body(), content_type).get("access_token")
+    except Exception:  # noqa: BLE001 - any malformed body is a malformed request here
+        raise BearerRequestError("the request body is malformed", realm=REALM) from None
 
 
 @router.api_route("/oauth/userinfo", methods=["GET", "POST"])
 async def userinfo(
     request: Request, repos: ReposDep, keys: KeyStoreDep, settings: SettingsDep, now: Now
 ) -> JSONResponse:
+    header_token = bearer_from_header(request.headers.get("authorization"), realm=REALM)
     claims, user = await validate_userinfo_token(
         repos,
-        await _access_token(request),
+        validate_token_location(header_token, await _form_token(request)),
         keys=keys,
         issuer=settings.issuer,
         audience=settings.resource_audience,
