@@ -106,10 +106,15 @@ class KeyEntry:
     activates_at: datetime
     retires_at: datetime | None
     private_key: JoseKey | None  # None when this instance has no file for it: publish, never sign
-    public_key: JoseKey = field(repr=False, default=None)
+    public_key: JoseKey = field(repr=False)
 
     def is_published(self, now: datetime) -> bool:
         return self.retires_at is None or now < self.retires_at
+
+    def require_private_key(self) -> JoseKey:
+        if self.private_key is None:
+            raise NoSigningKeyError(f"this instance holds no private key for kid {self.kid}")
+        return self.private_key
 
 
 class NoSigningKeyError(LookupError):
