@@ -84,6 +84,11 @@ def public_jwk(private_key: JoseKey, *, kid: str, alg: str) -> dict[str, Any]:
     return dict(private_key.as_dict(private=False), kid=kid, alg=alg, use="sig")
 
 
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 §3 SHA-256 thumbprint over the members its kty requires (RFC 8037 §2 for OKP)."""
+    return JWKRegistry.import_key(dict(jwk)).thumbprint()
+
+
 @lru_cache(maxsize=64)
 def _header_segment(alg: str, kid: str, typ: str) -> bytes:
     # Sorted and without spaces: the bytes python-jose wrote, so tokens look as they always did.
