@@ -1,10 +1,10 @@
 """The one module that touches joserfc: keys, signing, and verifying JWTs with a strict policy (RFC 8725).
 
-Every verification names its algorithms, issuer and audience; headers that carry keys or key
-URLs, `crit` extensions and unknown `kid`s are refused before any signature work is done.
-Algorithms are RS256, PS256, ES256 (RFC 7518 §3.3-3.5) and EdDSA with Ed25519 (RFC 8037 §3.1).
-joserfc parses keys and does the signature arithmetic; the compact form (RFC 7515 §7.1) and the
-header policy are ours, so a token is parsed once and a signer's header is encoded once per kid.
+Every verification names its algorithms, issuer and audience; headers that carry keys or key URLs,
+`crit` extensions and unknown `kid`s are refused before any signature work is done. Algorithms:
+RS256, PS256, ES256 (RFC 7518 §3.3-3.5) and EdDSA over Ed25519 (RFC 8037 §3.1). joserfc holds the
+keys and does the signature arithmetic; the compact form and the header policy are ours (one parse
+per token, one header encoding per signing key).
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from pydantic import ValidationError
 from shared.claims import ACCESS_TOKEN_TYP, AccessTokenClaims, IdTokenClaims
 from shared.errors import InvalidTokenError
 
-# What the services accept unless a caller names its own list.
-SUPPORTED_ALGORITHMS = ("RS256", "ES256")
+SUPPORTED_ALGORITHMS = ("RS256", "ES256")  # what verifiers accept unless they name their own list
 # Everything this module can sign and verify with. Asymmetric only (RFC 8725 §2.1, §3.1): an HMAC
 # algorithm would let anyone holding the public key forge tokens, and `none` needs no key at all.
 SIGNATURE_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
@@ -50,16 +49,18 @@ class VerificationKeys(Protocol):
     async def get_verification_key(self, kid: str) -> tuple[str, JoseKey] | None: ...
 
 
-def _import_key(value: bytes | dict[str, Any], alg: str, *, private: bool) -> JoseKey:
-    """A joserfc key bound to `alg`: its kty, its curve and its `alg` member must all fit."""
+def _import_key(data: bytes | dict[str, Any], alg: str, *, private: bool) -> JoseKey:
+    """A joserfc key bound to `alg`, or ValueError: its kty, curve and `alg` member must all fit."""
     model = _ALG_MODELS.get(alg)
     if model is None:
         raise ValueError(f"unsupported signing algorithm {alg}")
-    if isinstance(value, dict):
-        if value.get("kty") != model.key_type or value.get("alg", alg) != alg:
-            raise ValueError(f"the JWK is not an {alg} key")
-    key = JWKRegistry.import_key(value, model.key_type, parameters={"alg": alg})
-    model.check_key(key)  # P-256 for ES256; the bound alg makes joserfc refuse it for any other
+    if isinstance(data, dict) and (data.get("kty"), data.get("alg", alg)) != (model.key_type, alg):
+        raise ValueError(f"the JWK is not a key for {alg}")
+    try:
+        key = JWKRegistry.import_key(data, model.key_type, parameters={"alg": alg})
+        model.check_key(key)  # P-256 for ES256; the bound alg makes joserfc refuse it for any other
+    except (JoseError, KeyError, TypeError):
+        raise ValueError(f"not a key for {alg}") from None
     # RFC 8037 §3.1 also allows Ed448 under EdDSA; we neither issue nor expect it.
     if alg == "EdDSA" and getattr(key, "curve_name", None) != "Ed25519":
         raise ValueError("EdDSA keys must be Ed25519")
@@ -121,14 +122,12 @@ def _split(token: str, error: str = "malformed token") -> _Compact:
         signing_input, _, signature = token.encode("ascii").rpartition(b".")
         header_segment, _, payload = signing_input.partition(b".")
         header = json.loads(urlsafe_b64decode(header_segment).decode("utf-8"))
-        parts = _Compact(
-            header, signing_input, urlsafe_b64decode(payload), urlsafe_b64decode(signature)
-        )
+        payload, signature = urlsafe_b64decode(payload), urlsafe_b64decode(signature)
     except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError all are
         raise InvalidTokenError(error) from None
     if not isinstance(header, dict):
         raise InvalidTokenError(error)
-    return parts
+    return _Compact(header, signing_input, payload, signature)
 
 
 def _police_header(header: dict[str, Any], allowed_algorithms: tuple[str, ...]) -> dict[str, Any]:
