@@ -22,7 +22,13 @@ from joserfc.jws import JWSRegistry
 from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
 from pydantic import ValidationError
 
-from shared.claims import ACCESS_TOKEN_TYP, AccessTokenClaims, IdTokenClaims
+from shared.claims import (
+    ACCESS_TOKEN_TYP,
+    AccessTokenClaims,
+    IdTokenClaims,
+    validate_issuer_and_audience,
+    validate_time_claims,
+)
 from shared.errors import InvalidTokenError
 
 SUPPORTED_ALGORITHMS = ("RS256", "ES256")  # what verifiers accept unless they name their own list
@@ -177,41 +183,6 @@ def verify_signature(token: str, key: JoseKey, alg: str) -> dict[str, Any]:
 def is_access_token_typ(typ: object) -> bool:
     # RFC 9068 §4: "at+jwt", or the full media type; media types compare case-insensitively.
     return isinstance(typ, str) and typ.lower() in _ACCESS_TOKEN_TYPS
-
-
-def validate_time_claims(
-    claims: Mapping[str, Any], *, now: datetime, leeway: int, require_iat: bool = True
-) -> None:
-    """`exp`, `nbf` and `iat` checks with a small leeway (RFC 7519 §4.1.4-4.1.6)."""
-    ts = now.timestamp()
-    exp = _numeric_date(claims, "exp")
-    if exp is None or exp <= ts - leeway:
-        raise InvalidTokenError("token has expired")
-    if "nbf" in claims:
-        nbf = _numeric_date(claims, "nbf")
-        if nbf is None or nbf > ts + leeway:
-            raise InvalidTokenError("token is not valid yet")
-    if require_iat or "iat" in claims:
-        iat = _numeric_date(claims, "iat")
-        if iat is None or iat > ts + leeway:
-            raise InvalidTokenError("token was issued in the future")
-
-
-def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    """RFC 7519 §2 NumericDate, or None when the claim is missing or not a number."""
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def validate_issuer_and_audience(claims: Mapping[str, Any], *, issuer: str, audience: str) -> None:
-    if claims.get("iss") != issuer:
-        raise InvalidTokenError("token issuer is not trusted")
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if audience not in audiences:
-        raise InvalidTokenError("token is not meant for this audience")
 
 
 async def verify_jwt(

@@ -9,7 +9,7 @@ import pytest
 from joserfc import jwt
 
 from auth_service.security.keys import NewKey, new_signing_key
-from shared.claims import AccessTokenClaims
+from shared.claims import AccessTokenClaims, validate_time_claims
 from shared.errors import InvalidTokenError
 from shared.tokens import (
     MAX_TOKEN_LENGTH,
@@ -17,7 +17,6 @@ from shared.tokens import (
     decode_access_token,
     load_public_jwk,
     read_header,
-    validate_time_claims,
 )
 from tests.support.forge import Forger, access_claims, compact, segment
 
