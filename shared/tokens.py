@@ -9,6 +9,7 @@ per token, one header encoding per signing key).
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -19,7 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwa import JWSAlgModel
 from joserfc.jwk import ECKey, JWKRegistry, OctKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
-from joserfc.util import urlsafe_b64decode, urlsafe_b64encode
+from joserfc.util import urlsafe_b64encode
 from pydantic import ValidationError
 
 from shared.claims import (
@@ -41,6 +42,7 @@ MAX_LEEWAY = 300
 # RFC 8725 §3.10 / RFC 7515 §4.1: headers that would let the token choose its own key.
 FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 _ACCESS_TOKEN_TYPS = (ACCESS_TOKEN_TYP, "application/" + ACCESS_TOKEN_TYP)
+_FROM_BASE64URL = bytes.maketrans(b"-_", b"+/")
 
 JoseKey = RSAKey | ECKey | OKPKey
 
@@ -120,15 +122,24 @@ class _Compact(NamedTuple):
     signature: bytes
 
 
+def _b64decode(segment: bytes) -> bytes:
+    """RFC 7515 §2 base64url without padding. binascii's strict mode refuses what joserfc's
+    decoder does but runs faster, and verification decodes three segments per token."""
+    if b"+" in segment or b"/" in segment or b"=" in segment:
+        raise binascii.Error("not base64url")
+    padded = segment.translate(_FROM_BASE64URL) + b"=" * (-len(segment) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
+
+
 def _split(token: str, error: str = "malformed token") -> _Compact:
-    """The three segments of RFC 7515 §7.1, each strict unpadded base64url (RFC 7515 §2)."""
+    """The three segments of RFC 7515 §7.1."""
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
         raise InvalidTokenError(error)
     try:
         signing_input, _, signature = token.encode("ascii").rpartition(b".")
         header_segment, _, payload = signing_input.partition(b".")
-        header = json.loads(urlsafe_b64decode(header_segment).decode("utf-8"))
-        payload, signature = urlsafe_b64decode(payload), urlsafe_b64decode(signature)
+        header = json.loads(_b64decode(header_segment).decode("utf-8"))
+        payload, signature = _b64decode(payload), _b64decode(signature)
     except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError all are
         raise InvalidTokenError(error) from None
     if not isinstance(header, dict):
@@ -167,7 +178,7 @@ def _verified_claims(parts: _Compact, key: JoseKey, alg: str) -> dict[str, Any]:
     if not valid:
         raise InvalidTokenError("token signature is invalid")
     try:
-        claims = json.loads(parts.payload)
+        claims = json.loads(parts.payload.decode("utf-8"))  # RFC 7519 §7.2: UTF-8 JSON
     except ValueError:
         raise InvalidTokenError("token signature is invalid") from None
     if not isinstance(claims, dict):

@@ -146,6 +146,27 @@ def test_read_header_malformed_token_is_refused(token: str) -> None:
         read_header(token, allowed_algorithms=ALGS)
 
 
+RS256_HEAD = segment({"alg": "RS256", "kid": "k1"})  # 35 characters: one short of a padded block
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        f"{RS256_HEAD}=.e30.",
+        f"{RS256_HEAD}.e30=.",
+        f"{RS256_HEAD}.e30.ab+c",
+        f"{RS256_HEAD}.e30.ab/c",
+    ],
+    ids=["padded-header", "padded-payload", "plus-in-signature", "slash-in-signature"],
+)
+def test_read_header_segment_that_is_not_unpadded_base64url_is_refused(token: str) -> None:
+    # RFC 7515 §2: base64url without padding; the same token unpadded is read.
+    assert read_header(f"{RS256_HEAD}.e30.", allowed_algorithms=ALGS)["kid"] == "k1"
+
+    with pytest.raises(InvalidTokenError, match="^malformed token$"):
+        read_header(token, allowed_algorithms=ALGS)
+
+
 def test_read_header_token_at_length_limit_is_read() -> None:
     head = segment({"alg": "RS256", "kid": "k1"}) + "."
     token = head + "A" * (MAX_TOKEN_LENGTH - len(head) - 1) + "."
