@@ -41,7 +41,6 @@ MAX_TOKEN_LENGTH = 8192
 MAX_LEEWAY = 300
 # RFC 8725 §3.10 / RFC 7515 §4.1: headers that would let the token choose its own key.
 FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
-_ACCESS_TOKEN_TYPS = (ACCESS_TOKEN_TYP, "application/" + ACCESS_TOKEN_TYP)
 _FROM_BASE64URL = bytes.maketrans(b"-_", b"+/")
 
 JoseKey = RSAKey | ECKey | OKPKey
@@ -123,8 +122,8 @@ class _Compact(NamedTuple):
 
 
 def _b64decode(segment: bytes) -> bytes:
-    """RFC 7515 §2 base64url without padding. binascii's strict mode refuses what joserfc's
-    decoder does but runs faster, and verification decodes three segments per token."""
+    """RFC 7515 §2 base64url, unpadded. binascii's strict mode is much cheaper than joserfc's
+    regex-checked decoder, and a verification decodes three segments."""
     if b"+" in segment or b"/" in segment or b"=" in segment:
         raise binascii.Error("not base64url")
     padded = segment.translate(_FROM_BASE64URL) + b"=" * (-len(segment) % 4)
@@ -193,7 +192,10 @@ def verify_signature(token: str, key: JoseKey, alg: str) -> dict[str, Any]:
 
 def is_access_token_typ(typ: object) -> bool:
     # RFC 9068 §4: "at+jwt", or the full media type; media types compare case-insensitively.
-    return isinstance(typ, str) and typ.lower() in _ACCESS_TOKEN_TYPS
+    return isinstance(typ, str) and typ.lower() in (
+        ACCESS_TOKEN_TYP,
+        "application/" + ACCESS_TOKEN_TYP,
+    )
 
 
 async def verify_jwt(
