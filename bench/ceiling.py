@@ -28,7 +28,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def new_rsa_key() -> Any:
-    """A 2048-bit RSA key, parsed by the same library the auth service signs with."""
+    """A 2048-bit RSA key, loaded by shared.tokens (joserfc) exactly as the auth service loads its own."""
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -74,6 +74,8 @@ def create_app() -> FastAPI:
             "exp": iat + 900,
             "jti": secrets.token_urlsafe(16),
         }
+        # The auth service's own call (shared.tokens.sign over joserfc), so the ratio compares
+        # everything but the signature.
         access_token = sign(claims, signing_key, kid="ceiling", alg="RS256", typ="at+jwt")
         body = {"access_token": access_token, "token_type": "Bearer", "expires_in": 900}
         return JSONResponse(body, headers=NO_STORE)

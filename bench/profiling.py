@@ -27,10 +27,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Innermost matching frame wins: a sample inside cryptography called from jose is "crypto".
+# Innermost matching frame wins. joserfc's algorithm models call cryptography's Rust directly, so
+# their frame is the innermost Python one of a signature: count it as "crypto", not as joserfc.
 LIBRARIES = (
-    ("crypto (RSA/EC sign, verify)", ("cryptography/", "jose/backends/")),
-    ("python-jose", ("jose/",)),
+    (
+        "crypto (RSA/EC/EdDSA sign, verify)",
+        ("cryptography/", "joserfc/_rfc7518/jws_algs.py", "joserfc/_rfc8037/jws_eddsa.py"),
+    ),
+    ("joserfc", ("joserfc/",)),
     ("sqlite3 driver thread", ("aiosqlite/core.py",)),
     ("asyncpg", ("asyncpg/",)),
     ("SQLAlchemy + SQLModel", ("sqlalchemy/", "sqlmodel/")),

@@ -1,9 +1,16 @@
-"""Claims of the JWTs we issue: access tokens (RFC 9068 §2.2) and ID tokens (OIDC Core §2)."""
+"""Claims of the JWTs we issue: access tokens (RFC 9068 §2.2) and ID tokens (OIDC Core §2), and the
+checks of registered claims every verifier makes (RFC 7519 §4.1).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.errors import InvalidTokenError
 from shared.scopes import parse_scope
 
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - RFC 9068 §2.1 media type
@@ -55,3 +62,38 @@ class IdTokenClaims(BaseModel):
     @property
     def audiences(self) -> tuple[str, ...]:
         return (self.aud,) if isinstance(self.aud, str) else tuple(self.aud)
+
+
+def validate_time_claims(
+    claims: Mapping[str, Any], *, now: datetime, leeway: int, require_iat: bool = True
+) -> None:
+    """`exp`, `nbf` and `iat` checks with a small leeway (RFC 7519 §4.1.4-4.1.6)."""
+    ts = now.timestamp()
+    exp = _numeric_date(claims, "exp")
+    if exp is None or exp <= ts - leeway:
+        raise InvalidTokenError("token has expired")
+    if "nbf" in claims:
+        nbf = _numeric_date(claims, "nbf")
+        if nbf is None or nbf > ts + leeway:
+            raise InvalidTokenError("token is not valid yet")
+    if require_iat or "iat" in claims:
+        iat = _numeric_date(claims, "iat")
+        if iat is None or iat > ts + leeway:
+            raise InvalidTokenError("token was issued in the future")
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    """RFC 7519 §2 NumericDate, or None when the claim is missing or not a number."""
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def validate_issuer_and_audience(claims: Mapping[str, Any], *, issuer: str, audience: str) -> None:
+    if claims.get("iss") != issuer:
+        raise InvalidTokenError("token issuer is not trusted")
+    aud = claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    if audience not in audiences:
+        raise InvalidTokenError("token is not meant for this audience")

@@ -1,33 +1,53 @@
-"""The one module that touches python-jose: signing, and verifying JWTs with a strict policy (RFC 8725).
+"""The one module that touches joserfc: keys, signing, and verifying JWTs with a strict policy (RFC 8725).
 
-Every verification names its algorithms, issuer and audience; headers that carry keys or key
-URLs, `crit` extensions and unknown `kid`s are refused before any signature work is done.
+Every verification names its algorithms, issuer and audience; headers that carry keys or key URLs,
+`crit` extensions and unknown `kid`s are refused before any signature work is done. Algorithms:
+RS256, PS256, ES256 (RFC 7518 §3.3-3.5) and EdDSA over Ed25519 (RFC 8037 §3.1). joserfc holds the
+keys and does the signature arithmetic; the compact form and the header policy are ours (one parse
+per token, one header encoding per signing key).
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from jose import jwk, jws
-from jose.exceptions import JOSEError
+from joserfc.errors import JoseError
+from joserfc.jwa import JWSAlgModel
+from joserfc.jwk import ECKey, JWKRegistry, OctKey, OKPKey, RSAKey
+from joserfc.jws import JWSRegistry
+from joserfc.util import urlsafe_b64encode
 from pydantic import ValidationError
 
-from shared.claims import ACCESS_TOKEN_TYP, AccessTokenClaims, IdTokenClaims
+from shared.claims import (
+    ACCESS_TOKEN_TYP,
+    AccessTokenClaims,
+    IdTokenClaims,
+    validate_issuer_and_audience,
+    validate_time_claims,
+)
 from shared.errors import InvalidTokenError
 
-# Asymmetric only: an HMAC algorithm would let anyone holding the public key forge tokens.
-SUPPORTED_ALGORITHMS = ("RS256", "ES256")
+SUPPORTED_ALGORITHMS = ("RS256", "ES256")  # what verifiers accept unless they name their own list
+# Everything this module can sign and verify with. Asymmetric only (RFC 8725 §2.1, §3.1): an HMAC
+# algorithm would let anyone holding the public key forge tokens, and `none` needs no key at all.
+SIGNATURE_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
 MAX_TOKEN_LENGTH = 8192
 # The most clock leeway either service may be configured with (their `leeway` settings).
 MAX_LEEWAY = 300
 # RFC 8725 §3.10 / RFC 7515 §4.1: headers that would let the token choose its own key.
 FORBIDDEN_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
+_FROM_BASE64URL = bytes.maketrans(b"-_", b"+/")
 
-JoseKey = Any  # python-jose's backend key object (Cryptography RSA/EC key)
+JoseKey = RSAKey | ECKey | OKPKey
+
+# Read from the table rather than through `JWSRegistry.get_alg`, which warns that RFC 9864
+# deprecates the name EdDSA; it is still the name DPoP and private_key_jwt clients send.
+_ALG_MODELS: dict[str, JWSAlgModel] = {a: JWSRegistry.algorithms[a] for a in SIGNATURE_ALGORITHMS}
 
 
 class VerificationKeys(Protocol):
@@ -36,59 +56,138 @@ class VerificationKeys(Protocol):
     async def get_verification_key(self, kid: str) -> tuple[str, JoseKey] | None: ...
 
 
+def _import_key(data: bytes | dict[str, Any], alg: str, *, private: bool) -> JoseKey:
+    """A joserfc key bound to `alg`, or ValueError: its kty, curve and `alg` member must all fit."""
+    model = _ALG_MODELS.get(alg)
+    if model is None:
+        raise ValueError(f"unsupported signing algorithm {alg}")
+    if isinstance(data, dict) and (data.get("kty"), data.get("alg", alg)) != (model.key_type, alg):
+        raise ValueError(f"the JWK is not a key for {alg}")
+    try:
+        key = JWKRegistry.import_key(data, model.key_type, parameters={"alg": alg})
+        model.check_key(key)  # P-256 for ES256; the bound alg makes joserfc refuse it for any other
+    except (JoseError, KeyError, TypeError):
+        raise ValueError(f"not a key for {alg}") from None
+    # RFC 8037 §3.1 also allows Ed448 under EdDSA; we neither issue nor expect it.
+    if alg == "EdDSA" and getattr(key, "curve_name", None) != "Ed25519":
+        raise ValueError("EdDSA keys must be Ed25519")
+    if isinstance(key, OctKey) or key.is_private != private:
+        raise ValueError("a signing key needs its private half, a verification key only its public")
+    return key
+
+
 @lru_cache(maxsize=32)
 def load_private_key(pem: bytes, alg: str) -> JoseKey:
     """Parse a PEM key once per process: RSA parsing validates the key and costs ~50 ms, and a
     key-schedule reload should not pay it again for keys it already holds."""
-    return jwk.construct(pem, alg)
+    return _import_key(pem, alg, private=True)
 
 
 def load_public_jwk(data: Mapping[str, Any], alg: str) -> JoseKey:
-    return jwk.construct(dict(data), alg)
+    """A verification key from a JWK (RFC 7517), built once per key set by the caller."""
+    return _import_key(dict(data), alg, private=False)
 
 
 def public_jwk(private_key: JoseKey, *, kid: str, alg: str) -> dict[str, Any]:
-    data: dict[str, Any] = private_key.public_key().to_dict()
-    data.update({"kid": kid, "alg": alg, "use": "sig"})
-    return data
+    return dict(private_key.as_dict(private=False), kid=kid, alg=alg, use="sig")
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """RFC 7638 §3 SHA-256 thumbprint over the members its kty requires (RFC 8037 §2 for OKP)."""
+    return JWKRegistry.import_key(dict(jwk)).thumbprint()
+
+
+@lru_cache(maxsize=64)
+def _header_segment(alg: str, kid: str, typ: str) -> bytes:
+    # Sorted and without spaces: the bytes python-jose wrote, so tokens look as they always did.
+    header = json.dumps({"alg": alg, "kid": kid, "typ": typ}, separators=(",", ":"), sort_keys=True)
+    return urlsafe_b64encode(header.encode("ascii"))
 
 
 def sign(claims: Mapping[str, Any], key: JoseKey, *, kid: str, alg: str, typ: str) -> str:
-    headers = {"kid": kid, "typ": typ}
-    token: str = jws.sign(dict(claims), key, headers=headers, algorithm=alg)
-    return token
+    """A compact JWS (RFC 7515 §7.1) of the claims with header {alg, kid, typ}."""
+    model = _ALG_MODELS[alg]
+    model.check_key(key)  # joserfc refuses a key loaded for another algorithm
+    payload = json.dumps(dict(claims), separators=(",", ":")).encode("utf-8")
+    signing_input = _header_segment(alg, kid, typ) + b"." + urlsafe_b64encode(payload)
+    signature = urlsafe_b64encode(model.sign(signing_input, key))
+    return (signing_input + b"." + signature).decode("ascii")
 
 
-def read_header(token: str, *, allowed_algorithms: tuple[str, ...]) -> dict[str, Any]:
-    """Parse and police the JOSE header without trusting the token yet."""
+class _Compact(NamedTuple):
+    header: dict[str, Any]
+    signing_input: bytes
+    payload: bytes
+    signature: bytes
+
+
+def _b64decode(segment: bytes) -> bytes:
+    """RFC 7515 §2 base64url, unpadded. binascii's strict mode is much cheaper than joserfc's
+    regex-checked decoder, and a verification decodes three segments."""
+    if b"+" in segment or b"/" in segment or b"=" in segment:
+        raise binascii.Error("not base64url")
+    padded = segment.translate(_FROM_BASE64URL) + b"=" * (-len(segment) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
+
+
+def _split(token: str, error: str = "malformed token") -> _Compact:
+    """The three segments of RFC 7515 §7.1."""
     if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
-        raise InvalidTokenError("malformed token")
+        raise InvalidTokenError(error)
     try:
-        header: dict[str, Any] = jws.get_unverified_header(token)
-    except JOSEError:
-        raise InvalidTokenError("malformed token") from None
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")
+        header_segment, _, payload = signing_input.partition(b".")
+        header = json.loads(_b64decode(header_segment).decode("utf-8"))
+        payload, signature = _b64decode(payload), _b64decode(signature)
+    except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError all are
+        raise InvalidTokenError(error) from None
+    if not isinstance(header, dict):
+        raise InvalidTokenError(error)
+    return _Compact(header, signing_input, payload, signature)
+
+
+def _police_header(header: dict[str, Any], allowed_algorithms: tuple[str, ...]) -> dict[str, Any]:
     alg = header.get("alg")
-    if alg not in allowed_algorithms:
+    # RFC 8725 §3.1: the caller's list for this use, and never an algorithm we have no key type for.
+    if alg not in allowed_algorithms or alg not in _ALG_MODELS:
         raise InvalidTokenError("token algorithm is not allowed")
     if FORBIDDEN_HEADERS & header.keys():
         raise InvalidTokenError("token header must not carry keys")
-    if "crit" in header:
+    if "crit" in header:  # RFC 7515 §4.1.11: we understand no extension, so any crit is fatal
         raise InvalidTokenError("token header has critical extensions we do not understand")
     if not isinstance(header.get("kid"), str) or not header["kid"]:
         raise InvalidTokenError("token header has no kid")
     return header
 
 
-def verify_signature(token: str, key: JoseKey, alg: str) -> dict[str, Any]:
-    """Check the signature with one named algorithm and return the JSON payload."""
+def read_header(token: str, *, allowed_algorithms: tuple[str, ...]) -> dict[str, Any]:
+    """Parse and police the JOSE header without trusting the token yet."""
+    return _police_header(_split(token).header, allowed_algorithms)
+
+
+def _verified_claims(parts: _Compact, key: JoseKey, alg: str) -> dict[str, Any]:
+    model = _ALG_MODELS.get(alg)
+    if model is None or parts.header.get("alg") != alg:
+        raise InvalidTokenError("token signature is invalid")
     try:
-        payload = jws.verify(token, key, algorithms=[alg])
-        claims = json.loads(payload)
-    except (JOSEError, ValueError):
+        model.check_key(key)  # RFC 8725 §3.1: the key's type and bound alg, not just the header's
+        valid = model.verify(parts.signing_input, parts.signature, key)
+    except (JoseError, ValueError):
+        valid = False
+    if not valid:
+        raise InvalidTokenError("token signature is invalid")
+    try:
+        claims = json.loads(parts.payload.decode("utf-8"))  # RFC 7519 §7.2: UTF-8 JSON
+    except ValueError:
         raise InvalidTokenError("token signature is invalid") from None
     if not isinstance(claims, dict):
         raise InvalidTokenError("token payload is not a JSON object")
     return claims
+
+
+def verify_signature(token: str, key: JoseKey, alg: str) -> dict[str, Any]:
+    """Check the signature with one named algorithm and return the JSON payload."""
+    return _verified_claims(_split(token, "token signature is invalid"), key, alg)
 
 
 def is_access_token_typ(typ: object) -> bool:
@@ -97,41 +196,6 @@ def is_access_token_typ(typ: object) -> bool:
         ACCESS_TOKEN_TYP,
         "application/" + ACCESS_TOKEN_TYP,
     )
-
-
-def validate_time_claims(
-    claims: Mapping[str, Any], *, now: datetime, leeway: int, require_iat: bool = True
-) -> None:
-    """`exp`, `nbf` and `iat` checks with a small leeway (RFC 7519 §4.1.4-4.1.6)."""
-    ts = now.timestamp()
-    exp = _numeric_date(claims, "exp")
-    if exp is None or exp <= ts - leeway:
-        raise InvalidTokenError("token has expired")
-    if "nbf" in claims:
-        nbf = _numeric_date(claims, "nbf")
-        if nbf is None or nbf > ts + leeway:
-            raise InvalidTokenError("token is not valid yet")
-    if require_iat or "iat" in claims:
-        iat = _numeric_date(claims, "iat")
-        if iat is None or iat > ts + leeway:
-            raise InvalidTokenError("token was issued in the future")
-
-
-def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
-    """RFC 7519 §2 NumericDate, or None when the claim is missing or not a number."""
-    value = claims.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def validate_issuer_and_audience(claims: Mapping[str, Any], *, issuer: str, audience: str) -> None:
-    if claims.get("iss") != issuer:
-        raise InvalidTokenError("token issuer is not trusted")
-    aud = claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    if audience not in audiences:
-        raise InvalidTokenError("token is not meant for this audience")
 
 
 async def verify_jwt(
@@ -146,7 +210,8 @@ async def verify_jwt(
     typ_check: Callable[[object], bool] | None = None,
 ) -> dict[str, Any]:
     """Header policy, key by `kid`, signature, issuer, audience and time; returns the claims."""
-    header = read_header(token, allowed_algorithms=algorithms)
+    parts = _split(token)
+    header = _police_header(parts.header, algorithms)
     if typ_check is not None and not typ_check(header.get("typ")):
         # RFC 9068 §4: an ID token or any other JWT signed by the same key is not an access token.
         raise InvalidTokenError("token is not an access token")
@@ -156,7 +221,7 @@ async def verify_jwt(
     key_alg, key = found
     if key_alg != header["alg"]:
         raise InvalidTokenError("token algorithm does not match its key")
-    claims = verify_signature(token, key, key_alg)
+    claims = _verified_claims(parts, key, key_alg)
     validate_issuer_and_audience(claims, issuer=issuer, audience=audience)
     validate_time_claims(claims, now=now, leeway=leeway)
     return claims
@@ -202,13 +267,14 @@ async def decode_id_token_hint(
     checked, and its audience is whichever client it was issued to, which the caller compares
     with the client it expects. Signature, issuer and token type are checked here.
     """
-    header = read_header(token, allowed_algorithms=algorithms)
+    parts = _split(token)
+    header = _police_header(parts.header, algorithms)
     if is_access_token_typ(header.get("typ")):
         raise InvalidTokenError("an access token is not an ID token")
     found = await keys.get_verification_key(header["kid"])
     if found is None or found[0] != header["alg"]:
         raise InvalidTokenError("token was signed by an unknown key")
-    claims = verify_signature(token, found[1], found[0])
+    claims = _verified_claims(parts, found[1], found[0])
     if claims.get("iss") != issuer:
         raise InvalidTokenError("token issuer is not trusted")
     try:

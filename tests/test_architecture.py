@@ -63,13 +63,13 @@ def test_architecture_protocol_core_imports_no_web_framework(layer: str) -> None
     assert offenders == []
 
 
-def test_architecture_python_jose_is_used_only_through_the_token_module() -> None:
+def test_architecture_joserfc_is_used_only_through_the_token_module() -> None:
     offenders = [
         f"{path.relative_to(ROOT)} imports {name}"
         for package in PACKAGES
         for path in _modules(package)
         for name in _imports(path)
-        if _top(name) == "jose" and path != ROOT / "shared" / "tokens.py"
+        if _top(name) == "joserfc" and path != ROOT / "shared" / "tokens.py"
     ]
     assert offenders == []
 

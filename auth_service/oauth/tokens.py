@@ -99,7 +99,7 @@ class TokenMinter:
 
     def _sign(self, claims: dict[str, Any], now: datetime, *, typ: str) -> str:
         key = self._key_set().signing_key(now)
-        return sign(claims, key.private_key, kid=key.kid, alg=key.alg, typ=typ)
+        return sign(claims, key.require_private_key(), kid=key.kid, alg=key.alg, typ=typ)
 
 
 def at_hash(access_token: str) -> str:

@@ -6,9 +6,6 @@ database only holds their public JWKs and schedule (`shared.models.SigningKey`).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,33 +14,27 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from shared.tokens import JoseKey, load_private_key, load_public_jwk, public_jwk
+from shared.tokens import JoseKey, jwk_thumbprint, load_private_key, load_public_jwk, public_jwk
 
-_THUMBPRINT_MEMBERS = {"RSA": ("e", "kty", "n"), "EC": ("crv", "kty", "x", "y")}
+_PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
 def generate_private_key_pem(alg: str) -> bytes:
-    if alg == "RS256":
-        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = rsa.generate_private_key(
-            public_exponent=65537, key_size=2048
-        )
+    """A fresh key for `alg`: RSA 2048 (RS256, PS256), P-256 (ES256) or Ed25519 (EdDSA, RFC 8037)."""
+    private: _PrivateKey
+    if alg in ("RS256", "PS256"):
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     elif alg == "ES256":
         private = ec.generate_private_key(ec.SECP256R1())
+    elif alg == "EdDSA":
+        private = ed25519.Ed25519PrivateKey.generate()
     else:
         raise ValueError(f"unsupported signing algorithm {alg}")
     return private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-
-
-def jwk_thumbprint(jwk: dict[str, Any]) -> str:
-    """RFC 7638 §3: SHA-256 over the required members, sorted, no whitespace."""
-    members = _THUMBPRINT_MEMBERS[jwk["kty"]]
-    canonical = json.dumps({m: jwk[m] for m in members}, separators=(",", ":"), sort_keys=True)
-    digest = hashlib.sha256(canonical.encode("utf-8")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +97,15 @@ class KeyEntry:
     activates_at: datetime
     retires_at: datetime | None
     private_key: JoseKey | None  # None when this instance has no file for it: publish, never sign
-    public_key: JoseKey = field(repr=False, default=None)
+    public_key: JoseKey = field(repr=False)
 
     def is_published(self, now: datetime) -> bool:
         return self.retires_at is None or now < self.retires_at
+
+    def require_private_key(self) -> JoseKey:
+        if self.private_key is None:
+            raise NoSigningKeyError(f"this instance holds no private key for kid {self.kid}")
+        return self.private_key
 
 
 class NoSigningKeyError(LookupError):

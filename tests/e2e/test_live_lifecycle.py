@@ -10,10 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jose import jwt
 
 from shared.tokens import load_private_key, sign
 from tests.support.databases import fresh_database
+from tests.support.forge import unverified_claims, unverified_header
 from tests.support.live import LiveStack, live_stack
 
 pytestmark = pytest.mark.e2e
@@ -64,7 +64,7 @@ async def _password_token(auth: httpx.AsyncClient, client: tuple[str, str]) -> s
 
 
 def _kid(token: str) -> str:
-    kid: str = jwt.get_unverified_header(token)["kid"]
+    kid: str = unverified_header(token)["kid"]
     return kid
 
 
@@ -136,7 +136,7 @@ async def test_live_api_keeps_validating_while_the_auth_service_is_down(stack: L
     stack.services["auth"].stop()
     key = load_private_key((stack.key_dir / f"{_kid(token)}.pem").read_bytes(), "RS256")
     unknown_kid = sign(
-        jwt.get_unverified_claims(token), key, kid="not-a-published-kid", alg="RS256", typ="at+jwt"
+        unverified_claims(token), key, kid="not-a-published-kid", alg="RS256", typ="at+jwt"
     )
     async with httpx.AsyncClient(base_url=stack.audience) as api:
         deadline = time.monotonic() + 4  # several JWKS TTLs and refetch intervals

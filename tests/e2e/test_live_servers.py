@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from jose import jwt
 
 from shared.tokens import load_private_key, sign
 from tests.support.databases import fresh_database
 from tests.support.flows import csrf_from, pkce_pair
+from tests.support.forge import unverified_claims, unverified_header
 from tests.support.live import LiveStack, live_stack
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"
@@ -95,8 +95,8 @@ async def test_live_code_flow_reads_me_and_refuses_tampered_and_foreign_tokens(
         assert refused.status_code == 401
         assert 'error="invalid_token"' in refused.headers["www-authenticate"]
 
-        claims = jwt.get_unverified_claims(access_token)
-        kid = jwt.get_unverified_header(access_token)["kid"]
+        claims = unverified_claims(access_token)
+        kid = unverified_header(access_token)["kid"]
         key = load_private_key((stack.key_dir / f"{kid}.pem").read_bytes(), "RS256")
         foreign = sign(
             {**claims, "aud": "https://other.example"}, key, kid=kid, alg="RS256", typ="at+jwt"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
-from jose import jws
+from joserfc.jws import JWSRegistry
 
 from shared.tokens import JoseKey, load_private_key
 from tests.conftest import AUDIENCE, ISSUER
@@ -39,6 +39,11 @@ def compact(header: Mapping[str, Any], claims: Mapping[str, Any], signature: byt
 def unverified_claims(token: str) -> dict[str, Any]:
     claims: dict[str, Any] = json.loads(b64url_decode(token.split(".")[1]))
     return claims
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    header: dict[str, Any] = json.loads(b64url_decode(token.split(".")[0]))
+    return header
 
 
 def with_claims(token: str, **changes: Any) -> str:
@@ -94,15 +99,19 @@ class Forger:
         return cls(kid=kid, private_key=load_private_key(pem, "RS256"), public_pem=public_pem)
 
     def sign(self, claims: Mapping[str, Any], **header: Any) -> str:
-        """RS256 with the real key; `header` adds to or overrides {kid, typ: at+jwt}."""
-        headers = {"kid": self.kid, "typ": "at+jwt", **header}
-        token: str = jws.sign(dict(claims), self.private_key, headers=headers, algorithm="RS256")
-        return token
+        """RS256 with the real key; `header` adds to or overrides {alg, kid, typ: at+jwt}."""
+        return self.sign_exact({"alg": "RS256", "kid": self.kid, "typ": "at+jwt", **header}, claims)
 
     def sign_exact(self, header: Mapping[str, Any], claims: Mapping[str, Any]) -> str:
         """RS256 with the real key over exactly `header`: nothing added, nothing defaulted."""
-        signing_input = f"{segment(header)}.{segment(claims)}"
-        signature: bytes = self.private_key.sign(signing_input.encode("ascii"))
+        return self.sign_bytes(header, json.dumps(dict(claims), separators=(",", ":")).encode())
+
+    def sign_bytes(self, header: Mapping[str, Any], payload: bytes, alg: str = "RS256") -> str:
+        """`alg` with the real key over exactly `header` and `payload`, even a header that lies."""
+        signing_input = f"{segment(header)}.{b64url(payload)}"
+        # joserfc's bare algorithm: no key-to-alg check, so a forger can mislabel on purpose.
+        model = JWSRegistry.algorithms[alg]
+        signature = model.sign(signing_input.encode("ascii"), self.private_key)
         return f"{signing_input}.{b64url(signature)}"
 
     def unsigned(self, claims: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -14,7 +13,7 @@ from shared.models import Grant
 from shared.tokens import load_public_jwk, verify_signature
 from tests.factories import TestClient
 from tests.support.db import Database
-from tests.support.forge import b64url_decode
+from tests.support.forge import unverified_header
 from tests.support.token_endpoint import ClientAuth, default_auth, post_token
 
 _CHALLENGE_PARAM = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
@@ -91,8 +90,7 @@ async def verified_claims(auth: httpx.AsyncClient, token: str) -> dict[str, Any]
 
 
 def token_header(token: str) -> dict[str, Any]:
-    header: dict[str, Any] = json.loads(b64url_decode(token.split(".")[0]))
-    return header
+    return unverified_header(token)
 
 
 def bearer(token: str) -> dict[str, str]:

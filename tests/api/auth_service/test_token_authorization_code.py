@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-from jose import jws
 
 from auth_service.oauth.tokens import at_hash
 from auth_service.security.secrets import hash_token
@@ -18,6 +17,7 @@ from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, exchange_code, get_code
+from tests.support.forge import unverified_header
 from tests.support.token_endpoint import post_token, refresh
 
 BASIC_CHALLENGE = 'Basic realm="oauth", charset="UTF-8"'
@@ -89,7 +89,7 @@ async def test_token_authorization_code_access_token_is_rfc9068_jwt_verifiable_w
     body = (await exchange_code(auth_client, auth_request, code)).json()
     access_token = body["access_token"]
 
-    header = jws.get_unverified_header(access_token)
+    header = unverified_header(access_token)
     claims = verify_signature(access_token, await _jwks_key(auth_client, signing_key.kid), "RS256")
 
     # RFC 9068 §2.1
@@ -127,7 +127,7 @@ async def test_token_authorization_code_openid_scope_returns_id_token_bound_to_r
     body = (await exchange_code(auth_client, auth_request, code)).json()
     id_token = body["id_token"]
 
-    header = jws.get_unverified_header(id_token)
+    header = unverified_header(id_token)
     claims = verify_signature(id_token, await _jwks_key(auth_client, signing_key.kid), "RS256")
 
     assert header == {"alg": "RS256", "typ": "JWT", "kid": signing_key.kid}

@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from auth_service.security.keys import (
     KeySet,
     NoSigningKeyError,
-    jwk_thumbprint,
     new_signing_key,
     write_private_key,
 )
+from shared.tokens import jwk_thumbprint
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -42,6 +44,49 @@ def test_keys_thumbprint_matches_rfc_7638_example() -> None:
         "kid": "2011-04-29",
     }
     assert jwk_thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+
+
+def test_keys_thumbprint_of_ed25519_key_matches_rfc_8037_example() -> None:
+    # RFC 8037 §A.3: OKP keys are thumbprinted over crv, kty and x.
+    jwk = {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        "alg": "EdDSA",
+        "use": "sig",
+    }
+    assert jwk_thumbprint(jwk) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+@pytest.mark.parametrize(
+    ("alg", "members", "crv"),
+    [
+        ("RS256", {"kty", "n", "e"}, None),
+        ("PS256", {"kty", "n", "e"}, None),
+        ("ES256", {"kty", "crv", "x", "y"}, "P-256"),
+        ("EdDSA", {"kty", "crv", "x"}, "Ed25519"),
+    ],
+)
+def test_keys_new_signing_key_publishes_only_public_members_with_thumbprint_kid(
+    alg: str, members: set[str], crv: str | None
+) -> None:
+    key = new_signing_key(alg)
+
+    assert set(key.public_jwk) == members | {"alg", "kid", "use"}
+    assert key.public_jwk.get("crv") == crv
+    assert key.public_jwk["alg"] == alg
+    assert key.kid == jwk_thumbprint(key.public_jwk)
+
+
+def test_keys_new_rsa_signing_key_is_2048_bits() -> None:
+    public = serialization.load_pem_private_key(new_signing_key("PS256").pem, None).public_key()
+
+    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
+
+
+def test_keys_unknown_algorithm_is_refused() -> None:
+    with pytest.raises(ValueError, match="^unsupported signing algorithm HS256$"):
+        new_signing_key("HS256")
 
 
 def test_keys_private_key_file_is_created_with_mode_0600(tmp_path: Path) -> None:

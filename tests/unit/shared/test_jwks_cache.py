@@ -125,7 +125,7 @@ async def settle() -> None:
 
 
 def private_jwk(key: NewKey) -> dict[str, Any]:
-    data: dict[str, Any] = load_private_key(key.pem, "RS256").to_dict()
+    data: dict[str, Any] = load_private_key(key.pem, "RS256").as_dict(private=True)
     data.update({"kid": key.kid, "alg": "RS256", "use": "sig"})
     return data
 

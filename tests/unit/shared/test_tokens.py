@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from jose import jws
+from joserfc import jwt
 
 from auth_service.security.keys import NewKey, new_signing_key
-from shared.claims import AccessTokenClaims
+from shared.claims import AccessTokenClaims, validate_time_claims
 from shared.errors import InvalidTokenError
 from shared.tokens import (
     MAX_TOKEN_LENGTH,
@@ -17,7 +17,6 @@ from shared.tokens import (
     decode_access_token,
     load_public_jwk,
     read_header,
-    validate_time_claims,
 )
 from tests.support.forge import Forger, access_claims, compact, segment
 
@@ -143,6 +142,27 @@ def test_read_header_without_string_kid_is_refused(kid: Any) -> None:
     ],
 )
 def test_read_header_malformed_token_is_refused(token: str) -> None:
+    with pytest.raises(InvalidTokenError, match="^malformed token$"):
+        read_header(token, allowed_algorithms=ALGS)
+
+
+RS256_HEAD = segment({"alg": "RS256", "kid": "k1"})  # 35 characters: one short of a padded block
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        f"{RS256_HEAD}=.e30.",
+        f"{RS256_HEAD}.e30=.",
+        f"{RS256_HEAD}.e30.ab+c",
+        f"{RS256_HEAD}.e30.ab/c",
+    ],
+    ids=["padded-header", "padded-payload", "plus-in-signature", "slash-in-signature"],
+)
+def test_read_header_segment_that_is_not_unpadded_base64url_is_refused(token: str) -> None:
+    # RFC 7515 §2: base64url without padding; the same token unpadded is read.
+    assert read_header(f"{RS256_HEAD}.e30.", allowed_algorithms=ALGS)["kid"] == "k1"
+
     with pytest.raises(InvalidTokenError, match="^malformed token$"):
         read_header(token, allowed_algorithms=ALGS)
 
@@ -285,8 +305,8 @@ async def test_decode_access_token_other_typ_is_refused(
 async def test_decode_access_token_jose_default_typ_is_refused(
     forger: Forger, keys: StaticKeys, claims: dict[str, Any]
 ) -> None:
-    # python-jose writes typ "JWT" when the caller names none.
-    token = jws.sign(claims, forger.private_key, headers={"kid": forger.kid}, algorithm="RS256")
+    # joserfc's jwt.encode writes typ "JWT" when the caller names none.
+    token = jwt.encode({"alg": "RS256", "kid": forger.kid}, claims, forger.private_key)
 
     with pytest.raises(InvalidTokenError, match="^token is not an access token$"):
         await _decode(token, keys)
@@ -371,12 +391,7 @@ async def test_decode_access_token_hs256_with_public_key_is_refused(
 async def test_decode_access_token_non_object_payload_is_refused(
     forger: Forger, keys: StaticKeys
 ) -> None:
-    token = jws.sign(
-        b"[1, 2]",
-        forger.private_key,
-        headers={"kid": forger.kid, "typ": "at+jwt"},
-        algorithm="RS256",
-    )
+    token = forger.sign_bytes({"alg": "RS256", "kid": forger.kid, "typ": "at+jwt"}, b"[1, 2]")
 
     with pytest.raises(InvalidTokenError, match="^token payload is not a JSON object$"):
         await _decode(token, keys)
