@@ -18,7 +18,7 @@ from auth_service.config import AuthSettings, get_settings
 from auth_service.errors import render_failure
 from auth_service.key_management import KeyStore, ensure_signing_key
 from auth_service.maintenance import Maintenance
-from auth_service.oauth.authorize import AuthorizationPageError, AuthorizationRedirectError
+from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.grants import build_grants
 from auth_service.oauth.grants.base import GrantServices
 from auth_service.oauth.introspection import IntrospectionState

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from auth_service.oauth.authorize import AuthorizationPageError
+from auth_service.oauth.authorize.request import AuthorizationPageError
 from auth_service.repositories import Repositories
 from shared.errors import InvalidRequestError, InvalidTokenError
 from shared.models import Client

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from auth_service.oauth.authorize import AuthorizationRedirectError, AuthorizationRequest
+from auth_service.oauth.authorize.request import AuthorizationRedirectError, AuthorizationRequest
 from shared.errors import InvalidRequestError, InvalidTokenError, LoginRequiredError
 from shared.models import UserSession
 from shared.tokens import VerificationKeys, decode_id_token_hint

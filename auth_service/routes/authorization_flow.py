@@ -8,13 +8,9 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.audit import Auditor
-from auth_service.oauth.authorize import (
-    AuthorizationRedirectError,
-    AuthorizationRequest,
-    Step,
-    issue_authorization_code,
-    next_step,
-)
+from auth_service.oauth.authorize.codes import issue_authorization_code
+from auth_service.oauth.authorize.request import AuthorizationRedirectError, AuthorizationRequest
+from auth_service.oauth.authorize.steps import Step, next_step
 from auth_service.repositories import Repositories
 from auth_service.routes.errors import redirect_to_client
 from shared.errors import OAuthError

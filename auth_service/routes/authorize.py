@@ -15,12 +15,10 @@ from auth_service.deps import (
     SettingsDep,
     ThrottleDep,
 )
-from auth_service.oauth.authorize import (
-    AuthorizationPageError,
-    Step,
-    save_pending,
-    validate_authorization_request,
-)
+from auth_service.oauth.authorize.pending import save_pending
+from auth_service.oauth.authorize.request import AuthorizationPageError
+from auth_service.oauth.authorize.steps import Step
+from auth_service.oauth.authorize.validation import validate_authorization_request
 from auth_service.oauth.id_token_hint import validate_min_auth_time
 from auth_service.oauth.requests import parse_form_items, unique_params
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page

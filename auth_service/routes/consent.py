@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
-from auth_service.oauth.authorize import AuthorizationRequest, Step
+from auth_service.oauth.authorize.request import AuthorizationRequest
+from auth_service.oauth.authorize.steps import Step
 from auth_service.pages import FORM_EXPIRED, csrf_ok, render_form
 from auth_service.repositories import Repositories
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.deps import AuditorDep, KeyStoreDep, OptionalSession, ReposDep, SettingsDep
-from auth_service.oauth.authorize import AuthorizationPageError, redirect_uri_with
+from auth_service.oauth.authorize.codes import redirect_uri_with
+from auth_service.oauth.authorize.request import AuthorizationPageError
 from auth_service.oauth.end_session import (
     LogoutRequest,
     allows_redirect,

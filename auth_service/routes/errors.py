@@ -7,11 +7,8 @@ from urllib.parse import urlsplit
 from fastapi import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from auth_service.oauth.authorize import (
-    AuthorizationPageError,
-    AuthorizationRedirectError,
-    redirect_uri_with,
-)
+from auth_service.oauth.authorize.codes import redirect_uri_with
+from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.pages import LoginRequired, render
 from shared.errors import OAuthError
 

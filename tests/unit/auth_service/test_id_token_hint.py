@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from auth_service.oauth.authorize import AuthorizationRedirectError, AuthorizationRequest
+from auth_service.oauth.authorize.request import AuthorizationRedirectError, AuthorizationRequest
 from auth_service.oauth.id_token_hint import validate_min_auth_time
 from auth_service.security.keys import NewKey, new_signing_key
 from shared.models import UserSession

@@ -1,4 +1,4 @@
-"""The authorization endpoint's rules: RFC 6749 §4.1.1-4.1.2, RFC 7636, RFC 9207, OIDC Core §3.1.2.
+"""Validating an authorization request: RFC 6749 §4.1.1-4.1.2, RFC 7636, OIDC Core §3.1.2.
 
 Validation runs in the order that keeps redirects safe: the client, then the redirect URI (errors so
 far are shown on our own page), then everything else (errors go back to the client).
@@ -6,21 +6,19 @@ far are shown on our own page), then everything else (errors go back to the clie
 
 from __future__ import annotations
 
-import enum
-import secrets
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
-
-from auth_service.repositories import Repositories
+from auth_service.oauth.authorize.request import (
+    MAX_LOGIN_HINT_LENGTH,
+    MAX_NONCE_LENGTH,
+    MAX_STATE_LENGTH,
+    PROMPT_VALUES,
+    AuthorizationPageError,
+    AuthorizationRedirectError,
+    AuthorizationRequest,
+)
 from auth_service.security import pkce
-from auth_service.security.secrets import hash_token, new_token
 from shared.errors import (
-    ConsentRequiredError,
     InvalidRequestError,
     InvalidScopeError,
-    LoginRequiredError,
     OAuthError,
     RequestNotSupportedError,
     RequestUriNotSupportedError,
@@ -28,99 +26,9 @@ from shared.errors import (
     UnsupportedResponseTypeError,
 )
 from shared.models import (
-    AuthorizationCode,
     Client,
-    Consent,
-    Grant,
-    PendingAuthorization,
-    UserSession,
 )
-from shared.scopes import SCOPES, format_scope, parse_scope
-
-MAX_STATE_LENGTH = 2048
-MAX_NONCE_LENGTH = 512
-MAX_LOGIN_HINT_LENGTH = 254
-PROMPT_VALUES = frozenset({"none", "login", "consent", "select_account"})
-
-
-class AuthorizationPageError(Exception):
-    """An error shown on our own page: the client or redirect URI is not trustworthy yet."""
-
-    def __init__(self, error: OAuthError) -> None:
-        super().__init__(error.description)
-        self.error = error
-
-
-class AuthorizationRedirectError(Exception):
-    """An error delivered to the client's verified redirect URI (RFC 6749 §4.1.2.1)."""
-
-    def __init__(
-        self, error: OAuthError, redirect_uri: str, state: str | None, *, confirm: bool = False
-    ) -> None:
-        super().__init__(error.description)
-        self.error = error
-        self.redirect_uri = redirect_uri
-        self.state = state
-        # The user clicks through instead of being sent on (a client nobody vetted).
-        self.confirm = confirm
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorizationRequest:
-    """A fully validated authorization request."""
-
-    client_id: str
-    redirect_uri: str
-    redirect_uri_given: bool
-    scopes: frozenset[str]
-    state: str | None
-    nonce: str | None
-    code_challenge: str | None
-    code_challenge_method: str | None
-    prompt: frozenset[str]
-    max_age: int | None
-    login_hint: str | None
-    client_vetted: bool = True
-
-    def to_params(self) -> dict[str, Any]:
-        return {
-            "redirect_uri": self.redirect_uri,
-            "redirect_uri_given": self.redirect_uri_given,
-            "scope": format_scope(self.scopes),
-            "state": self.state,
-            "nonce": self.nonce,
-            "code_challenge": self.code_challenge,
-            "code_challenge_method": self.code_challenge_method,
-            "prompt": sorted(self.prompt),
-            "max_age": self.max_age,
-            "login_hint": self.login_hint,
-            "client_vetted": self.client_vetted,
-        }
-
-    @classmethod
-    def from_params(cls, client_id: str, params: dict[str, Any]) -> AuthorizationRequest:
-        return cls(
-            client_id=client_id,
-            redirect_uri=params["redirect_uri"],
-            redirect_uri_given=params["redirect_uri_given"],
-            scopes=parse_scope(params["scope"]),
-            state=params["state"],
-            nonce=params["nonce"],
-            code_challenge=params["code_challenge"],
-            code_challenge_method=params["code_challenge_method"],
-            prompt=frozenset(params["prompt"]),
-            max_age=params["max_age"],
-            login_hint=params["login_hint"],
-            client_vetted=params.get("client_vetted", True),
-        )
-
-    def min_auth_time(self, now: datetime) -> datetime | None:
-        """OIDC Core §3.1.2.1: prompt=login and max_age demand an authentication this recent."""
-        if self.prompt & {"login", "select_account"}:
-            return now
-        if self.max_age is not None:
-            return now - timedelta(seconds=self.max_age)
-        return None
+from shared.scopes import SCOPES, parse_scope
 
 
 def validate_client_and_redirect_uri(
@@ -273,104 +181,3 @@ def _validate_max_age(max_age: str | None) -> int | None:
     if not max_age.isdigit() or len(max_age) > 9:
         raise InvalidRequestError("max_age must be a non-negative integer")
     return int(max_age)
-
-
-class Step(enum.Enum):
-    LOGIN = "login"
-    CONSENT = "consent"
-    ISSUE_CODE = "issue_code"
-
-
-def next_step(
-    request: AuthorizationRequest,
-    *,
-    session: UserSession | None,
-    consent: Consent | None,
-    min_auth_time: datetime | None,
-) -> Step:
-    """What the user must do next; prompt=none turns any needed interaction into an error."""
-    needs_login = session is None or (
-        min_auth_time is not None and session.auth_time < min_auth_time
-    )
-    needs_consent = (
-        consent is None or not request.scopes <= consent.scopes or "consent" in request.prompt
-    )
-    if "none" in request.prompt:
-        # OIDC Core §3.1.2.6: answer without showing any page.
-        if needs_login:
-            raise LoginRequiredError("the user is not logged in")
-        if needs_consent:
-            raise ConsentRequiredError("the user has not consented to these scopes")
-    if needs_login:
-        return Step.LOGIN
-    return Step.CONSENT if needs_consent else Step.ISSUE_CODE
-
-
-async def save_pending(
-    repos: Repositories,
-    request: AuthorizationRequest,
-    *,
-    now: datetime,
-    ttl: int,
-    min_auth_time: datetime | None,
-) -> str:
-    """Keep the validated request server-side while the user logs in or consents."""
-    request_id = secrets.token_urlsafe(32)
-    await repos.pending.add(
-        PendingAuthorization(
-            id=request_id,
-            client_id=request.client_id,
-            params=request.to_params(),
-            min_auth_time=min_auth_time,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-        )
-    )
-    return request_id
-
-
-def redirect_uri_with(redirect_uri: str, params: dict[str, str | None]) -> str:
-    """Add response parameters to the redirect URI, keeping its own query (RFC 6749 §3.1.2)."""
-    parts = urlsplit(redirect_uri)
-    extra = urlencode({k: v for k, v in params.items() if v is not None})
-    query = f"{parts.query}&{extra}" if parts.query else extra
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-
-
-async def issue_authorization_code(
-    repos: Repositories,
-    request: AuthorizationRequest,
-    *,
-    user_id: str,
-    auth_time: datetime,
-    now: datetime,
-    ttl: int,
-) -> str:
-    """RFC 6749 §4.1.2: a new grant and its single-use code, bound to everything the request said."""
-    grant = await repos.grants.add(
-        Grant(
-            user_id=user_id,
-            client_id=request.client_id,
-            scope=format_scope(request.scopes),
-            auth_time=auth_time,
-            created_at=now,
-        )
-    )
-    code = new_token()
-    await repos.codes.add(
-        AuthorizationCode(
-            code_hash=hash_token(code),
-            grant_id=grant.id,
-            client_id=request.client_id,
-            user_id=user_id,
-            redirect_uri=request.redirect_uri if request.redirect_uri_given else None,
-            scope=format_scope(request.scopes),
-            code_challenge=request.code_challenge,
-            code_challenge_method=request.code_challenge_method,
-            nonce=request.nonce,
-            auth_time=auth_time,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-        )
-    )
-    return code
