@@ -81,6 +81,14 @@ class RegisteredClient:
     client_secret: str | None  # shown once; only its digest is stored
 
 
+def new_client_id() -> str:
+    """A random client id (144 bits) that does not start with "-", which a command line (our
+    admin CLI, curl) would read as an option."""
+    while (client_id := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return client_id
+
+
 def validate_client_spec(spec: ClientSpec) -> None:
     _validate_lifetimes(spec.access_token_ttl, spec.refresh_token_ttl)
     method = AUTH_METHODS.get(spec.auth_method)
@@ -154,7 +162,7 @@ async def register_client(
     validate_client_spec(spec)
     secret = None if spec.is_public else new_token()
     client = Client(
-        client_id=client_id or secrets.token_urlsafe(18),
+        client_id=client_id or new_client_id(),
         client_secret_hash=hash_token(secret) if secret else None,
         name=spec.name.strip(),
         redirect_uris=list(dict.fromkeys(spec.redirect_uris)),

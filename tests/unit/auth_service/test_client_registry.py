@@ -11,6 +11,7 @@ from auth_service.client_registry import (
     ClientChanges,
     ClientMetadataError,
     ClientSpec,
+    new_client_id,
     update_client,
     validate_client_spec,
 )
@@ -283,3 +284,10 @@ def test_validate_client_spec_public_client_that_can_introspect_is_refused() -> 
     with pytest.raises(ClientMetadataError) as raised:
         validate_client_spec(spec)
     assert raised.value.field == "can_introspect"
+
+
+def test_new_client_id_never_starts_with_a_dash() -> None:
+    # token_urlsafe starts with "-" one time in 64; a CLI would read such an id as an option.
+    ids = [new_client_id() for _ in range(2000)]
+    assert not any(client_id.startswith("-") for client_id in ids)
+    assert {len(client_id) for client_id in ids} == {24}
