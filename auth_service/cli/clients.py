@@ -1,0 +1,157 @@
+"""`auth-service clients`: OAuth clients, with the registration rules every path shares."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from auth_service.cli.support import (
+    fail,
+    print_json,
+    run_in_unit_of_work,
+    utc_now,
+)
+from auth_service.client_registry import (
+    DEFAULT_GRANT_TYPES,
+    ClientChanges,
+    ClientMetadataError,
+    ClientSpec,
+    register_client,
+    rotate_client_secret,
+    update_client,
+)
+from auth_service.config import AuthSettings
+from auth_service.repositories import Repositories
+from shared.models import Client
+
+clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
+
+
+def _client_json(client: Client) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "public": client.is_public,
+        "redirect_uris": client.redirect_uris,
+        "scope": client.scope,
+        "grant_types": client.grant_types,
+        "first_party": client.is_first_party,
+        "can_introspect": client.can_introspect,
+        "access_token_ttl": client.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl,
+    }
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option()],
+    redirect_uri: Annotated[list[str], typer.Option("--redirect-uri")] = [],  # noqa: B006
+    scope: Annotated[str, typer.Option()] = "openid profile email",
+    grant_type: Annotated[list[str], typer.Option("--grant-type")] = [],  # noqa: B006
+    public: Annotated[bool, typer.Option("--public", help="A public client (no secret)")] = False,
+    no_pkce: Annotated[
+        bool, typer.Option("--no-pkce", help="Legacy confidential client that cannot send PKCE")
+    ] = False,
+    post_logout_redirect_uri: Annotated[list[str], typer.Option("--post-logout-redirect-uri")] = [],  # noqa: B006
+    first_party: Annotated[bool, typer.Option("--first-party")] = False,
+    can_introspect: Annotated[bool, typer.Option("--can-introspect")] = False,
+    access_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
+    refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
+) -> None:
+    """Register a client; prints client_id and (once) client_secret."""
+    spec = ClientSpec(
+        name=name,
+        redirect_uris=redirect_uri,
+        scope=scope,
+        grant_types=grant_type or DEFAULT_GRANT_TYPES,
+        is_public=public,
+        require_pkce=not no_pkce,
+        post_logout_redirect_uris=post_logout_redirect_uri,
+        is_first_party=first_party,
+        can_introspect=can_introspect,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
+    )
+
+    async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
+        registered = await register_client(repos, spec, now=utc_now())
+        result = {"client_id": registered.client.client_id}
+        if registered.client_secret is not None:
+            result["client_secret"] = registered.client_secret
+        return result
+
+    try:
+        print_json(run_in_unit_of_work(work))
+    except ClientMetadataError as exc:
+        raise fail(f"{exc.field}: {exc}") from None
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List clients (never their secrets)."""
+
+    async def work(repos: Repositories, settings: AuthSettings) -> list[dict[str, Any]]:
+        return [_client_json(c) for c in await repos.clients.list_all()]
+
+    print_json(run_in_unit_of_work(work))
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(client_id: str) -> None:
+    """Replace a confidential client's secret; prints the new one (shown once)."""
+
+    async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
+        client = await repos.clients.get_by_client_id(client_id)
+        if client is None:
+            raise ClientMetadataError("no such client", field="client_id")
+        return {
+            "client_id": client_id,
+            "client_secret": await rotate_client_secret(repos, client, now=utc_now()),
+        }
+
+    try:
+        print_json(run_in_unit_of_work(work))
+    except ClientMetadataError as exc:
+        raise fail(f"{exc.field}: {exc}") from None
+
+
+@clients_app.command("update")
+def clients_update(
+    client_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    redirect_uri: Annotated[
+        list[str] | None, typer.Option("--redirect-uri", help="Replaces the registered list")
+    ] = None,
+    scope: Annotated[str | None, typer.Option()] = None,
+    grant_type: Annotated[
+        list[str] | None, typer.Option("--grant-type", help="Replaces the allowed grant types")
+    ] = None,
+    first_party: Annotated[bool | None, typer.Option("--first-party/--third-party")] = None,
+    can_introspect: Annotated[bool | None, typer.Option("--can-introspect/--no-introspect")] = None,
+    access_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+    refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+) -> None:
+    """Change a client's registration; prints the result."""
+    changes = ClientChanges(
+        name=name,
+        redirect_uris=redirect_uri,
+        scope=scope,
+        grant_types=grant_type,
+        is_first_party=first_party,
+        can_introspect=can_introspect,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
+    )
+
+    async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:
+        client = await repos.clients.get_by_client_id(client_id)
+        if client is None:
+            raise ClientMetadataError("no such client", field="client_id")
+        await update_client(repos, client, changes, now=utc_now())
+        return _client_json(client)
+
+    try:
+        print_json(run_in_unit_of_work(work))
+    except ClientMetadataError as exc:
+        raise fail(f"{exc.field}: {exc}") from None
