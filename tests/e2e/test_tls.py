@@ -74,7 +74,10 @@ def _trust(cert: Path) -> ssl.SSLContext:
 
 
 def _wait(url: str, cert: Path, process: subprocess.Popen[bytes]) -> httpx.Response:
-    for _ in range(100):
+    # The 20 s tests/support/live.py gives every other live service: importing the app alone
+    # can take several seconds on a busy machine.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         assert process.poll() is None, "server exited"
         try:
             return httpx.get(url, verify=_trust(cert), timeout=1)
