@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from auth_service.throttling import ThrottlePolicy, Window
+from auth_service.throttling.policy import ThrottlePolicy, Window
 from shared.tokens import MAX_LEEWAY
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"

@@ -11,19 +11,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from auth_service.audit import Auditor
-from auth_service.client_cache import ClientCache
+from auth_service.clients.cache import ClientCache
 from auth_service.config import AuthSettings
-from auth_service.identity import current_session
-from auth_service.key_management import KeyStore
+from auth_service.identity.authentication import current_session
 from auth_service.oauth.client_auth import authenticate_client, read_client_credentials
 from auth_service.oauth.requests import parse_form
 from auth_service.oauth.tokens import TokenMinter
-from auth_service.pages import SESSION_COOKIE, LoginRequired
+from auth_service.operations.key_lifecycle import KeyStore
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
-from auth_service.throttling import Throttle
+from auth_service.throttling.policy import Throttle
 from auth_service.unit_of_work import UnitOfWork
+from auth_service.web.pages import SESSION_COOKIE, LoginRequired
 from shared.errors import InvalidClientError
 from shared.models import Client, User, UserSession
 

@@ -13,32 +13,32 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
 from auth_service.audit import AuditBuffer
-from auth_service.client_cache import ClientCache
+from auth_service.clients.cache import ClientCache
 from auth_service.config import AuthSettings, get_settings
-from auth_service.errors import render_failure
-from auth_service.key_management import KeyStore, ensure_signing_key
-from auth_service.maintenance import Maintenance
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.grants import build_grants
 from auth_service.oauth.grants.base import GrantServices
 from auth_service.oauth.introspection import IntrospectionState
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
-from auth_service.pages import LoginRequired, make_templates
-from auth_service.rate_limits import make_counter_store
+from auth_service.operations.key_lifecycle import KeyStore, ensure_signing_key
+from auth_service.operations.maintenance import Maintenance
 from auth_service.repositories.signing_keys import SigningKeyRepository
-from auth_service.revocation_mirror import RevocationMirror
-from auth_service.revocation_notifier import RevocationNotifier
+from auth_service.revocations.mirror import RevocationMirror
+from auth_service.revocations.notifier import RevocationNotifier
 from auth_service.routes import api_router
-from auth_service.routes.errors import (
+from auth_service.security.keys import KeySet
+from auth_service.security.passwords import PasswordHasher
+from auth_service.security.secret_box import SecretBox
+from auth_service.throttling.counters import make_counter_store
+from auth_service.throttling.policy import Throttle
+from auth_service.web.error_handlers import render_failure
+from auth_service.web.front_channel import (
     authorization_page_error_handler,
     authorization_redirect_error_handler,
     login_required_handler,
 )
-from auth_service.security.keys import KeySet
-from auth_service.security.passwords import PasswordHasher
-from auth_service.security.secret_box import SecretBox
-from auth_service.security_headers import SecurityHeadersMiddleware
-from auth_service.throttling import Throttle
+from auth_service.web.pages import LoginRequired, make_templates
+from auth_service.web.security_headers import SecurityHeadersMiddleware
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError

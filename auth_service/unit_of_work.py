@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.audit import AuditBuffer
-from auth_service.client_cache import ClientCache
+from auth_service.clients.cache import ClientCache
 from auth_service.repositories import Repositories
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auth_service import migrations  # noqa: E402
+from auth_service.operations import migrations  # noqa: E402
 from bench import profiling, report, seed  # noqa: E402
 from bench.cases import Case, build_cases  # noqa: E402
 from bench.load import RunResult, run_python, run_wrk, wrk_available  # noqa: E402

@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from auth_service.accounts import create_user
-from auth_service.client_registry import ClientSpec, register_client
+from auth_service.clients.registry import ClientSpec, register_client
 from auth_service.config import AuthSettings
+from auth_service.identity.accounts import create_user
 from auth_service.oauth.authorize.codes import issue_authorization_code
 from auth_service.oauth.authorize.request import AuthorizationRequest
 from auth_service.oauth.tokens import TokenPolicy, issue_refresh_token

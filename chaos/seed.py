@@ -6,8 +6,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from auth_service.accounts import create_user
-from auth_service.client_registry import ClientSpec, register_client
+from auth_service.clients.registry import ClientSpec, register_client
+from auth_service.identity.accounts import create_user
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from chaos.api import REDIRECT_URI, SCOPE, ClientCredentials, User

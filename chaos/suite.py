@@ -18,7 +18,7 @@ from pathlib import Path
 import uvloop
 from sqlalchemy.engine import make_url
 
-from auth_service import migrations
+from auth_service.operations import migrations
 from chaos import report
 from chaos.api import Api, new_client
 from chaos.cluster import ROOT, Cluster, Topology, build_cluster

@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auth_service import migrations  # noqa: E402
+from auth_service.operations import migrations  # noqa: E402
 from chaos.cluster import (  # noqa: E402
     POOL_ENV,
     ROOT,

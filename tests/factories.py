@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from auth_service.accounts import create_user
-from auth_service.client_registry import ClientSpec, register_client
+from auth_service.clients.registry import ClientSpec, register_client
+from auth_service.identity.accounts import create_user
 from auth_service.security.passwords import PasswordHasher
 from shared.models import Client, User
 from tests.support.db import Database

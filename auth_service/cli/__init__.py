@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from auth_service import migrations
 from auth_service.cli.clients import clients_app
 from auth_service.cli.keys import keys_app
 from auth_service.cli.support import (
@@ -20,7 +19,8 @@ from auth_service.cli.support import (
 )
 from auth_service.cli.users import users_app
 from auth_service.config import AuthSettings
-from auth_service.demo import DEMO_CLIENT_URL, seed_demo
+from auth_service.operations import migrations
+from auth_service.operations.demo import DEMO_CLIENT_URL, seed_demo
 from auth_service.repositories import Repositories
 from shared.serving import serve
 

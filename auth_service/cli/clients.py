@@ -12,7 +12,7 @@ from auth_service.cli.support import (
     run_in_unit_of_work,
     utc_now,
 )
-from auth_service.client_registry import (
+from auth_service.clients.registry import (
     DEFAULT_GRANT_TYPES,
     ClientChanges,
     ClientMetadataError,

@@ -12,7 +12,7 @@ from auth_service.cli.support import (
     utc_now,
 )
 from auth_service.config import AuthSettings
-from auth_service.key_management import rotate_signing_key
+from auth_service.operations.key_lifecycle import rotate_signing_key
 from auth_service.repositories import Repositories
 
 keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)

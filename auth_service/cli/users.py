@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from auth_service.accounts import AccountError, create_user
 from auth_service.cli.support import (
     fail,
     password_hasher,
@@ -15,6 +14,7 @@ from auth_service.cli.support import (
     utc_now,
 )
 from auth_service.config import AuthSettings
+from auth_service.identity.accounts import AccountError, create_user
 from auth_service.repositories import Repositories
 
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from auth_service.client_registry import (
+from auth_service.clients.registry import (
     ClientChanges,
     ClientMetadataError,
     ClientSpec,

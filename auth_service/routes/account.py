@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.accounts import AccountError, password_problems, profile_problems
 from auth_service.deps import (
     AuditorDep,
     FormDep,
@@ -18,8 +17,13 @@ from auth_service.deps import (
     ThrottleDep,
     signed_in,
 )
-from auth_service.pages import FORM_EXPIRED, csrf_ok, render_form
-from auth_service.password_check import recheck_password, too_many_attempts, with_retry_after
+from auth_service.identity.accounts import AccountError, password_problems, profile_problems
+from auth_service.identity.password_check import (
+    recheck_password,
+    too_many_attempts,
+    with_retry_after,
+)
+from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 ACCOUNT_PATH = "/account"

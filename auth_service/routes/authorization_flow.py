@@ -12,7 +12,7 @@ from auth_service.oauth.authorize.codes import issue_authorization_code
 from auth_service.oauth.authorize.request import AuthorizationRedirectError, AuthorizationRequest
 from auth_service.oauth.authorize.steps import Step, next_step
 from auth_service.repositories import Repositories
-from auth_service.routes.errors import redirect_to_client
+from auth_service.web.front_channel import redirect_to_client
 from shared.errors import OAuthError
 from shared.models import UserSession
 

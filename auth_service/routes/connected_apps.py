@@ -9,7 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
 from auth_service.oauth.revocation import revoke_client_access
-from auth_service.pages import csrf_ok, render_form
+from auth_service.web.pages import csrf_ok, render_form
 from shared.scopes import describe
 
 router = APIRouter(tags=["pages"], include_in_schema=False)

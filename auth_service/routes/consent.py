@@ -8,10 +8,10 @@ from starlette.responses import Response
 from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
 from auth_service.oauth.authorize.request import AuthorizationRequest
 from auth_service.oauth.authorize.steps import Step
-from auth_service.pages import FORM_EXPIRED, csrf_ok, render_form
 from auth_service.repositories import Repositories
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page
-from auth_service.routes.errors import error_page, error_redirect
+from auth_service.web.front_channel import error_page, error_redirect
+from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form
 from shared.errors import AccessDeniedError, InvalidRequestError
 from shared.models import PendingAuthorization, UserSession
 from shared.scopes import describe

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.client_registry import (
+from auth_service.clients.registry import (
     ClientChanges,
     ClientMetadataError,
     ClientSpec,
@@ -18,8 +18,8 @@ from auth_service.client_registry import (
 )
 from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
 from auth_service.oauth.grants import browser_app_grant_types
-from auth_service.pages import FORM_EXPIRED, csrf_ok, render, render_form
 from auth_service.repositories import Repositories
+from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render, render_form
 from shared.models import Client, UserSession
 from shared.scopes import SCOPES, format_scope
 

@@ -15,7 +15,7 @@ from auth_service.oauth.end_session import (
     validate_logout_request,
 )
 from auth_service.oauth.requests import parse_form_items, unique_params
-from auth_service.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
+from auth_service.web.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
 from shared.errors import OAuthError
 from shared.models import UserSession
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from auth_service.deps import OptionalSession, ReposDep
-from auth_service.pages import render_form
+from auth_service.web.pages import render_form
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

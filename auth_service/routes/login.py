@@ -7,7 +7,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service import second_factor
 from auth_service.deps import (
     AuditorDep,
     ClientIp,
@@ -19,8 +18,13 @@ from auth_service.deps import (
     SettingsDep,
     ThrottleDep,
 )
-from auth_service.identity import authenticate_user, current_session, start_session
-from auth_service.pages import (
+from auth_service.identity import second_factor
+from auth_service.identity.authentication import authenticate_user, current_session, start_session
+from auth_service.identity.password_check import too_many_attempts, with_retry_after
+from auth_service.repositories import Repositories
+from auth_service.throttling.policy import login_key
+from auth_service.web.front_channel import error_page
+from auth_service.web.pages import (
     FORM_EXPIRED,
     SESSION_COOKIE,
     csrf_ok,
@@ -28,10 +32,6 @@ from auth_service.pages import (
     session_hash_of,
     set_session_cookie,
 )
-from auth_service.password_check import too_many_attempts, with_retry_after
-from auth_service.repositories import Repositories
-from auth_service.routes.errors import error_page
-from auth_service.throttling import login_key
 from shared.errors import InvalidRequestError, TooManyRequestsError
 from shared.models import PendingAuthorization
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from auth_service.deps import AuditorDep, FormDep, OptionalSession, ReposDep
-from auth_service.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
+from auth_service.web.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

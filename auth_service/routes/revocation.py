@@ -10,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 from auth_service.deps import ClientCallDep, KeyStoreDep, Now, ReposDep, SettingsDep
 from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
-from auth_service.oauth.revocation_feed import feed_page
+from auth_service.revocations.feed import feed_page
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
 from shared.input_guard import MAX_DB_INTEGER
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.accounts import AccountError, create_user
 from auth_service.deps import (
     AuditorDep,
     ClientIp,
@@ -16,8 +15,10 @@ from auth_service.deps import (
     SettingsDep,
     ThrottleDep,
 )
-from auth_service.identity import start_session
-from auth_service.pages import (
+from auth_service.identity.accounts import AccountError, create_user
+from auth_service.identity.authentication import start_session
+from auth_service.routes.login import safe_next
+from auth_service.web.pages import (
     FORM_EXPIRED,
     SESSION_COOKIE,
     csrf_ok,
@@ -25,7 +26,6 @@ from auth_service.pages import (
     session_hash_of,
     set_session_cookie,
 )
-from auth_service.routes.login import safe_next
 from shared.errors import TooManyRequestsError
 
 router = APIRouter(tags=["pages"], include_in_schema=False)

@@ -9,7 +9,7 @@ from auth_service.deps import ClientCallDep
 from auth_service.oauth.grants import get_grant
 from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
-from auth_service.throttling import Throttle
+from auth_service.throttling.policy import Throttle
 from shared.errors import NO_STORE_HEADERS, UnauthorizedClientError
 
 router = APIRouter(tags=["oauth"])

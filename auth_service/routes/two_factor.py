@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service import second_factor
 from auth_service.deps import (
     AuditorDep,
     FormDep,
@@ -19,10 +18,15 @@ from auth_service.deps import (
     ThrottleDep,
     signed_in,
 )
-from auth_service.pages import FORM_EXPIRED, csrf_ok, render, render_form
-from auth_service.password_check import recheck_password, too_many_attempts, with_retry_after
+from auth_service.identity import second_factor
+from auth_service.identity.password_check import (
+    recheck_password,
+    too_many_attempts,
+    with_retry_after,
+)
 from auth_service.routes.account import ACCOUNT_PATH, AccountUser, account_page
 from auth_service.security import totp
+from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render, render_form
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PATH = f"{ACCOUNT_PATH}/two-factor"

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auth_service.demo import DEMO_CLIENT_ID, seed_demo
+from auth_service.operations.demo import DEMO_CLIENT_ID, seed_demo
 from auth_service.repositories import Repositories
 from shared.models import Client, User
 from tests.factories import FAST_HASHER

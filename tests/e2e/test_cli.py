@@ -22,7 +22,7 @@ from tests.support.live import LiveStack, live_stack
 
 REDIRECT_URI = "https://app.example/callback"
 KEY_ACTIVATION_DELAY = 600  # AUTH_KEY_ACTIVATION_DELAY default
-RETIREMENT_MARGIN = timedelta(minutes=5)  # auth_service.key_management.RETIREMENT_MARGIN
+RETIREMENT_MARGIN = timedelta(minutes=5)  # auth_service.operations.key_lifecycle.RETIREMENT_MARGIN
 pytestmark = pytest.mark.e2e
 M = TypeVar("M", bound=SQLModel)
 
@@ -228,7 +228,7 @@ def test_cli_keys_rotate_again_schedules_retirement_of_the_previous_key(
     listed = {key["kid"]: key for key in run_cli(stack, "keys", "list").json()}
     assert set(listed) == {first["kid"], second["kid"]}
     # The old key stays published until every token it may have signed has expired: the
-    # 24 h lifetime cap, whatever today's settings say (auth_service/key_management.py).
+    # 24 h lifetime cap, whatever today's settings say (auth_service/operations/key_lifecycle.py).
     expected = (
         datetime.fromisoformat(second["activates_at"]) + timedelta(days=1) + RETIREMENT_MARGIN
     )

@@ -12,10 +12,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from auth_service.client_registry import MAX_ACCESS_TTL
+from auth_service.clients.registry import MAX_ACCESS_TTL
 from auth_service.config import AuthSettings
-from auth_service.key_management import MAX_TOKEN_LIFETIME, RETIREMENT_MARGIN, rotate_signing_key
-from auth_service.maintenance import CLEANUP_JOB, ROTATION_JOB, Maintenance
+from auth_service.operations.key_lifecycle import (
+    MAX_TOKEN_LIFETIME,
+    RETIREMENT_MARGIN,
+    rotate_signing_key,
+)
+from auth_service.operations.maintenance import CLEANUP_JOB, ROTATION_JOB, Maintenance
 from auth_service.repositories import Repositories
 from auth_service.security.keys import new_signing_key, write_private_key
 from shared.models import (

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-from auth_service import migrations
+from auth_service.operations import migrations
 from shared.database import make_engine
 from tests.support.databases import fresh_database
 

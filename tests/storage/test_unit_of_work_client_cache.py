@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from auth_service.audit import AuditBuffer
-from auth_service.client_cache import ClientCache
-from auth_service.client_registry import rotate_client_secret
+from auth_service.clients.cache import ClientCache
+from auth_service.clients.registry import rotate_client_secret
 from auth_service.unit_of_work import UnitOfWork
 from shared.models import Client
 from tests.factories import TestClient

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from auth_service import migrations
+from auth_service.operations import migrations
 
 BIN = Path(sys.executable).parent
 COOLNOTES_DIR = Path(__file__).resolve().parents[2] / "examples" / "coolnotes"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from auth_service.rate_limits import MemoryCounterStore
+from auth_service.throttling.counters import MemoryCounterStore
 
 
 class ManualMonotonic:

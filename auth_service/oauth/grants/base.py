@@ -17,7 +17,7 @@ from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
-from auth_service.throttling import Throttle
+from auth_service.throttling.policy import Throttle
 from auth_service.unit_of_work import UnitOfWork
 from shared.models import Client, Grant
 from shared.schemas import TokenResponse

@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar, Self
 
-from auth_service.identity import authenticate_user
+from auth_service.identity.authentication import authenticate_user
 from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantType
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from auth_service.security.passwords import PasswordHasher
-from auth_service.throttling import Throttle, login_key
+from auth_service.throttling.policy import Throttle, login_key
 from shared.errors import (
     InvalidGrantError,
     InvalidRequestError,

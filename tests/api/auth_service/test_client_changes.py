@@ -14,8 +14,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from auth_service.client_cache import ClientCache
-from auth_service.client_registry import ClientChanges, update_client
+from auth_service.clients.cache import ClientCache
+from auth_service.clients.registry import ClientChanges, update_client
 from auth_service.config import AuthSettings
 from auth_service.repositories import Repositories
 from tests.factories import TestClient, TestUser, make_user

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
 from auth_service.repositories.revocations import RevocationRepository
-from auth_service.revocation_notifier import RevocationNotifier
+from auth_service.revocations.notifier import RevocationNotifier
 from shared.database import make_sessionmaker
 from shared.models import RevocationEvent
 from shared.revocations import RevocationList

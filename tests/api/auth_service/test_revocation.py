@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from auth_service.client_registry import ClientChanges, update_client
+from auth_service.clients.registry import ClientChanges, update_client
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from resource_service.config import ResourceSettings

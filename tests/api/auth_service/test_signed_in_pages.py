@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from auth_service.pages import SESSION_COOKIE
+from auth_service.web.pages import SESSION_COOKIE
 
 APP = "/developers/apps/some-client-id"
 GUARDED = [

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
-from auth_service.rate_limits import RedisCounterStore
+from auth_service.throttling.counters import RedisCounterStore
 from shared.models import AuditEvent, SigningKey, UserSession
 from tests.factories import TestClient, TestUser, make_client, make_user
 from tests.support.assertions import assert_oauth_error

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
-from auth_service.throttling import Window
+from auth_service.throttling.policy import Window
 from tests.support.assertions import assert_oauth_error
 
 

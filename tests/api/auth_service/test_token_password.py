@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from auth_service.client_registry import ClientMetadataError
+from auth_service.clients.registry import ClientMetadataError
 from auth_service.security.secrets import hash_token
 from shared.models import AuditEvent, Grant, RefreshToken
 from tests.factories import TestClient, TestUser, make_client, make_user

@@ -13,7 +13,7 @@ import redis.asyncio as redis
 from sqlmodel import Session
 
 from auth_service.repositories.revocations import PENDING_ANNOUNCEMENT
-from auth_service.revocation_notifier import RevocationNotifier
+from auth_service.revocations.notifier import RevocationNotifier
 from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from tests.support.services import require_redis
 

@@ -20,8 +20,8 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
-from auth_service.oauth.revocation_feed import FEED_PAGE
 from auth_service.repositories import Repositories
+from auth_service.revocations.feed import FEED_PAGE
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from shared.claims import AccessTokenClaims

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from auth_service.client_cache import ClientCache
+from auth_service.clients.cache import ClientCache
 from shared.models import Client
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from auth_service.client_registry import (
+from auth_service.clients.registry import (
     ClientChanges,
     ClientMetadataError,
     ClientSpec,

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import pytest
 
-from auth_service.client_registry import (
+from auth_service.clients.registry import (
     DEFAULT_GRANT_TYPES,
     ClientMetadataError,
     ClientSpec,

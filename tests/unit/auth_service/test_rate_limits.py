@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from auth_service.rate_limits import MemoryCounterStore
-from auth_service.throttling import Throttle, ThrottlePolicy, Window, login_key
+from auth_service.throttling.counters import MemoryCounterStore
+from auth_service.throttling.policy import Throttle, ThrottlePolicy, Window, login_key
 from shared.errors import TooManyRequestsError
 from tests.support.throttle_clock import ManualMonotonic
 

@@ -17,8 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from auth_service.oauth.revocation_feed import feed_page
 from auth_service.repositories.revocations import RevocationRepository
+from auth_service.revocations.feed import feed_page
 from shared.revocations import REVOCATION_CHANNEL, RevocationFollower, RevocationList
 
 

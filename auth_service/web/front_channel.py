@@ -9,7 +9,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from auth_service.oauth.authorize.codes import redirect_uri_with
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
-from auth_service.pages import LoginRequired, render
+from auth_service.web.pages import LoginRequired, render
 from shared.errors import OAuthError
 
 

@@ -13,7 +13,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from auth_service.rate_limits import CounterStore
+from auth_service.throttling.counters import CounterStore
 from shared.errors import TooManyRequestsError
 
 

@@ -16,7 +16,7 @@ SESSION_COOKIE = "myauth_session"
 FORM_EXPIRED = "This form has expired. Please try again."
 # A random per-browser key for CSRF tokens; never a credential by itself.
 BROWSER_COOKIE = "myauth_browser"
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_DIR = Path(__file__).parent.parent / "templates"  # auth_service/templates
 BROWSER_COOKIE_MAX_AGE = 400 * 86400
 
 

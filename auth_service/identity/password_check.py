@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 
 from auth_service.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
-from auth_service.throttling import Throttle
+from auth_service.throttling.policy import Throttle
 from shared.errors import TooManyRequestsError
 from shared.models import User
 

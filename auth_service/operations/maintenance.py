@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.config import AuthSettings
-from auth_service.key_management import KeyStore, rotate_signing_key
+from auth_service.operations.key_lifecycle import KeyStore, rotate_signing_key
 from auth_service.repositories import Repositories
 from auth_service.security.keys import KeySet, delete_private_key
 

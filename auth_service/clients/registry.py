@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from auth_service.key_management import MAX_TOKEN_LIFETIME
 from auth_service.oauth.client_auth import AUTH_METHODS, auth_method_names
 from auth_service.oauth.grants import GRANTS, browser_app_grant_types
 from auth_service.oauth.revocation import DENY_MARGIN
+from auth_service.operations.key_lifecycle import MAX_TOKEN_LIFETIME
 from auth_service.repositories import Repositories
 from auth_service.security.redirect_uris import redirect_uri_problem
 from auth_service.security.secrets import hash_token, new_token

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from auth_service.accounts import create_user
-from auth_service.client_registry import (
+from auth_service.clients.registry import (
     ClientChanges,
     ClientSpec,
     register_client,
     rotate_client_secret,
     update_client,
 )
+from auth_service.identity.accounts import create_user
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secrets import token_matches

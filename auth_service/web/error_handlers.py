@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
-from auth_service.routes.errors import error_page
+from auth_service.web.front_channel import error_page
 from shared.errors import OAuthError, oauth_error_response
 
 _PAGE_PREFIXES = (

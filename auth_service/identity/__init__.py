@@ -1,0 +1,1 @@
+"""Who the user is: accounts, password sign-in and sessions, re-authentication, the second factor."""

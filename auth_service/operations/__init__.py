@@ -1,0 +1,1 @@
+"""Running the service: migrations, the key lifecycle, background maintenance, demo data."""

@@ -1,0 +1,1 @@
+"""Revocations beyond the database: the published feed, this instance's mirror, announcements."""

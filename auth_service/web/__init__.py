@@ -1,0 +1,1 @@
+"""What the browser sees: pages, cookies and CSRF, security headers, error pages."""
