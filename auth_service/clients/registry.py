@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from auth_service.oauth.client_auth import AUTH_METHODS, auth_method_names
 from auth_service.oauth.grants import GRANTS, browser_app_grant_types
+from auth_service.oauth.grants.base import GrantType
 from auth_service.oauth.revocation import DENY_MARGIN
 from auth_service.operations.key_lifecycle import MAX_TOKEN_LIFETIME
 from auth_service.repositories import Repositories
@@ -73,6 +74,7 @@ class ClientChanges:
     refresh_token_ttl: int | None = None
     homepage_uri: str | None = None
     logo_uri: str | None = None
+    token_endpoint_auth_method: str | None = None  # RFC 7591 §2, within public or confidential
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +107,20 @@ def validate_client_spec(spec: ClientSpec) -> None:
             raise ClientMetadataError(problem, field=field)
     if not spec.name.strip() or len(spec.name) > 200:
         raise ClientMetadataError("name must be 1-200 characters", field="name")
+    grants = _known_grants(spec.grant_types)
+    for grant in grants:
+        if grant.first_party_only and not spec.is_first_party:
+            raise ClientMetadataError(
+                f"the {grant.grant_type} grant is only for first-party clients (RFC 9700 §2.4)",
+                field="grant_types",
+            )
     if spec.is_public and spec.can_introspect:
         raise ClientMetadataError(
             "only a confidential client can introspect: the endpoint needs client authentication "
             "(RFC 7662 §2.1)",
             field="can_introspect",
         )
-    _validate_grant_types(spec)
+    _validate_grant_holder(spec, grants)
     for uri in (*spec.redirect_uris, *spec.post_logout_redirect_uris):
         problem = redirect_uri_problem(uri)
         if problem is not None:
@@ -126,20 +135,18 @@ def validate_client_spec(spec: ClientSpec) -> None:
         raise ClientMetadataError(f"unknown scope: {sorted(unknown)[0]}", field="scope")
 
 
-def _validate_grant_types(spec: ClientSpec) -> None:
-    """Each grant type's declarations (`auth_service.oauth.grants`) say who may hold it."""
-    unknown_grants = set(spec.grant_types) - GRANTS.keys()
+def _known_grants(grant_types: Sequence[str]) -> list[type[GrantType]]:
+    """The grant classes of `grant_types`; their declarations say who may hold them."""
+    unknown_grants = set(grant_types) - GRANTS.keys()
     if unknown_grants:
         raise ClientMetadataError(
             f"unknown grant type: {sorted(unknown_grants)[0]}", field="grant_types"
         )
-    grants = [GRANTS[name] for name in dict.fromkeys(spec.grant_types)]
+    return [GRANTS[name] for name in dict.fromkeys(grant_types)]
+
+
+def _validate_grant_holder(spec: ClientSpec, grants: Sequence[type[GrantType]]) -> None:
     for grant in grants:
-        if grant.first_party_only and not spec.is_first_party:
-            raise ClientMetadataError(
-                f"the {grant.grant_type} grant is only for first-party clients (RFC 9700 §2.4)",
-                field="grant_types",
-            )
         # RFC 6749 §4.4: a client acting for itself must be able to prove who it is.
         if spec.is_public and not grant.acts_for_user:
             raise ClientMetadataError(
@@ -227,6 +234,9 @@ async def update_client(
         can_introspect=pick(changes.can_introspect, client.can_introspect),
         access_token_ttl=_ttl(changes.access_token_ttl, client.access_token_ttl),
         refresh_token_ttl=_ttl(changes.refresh_token_ttl, client.refresh_token_ttl),
+        token_endpoint_auth_method=pick(
+            changes.token_endpoint_auth_method, client.token_endpoint_auth_method
+        ),
     )
     validate_client_spec(spec)
     client.name = spec.name.strip()
@@ -240,6 +250,7 @@ async def update_client(
     client.can_introspect = spec.can_introspect
     client.access_token_ttl = spec.access_token_ttl
     client.refresh_token_ttl = spec.refresh_token_ttl
+    client.token_endpoint_auth_method = spec.auth_method
     client.updated_at = now
     return await repos.clients.save(client)
 

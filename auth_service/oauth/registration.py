@@ -178,12 +178,12 @@ async def update(
         grant_types=spec.grant_types,
         homepage_uri=spec.homepage_uri or "",
         logo_uri=spec.logo_uri or "",
+        token_endpoint_auth_method=spec.auth_method,
     )
     try:
         await update_client(repos, client, changes, now=now)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
-    client.token_endpoint_auth_method = spec.auth_method
     return client_metadata(client, issuer=issuer)
 
 

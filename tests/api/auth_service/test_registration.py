@@ -37,6 +37,12 @@ METADATA: dict[str, Any] = {
 }
 
 
+AUTH_METHOD_RULE = (
+    "token_endpoint_auth_method must be none for public clients and "
+    "client_secret_basic or client_secret_post for confidential ones"
+)
+
+
 @pytest.fixture
 def setting_overrides() -> dict[str, Any]:
     """Registration is enabled for every test here unless a test parametrizes this."""
@@ -573,6 +579,14 @@ async def test_registration_update_replaces_the_metadata(
         ),
         ({"redirect_uris": ["http://evil.example/cb"]}, "invalid_redirect_uri", None),
         ({"scope": "openid admin"}, "invalid_client_metadata", "unknown scope: admin"),
+        # Clients are authenticated by their registered method: an unknown one would lock the
+        # client out, and one longer than the column would not fit (RFC 7591 §2).
+        (
+            {"token_endpoint_auth_method": "private_key_jwt"},
+            "invalid_client_metadata",
+            AUTH_METHOD_RULE,
+        ),
+        ({"token_endpoint_auth_method": "x" * 40}, "invalid_client_metadata", AUTH_METHOD_RULE),
     ],
     ids=[
         "other-client-id",
@@ -581,6 +595,8 @@ async def test_registration_update_replaces_the_metadata(
         "wrong-secret",
         "bad-redirect",
         "unknown-scope",
+        "unknown-auth-method",
+        "overlong-auth-method",
     ],
 )
 async def test_registration_update_refused_changes_nothing(
