@@ -1,13 +1,5 @@
-"""`python -m auth_service`: serve the auth service with the settings' host, port and TLS."""
+"""`python -m auth_service`: the same as `auth-service serve` (settings' host, port, TLS, proxies)."""
 
-from auth_service.config import get_settings
-from shared.serving import serve
+from auth_service.cli import serve_command
 
-settings = get_settings()
-serve(
-    "auth_service.main:create_app",
-    host=settings.host,
-    port=settings.port,
-    tls_cert=settings.tls_cert,
-    tls_key=settings.tls_key,
-)
+serve_command()
