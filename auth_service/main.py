@@ -39,6 +39,7 @@ from auth_service.web.front_channel import (
 )
 from auth_service.web.pages import LoginRequired, make_templates
 from auth_service.web.security_headers import SecurityHeadersMiddleware
+from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError
@@ -128,8 +129,10 @@ def create_app(
         title="MyAuthProvider authorization server",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
         redoc_url=None,
     )
+    install_api_docs(app, app.title)
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = Metrics("auth_service")

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from resource_service.config import ResourceSettings, get_settings
 from resource_service.profiles import ProfileCache
 from resource_service.routes import api_router
+from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
 from shared.errors import OAuthError, oauth_error_handler
@@ -103,8 +104,13 @@ def create_app(
             await engine.dispose()
 
     app = FastAPI(
-        title="MyAuthProvider resource API", version="0.1.0", lifespan=lifespan, redoc_url=None
+        title="MyAuthProvider resource API",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app, app.title)
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = Metrics("resource_service")

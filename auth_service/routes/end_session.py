@@ -78,7 +78,8 @@ def _confirmation_page(
     )
 
 
-@router.api_route("/oauth/logout", methods=["GET", "POST"])
+@router.get("/oauth/logout")  # RP-Initiated Logout §2: GET and POST
+@router.post("/oauth/logout")
 async def end_session(
     request: Request,
     repos: ReposDep,

@@ -30,7 +30,8 @@ async def _form_token(request: Request) -> str | None:
         raise BearerRequestError("the request body is malformed", realm=REALM) from None
 
 
-@router.api_route("/oauth/userinfo", methods=["GET", "POST"])
+@router.get("/oauth/userinfo")  # OIDC Core §5.3.1: GET and POST
+@router.post("/oauth/userinfo")
 async def userinfo(
     request: Request, repos: ReposDep, keys: KeyStoreDep, settings: SettingsDep, now: Now
 ) -> JSONResponse:

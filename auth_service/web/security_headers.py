@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from shared.api_docs import DOCS_PATH
 from shared.asgi import ASGIApp, Message, Receive, Scope, Send
 
-# No inline script or style anywhere; the interactive API docs need the CDN assets they load.
+# No inline script or style anywhere. The API docs (shared/api_docs.py) send their own policy.
 PAGE_CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-DOCS_CSP = "frame-ancestors 'none'"
-_DOCS_PATHS = ("/docs", "/docs/oauth2-redirect")
 
 _COMMON = [
     (b"x-frame-options", b"DENY"),
@@ -20,7 +19,7 @@ _COMMON = [
 
 
 _PAGE_HEADERS = [*_COMMON, (b"content-security-policy", PAGE_CSP.encode())]
-_DOCS_HEADERS = [*_COMMON, (b"content-security-policy", DOCS_CSP.encode())]
+_DOCS_HEADERS = _COMMON
 
 
 class SecurityHeadersMiddleware:
@@ -31,7 +30,9 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _DOCS_HEADERS if scope["path"] in _DOCS_PATHS else _PAGE_HEADERS
+        path = scope["path"]
+        is_docs = path == DOCS_PATH or path.startswith(DOCS_PATH + "/")
+        extra = _DOCS_HEADERS if is_docs else _PAGE_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
