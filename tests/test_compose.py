@@ -110,6 +110,16 @@ def test_compose_edge_proxies_to_every_instance_and_only_it_is_believed(service:
     assert "./deploy/edge.nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["edge"]["volumes"]
 
 
+def test_compose_edge_sends_hsts_over_https_only() -> None:
+    nginx = (ROOT / "deploy" / "edge.nginx.conf").read_text()
+    hsts = re.search(r"map \$scheme \$hsts \{\s+https \"([^\"]+)\";\s+default \"\";\s+\}", nginx)
+    assert hsts is not None
+    assert hsts.group(1) == "max-age=63072000; includeSubDomains"
+    # In the http block, so every server inherits it; `always` covers error answers.
+    assert re.search(r"^    add_header Strict-Transport-Security \$hsts always;$", nginx, re.M)
+    assert nginx.count("add_header") == 1  # a server-level add_header would drop the inherited one
+
+
 def test_compose_edge_address_is_in_the_subnet_but_outside_the_dynamic_range() -> None:
     def default(value: str) -> str:  # "${NAME:-default}" -> "default"
         match = re.fullmatch(r"\$\{[A-Z_]+:-([^}]+)\}", value)
