@@ -11,12 +11,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-# name, ASGI app factory, port, --app-dir (CoolNotesApp is a separate app, not an installed package)
+# name, ASGI app factory, port, --app-dir (CoolNotesApp is a separate app, not an installed package).
+# The resource API comes last: whoever waits for both services' health pages then also finds
+# CoolNotesApp up (it needs nothing at start-up) and this launcher's banner printed.
 SERVICES = [
     ("auth", "auth_service.main:create_app", 8000, None),
-    ("resource", "resource_service.main:create_app", 8001, None),
     ("coolnotes", "coolnotes.app:create_app", 8002, "examples/coolnotes"),
+    ("resource", "resource_service.main:create_app", 8001, None),
 ]
+HEALTHY_WITHIN = 60.0  # seconds, per service (a first start runs migrations and makes keys)
 CREDENTIALS = Path("var/demo-credentials.json")
 
 
@@ -41,9 +44,10 @@ def environment(credentials: dict[str, str] | None) -> dict[str, str]:
 
 
 def banner(credentials: dict[str, str] | None) -> None:
+    """The last lines `make run` prints, once every service answers its health page."""
     lines = [
         "",
-        "MyAuthProvider is running:",
+        "MyAuthProvider is running (Ctrl-C stops it):",
         "  CoolNotesApp      http://127.0.0.1:8002   (the demo app: start here)",
         "  auth service      http://127.0.0.1:8000   (discovery: /.well-known/openid-configuration)",
         "  resource API      http://127.0.0.1:8001   (/api/v1/notes, /api/v1/me with a token)",
@@ -53,19 +57,19 @@ def banner(credentials: dict[str, str] | None) -> None:
             f"  demo user         {credentials['username']} / {credentials['password']}",
             f"  demo client       {credentials['client_id']} / {credentials['client_secret']}",
         ]
-    lines += ["Press Ctrl-C to stop.", ""]
     print("\n".join(lines), flush=True)  # noqa: T201 - a launcher talks to its terminal
 
 
-def wait_for(url: str, seconds: float) -> None:
-    """Start in order: the resource service finds its keys, CoolNotesApp finds both, at once."""
+def wait_for(url: str, seconds: float, process: subprocess.Popen[bytes]) -> bool:
+    """Start in order, each once the one before answers: the resource API finds its keys at once."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - fixed loopback URL
-                return
+                return True
         except OSError:
             time.sleep(0.2)
+    return False
 
 
 def read_credentials() -> dict[str, str] | None:
@@ -84,7 +88,10 @@ def main() -> int:
             print("no var/demo-credentials.json: run `make run` (it seeds); skipping CoolNotesApp")  # noqa: T201
             continue
         processes[name] = start(app, port, app_dir, env)
-        wait_for(f"http://127.0.0.1:{port}/healthz", 15)
+        if not wait_for(f"http://127.0.0.1:{port}/healthz", HEALTHY_WITHIN, processes[name]):
+            print(f"{name} did not answer http://127.0.0.1:{port}/healthz; stopping", flush=True)  # noqa: T201
+            stop_all(processes)
+            return 1
     banner(credentials)
     stopping = False
 
@@ -102,6 +109,11 @@ def main() -> int:
                 exit_code = process.returncode or 1
                 stopping = True
         time.sleep(0.2)
+    stop_all(processes)
+    return exit_code
+
+
+def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
     for process in processes.values():
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
@@ -111,7 +123,6 @@ def main() -> int:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
-    return exit_code
 
 
 if __name__ == "__main__":

@@ -62,3 +62,7 @@ def configure_logging(log_format: str, level: str = "INFO") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # we log each request ourselves
+    # httpx logs every outgoing request at INFO: the resource API's feed poll every 2 s would fill
+    # the log. Its failures still reach us as exceptions; DEBUG shows the requests again.
+    quiet = root.level > logging.DEBUG
+    logging.getLogger("httpx").setLevel(logging.WARNING if quiet else logging.DEBUG)

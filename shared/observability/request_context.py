@@ -14,6 +14,9 @@ from shared.observability.metrics import Metrics
 
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 access_logger = logging.getLogger("access")
+# Machines poll these every few seconds; their successes are logged at DEBUG, so the log shows
+# what people and apps did. Failures are logged at INFO like any other request.
+_POLLED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/oauth/revocations"})
 
 
 class RequestContextMiddleware:
@@ -49,9 +52,12 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "<unmatched>"
             self._record(route, scope["method"], status, elapsed)
-            if access_logger.isEnabledFor(logging.INFO):
+            polled = status < 400 and scope["path"] in _POLLED_PATHS
+            level = logging.DEBUG if polled else logging.INFO
+            if access_logger.isEnabledFor(level):
                 # The path only: query strings and bodies may carry credentials.
-                access_logger.info(
+                access_logger.log(
+                    level,
                     "%s %s %s %.1fms",
                     scope["method"],
                     scope["path"],
