@@ -27,7 +27,7 @@ from tests.factories import TestClient, TestUser, make_client, make_user
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, csrf_from, tokens_for
+from tests.support.flows import AuthorizationRequest, csrf_from, exchange_code, get_code, tokens_for
 from tests.support.pages import SESSION_COOKIE, set_cookie, sha256_hex, sign_in
 from tests.support.portal import audit_events, browser, page_error, signed_in, submit
 from tests.support.token_endpoint import refresh
@@ -156,6 +156,18 @@ async def test_password_change_makes_refresh_tokens_invalid_grant_at_the_token_e
     for refresh_token in (first["refresh_token"], rotated["refresh_token"]):
         response = await refresh(auth_client, notes_app, refresh_token)
         assert_oauth_error(response, "invalid_grant", description="refresh token was revoked")
+
+
+async def test_password_change_outstanding_code_cannot_be_redeemed(
+    auth_client: httpx.AsyncClient, notes_app: TestClient, user: TestUser
+) -> None:
+    request = AuthorizationRequest(notes_app, scope="openid profile")
+    code = await get_code(auth_client, request, user)
+
+    assert (await change_password(auth_client)).status_code == 303
+
+    response = await exchange_code(auth_client, request, code)
+    assert_oauth_error(response, "invalid_grant", description="the authorization was revoked")
 
 
 async def test_password_change_resource_api_refuses_the_access_tokens_after_next_poll(
