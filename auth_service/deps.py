@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from auth_service.audit import Auditor
 from auth_service.clients.cache import ClientCache
 from auth_service.config import AuthSettings
-from auth_service.identity.authentication import current_session
+from auth_service.identity.authentication import SessionLifetime, current_session
 from auth_service.oauth.client_auth import authenticate_client, read_client_credentials
 from auth_service.oauth.requests import parse_form
 from auth_service.oauth.tokens import TokenMinter
@@ -23,7 +23,7 @@ from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
 from auth_service.throttling.policy import Throttle
 from auth_service.unit_of_work import UnitOfWork
-from auth_service.web.pages import SESSION_COOKIE, LoginRequired
+from auth_service.web.pages import LoginRequired, session_cookie_of
 from shared.errors import InvalidClientError
 from shared.models import Client, User, UserSession
 
@@ -189,8 +189,13 @@ async def _authenticate_client(
         raise
 
 
+def session_lifetime(settings: AuthSettings) -> SessionLifetime:
+    return SessionLifetime(ttl=settings.session_ttl, idle=settings.session_idle_timeout)
+
+
 async def get_browser_session(request: Request, repos: ReposDep, now: Now) -> UserSession | None:
-    return await current_session(repos, request.cookies.get(SESSION_COOKIE), now)
+    lifetime = session_lifetime(request.app.state.settings)
+    return await current_session(repos, session_cookie_of(request), now, lifetime=lifetime)
 
 
 OptionalSession = Annotated[UserSession | None, Depends(get_browser_session)]

@@ -145,6 +145,8 @@ def create_app(
         time_cost=settings.password_time_cost,
         memory_kib=settings.password_memory_kib,
         parallelism=settings.password_parallelism,
+        concurrency=settings.password_hash_concurrency,
+        max_waiting=settings.password_hash_queue,
     )
     app.state.grants = build_grants(
         GrantServices(

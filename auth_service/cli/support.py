@@ -53,6 +53,8 @@ def password_hasher(settings: AuthSettings) -> PasswordHasher:
         time_cost=settings.password_time_cost,
         memory_kib=settings.password_memory_kib,
         parallelism=settings.password_parallelism,
+        concurrency=settings.password_hash_concurrency,
+        max_waiting=settings.password_hash_queue,
     )
 
 

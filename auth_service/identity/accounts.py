@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from auth_service.repositories import Repositories
+from auth_service.repositories.users import normalize_email
 from auth_service.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from shared.models import User
 
@@ -37,7 +39,12 @@ def account_problems(username: str, email: str, password: str) -> list[str]:
 
 
 def profile_problems(email: str) -> str | None:
-    if len(email) > 254 or not EMAIL_PATTERN.fullmatch(email.strip()):
+    # Format characters (Unicode Cf: zero-width joiners, bidi overrides, soft hyphens) and
+    # controls are invisible, so an address holding one would look like another person's.
+    if any(unicodedata.category(ch) in ("Cf", "Cc") for ch in email):
+        return "Email address is not valid."
+    email = normalize_email(email)
+    if len(email) > 254 or not EMAIL_PATTERN.fullmatch(email):
         return "Email address is not valid."
     return None
 

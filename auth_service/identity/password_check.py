@@ -32,7 +32,11 @@ async def recheck_password(
         await throttle.check_delay(BUCKET, user.id)
     except TooManyRequestsError as error:
         return PasswordCheck(ok=False, throttled=error)
-    if (await hasher.verify(password[:MAX_PASSWORD_LENGTH], user.password_hash)).ok:
+    # Longer than any password that can be set: wrong, and not worth a hash.
+    if (
+        len(password) <= MAX_PASSWORD_LENGTH
+        and (await hasher.verify(password, user.password_hash)).ok
+    ):
         await throttle.succeeded(BUCKET, user.id)
         return PasswordCheck(ok=True)
     await throttle.failed(BUCKET, user.id)

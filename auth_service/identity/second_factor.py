@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from auth_service.repositories import Repositories
-from auth_service.security import totp
+from auth_service.security import recovery_codes, totp
 from auth_service.security.secret_box import SecretBox
-from auth_service.security.secrets import hash_token
 from shared.models import User
 
 
@@ -43,10 +42,17 @@ async def confirm_enrolment(
         return None
     await repos.users.set_totp(user.id, secret=user.totp_secret, enabled_at=now, now=now)
     await repos.users.use_totp_step(user.id, step)
+    return await new_recovery_codes(repos, box, user, now)
+
+
+async def new_recovery_codes(
+    repos: Repositories, box: SecretBox, user: User, now: datetime
+) -> list[str]:
+    """Ten fresh codes, replacing every earlier one; only their keyed digests are stored."""
+    key = box.derive_key(recovery_codes.KEY_PURPOSE)
     codes = totp.new_recovery_codes()
-    await repos.recovery_codes.replace(
-        user.id, [hash_token(c.replace("-", "")) for c in codes], now
-    )
+    digests = [recovery_codes.recovery_code_digest(key, user.id, c.replace("-", "")) for c in codes]
+    await repos.recovery_codes.replace(user.id, digests, now)
     return codes
 
 
@@ -63,10 +69,14 @@ async def verify(
         if step is not None and await repos.users.use_totp_step(user.id, step):
             return "otp"
     recovery = totp.normalize_recovery_code(code).replace("-", "")
-    if len(recovery) == 12 and await repos.recovery_codes.consume(
-        user.id, hash_token(recovery), now
-    ):
-        return "recovery"
+    if len(recovery) == 12:
+        key = box.derive_key(recovery_codes.KEY_PURPOSE)
+        digests = [
+            recovery_codes.recovery_code_digest(key, user.id, recovery),
+            recovery_codes.legacy_digest(recovery),  # codes made before keyed digests
+        ]
+        if await repos.recovery_codes.consume(user.id, digests, now):
+            return "recovery"
     return None
 
 

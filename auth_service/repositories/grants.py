@@ -48,6 +48,15 @@ class GrantRepository:
         )
         return result.all()
 
+    async def active_ids_for_user(self, user_id: str) -> Sequence[str]:
+        """Every live grant of the user, of every client, in id order (the order they are locked)."""
+        result = await self.session.exec(
+            select(Grant.id)
+            .where(Grant.user_id == user_id, col(Grant.revoked_at).is_(None))
+            .order_by(col(Grant.id))
+        )
+        return result.all()
+
     async def last_used(self, user_id: str) -> dict[str, datetime]:
         """client_id -> when this user's tokens for it were last issued or refreshed."""
         result = await self.session.exec(

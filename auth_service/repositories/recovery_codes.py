@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlmodel import col, delete, update
@@ -22,12 +22,13 @@ class RecoveryCodeRepository:
         )
         await self.session.flush()
 
-    async def consume(self, user_id: str, code_hash: str, now: datetime) -> bool:
+    async def consume(self, user_id: str, code_hashes: Sequence[str], now: datetime) -> bool:
+        """Use up the user's unused code stored under any of `code_hashes` (its storage forms)."""
         result = await self.session.exec(
             update(RecoveryCode)
             .where(
                 col(RecoveryCode.user_id) == user_id,
-                col(RecoveryCode.code_hash) == code_hash,
+                col(RecoveryCode.code_hash).in_(code_hashes),
                 col(RecoveryCode.used_at).is_(None),
             )
             .values(used_at=now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import or_
@@ -17,7 +18,10 @@ def normalize_username(username: str) -> str:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """NFKC first, so full-width letters, ligatures and other compatibility forms of an address
+    compare and store as the plain form (Unicode UAX 15; RFC 8265 section 3.3 applies the same
+    rule to user names)."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
 
 
 class UserRepository:
@@ -145,6 +149,10 @@ class SessionRepository:
 
     async def delete(self, id_hash: str) -> None:
         await self.session.exec(delete(UserSession).where(col(UserSession.id_hash) == id_hash))
+
+    async def set_expiry(self, row: UserSession, expires_at: datetime) -> None:
+        row.expires_at = expires_at
+        await self.session.flush()
 
     async def delete_expired(self, now: datetime) -> int:
         result = await self.session.exec(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from auth_service.config import AuthSettings
 from auth_service.deps import (
     AuditorDep,
     FormDep,
@@ -18,23 +20,44 @@ from auth_service.deps import (
     signed_in,
 )
 from auth_service.identity.accounts import AccountError, password_problems, profile_problems
+from auth_service.identity.credential_change import end_other_access
 from auth_service.identity.password_check import (
     recheck_password,
     too_many_attempts,
     with_retry_after,
 )
-from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form
+from auth_service.repositories import Repositories
+from auth_service.repositories.users import normalize_email
+from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form, set_session_cookie
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 ACCOUNT_PATH = "/account"
 # The forms of this page post elsewhere; after a login the user comes back to the page.
 AccountUser = Annotated[SignedIn, Depends(signed_in(ACCOUNT_PATH))]
+SIGNED_OUT_ELSEWHERE = "You were signed out everywhere else, and apps you use must sign in again."
 MESSAGES = {
     "profile": "Your profile was saved.",
-    "password": "Your password was changed. Your other sessions were signed out.",
-    "second-factor-on": "Two-step verification is on.",
-    "second-factor-off": "Two-step verification is off.",
+    "password": f"Your password was changed. {SIGNED_OUT_ELSEWHERE}",
+    "second-factor-on": f"Two-step verification is on. {SIGNED_OUT_ELSEWHERE}",
+    "second-factor-off": f"Two-step verification is off. {SIGNED_OUT_ELSEWHERE}",
+    "second-factor-codes": f"Your old recovery codes no longer work. {SIGNED_OUT_ELSEWHERE}",
 }
+
+
+async def end_other_access_for(
+    request: Request, response: Response, repos: Repositories, me: SignedIn, now: datetime
+) -> int:
+    """After a credential change: this browser gets a new session id (set on `response`), every
+    other session ends and every grant is revoked (see `identity.credential_change`).
+
+    Returns how many grants were revoked, for the audit record.
+    """
+    ended = await end_other_access(repos, me.session, now=now)
+    settings: AuthSettings = request.app.state.settings
+    absolute_end = me.session.created_at + timedelta(seconds=settings.session_ttl)
+    max_age = max(0, int((absolute_end - now).total_seconds()))
+    set_session_cookie(request, response, ended.session.cookie_value, max_age)
+    return ended.grants_revoked
 
 
 def account_page(
@@ -76,7 +99,7 @@ async def update_profile(
         return account_page(request, me, error=FORM_EXPIRED, error_in="profile", status_code=400)
     name, email = form.get("name", "").strip()[:200], form.get("email", "").strip()
     problem = profile_problems(email)
-    if problem is None and email.lower() != user.email:
+    if problem is None and normalize_email(email) != user.email:
         if await repos.users.get_by_email(email) is not None:
             problem = "That email address is already registered."
     if problem is None and not await repos.users.update_profile(
@@ -119,7 +142,8 @@ async def change_password(
     except AccountError as error:
         return failed(str(error))
     await repos.users.set_password_hash(user.id, await hasher.hash(new_password), now)
-    # Whoever else knew the old password is signed out everywhere but here.
-    await repos.sessions.delete_all_for_user(user.id, except_hash=session.id_hash)
-    audit.record("password_changed", user_id=user.id)
-    return RedirectResponse(f"{ACCOUNT_PATH}?message=password", status_code=303)
+    # Whoever else knew the old password is signed out everywhere, and their apps with it.
+    response = RedirectResponse(f"{ACCOUNT_PATH}?message=password", status_code=303)
+    revoked = await end_other_access_for(request, response, repos, me, now)
+    audit.record("password_changed", user_id=user.id, grants_revoked=revoked)
+    return response

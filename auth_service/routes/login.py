@@ -17,6 +17,7 @@ from auth_service.deps import (
     SecretBoxDep,
     SettingsDep,
     ThrottleDep,
+    session_lifetime,
 )
 from auth_service.identity import second_factor
 from auth_service.identity.authentication import authenticate_user, current_session, start_session
@@ -26,9 +27,9 @@ from auth_service.throttling.policy import login_key
 from auth_service.web.front_channel import error_page
 from auth_service.web.pages import (
     FORM_EXPIRED,
-    SESSION_COOKIE,
     csrf_ok,
     render_form,
+    session_cookie_of,
     session_hash_of,
     set_session_cookie,
 )
@@ -160,8 +161,8 @@ async def login(
     client_id = pending.client_id if pending else None
     if user.has_second_factor:
         new = await start_session(
-            repos, user, now=now, ttl=settings.session_ttl, second_factor_pending=True,
-            replaces=request.cookies.get(SESSION_COOKIE),
+            repos, user, now=now, lifetime=session_lifetime(settings),
+            second_factor_pending=True, replaces=session_cookie_of(request),
         )  # fmt: skip
         audit.record("login_password_ok", user_id=user.id, client_id=client_id)
         query = urlencode({"request_id": request_id, "next": next_path or ""})
@@ -171,8 +172,8 @@ async def login(
             repos,
             user,
             now=now,
-            ttl=settings.session_ttl,
-            replaces=request.cookies.get(SESSION_COOKIE),
+            lifetime=session_lifetime(settings),
+            replaces=session_cookie_of(request),
         )
         audit.record("login_succeeded", user_id=user.id, client_id=client_id)
         response = RedirectResponse(_after_login(pending, next_path), status_code=303)
@@ -205,7 +206,7 @@ async def second_factor_form(
     request: Request, repos: ReposDep, now: Now, request_id: str = "", next: str = ""
 ) -> Response:
     pending_login = await current_session(
-        repos, request.cookies.get(SESSION_COOKIE), now, second_factor_pending=True
+        repos, session_cookie_of(request), now, second_factor_pending=True
     )
     if pending_login is None:
         return RedirectResponse(
@@ -227,7 +228,7 @@ async def second_factor_check(
 ) -> Response:
     request_id, next_path = form.get("request_id", ""), safe_next(form.get("next"))
     pending_login = await current_session(
-        repos, request.cookies.get(SESSION_COOKIE), now, second_factor_pending=True
+        repos, session_cookie_of(request), now, second_factor_pending=True
     )
     user = await repos.users.get_by_id(pending_login.user_id) if pending_login else None
     if pending_login is None or user is None:
@@ -259,8 +260,8 @@ async def second_factor_check(
         )
     await throttle.succeeded("second-factor", user.id)
     new = await start_session(
-        repos, user, now=now, ttl=settings.session_ttl, amr="pwd otp" if method == "otp" else "pwd",
-        replaces=request.cookies.get(SESSION_COOKIE),
+        repos, user, now=now, lifetime=session_lifetime(settings),
+        amr="pwd otp" if method == "otp" else "pwd", replaces=session_cookie_of(request),
     )  # fmt: skip
     audit.record("login_succeeded", user_id=user.id, second_factor=method)
     pending = await _pending_or_none(repos, request_id, now)

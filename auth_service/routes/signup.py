@@ -14,15 +14,16 @@ from auth_service.deps import (
     ReposDep,
     SettingsDep,
     ThrottleDep,
+    session_lifetime,
 )
 from auth_service.identity.accounts import AccountError, create_user
 from auth_service.identity.authentication import start_session
 from auth_service.routes.login import safe_next
 from auth_service.web.pages import (
     FORM_EXPIRED,
-    SESSION_COOKIE,
     csrf_ok,
     render_form,
+    session_cookie_of,
     session_hash_of,
     set_session_cookie,
 )
@@ -75,7 +76,7 @@ async def signup(
     try:
         await throttle.hit("signup-ip", ip or "-", throttle.policy.signup_per_ip)
         user = await create_user(
-            repos, hasher, username=values["username"], email=values["email"],
+            repos, hasher, username=values["username"], email=form.get("email", ""),
             password=form.get("password", ""), name=values["name"] or values["username"], now=now,
         )  # fmt: skip
     except TooManyRequestsError as error:
@@ -87,8 +88,9 @@ async def signup(
     except AccountError as error:
         return _page(request, values=values, next_path=next_path, error=str(error), status_code=400)
     new = await start_session(
-        repos, user, now=now, ttl=settings.session_ttl, replaces=request.cookies.get(SESSION_COOKIE)
-    )
+        repos, user, now=now, lifetime=session_lifetime(settings),
+        replaces=session_cookie_of(request),
+    )  # fmt: skip
     audit.record("signup", user_id=user.id)
     response = RedirectResponse(next_path or "/account", status_code=303)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)

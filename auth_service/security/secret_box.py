@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_FILE = "data-encryption.key"
 
@@ -18,6 +20,13 @@ KEY_FILE = "data-encryption.key"
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 256-bit key of its own for `purpose`, from this key (HKDF-SHA256, RFC 5869), so one
+        file in the key directory serves several uses and no two uses share a key."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return hkdf.derive(self._key)
 
     @classmethod
     def load_or_create(cls, key_dir: Path) -> SecretBox:

@@ -12,10 +12,12 @@ from starlette.responses import HTMLResponse, Response
 from auth_service.security.csrf import csrf_token, csrf_token_matches
 from auth_service.security.secrets import hash_token, new_token
 
+# Base names; on an https issuer both carry the `__Host-` prefix (see `cookie_name`).
 SESSION_COOKIE = "myauth_session"
 FORM_EXPIRED = "This form has expired. Please try again."
 # A random per-browser key for CSRF tokens; never a credential by itself.
 BROWSER_COOKIE = "myauth_browser"
+HOST_PREFIX = "__Host-"
 TEMPLATE_DIR = Path(__file__).parent.parent / "templates"  # auth_service/templates
 BROWSER_COOKIE_MAX_AGE = 400 * 86400
 
@@ -31,8 +33,23 @@ def _cookie_secure(request: Request) -> bool:
     return secure
 
 
+def cookie_name(request: Request, base: str) -> str:
+    """`__Host-<base>` when cookies are Secure (an https issuer), else `base`.
+
+    A browser keeps a `__Host-` cookie only if it is Secure, has Path=/ and no Domain, so a
+    sibling subdomain or a plain-http page cannot plant or overwrite it (RFC 6265bis section
+    4.1.3.2; OWASP Session Management Cheat Sheet, "Cookie prefixes"). Plain http (development)
+    cannot have Secure cookies, hence no prefix there.
+    """
+    return f"{HOST_PREFIX}{base}" if _cookie_secure(request) else base
+
+
+def session_cookie_of(request: Request) -> str | None:
+    return request.cookies.get(cookie_name(request, SESSION_COOKIE))
+
+
 def session_hash_of(request: Request) -> str | None:
-    value = request.cookies.get(SESSION_COOKIE)
+    value = session_cookie_of(request)
     return hash_token(value) if value else None
 
 
@@ -58,7 +75,7 @@ def render_form(
     status_code: int = 200,
 ) -> HTMLResponse:
     """Render a page with a form whose CSRF token binds browser, session and pending request."""
-    key = request.cookies.get(BROWSER_COOKIE)
+    key = request.cookies.get(cookie_name(request, BROWSER_COOKIE))
     new_key = key is None or len(key) > 128
     if new_key:
         key = new_token()
@@ -67,12 +84,13 @@ def render_form(
     response = render(request, template, {**context, "csrf_token": token}, status_code=status_code)
     if new_key:
         response.set_cookie(
-            BROWSER_COOKIE,
+            cookie_name(request, BROWSER_COOKIE),
             key,
             max_age=BROWSER_COOKIE_MAX_AGE,
             httponly=True,
             samesite="lax",
             secure=_cookie_secure(request),
+            path="/",
         )
     return response
 
@@ -85,7 +103,7 @@ def csrf_ok(
     request_id: str = "",
     session_hash: str | None = None,
 ) -> bool:
-    key = request.cookies.get(BROWSER_COOKIE)
+    key = request.cookies.get(cookie_name(request, BROWSER_COOKIE))
     token = form.get("csrf_token")
     if not key or not token:
         return False
@@ -107,7 +125,7 @@ class LoginRequired(Exception):
 
 def set_session_cookie(request: Request, response: Response, value: str, max_age: int) -> None:
     response.set_cookie(
-        SESSION_COOKIE,
+        cookie_name(request, SESSION_COOKIE),
         value,
         max_age=max_age,
         httponly=True,
@@ -119,5 +137,9 @@ def set_session_cookie(request: Request, response: Response, value: str, max_age
 
 def clear_session_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, httponly=True, samesite="lax", secure=_cookie_secure(request), path="/"
+        cookie_name(request, SESSION_COOKIE),
+        httponly=True,
+        samesite="lax",
+        secure=_cookie_secure(request),
+        path="/",
     )

@@ -58,7 +58,8 @@ class UserSession(SQLModel, table=True):
 
 
 class RecoveryCode(SQLModel, table=True):
-    """One-time codes for when the authenticator is lost; only their SHA-256 digests are kept."""
+    """One-time codes for when the authenticator is lost; only their keyed digests are kept
+    (HMAC-SHA256 under a key from the key directory; codes from before that, bare SHA-256)."""
 
     __tablename__ = "recovery_code"
 

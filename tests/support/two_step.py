@@ -49,14 +49,19 @@ class Enrolment:
     recovery_codes: list[str]
 
 
-async def enrol(auth: httpx.AsyncClient, clock: TestClock) -> Enrolment:
-    """Enrol the signed-in user, then move to a fresh time step (the enrolment code's is used)."""
+async def enrol(auth: httpx.AsyncClient, clock: TestClock, password: str) -> Enrolment:
+    """Enrol the signed-in user (whose password is `password`), then move to a fresh time step
+    (the enrolment code's is used)."""
     page = await auth.get("/account/two-factor")
     assert page.status_code == 200, page.text
     secret = key_from(page)
     done = await auth.post(
         "/account/two-factor",
-        data={"code": totp_code(secret, clock()), "csrf_token": csrf_from(page.text)},
+        data={
+            "code": totp_code(secret, clock()),
+            "current_password": password,
+            "csrf_token": csrf_from(page.text),
+        },
     )
     assert done.status_code == 200, done.text
     start_next_step(clock)

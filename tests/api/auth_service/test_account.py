@@ -10,7 +10,7 @@ from shared.models import User, UserSession
 from tests.factories import FAST_HASHER, TestUser, make_user
 from tests.support.db import Database
 from tests.support.flows import csrf_from, login
-from tests.support.pages import sha256_hex, sign_in
+from tests.support.pages import SESSION_COOKIE, set_cookie, sha256_hex, sign_in
 from tests.support.portal import (
     FORM_EXPIRED,
     audit_events,
@@ -278,16 +278,21 @@ async def test_account_password_change_keeps_this_session_and_ends_every_other(
 ) -> None:
     bob = await make_user(db, username="bob")
     async with signed_in(auth_app, user) as other, signed_in(auth_app, bob) as bobs:
-        current = signed_in_client.cookies["myauth_session"]
+        current = signed_in_client.cookies[SESSION_COOKIE]
         assert await db.count(UserSession) == 3
 
         response = await change_password(signed_in_client, PASSWORD, NEW_PASSWORD)
 
         assert response.status_code == 303
         assert response.headers["location"] == "/account?message=password"
+        # This browser keeps its login under a new session id (ASVS 5.0 V7.2.4).
+        rotated = set_cookie(response, SESSION_COOKIE)
+        assert rotated["value"] != current
+        assert (rotated["httponly"], rotated["samesite"], rotated["path"]) == ("True", "lax", "/")
         sessions = await db.all(UserSession)
         assert sorted(s.user_id for s in sessions) == sorted([user.id, bob.id])
-        assert sha256_hex(current) in {s.id_hash for s in sessions}
+        ids = {s.id_hash for s in sessions}
+        assert sha256_hex(rotated["value"]) in ids and sha256_hex(current) not in ids
         assert (await signed_in_client.get("/account")).status_code == 200
         elsewhere = await other.get("/account")
         assert elsewhere.status_code == 303

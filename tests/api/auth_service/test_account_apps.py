@@ -265,6 +265,7 @@ async def test_account_apps_lists_each_consented_client_with_scopes_granted_and_
     clock.advance(3 * 3600)
     refreshed = await refresh(auth_client, notes_app, notes_tokens["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
+    await sign_in(auth_client, user)  # three idle hours ended the browser's session
 
     page = await auth_client.get(APPS)
 

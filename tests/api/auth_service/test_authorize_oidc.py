@@ -166,7 +166,11 @@ async def test_authorize_prompt_none_with_expired_hint_of_logged_in_user_redirec
 ) -> None:
     # §3.1.2.1: the hint is accepted whether or not it has expired.
     _, tokens = await code_flow_tokens(auth_client, confidential_client, user)
-    clock.advance(settings.id_token_ttl + settings.leeway + 60)
+    # The browser is used half way, so its session outlives its idle timeout meanwhile.
+    half = (settings.id_token_ttl + settings.leeway + 60) / 2
+    clock.advance(half)
+    assert (await auth_client.get("/")).status_code == 200
+    clock.advance(half)
     request = AuthorizationRequest(
         confidential_client, extra={"prompt": "none", "id_token_hint": tokens["id_token"]}
     )

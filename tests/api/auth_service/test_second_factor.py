@@ -3,6 +3,8 @@ the password (issue 5, "Accounts"; RFC 6238 §5.2 replay)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import stat
 from datetime import timedelta
@@ -10,6 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
@@ -46,6 +50,19 @@ SETUP = "/account/two-factor"
 CODE_FAILED = "That code is not right. Try the current code from your app, or a recovery code."
 SETUP_FAILED = "That code is not right. Check the time on your phone and try the current code."
 RECOVERY_CODE = re.compile(r"[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}")
+RECOVERY_KEY_LABEL = b"myauth recovery-code digest v1"
+
+
+def recovery_code_key(settings: AuthSettings) -> bytes:
+    """The recovery-code HMAC key, derived here independently: HKDF-SHA256 (RFC 5869) of the
+    key directory's data-encryption key with the documented label."""
+    data_key = (settings.key_dir / KEY_FILE).read_bytes().strip()
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=RECOVERY_KEY_LABEL)
+    return hkdf.derive(data_key)
+
+
+def hmac_hex(key: bytes, message: str) -> str:
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 async def user_row(db: Database, user: TestUser) -> User:
@@ -59,7 +76,7 @@ async def enrolled(auth_app: FastAPI, user: TestUser, clock: TestClock) -> Enrol
     """`user` with TOTP on, enrolled in a browser of its own; the test's browser is signed out."""
     async with browser(auth_app) as setup_browser:
         await sign_in(setup_browser, user)
-        return await enrol(setup_browser, clock)
+        return await enrol(setup_browser, clock, user.password)
 
 
 def second_factor_location(response: httpx.Response) -> dict[str, str]:
@@ -124,7 +141,12 @@ async def test_two_factor_confirm_with_wrong_code_returns_400_and_stays_off(
     secret = key_from(page)
 
     response = await auth_client.post(
-        SETUP, data={"code": wrong_code(secret, clock()), "csrf_token": csrf_from(page.text)}
+        SETUP,
+        data={
+            "code": wrong_code(secret, clock()),
+            "current_password": user.password,
+            "csrf_token": csrf_from(page.text),
+        },
     )
 
     assert response.status_code == 400
@@ -142,7 +164,12 @@ async def test_two_factor_confirm_with_non_ascii_digits_returns_400_not_500(
     page = await auth_client.get(SETUP)
 
     response = await auth_client.post(
-        SETUP, data={"code": "１２３４５６", "csrf_token": csrf_from(page.text)}
+        SETUP,
+        data={
+            "code": "１２３４５６",
+            "current_password": user.password,
+            "csrf_token": csrf_from(page.text),
+        },
     )
 
     # Security rules, "Availability": never a 500 for bad input.
@@ -157,7 +184,9 @@ async def test_two_factor_confirm_without_csrf_token_returns_400_and_stays_off(
     await sign_in(auth_client, user)
     secret = key_from(await auth_client.get(SETUP))
 
-    response = await auth_client.post(SETUP, data={"code": totp_code(secret, clock())})
+    response = await auth_client.post(
+        SETUP, data={"code": totp_code(secret, clock()), "current_password": user.password}
+    )
 
     assert response.status_code == 400
     assert page_error(response) == FORM_EXPIRED
@@ -177,7 +206,12 @@ async def test_two_factor_confirm_with_right_code_enables_and_shows_ten_recovery
     now = clock()
 
     response = await auth_client.post(
-        SETUP, data={"code": totp_code(secret, now), "csrf_token": csrf_from(page.text)}
+        SETUP,
+        data={
+            "code": totp_code(secret, now),
+            "current_password": user.password,
+            "csrf_token": csrf_from(page.text),
+        },
     )
 
     assert response.status_code == 200
@@ -188,9 +222,14 @@ async def test_two_factor_confirm_with_right_code_enables_and_shows_ten_recovery
     row = await user_row(db, user)
     assert row.totp_enabled_at is not None
     assert abs(row.totp_enabled_at - now) < timedelta(seconds=5)
-    # Only SHA-256 digests of the codes (without dashes) are kept.
+    # Only keyed digests of the codes (without dashes) are kept: HMAC-SHA256 of the user id and
+    # the code, under a key derived from the key directory's data key (never bare SHA-256).
     rows = await db.all(RecoveryCode, RecoveryCode.user_id == user.id)
-    assert {r.code_hash for r in rows} == {sha256_hex(c.replace("-", "")) for c in codes}
+    key = recovery_code_key(settings)
+    assert {r.code_hash for r in rows} == {
+        hmac_hex(key, f"{user.id}\x00{c.replace('-', '')}") for c in codes
+    }
+    assert not {r.code_hash for r in rows} & {sha256_hex(c.replace("-", "")) for c in codes}
     assert all(r.used_at is None for r in rows)
     stored = await database_text(db)
     assert not any(code in stored or code.replace("-", "") in stored for code in codes)
@@ -337,6 +376,7 @@ async def test_login_second_factor_recovery_code_works_once(
     auth_client: httpx.AsyncClient,
     user: TestUser,
     enrolled: Enrolment,
+    settings: AuthSettings,
 ) -> None:
     code = enrolled.recovery_codes[3]
     await login(auth_client, user)
@@ -347,7 +387,8 @@ async def test_login_second_factor_recovery_code_works_once(
     assert response.status_code == 303
     session = await db.get(UserSession, sha256_hex(set_cookie(response, SESSION_COOKIE)["value"]))
     assert session is not None and session.amr == "pwd"
-    used = await db.get(RecoveryCode, sha256_hex(code.replace("-", "")))
+    digest = hmac_hex(recovery_code_key(settings), f"{user.id}\x00{code.replace('-', '')}")
+    used = await db.get(RecoveryCode, digest)
     assert used is not None and used.used_at is not None
     assert [r.used_at is None for r in await db.all(RecoveryCode)].count(True) == 9
     async with browser(auth_app) as other:
