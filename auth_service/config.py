@@ -94,7 +94,7 @@ class AuthSettings(BaseSettings):
     # Accounts, sessions and credential changes: argon2 runs at most this many hashes at once
     # (each takes password_memory_kib and a core); this many more may wait, the rest get 503.
     password_hash_concurrency: int = Field(default=2, ge=1, le=64)
-    password_hash_queue: int = Field(default=16, ge=0, le=10000)
+    password_hash_queue: int = Field(default=64, ge=0, le=10000)
     # A session ends after this many seconds without a request (beside session_ttl, the
     # absolute limit); OWASP Session Management Cheat Sheet, ASVS 5.0 V7.3.1.
     session_idle_timeout: int = Field(default=3600, ge=60)
