@@ -65,6 +65,9 @@ class AuthSettings(BaseSettings):
     # Introspection answers from this instance's copy of the published revocations: its own at
     # once, other instances' within this many seconds (at once when Redis announces them).
     revocation_sync_interval: float = Field(default=1.0, gt=0, le=60)
+    # Several instances (issue 13): a changed client is forgotten by the instance that changed
+    # it at once and by the others when the feed or Redis tells them; this bounds the rest.
+    client_cache_ttl: float = Field(default=2.0, ge=0, le=3600)
 
     # Sign-up, dynamic registration (RFC 7591) and throttling.
     signup_enabled: bool = True

@@ -83,6 +83,8 @@ def create_app(
             poll_interval=settings.revocation_sync_interval,
             redis_url=settings.redis_url,
             channel=channel,
+            # Read at each event: tests (and nothing else) may swap the cache after start-up.
+            on_client_change=lambda client_id: app.state.client_cache.invalidate(client_id),
         )
         async with sessionmaker() as session:
             await ensure_signing_key(
@@ -134,7 +136,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
-    app.state.client_cache = ClientCache()
+    app.state.client_cache = ClientCache(ttl=settings.client_cache_ttl)
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )
