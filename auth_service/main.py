@@ -47,6 +47,7 @@ from shared.input_guard import MalformedInputMiddleware
 from shared.observability.health import operations_router
 from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
+from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
 from shared.revocations import RevocationList, revocation_channel
 
@@ -112,6 +113,9 @@ def create_app(
         )
         app.state.audit_buffer = AuditBuffer(sessionmaker)
         app.state.audit_buffer.start()
+        metrics_listener = start_metrics_listener(
+            app.state.metrics, host=settings.metrics_host, port=settings.metrics_port
+        )
         logger.info(
             "auth service ready",
             extra={"fields": {"issuer": settings.issuer, "kids": key_store.current().kids}},
@@ -120,6 +124,7 @@ def create_app(
             yield
         finally:
             await app.state.audit_buffer.stop()
+            await metrics_listener.aclose()
             await maintenance.stop()
             await mirror.aclose()
             await notifier.aclose()
@@ -153,7 +158,7 @@ def create_app(
         )
     )
     app.include_router(api_router)
-    app.include_router(operations_router())
+    app.include_router(operations_router(public_metrics=settings.metrics_port is None))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(OAuthError, _render_oauth_error)
     app.add_exception_handler(AuthorizationPageError, authorization_page_error_handler)

@@ -224,6 +224,7 @@ class RevocationFeed(RevocationFollower):
         timeout: float = 2.0,
         redis_url: str | None = None,
         channel: str = REVOCATION_CHANNEL,
+        feed_token: str | None = None,
     ) -> None:
         super().__init__(
             revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel
@@ -231,11 +232,14 @@ class RevocationFeed(RevocationFollower):
         self._http = http
         self._feed_url = feed_url
         self._timeout = timeout
+        # The issuer's AUTH_REVOCATION_FEED_TOKEN, where it keeps its feed private.
+        self._headers = {"Authorization": f"Bearer {feed_token}"} if feed_token else {}
 
     async def _fetch(self, after: int) -> dict[str, Any]:
         response = await self._http.get(
             self._feed_url,
             params={"since": f"{self._since:.6f}", "after": str(after)},
+            headers=self._headers,
             timeout=self._timeout,
         )
         response.raise_for_status()
