@@ -68,10 +68,11 @@ class AuthSettings(BaseSettings):
     # Several instances (issue 13): a changed client is forgotten by the instance that changed
     # it at once and by the others when the feed or Redis tells them; this bounds the rest.
     client_cache_ttl: float = Field(default=2.0, ge=0, le=3600)
-    # GET /oauth/revocations: requests per address per minute (each resource-server instance
-    # polls every few seconds and on each announcement), and an optional bearer token the
-    # followers must send, for deployments that keep revocation timing private.
-    revocation_feed_limit_per_ip: int = Field(default=600, ge=1)
+    # GET /oauth/revocations: requests per address per minute (a resource-server instance polls
+    # every few seconds and, with Redis, after each announcement), and an optional bearer token
+    # the followers must send, for deployments that keep revocation timing private; requests
+    # with that token are not counted.
+    revocation_feed_limit_per_ip: int = Field(default=6000, ge=1)
     revocation_feed_token: str | None = Field(default=None, min_length=32)
     # When set, /metrics is served only on this port of metrics_host (404 on the public one).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)

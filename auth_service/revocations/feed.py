@@ -25,6 +25,16 @@ def validate_feed_token(authorization: str | None, expected: str | None) -> None
         raise InvalidTokenError("the revocation feed token is not valid", realm=REALM)
 
 
+def holds_feed_token(authorization: str | None, expected: str | None) -> bool:
+    """Whether the caller proved the operator's feed token (never for a public feed)."""
+    if expected is None or authorization is None:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    )
+
+
 async def feed_page(
     revocations: RevocationRepository, *, since: datetime, after: int, now: datetime
 ) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from auth_service.deps import (
 )
 from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
-from auth_service.revocations.feed import feed_page, validate_feed_token
+from auth_service.revocations.feed import feed_page, holds_feed_token, validate_feed_token
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
 from shared.input_guard import MAX_DB_INTEGER
 
@@ -58,10 +58,14 @@ async def revocation_feed(
 
     Only random token, grant and client ids are listed, which give nobody any power; but when
     they were revoked is news a deployment may keep private (AUTH_REVOCATION_FEED_TOKEN). Each
-    page is a database read, so requests per address are bounded, wrong tokens included.
+    page is a database read, so requests per address are bounded, wrong tokens included;
+    followers holding the token are not counted (a burst of announcements makes each of them
+    poll at once, and many can share one address).
     """
-    await throttle.hit("feed-ip", ip or "-", throttle.policy.revocation_feed_per_ip)
-    validate_feed_token(request.headers.get("authorization"), settings.revocation_feed_token)
+    authorization = request.headers.get("authorization")
+    if not holds_feed_token(authorization, settings.revocation_feed_token):
+        await throttle.hit("feed-ip", ip or "-", throttle.policy.revocation_feed_per_ip)
+        validate_feed_token(authorization, settings.revocation_feed_token)
     params = require_unique(request.query_params.multi_items())
     try:
         since = float(params.get("since", "0"))

@@ -3,7 +3,6 @@ operator sets AUTH_REVOCATION_FEED_TOKEN; resource servers then send theirs (iss
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -138,30 +137,34 @@ class TestResourceServiceWithoutTheToken:
 
 class TestThrottledFeed:
     @pytest.fixture
-    def settings(self, settings: AuthSettings) -> AuthSettings:
+    def feed_token(self) -> str | None:
+        return FEED_TOKEN
+
+    @pytest.fixture
+    def settings(self, settings: AuthSettings, feed_token: str | None) -> AuthSettings:
         return settings.model_copy(
-            update={"revocation_feed_limit_per_ip": 3, "revocation_feed_token": FEED_TOKEN}
+            update={"revocation_feed_limit_per_ip": 3, "revocation_feed_token": feed_token}
         )
 
+    @pytest.mark.parametrize("feed_token", [None, FEED_TOKEN], ids=["public", "private"])
     async def test_feed_past_the_limit_per_address_is_429_with_retry_after(
-        self, auth_client: httpx.AsyncClient
+        self, auth_client: httpx.AsyncClient, feed_token: str | None
     ) -> None:
         # The app's own follower reads the table, not this endpoint: all hits are ours.
-        answered = [await auth_client.get(FEED, headers=bearer(FEED_TOKEN)) for _ in range(3)]
-        refused = await auth_client.get(FEED, headers=bearer(FEED_TOKEN))
+        headers = {} if feed_token is None else bearer("wrong")
+        answered = [await auth_client.get(FEED, headers=headers) for _ in range(3)]
+        refused = await auth_client.get(FEED, headers=headers)
 
-        assert [r.status_code for r in answered] == [200, 200, 200]
+        assert [r.status_code for r in answered] == [200 if feed_token is None else 401] * 3
         assert_oauth_error(refused, "temporarily_unavailable", status=429)
         assert 0 < int(refused.headers["retry-after"]) <= 60
         assert "events" not in refused.json()
 
-    async def test_feed_limit_counts_requests_with_a_wrong_token_too(
+    async def test_feed_does_not_count_followers_holding_the_token(
         self, auth_client: httpx.AsyncClient
     ) -> None:
-        guesses = await asyncio.gather(
-            *(auth_client.get(FEED, headers=bearer("wrong")) for _ in range(3))
-        )
-        refused = await auth_client.get(FEED, headers=bearer(FEED_TOKEN))
+        answered = [await auth_client.get(FEED, headers=bearer(FEED_TOKEN)) for _ in range(10)]
+        guesses = [await auth_client.get(FEED, headers=bearer("wrong")) for _ in range(4)]
 
-        assert [r.status_code for r in guesses] == [401, 401, 401]
-        assert_oauth_error(refused, "temporarily_unavailable", status=429)
+        assert [r.status_code for r in answered] == [200] * 10
+        assert [r.status_code for r in guesses] == [401, 401, 401, 429]
