@@ -65,6 +65,18 @@ class AuthSettings(BaseSettings):
     # Introspection answers from this instance's copy of the published revocations: its own at
     # once, other instances' within this many seconds (at once when Redis announces them).
     revocation_sync_interval: float = Field(default=1.0, gt=0, le=60)
+    # Several instances (issue 13): a changed client is forgotten by the instance that changed
+    # it at once and by the others when the feed or Redis tells them; this bounds the rest.
+    client_cache_ttl: float = Field(default=2.0, ge=0, le=3600)
+    # GET /oauth/revocations: requests per address per minute (a resource-server instance polls
+    # every few seconds and, with Redis, after each announcement), and an optional bearer token
+    # the followers must send, for deployments that keep revocation timing private; requests
+    # with that token are not counted.
+    revocation_feed_limit_per_ip: int = Field(default=6000, ge=1)
+    revocation_feed_token: str | None = Field(default=None, min_length=32)
+    # When set, /metrics is served only on this port of metrics_host (404 on the public one).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
     # Sign-up, dynamic registration (RFC 7591) and throttling.
     signup_enabled: bool = True
@@ -130,6 +142,7 @@ class AuthSettings(BaseSettings):
             registration_per_ip=Window(self.registration_limit_per_ip, 3600),
             authorize_per_ip=Window(self.authorize_limit_per_ip, 60),
             unknown_clients_per_ip=Window(self.unknown_client_limit_per_ip, 300),
+            revocation_feed_per_ip=Window(self.revocation_feed_limit_per_ip, 60),
             failures_before_delay=self.failures_before_delay,
             max_delay=self.max_failure_delay,
             failure_memory=self.failure_memory,
@@ -154,6 +167,8 @@ class AuthSettings(BaseSettings):
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("AUTH_METRICS_PORT must differ from AUTH_PORT")
         # An instance publishes a new key only when it next reloads the schedule, and a resource
         # server that fetched the key set just before keeps it for the max-age: the key must not
         # sign before both have passed.

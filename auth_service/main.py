@@ -48,6 +48,7 @@ from shared.input_guard import MalformedInputMiddleware
 from shared.observability.health import operations_router
 from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
+from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
 from shared.revocations import RevocationList, revocation_channel
 
@@ -84,6 +85,8 @@ def create_app(
             poll_interval=settings.revocation_sync_interval,
             redis_url=settings.redis_url,
             channel=channel,
+            # Read at each event: tests (and nothing else) may swap the cache after start-up.
+            on_client_change=lambda client_id: app.state.client_cache.invalidate(client_id),
         )
         async with sessionmaker() as session:
             await ensure_signing_key(
@@ -111,6 +114,9 @@ def create_app(
         )
         app.state.audit_buffer = AuditBuffer(sessionmaker)
         app.state.audit_buffer.start()
+        metrics_listener = start_metrics_listener(
+            app.state.metrics, host=settings.metrics_host, port=settings.metrics_port
+        )
         logger.info(
             "auth service ready",
             extra={"fields": {"issuer": settings.issuer, "kids": key_store.current().kids}},
@@ -119,6 +125,7 @@ def create_app(
             yield
         finally:
             await app.state.audit_buffer.stop()
+            await metrics_listener.aclose()
             await maintenance.stop()
             await mirror.aclose()
             await notifier.aclose()
@@ -137,7 +144,7 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
-    app.state.client_cache = ClientCache()
+    app.state.client_cache = ClientCache(ttl=settings.client_cache_ttl)
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )
@@ -156,7 +163,7 @@ def create_app(
         )
     )
     app.include_router(api_router)
-    app.include_router(operations_router())
+    app.include_router(operations_router(public_metrics=settings.metrics_port is None))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_exception_handler(OAuthError, _render_oauth_error)
     app.add_exception_handler(AuthorizationPageError, authorization_page_error_handler)

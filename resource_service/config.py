@@ -36,6 +36,11 @@ class ResourceSettings(BaseSettings):
     revocation_feed_url: str | None = None
     # How often the feed is polled; with Redis, announcements make it near-immediate.
     revocation_poll_interval: float = Field(default=2.0, gt=0)
+    # The issuer's AUTH_REVOCATION_FEED_TOKEN, when it requires one for its feed.
+    revocation_feed_token: str | None = None
+    # When set, /metrics is served only on this port of metrics_host (404 on the public one).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
     # Allow http for the URLs above in production, on a network only the services can reach.
     trust_internal_http: bool = False
     redis_url: str | None = Field(
@@ -71,6 +76,8 @@ class ResourceSettings(BaseSettings):
         self.issuer = self.issuer.rstrip("/")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("RESOURCE_TLS_CERT and RESOURCE_TLS_KEY must be set together")
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("RESOURCE_METRICS_PORT must differ from RESOURCE_PORT")
         if self.environment == "production":
             if not self.issuer.startswith("https://"):
                 raise ValueError(

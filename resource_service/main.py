@@ -25,6 +25,7 @@ from shared.jwks import JwksCache
 from shared.observability.health import operations_router
 from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
+from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
 from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from shared.token_cache import VerifiedTokenCache
@@ -80,6 +81,7 @@ def create_app(
             timeout=settings.jwks_timeout,
             redis_url=settings.redis_url,
             channel=revocation_channel(settings.issuer),
+            feed_token=settings.revocation_feed_token,
         )
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
@@ -94,9 +96,13 @@ def create_app(
         # Warm the caches; if the issuer is down we start anyway and keep trying.
         await jwks.refresh()
         await feed.start()
+        metrics_listener = start_metrics_listener(
+            app.state.metrics, host=settings.metrics_host, port=settings.metrics_port
+        )
         try:
             yield
         finally:
+            await metrics_listener.aclose()
             await feed.aclose()
             await jwks.aclose()
             if http_client is None:
@@ -116,7 +122,7 @@ def create_app(
     app.state.metrics = Metrics("resource_service")
     app.state.verified_tokens = VerifiedTokenCache(settings.verified_token_cache_size)
     app.include_router(api_router)
-    app.include_router(operations_router())
+    app.include_router(operations_router(public_metrics=settings.metrics_port is None))
     app.add_exception_handler(OAuthError, oauth_error_handler)
     install_failure_handlers(app)
     app.add_exception_handler(RequestValidationError, validation_error)

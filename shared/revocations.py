@@ -29,6 +29,12 @@ def revocation_channel(issuer: str) -> str:
     return f"{REVOCATION_CHANNEL}:{issuer}"
 
 
+# A feed event of this type says a client's registration changed (its secret, metadata or
+# existence; value: the client id). It revokes nothing, so the deny list ignores it; followers
+# that keep clients in memory (every auth instance) forget that client. The kind fits the
+# table's 10 characters.
+CLIENT_CHANGED = "client_mod"
+
 # Re-read this far behind the previous answer: a transaction may commit after a later one.
 OVERLAP_SECONDS = 30.0
 # An announcement carries at most this many revocations; a bigger batch is left to the poll.
@@ -132,9 +138,7 @@ class RevocationFollower:
                 while not complete:
                     body = await self._fetch(after)
                     for event in body["events"]:
-                        self.revocations.add(
-                            event["type"], event["value"], float(event["expires_at"])
-                        )
+                        self._apply(event)
                     complete = bool(body["complete"]) or not body["events"]
                     if not complete:
                         after = int(body["events"][-1]["id"])
@@ -149,6 +153,10 @@ class RevocationFollower:
     async def _fetch(self, after: int) -> dict[str, Any]:
         """One page of `GET /oauth/revocations?since=<self._since>&after=<after>`."""
         raise NotImplementedError
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        """One event of a feed page (with its `id`) or of an announcement (without)."""
+        self.revocations.add(str(event["type"]), str(event["value"]), float(event["expires_at"]))
 
     async def _poll_forever(self) -> None:
         while True:
@@ -170,9 +178,7 @@ class RevocationFollower:
         try:
             events = json.loads(data)["events"]
             for event in events[:MAX_ANNOUNCED]:
-                self.revocations.add(
-                    str(event["type"]), str(event["value"]), float(event["expires_at"])
-                )
+                self._apply(event)
         except (ValueError, TypeError, KeyError):
             pass  # a bare nudge: the poll brings the news
 
@@ -218,6 +224,7 @@ class RevocationFeed(RevocationFollower):
         timeout: float = 2.0,
         redis_url: str | None = None,
         channel: str = REVOCATION_CHANNEL,
+        feed_token: str | None = None,
     ) -> None:
         super().__init__(
             revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel
@@ -225,11 +232,14 @@ class RevocationFeed(RevocationFollower):
         self._http = http
         self._feed_url = feed_url
         self._timeout = timeout
+        # The issuer's AUTH_REVOCATION_FEED_TOKEN, where it keeps its feed private.
+        self._headers = {"Authorization": f"Bearer {feed_token}"} if feed_token else {}
 
     async def _fetch(self, after: int) -> dict[str, Any]:
         response = await self._http.get(
             self._feed_url,
             params={"since": f"{self._since:.6f}", "after": str(after)},
+            headers=self._headers,
             timeout=self._timeout,
         )
         response.raise_for_status()

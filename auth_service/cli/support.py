@@ -12,8 +12,10 @@ import typer
 
 from auth_service.config import AuthSettings
 from auth_service.repositories import Repositories
+from auth_service.revocations.notifier import RevocationNotifier
 from auth_service.security.passwords import PasswordHasher
 from shared.database import make_engine, make_sessionmaker
+from shared.revocations import revocation_channel
 
 T = TypeVar("T")
 
@@ -37,12 +39,18 @@ def run_in_unit_of_work(work: Callable[[Repositories, AuthSettings], Awaitable[T
 
     async def main() -> T:
         engine = make_engine(settings.database_url)
+        # The running instances learn of what a command revoked or changed (a rotated secret) from
+        # the feed; with Redis, at once from the announcement this publishes after the commit.
+        notifier = RevocationNotifier(
+            settings.redis_url, channel=revocation_channel(settings.issuer)
+        )
         try:
-            async with make_sessionmaker(engine)() as session:
+            async with make_sessionmaker(engine, listeners=notifier.listeners())() as session:
                 result = await work(Repositories.over(session), settings)
                 await session.commit()
                 return result
         finally:
+            await notifier.aclose()  # waits for the announcement to be sent
             await engine.dispose()
 
     return asyncio.run(main())

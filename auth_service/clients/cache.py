@@ -2,8 +2,9 @@
 
 The token endpoint authenticates the client on every request; reading the row each time would
 cost more than signing the token. Entries live `ttl` seconds; this instance forgets a client as
-soon as the unit of work that changed it (secret, metadata, deletion) commits, other instances
-(and changes made by the CLI) within `ttl`.
+soon as the unit of work that changed it (secret, metadata, deletion) commits, and a change made
+by another instance or the CLI when the revocation feed (or Redis) brings its notice (see
+RevocationMirror); `ttl` bounds anything that notice does not reach.
 
 Concurrent misses for one client share a single read: when an entry expires under load, hundreds
 of requests would otherwise all query the same row at once and queue on the database.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -19,12 +19,16 @@ from auth_service.security.redirect_uris import redirect_uri_problem
 from auth_service.security.secrets import hash_token, new_token
 from shared.errors import InvalidScopeError
 from shared.models import Client
+from shared.revocations import CLIENT_CHANGED
 from shared.scopes import SCOPES, format_scope, parse_scope
 
 T = TypeVar("T")
 MIN_ACCESS_TTL, MAX_ACCESS_TTL = 30, 86400
 MIN_REFRESH_TTL, MAX_REFRESH_TTL = 60, 365 * 86400
 DEFAULT_GRANT_TYPES = browser_app_grant_types()
+# How long the feed lists a client change: far longer than any instance's client cache or
+# missed polls need, and only one small row per change.
+CHANGE_NOTICE = timedelta(hours=1)
 
 
 class ClientMetadataError(ValueError):
@@ -252,6 +256,7 @@ async def update_client(
     client.refresh_token_ttl = spec.refresh_token_ttl
     client.token_endpoint_auth_method = spec.auth_method
     client.updated_at = now
+    announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)
 
 
@@ -287,4 +292,12 @@ async def rotate_client_secret(repos: Repositories, client: Client, *, now: date
         raise ClientMetadataError("a public client has no secret", field="client_secret")
     secret = new_token()
     await repos.clients.set_secret_hash(client.client_id, hash_token(secret), now)
+    announce_client_change(repos, client.client_id, now=now)
     return secret
+
+
+def announce_client_change(repos: Repositories, client_id: str, *, now: datetime) -> None:
+    """Tell every instance, in the change's own transaction, to forget what it holds of the
+    client: the feed lists it after the commit, Redis announces it where configured. (A
+    deletion's `client` revocation does the same.)"""
+    repos.revocations.add(CLIENT_CHANGED, client_id, expires_at=now + CHANGE_NOTICE, now=now)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth_service.repositories.upsert import insert_for
 from shared.models import ScheduledJob
 
 
@@ -35,9 +36,11 @@ class JobRepository:
         return job is None or job.last_run_at <= now - interval
 
     async def mark_run(self, name: str, now: datetime) -> None:
-        job = await self.session.get(ScheduledJob, name)
-        if job is None:
-            self.session.add(ScheduledJob(name=name, last_run_at=now))
-        else:
-            job.last_run_at = now
-        await self.session.flush()
+        # An upsert, not get-then-add: the job's lock already excludes a second writer, but the
+        # first run of a job on a new cluster must not depend on it to avoid a duplicate key.
+        statement = insert_for(self.session, ScheduledJob).values(name=name, last_run_at=now)
+        await self.session.exec(
+            statement.on_conflict_do_update(
+                index_elements=["name"], set_={"last_run_at": statement.excluded.last_run_at}
+            )
+        )

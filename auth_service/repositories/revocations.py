@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import and_, or_
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -45,10 +46,16 @@ class RevocationRepository:
     async def is_revoked(
         self, *, jti: str, grant_id: str | None, now: datetime, client_id: str | None = None
     ) -> bool:
-        values = [v for v in (jti, grant_id, client_id) if v is not None]
+        # By kind as well as value: a client's change notice (same value) revokes nothing.
+        keys = [("token", jti), ("grant", grant_id), ("client", client_id)]
+        matches = [
+            and_(col(RevocationEvent.kind) == kind, col(RevocationEvent.value) == value)
+            for kind, value in keys
+            if value is not None
+        ]
         result = await self.session.exec(
             select(RevocationEvent.id)
-            .where(col(RevocationEvent.value).in_(values), RevocationEvent.expires_at > now)
+            .where(or_(*matches), RevocationEvent.expires_at > now)
             .limit(1)
         )
         return result.first() is not None

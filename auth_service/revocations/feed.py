@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import datetime
 from typing import Any
 
 from auth_service.repositories.revocations import RevocationRepository
+from shared.bearer import require_bearer
+from shared.errors import InvalidTokenError
 from shared.models import RevocationEvent
 
 FEED_PAGE = 1000
+REALM = "myauth-revocations"
+
+
+def validate_feed_token(authorization: str | None, expected: str | None) -> None:
+    """With AUTH_REVOCATION_FEED_TOKEN set, followers send it as a bearer token (RFC 6750 §2.1):
+    none is a bare challenge, a wrong one invalid_token (§3.1), compared in constant time."""
+    if expected is None:
+        return
+    token = require_bearer(authorization, realm=REALM)
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise InvalidTokenError("the revocation feed token is not valid", realm=REALM)
+
+
+def holds_feed_token(authorization: str | None, expected: str | None) -> bool:
+    """Whether the caller proved the operator's feed token (never for a public feed)."""
+    if expected is None or authorization is None:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), expected.encode()
+    )
 
 
 async def feed_page(

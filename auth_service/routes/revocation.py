@@ -7,10 +7,18 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from auth_service.deps import ClientCallDep, KeyStoreDep, Now, ReposDep, SettingsDep
+from auth_service.deps import (
+    ClientCallDep,
+    ClientIp,
+    KeyStoreDep,
+    Now,
+    ReposDep,
+    SettingsDep,
+    ThrottleDep,
+)
 from auth_service.oauth.requests import require_unique
 from auth_service.oauth.revocation import revoke_token
-from auth_service.revocations.feed import feed_page
+from auth_service.revocations.feed import feed_page, holds_feed_token, validate_feed_token
 from shared.errors import NO_STORE_HEADERS, InvalidRequestError
 from shared.input_guard import MAX_DB_INTEGER
 
@@ -38,11 +46,26 @@ async def revoke(call: ClientCallDep, keys: KeyStoreDep, settings: SettingsDep) 
 
 
 @router.get("/oauth/revocations")
-async def revocation_feed(request: Request, repos: ReposDep, now: Now) -> JSONResponse:
+async def revocation_feed(
+    request: Request,
+    repos: ReposDep,
+    settings: SettingsDep,
+    throttle: ThrottleDep,
+    ip: ClientIp,
+    now: Now,
+) -> JSONResponse:
     """Unexpired revocations created at or after `since` (Unix seconds), by id after `after`.
 
-    Only random token, grant and client ids are listed, which give nobody any power.
+    Only random token, grant and client ids are listed, which give nobody any power; but when
+    they were revoked is news a deployment may keep private (AUTH_REVOCATION_FEED_TOKEN). Each
+    page is a database read, so requests per address are bounded, wrong tokens included;
+    followers holding the token are not counted (a burst of announcements makes each of them
+    poll at once, and many can share one address).
     """
+    authorization = request.headers.get("authorization")
+    if not holds_feed_token(authorization, settings.revocation_feed_token):
+        await throttle.hit("feed-ip", ip or "-", throttle.policy.revocation_feed_per_ip)
+        validate_feed_token(authorization, settings.revocation_feed_token)
     params = require_unique(request.query_params.multi_items())
     try:
         since = float(params.get("since", "0"))

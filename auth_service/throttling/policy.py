@@ -35,6 +35,7 @@ class ThrottlePolicy:
     failures_before_delay: int
     max_delay: float
     failure_memory: float  # seconds after the last failure before the count starts again
+    revocation_feed_per_ip: Window = Window(6000, 60)  # GET /oauth/revocations
 
 
 class Throttle:

@@ -9,12 +9,13 @@ from sqlmodel import Field, SQLModel
 
 from shared.models.types import UTCDateTime
 
-RevocationKind = Literal["token", "grant", "client"]
+RevocationKind = Literal["token", "grant", "client", "client_mod"]
 
 
 class RevocationEvent(SQLModel, table=True):
     """One revoked access token (`token`: its jti), token family (`grant`: its grant id) or every
-    token of a deleted client (`client`: its client id)."""
+    token of a deleted client (`client`: its client id); or a notice that a client's registration
+    changed (`client_mod`: its client id), which revokes nothing."""
 
     __tablename__ = "revocation_event"
 

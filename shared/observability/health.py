@@ -32,10 +32,12 @@ async def readyz_endpoint(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
-def operations_router() -> APIRouter:
-    """/healthz, /readyz and /metrics, the same for both services."""
+def operations_router(*, public_metrics: bool = True) -> APIRouter:
+    """/healthz, /readyz and /metrics, the same for both services; without `public_metrics`
+    /metrics is left to an internal listener (see MetricsListener) and is a 404 here."""
     router = APIRouter(tags=["operations"])
     router.add_api_route("/healthz", healthz_endpoint, methods=["GET"])
     router.add_api_route("/readyz", readyz_endpoint, methods=["GET"])
-    router.add_api_route("/metrics", metrics_endpoint, methods=["GET"], response_class=Response)
+    if public_metrics:
+        router.add_api_route("/metrics", metrics_endpoint, methods=["GET"], response_class=Response)
     return router

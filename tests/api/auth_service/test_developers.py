@@ -552,8 +552,8 @@ async def test_developers_delete_removes_client_and_everything_it_held(
         "AuthorizationCode": 0,
         "RefreshToken": 0,
     }
-    (event,) = await db.all(RevocationEvent)
-    assert (event.kind, event.value) == ("client", client.client_id)
+    (event,) = await db.all(RevocationEvent, RevocationEvent.kind == "client")
+    assert event.value == client.client_id
     (audit,) = await audit_events(db, "client_deleted")
     assert (audit.user_id, audit.client_id) == (developer.id, client.client_id)
     listing = await portal.get(response.headers["location"])

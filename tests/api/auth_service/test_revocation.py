@@ -185,8 +185,7 @@ async def test_revoke_refresh_token_after_ttl_lowered_still_outlives_issued_acce
 
     # RFC 7009 §2.1: revoking the refresh token invalidates the grant's access tokens, so the
     # published deny entry must last as long as the longest-lived of them, not the new TTL.
-    (event,) = await db.all(RevocationEvent)
-    assert event.kind == "grant"
+    (event,) = await db.all(RevocationEvent, RevocationEvent.kind == "grant")
     assert event.expires_at > exp
 
 
