@@ -22,11 +22,11 @@ def redirect_uri_problem(uri: str) -> str | None:
     except ValueError:
         return "redirect URI is not a valid URI"
     if not parts.scheme:
-        return "redirect URI must be absolute (RFC 6749 §3.1.2)"
+        return "redirect URI must be absolute (RFC 6749 section 3.1.2)"
     if "#" in uri:
-        return "redirect URI must not contain a fragment (RFC 6749 §3.1.2)"
+        return "redirect URI must not contain a fragment (RFC 6749 section 3.1.2)"
     if "*" in uri:
-        return "redirect URI must not contain wildcards (RFC 9700 §4.1.3)"
+        return "redirect URI must not contain wildcards (RFC 9700 section 4.1.3)"
     scheme = parts.scheme.lower()
     if scheme == "https":
         return None if parts.hostname else "https redirect URI needs a host"
@@ -35,9 +35,7 @@ def redirect_uri_problem(uri: str) -> str | None:
         host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if host.lower() in LOOPBACK_HOSTS and "@" not in parts.netloc:
             return None  # RFC 8252 §7.3 loopback redirect for native apps
-        return (
-            "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] (RFC 8252 §7.3)"
-        )
+        return "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] (RFC 8252 section 7.3)"
     if scheme in ("javascript", "data", "file", "vbscript", "blob", "about"):
         return f"the {scheme}: scheme cannot be a redirect URI"
     # RFC 8252 §7.1: private-use schemes are reverse domain names, e.g. com.example.app:/cb.

@@ -162,7 +162,9 @@ def _validate_pkce(params: dict[str, str], client: Client) -> tuple[str | None, 
     if method not in pkce.SUPPORTED_METHODS:
         raise InvalidRequestError("code_challenge_method must be S256")
     if not pkce.is_valid_challenge(challenge):
-        raise InvalidRequestError("code_challenge must be 43 base64url characters (RFC 7636 §4.2)")
+        raise InvalidRequestError(
+            "code_challenge must be 43 base64url characters (RFC 7636 section 4.2)"
+        )
     return challenge, method
 
 

@@ -248,18 +248,18 @@ async def test_register_registered_client_completes_the_code_flow(
         (
             ["http://dynamic.example/cb"],
             "http://dynamic.example/cb: http redirect URIs are allowed only for localhost, "
-            "127.0.0.1 and [::1] (RFC 8252 §7.3)",
+            "127.0.0.1 and [::1] (RFC 8252 section 7.3)",
         ),
         (
             ["https://dynamic.example/cb#x"],
             "https://dynamic.example/cb#x: redirect URI must not contain a fragment "
-            "(RFC 6749 §3.1.2)",
+            "(RFC 6749 section 3.1.2)",
         ),
-        (["/cb"], "/cb: redirect URI must be absolute (RFC 6749 §3.1.2)"),
+        (["/cb"], "/cb: redirect URI must be absolute (RFC 6749 section 3.1.2)"),
         (
             ["https://*.dynamic.example/cb"],
             "https://*.dynamic.example/cb: redirect URI must not contain wildcards "
-            "(RFC 9700 §4.1.3)",
+            "(RFC 9700 section 4.1.3)",
         ),
         (
             ["javascript:alert(1)"],
