@@ -35,10 +35,33 @@ def redirect_uri_problem(uri: str) -> str | None:
         host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         if host.lower() in LOOPBACK_HOSTS and "@" not in parts.netloc:
             return None  # RFC 8252 §7.3 loopback redirect for native apps
-        return "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] (RFC 8252 section 7.3)"
+        return (
+            "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] "
+            "(RFC 8252 section 7.3)"
+        )
     if scheme in ("javascript", "data", "file", "vbscript", "blob", "about"):
         return f"the {scheme}: scheme cannot be a redirect URI"
     # RFC 8252 §7.1: private-use schemes are reverse domain names, e.g. com.example.app:/cb.
     if "." not in scheme:
         return "a private-use URI scheme must be a reverse domain name such as com.example.app"
     return None
+
+
+def display_host(uri: str) -> str:
+    """Where a URI leads, as a person should check it before following it (RFC 9700 §4.11.2):
+    the host (and port) in its ASCII form, so credentials in front of it or look-alike letters
+    cannot disguise it; a native app's private-use scheme shows as the scheme (RFC 8252 §7.1)."""
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unreadable address"
+    if not host:
+        return parts.scheme or uri
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = host.encode("ascii", "replace").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port is not None else host
