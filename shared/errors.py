@@ -13,6 +13,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 NO_STORE_HEADERS = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# RFC 6749 §4.1.2.1 and §5.2 (error_description), RFC 6750 §3 (WWW-Authenticate attributes):
+# %x20-21 / %x23-5B / %x5D-7E, so no double quote, no backslash and nothing beyond ASCII.
+PROTOCOL_TEXT_CHARACTERS = frozenset(map(chr, (0x20, 0x21, *range(0x23, 0x5C), *range(0x5D, 0x7F))))
+
+
+def protocol_text(value: str) -> str:
+    """`value` reduced to the characters RFC 6749 §5.2 allows in `error_description`: a double
+    quote becomes a single one, anything else outside the set (request values may hold `\\`,
+    non-ASCII or control characters) a question mark."""
+    if PROTOCOL_TEXT_CHARACTERS.issuperset(value):
+        return value
+    return "".join(
+        ch if ch in PROTOCOL_TEXT_CHARACTERS else "'" if ch == '"' else "?" for ch in value
+    )
 
 
 class OAuthError(Exception):
@@ -23,7 +37,9 @@ class OAuthError(Exception):
     default_description: ClassVar[str] = "the request failed"
 
     def __init__(self, description: str | None = None, *, challenge: str | None = None) -> None:
-        self.description = description or self.default_description
+        # Every text we send passes here, so a request value interpolated into it cannot put a
+        # character on the wire that RFC 6749 §5.2 forbids.
+        self.description = protocol_text(description or self.default_description)
         # A ready WWW-Authenticate value; set by whoever knows which scheme the caller used.
         self.challenge = challenge
         super().__init__(self.description)
@@ -169,7 +185,9 @@ class BearerTokenError(OAuthError):
         params = [("realm", realm), ("error", self.error), ("error_description", self.description)]
         if scope is not None:
             params.append(("scope", scope))
-        self.challenge = "Bearer " + ", ".join(f'{k}="{_quote(v)}"' for k, v in params)
+        # RFC 6750 §3: every attribute value stays in the error_description set, so none can
+        # hold a quote or backslash that would need escaping or end the quoted-string early.
+        self.challenge = "Bearer " + ", ".join(f'{k}="{protocol_text(v)}"' for k, v in params)
 
 
 class InvalidTokenError(BearerTokenError):
@@ -196,15 +214,10 @@ class MissingTokenError(OAuthError):
     default_description = "a bearer access token is required"
 
     def __init__(self, *, realm: str = "api") -> None:
-        super().__init__(challenge=f'Bearer realm="{_quote(realm)}"')
+        super().__init__(challenge=f'Bearer realm="{protocol_text(realm)}"')
 
     def to_dict(self) -> dict[str, str]:
         return {"error_description": self.description}
-
-
-def _quote(value: str) -> str:
-    # RFC 7235 quoted-string: descriptions are ours and ASCII, but never let one break the header.
-    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def oauth_error_response(exc: OAuthError) -> JSONResponse:

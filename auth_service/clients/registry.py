@@ -115,13 +115,13 @@ def validate_client_spec(spec: ClientSpec) -> None:
     for grant in grants:
         if grant.first_party_only and not spec.is_first_party:
             raise ClientMetadataError(
-                f"the {grant.grant_type} grant is only for first-party clients (RFC 9700 §2.4)",
+                f"the {grant.grant_type} grant is only for first-party clients (RFC 9700 section 2.4)",
                 field="grant_types",
             )
     if spec.is_public and spec.can_introspect:
         raise ClientMetadataError(
             "only a confidential client can introspect: the endpoint needs client authentication "
-            "(RFC 7662 §2.1)",
+            "(RFC 7662 section 2.1)",
             field="can_introspect",
         )
     _validate_grant_holder(spec, grants)
@@ -154,7 +154,7 @@ def _validate_grant_holder(spec: ClientSpec, grants: Sequence[type[GrantType]]) 
         # RFC 6749 §4.4: a client acting for itself must be able to prove who it is.
         if spec.is_public and not grant.acts_for_user:
             raise ClientMetadataError(
-                f"a public client cannot use {grant.grant_type} (RFC 6749 §4.4)",
+                f"a public client cannot use {grant.grant_type} (RFC 6749 section 4.4)",
                 field="grant_types",
             )
     # RFC 6749 §3.1.2: grants started at the authorization endpoint return to a redirect URI.

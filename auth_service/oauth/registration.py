@@ -1,7 +1,8 @@
 """Dynamic client registration (RFC 7591) and its management protocol (RFC 7592).
 
 Metadata goes through the same rules as the developer portal (`client_registry`). Unknown
-metadata is ignored (RFC 7591 §2); what we store is echoed back in every response.
+metadata is ignored (RFC 7591 §2), defined metadata we cannot honour is refused
+(`registration_metadata`), and everything registered is echoed in every response (§3.2.1).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from auth_service.clients.registry import (
 )
 from auth_service.oauth import grants
 from auth_service.oauth.client_auth import auth_method_names
+from auth_service.oauth.registration_metadata import provider_values, validate_extra_metadata
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token, token_matches
 from shared.bearer import require_bearer
@@ -106,9 +108,11 @@ def validate_initial_access_token(authorization: str | None, expected: str | Non
         raise InvalidTokenError("the initial access token is not valid", realm=REALM)
 
 
-def client_metadata(client: Client, *, issuer: str) -> dict[str, Any]:
+def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[str, Any]:
     """RFC 7591 §3.2.1 / RFC 7592 §3: the registered metadata and how to manage it."""
     metadata: dict[str, Any] = {
+        **provider_values(signing_alg),
+        **client.registered_metadata,
         "client_id": client.client_id,
         "client_id_issued_at": int(client.created_at.timestamp()),
         "client_name": client.name,
@@ -129,17 +133,22 @@ def client_metadata(client: Client, *, issuer: str) -> dict[str, Any]:
 
 
 async def register(
-    repos: Repositories, metadata: dict[str, Any], *, now: datetime, issuer: str
+    repos: Repositories, metadata: dict[str, Any], *, now: datetime, issuer: str, signing_alg: str
 ) -> dict[str, Any]:
+    """RFC 7591 §3: register the client; the response echoes what was registered (§3.2.1)."""
+    spec = spec_from_metadata(metadata)
+    extra = validate_extra_metadata(metadata, signing_alg=signing_alg)
     try:
-        registered = await register_client(repos, spec_from_metadata(metadata), now=now)
+        registered = await register_client(repos, spec, now=now)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
+    registered.client.registered_metadata = extra
+    await repos.clients.save(registered.client)
     registration_token = new_token()
     await repos.clients.set_registration_token_hash(
         registered.client.client_id, hash_token(registration_token)
     )
-    response = client_metadata(registered.client, issuer=issuer)
+    response = client_metadata(registered.client, issuer=issuer, signing_alg=signing_alg)
     response["registration_access_token"] = registration_token
     if registered.client_secret is not None:
         response["client_secret"] = registered.client_secret  # shown once; only a digest is kept
@@ -157,7 +166,13 @@ async def client_for_registration_token(repos: Repositories, client_id: str, tok
 
 
 async def update(
-    repos: Repositories, client: Client, metadata: dict[str, Any], *, now: datetime, issuer: str
+    repos: Repositories,
+    client: Client,
+    metadata: dict[str, Any],
+    *,
+    now: datetime,
+    issuer: str,
+    signing_alg: str,
 ) -> dict[str, Any]:
     """RFC 7592 §2.2: the request carries the full metadata; omitted fields take their defaults."""
     if metadata.get("client_id") != client.client_id:
@@ -166,6 +181,7 @@ async def update(
     if secret is not None and not token_matches(str(secret), client.client_secret_hash):
         raise InvalidClientMetadataError("client_secret does not match the registered secret")
     spec = spec_from_metadata(metadata)
+    extra = validate_extra_metadata(metadata, signing_alg=signing_alg)
     if spec.is_public != client.is_public:
         raise InvalidClientMetadataError(
             "token_endpoint_auth_method cannot change between public and confidential"
@@ -184,7 +200,10 @@ async def update(
         await update_client(repos, client, changes, now=now)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
-    return client_metadata(client, issuer=issuer)
+    # §2.2 replaces the whole registration: what is not sent again is no longer registered.
+    client.registered_metadata = extra
+    await repos.clients.save(client)
+    return client_metadata(client, issuer=issuer, signing_alg=signing_alg)
 
 
 async def deregister(repos: Repositories, client: Client, *, now: datetime) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.deps import AuditorDep, KeyStoreDep, OptionalSession, ReposDep, SettingsDep
+from auth_service.deps import AuditorDep, KeyStoreDep, Now, OptionalSession, ReposDep, SettingsDep
 from auth_service.oauth.authorize.codes import redirect_uri_with
 from auth_service.oauth.authorize.request import AuthorizationPageError
 from auth_service.oauth.end_session import (
@@ -15,6 +15,7 @@ from auth_service.oauth.end_session import (
     validate_logout_request,
 )
 from auth_service.oauth.requests import parse_form_items, unique_params
+from auth_service.security.redirect_uris import display_host
 from auth_service.web.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
 from shared.errors import OAuthError
 from shared.models import UserSession
@@ -37,18 +38,29 @@ async def _params(request: Request) -> tuple[dict[str, str], frozenset[str]]:
     return unique_params(items)
 
 
-def _finish(request: Request, logout: LogoutRequest) -> Response:
-    """§3: back to the RP's registered URI with its state, or our own signed-out page."""
+def _host(logout: LogoutRequest) -> str | None:
+    uri = logout.post_logout_redirect_uri
+    return display_host(uri) if uri is not None else None
+
+
+def _finish(request: Request, logout: LogoutRequest, ended_user_id: str | None) -> Response:
+    """§3: back to the RP's registered URI with its state, or our own signed-out page, which
+    shows where the link leads, not only the name the client chose for itself."""
     location = None
     if logout.post_logout_redirect_uri is not None:
         location = redirect_uri_with(logout.post_logout_redirect_uri, {"state": logout.state})
-    if location is not None and allows_redirect(logout):
+    if location is not None and allows_redirect(logout, ended_user_id):
         response: Response = RedirectResponse(location, status_code=303)
     else:
         response = render(
             request,
             "logged_out.html",
-            {"title": "Signed out", "continue_to": location, "client": logout.client},
+            {
+                "title": "Signed out",
+                "continue_to": location,
+                "host": _host(logout),
+                "client": logout.client,
+            },
         )
     clear_session_cookie(request, response)
     return response
@@ -69,6 +81,7 @@ def _confirmation_page(
         {
             "title": "Sign out",
             "client": logout.client,
+            "host": _host(logout),
             "params": {k: v for k, v in params.items() if k in LOGOUT_PARAMETERS},
             "error": FORM_EXPIRED if expired else None,
         },
@@ -87,11 +100,18 @@ async def end_session(
     keys: KeyStoreDep,
     settings: SettingsDep,
     audit: AuditorDep,
+    now: Now,
 ) -> Response:
     params, repeated = await _params(request)
     form_fields = {name: params.pop(name, "") for name in _FORM_ONLY}
     logout = await validate_logout_request(
-        params, repeated - set(_FORM_ONLY), repos, keys=keys, issuer=settings.issuer
+        params,
+        repeated - set(_FORM_ONLY),
+        repos,
+        keys=keys,
+        issuer=settings.issuer,
+        now=now,
+        leeway=settings.leeway,
     )
     if session is not None:
         asked = request.method == "POST" and form_fields["confirm"] != ""
@@ -106,4 +126,4 @@ async def end_session(
             user_id=session.user_id,
             client_id=logout.client.client_id if logout.client else None,
         )
-    return _finish(request, logout)
+    return _finish(request, logout, session.user_id if session is not None else None)

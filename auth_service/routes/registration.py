@@ -36,7 +36,9 @@ async def register(
     )
     await throttle.hit("register-ip", ip or "-", throttle.policy.registration_per_ip)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
-    response = await registration.register(repos, metadata, now=now, issuer=settings.issuer)
+    response = await registration.register(
+        repos, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg
+    )
     audit.record("client_registered", client_id=response["client_id"], via="dynamic_registration")
     return JSONResponse(response, status_code=201, headers=NO_STORE_HEADERS)
 
@@ -49,7 +51,10 @@ async def read(
     token = require_bearer(request.headers.get("authorization"), realm=registration.REALM)
     client = await registration.client_for_registration_token(repos, client_id, token)
     return JSONResponse(
-        registration.client_metadata(client, issuer=settings.issuer), headers=NO_STORE_HEADERS
+        registration.client_metadata(
+            client, issuer=settings.issuer, signing_alg=settings.signing_alg
+        ),
+        headers=NO_STORE_HEADERS,
     )
 
 
@@ -66,7 +71,9 @@ async def replace(
     token = require_bearer(request.headers.get("authorization"), realm=registration.REALM)
     client = await registration.client_for_registration_token(repos, client_id, token)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
-    response = await registration.update(repos, client, metadata, now=now, issuer=settings.issuer)
+    response = await registration.update(
+        repos, client, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg
+    )
     audit.record("client_updated", client_id=client_id, via="dynamic_registration")
     return JSONResponse(response, headers=NO_STORE_HEADERS)
 

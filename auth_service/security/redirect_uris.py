@@ -22,11 +22,11 @@ def redirect_uri_problem(uri: str) -> str | None:
     except ValueError:
         return "redirect URI is not a valid URI"
     if not parts.scheme:
-        return "redirect URI must be absolute (RFC 6749 §3.1.2)"
+        return "redirect URI must be absolute (RFC 6749 section 3.1.2)"
     if "#" in uri:
-        return "redirect URI must not contain a fragment (RFC 6749 §3.1.2)"
+        return "redirect URI must not contain a fragment (RFC 6749 section 3.1.2)"
     if "*" in uri:
-        return "redirect URI must not contain wildcards (RFC 9700 §4.1.3)"
+        return "redirect URI must not contain wildcards (RFC 9700 section 4.1.3)"
     scheme = parts.scheme.lower()
     if scheme == "https":
         return None if parts.hostname else "https redirect URI needs a host"
@@ -36,7 +36,8 @@ def redirect_uri_problem(uri: str) -> str | None:
         if host.lower() in LOOPBACK_HOSTS and "@" not in parts.netloc:
             return None  # RFC 8252 §7.3 loopback redirect for native apps
         return (
-            "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] (RFC 8252 §7.3)"
+            "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] "
+            "(RFC 8252 section 7.3)"
         )
     if scheme in ("javascript", "data", "file", "vbscript", "blob", "about"):
         return f"the {scheme}: scheme cannot be a redirect URI"
@@ -44,3 +45,23 @@ def redirect_uri_problem(uri: str) -> str | None:
     if "." not in scheme:
         return "a private-use URI scheme must be a reverse domain name such as com.example.app"
     return None
+
+
+def display_host(uri: str) -> str:
+    """Where a URI leads, as a person should check it before following it (RFC 9700 §4.11.2):
+    the host (and port) in its ASCII form, so credentials in front of it or look-alike letters
+    cannot disguise it; a native app's private-use scheme shows as the scheme (RFC 8252 §7.1)."""
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unreadable address"
+    if not host:
+        return parts.scheme or uri
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = host.encode("ascii", "replace").decode("ascii")
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if port is not None else host

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from auth_service.oauth.authorize.codes import redirect_uri_with
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
+from auth_service.security.redirect_uris import display_host
 from auth_service.web.pages import LoginRequired, render
 from shared.errors import OAuthError
 
@@ -71,7 +70,7 @@ def confirm_redirect_page(request: Request, exc: AuthorizationRedirectError) -> 
         {
             "title": "The app's request failed",
             "description": exc.error.description,
-            "host": urlsplit(exc.redirect_uri).netloc or exc.redirect_uri.split(":", 1)[0],
+            "host": display_host(exc.redirect_uri),
             "location": location,
         },
         status_code=400,

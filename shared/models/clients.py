@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import JSON, Field, SQLModel
 
@@ -38,6 +39,9 @@ class Client(SQLModel, table=True):
     token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=32)
     # RFC 7592 §3: the bearer credential for reading, updating and deleting a dynamic registration.
     registration_access_token_hash: str | None = Field(default=None, max_length=64)
+    # RFC 7591 §2 / OIDC Registration §2 metadata kept only to be shown and echoed (contacts,
+    # tos_uri, policy_uri, software_id, ...), as registered (RFC 7591 §3.2.1).
+    registered_metadata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

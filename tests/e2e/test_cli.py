@@ -119,7 +119,7 @@ def test_cli_clients_update_password_grant_for_third_party_exits_1_and_changes_n
 
     assert_cli_error(
         result,
-        "grant_types: the password grant is only for first-party clients (RFC 9700 §2.4)",
+        "grant_types: the password grant is only for first-party clients (RFC 9700 section 2.4)",
     )
     assert client_row(stack, client_id).grant_types == ["authorization_code", "refresh_token"]
 
@@ -153,7 +153,7 @@ def test_cli_clients_create_invalid_redirect_uri_exits_1_and_creates_nothing(
     assert_cli_error(
         result,
         "redirect_uris: http://evil.example/cb: http redirect URIs are allowed only for "
-        "localhost, 127.0.0.1 and [::1] (RFC 8252 §7.3)",
+        "localhost, 127.0.0.1 and [::1] (RFC 8252 section 7.3)",
     )
     assert rows(stack, Client) == []
 

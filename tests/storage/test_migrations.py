@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import JSON, column, inspect, select, table, text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -104,4 +104,29 @@ def test_migration_0005_gives_public_clients_of_before_0004_the_none_method(
             "web": "client_secret_basic",
         }
         migrations.upgrade(url)
+        assert _client_auth_methods(url) == {"spa": "none", "web": "client_secret_basic"}
+
+
+def _registered_metadata(url: str) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.connect() as connection:
+                client = table("client", column("client_id"), column("registered_metadata", JSON))
+                rows = await connection.execute(select(client))
+                return {row[0]: row[1] for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_migration_0006_gives_existing_clients_empty_registered_metadata(tmp_path: Path) -> None:
+    # RFC 7591 §3.2.1: nothing informational was kept before, so nothing is echoed for them.
+    with fresh_database(tmp_path) as url:
+        migrations.upgrade(url, "0003")
+        _insert_clients_before_0004(url)
+        migrations.upgrade(url)
+        assert _registered_metadata(url) == {"spa": {}, "web": {}}
+        migrations.downgrade(url, "0005")
         assert _client_auth_methods(url) == {"spa": "none", "web": "client_secret_basic"}

@@ -45,6 +45,16 @@ def validate_client_and_redirect_uri(
         raise AuthorizationPageError(InvalidRequestError("redirect_uri was sent more than once"))
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None:
+        # OIDC Core §3.1.2.1 makes redirect_uri REQUIRED, and RFC 6749 §4.1.2.1 never follows a
+        # missing one, even to the only registered URI. Read from the raw scope: a malformed
+        # scope must not hide that this is an OpenID Connect request.
+        if "openid" in params.get("scope", "").split(" "):
+            raise AuthorizationPageError(
+                InvalidRequestError(
+                    "redirect_uri is required for OpenID Connect requests "
+                    "(OpenID Connect Core section 3.1.2.1)"
+                )
+            )
         if len(client.redirect_uris) != 1:
             raise AuthorizationPageError(
                 InvalidRequestError("redirect_uri is required: the client registered several")
@@ -95,8 +105,6 @@ def _validate_rest(
     _validate_response_type(params, client)
     scopes = _validate_scope(params.get("scope"), client)
     challenge, method = _validate_pkce(params, client)
-    if "openid" in scopes and not redirect_uri_given:
-        raise InvalidRequestError("redirect_uri is required for OpenID Connect requests")
     nonce = params.get("nonce")
     if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
         raise InvalidRequestError("nonce is too long")
@@ -162,7 +170,9 @@ def _validate_pkce(params: dict[str, str], client: Client) -> tuple[str | None, 
     if method not in pkce.SUPPORTED_METHODS:
         raise InvalidRequestError("code_challenge_method must be S256")
     if not pkce.is_valid_challenge(challenge):
-        raise InvalidRequestError("code_challenge must be 43 base64url characters (RFC 7636 §4.2)")
+        raise InvalidRequestError(
+            "code_challenge must be 43 base64url characters (RFC 7636 section 4.2)"
+        )
     return challenge, method
 
 

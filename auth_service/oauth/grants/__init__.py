@@ -63,5 +63,6 @@ def get_grant(grants: Mapping[str, GrantType], grant_type: str) -> GrantType:
     """The grant for a `grant_type`; RFC 6749 §5.2 `unsupported_grant_type` when there is none."""
     grant = grants.get(grant_type)
     if grant is None:
-        raise UnsupportedGrantTypeError(f"grant_type {grant_type[:50]!r} is not supported")
+        # Not repr(): it would add backslashes; OAuthError reduces the rest (RFC 6749 §5.2).
+        raise UnsupportedGrantTypeError(f"grant_type '{grant_type[:50]}' is not supported")
     return grant

@@ -173,6 +173,59 @@ async def test_authorize_missing_redirect_uri_with_several_registered_shows_erro
     await assert_nothing_stored(db)
 
 
+OIDC_WITHOUT_REDIRECT_URI = (
+    "redirect_uri is required for OpenID Connect requests (OpenID Connect Core section 3.1.2.1)"
+)
+
+
+@pytest.mark.parametrize(
+    ("scope", "other_error"),
+    [
+        pytest.param("openid profile", {}, id="alone"),
+        pytest.param("profile openid", {"response_type": "token"}, id="with_response_type_token"),
+        pytest.param("openid", {"code_challenge": None}, id="with_missing_pkce"),
+        pytest.param("openid no-such-scope", {}, id="with_unknown_scope"),
+        pytest.param('openid bad"scope', {}, id="with_malformed_scope"),
+    ],
+)
+async def test_authorize_openid_request_without_redirect_uri_shows_error_page(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    scope: str,
+    other_error: dict[str, str | None],
+) -> None:
+    # OIDC Core §3.1.2.1: redirect_uri is REQUIRED; RFC 6749 §4.1.2.1: a missing redirection URI
+    # is never followed, not even to the client's only registered one, whatever else is wrong.
+    assert confidential_client.client.redirect_uris == [REDIRECT_URI]
+    request = AuthorizationRequest(
+        confidential_client, scope=scope, extra={"redirect_uri": None, **other_error}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert_error_page(response, page_error_text(OIDC_WITHOUT_REDIRECT_URI))
+    assert "<code>invalid_request</code>" in response.text
+    assert REDIRECT_URI not in response.text
+    await assert_nothing_stored(db)
+
+
+async def test_authorize_plain_oauth_request_without_redirect_uri_uses_the_one_registered(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # RFC 6749 §3.1.2.3: without OpenID Connect, one registered URI may be left out.
+    request = AuthorizationRequest(
+        confidential_client, scope="profile", extra={"redirect_uri": None, "response_type": "token"}
+    )
+
+    response = await auth_client.get(request.url())
+
+    assert response.status_code == 302, response.text
+    assert response.headers["location"].startswith(
+        REDIRECT_URI + "?error=unsupported_response_type"
+    )
+
+
 REDIRECT_URI_MISMATCH = "redirect_uri does not match any URI registered for this client"
 OTHER_ERRORS: dict[str, dict[str, str | None]] = {
     "response_type_token": {"response_type": "token"},

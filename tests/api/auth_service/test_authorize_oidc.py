@@ -32,14 +32,8 @@ from tests.support.pages import (
 # --- Parameters OpenID Connect requires or that we do not support ---
 
 OIDC_REFUSALS = [
-    # OIDC Core §3.1.2.1: redirect_uri is REQUIRED, even with a single registered URI; the one
-    # registered URI is trusted, so the error goes there (RFC 6749 §4.1.2.1).
-    refused(
-        "openid_without_redirect_uri_redirects_invalid_request",
-        "invalid_request",
-        "redirect_uri is required for OpenID Connect requests",
-        extra={"redirect_uri": None},
-    ),
+    # OIDC Core §3.1.2.1: a missing redirect_uri is shown on our page, never followed
+    # (tests/api/auth_service/test_authorize_error_page.py).
     # OIDC Core §5.5 is optional; discovery says claims_parameter_supported=false.
     *(
         refused(

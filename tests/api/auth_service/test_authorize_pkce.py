@@ -16,7 +16,7 @@ PUBLIC = {"is_public": True}
 NO_PKCE: dict[str, str | None] = {"code_challenge": None, "code_challenge_method": None}
 PKCE_REQUIRED = "code_challenge is required (PKCE, RFC 7636)"
 S256_ONLY = "code_challenge_method must be S256"
-MALFORMED_CHALLENGE = "code_challenge must be 43 base64url characters (RFC 7636 §4.2)"
+MALFORMED_CHALLENGE = "code_challenge must be 43 base64url characters (RFC 7636 section 4.2)"
 
 PKCE_REFUSALS = [
     # RFC 9700 §2.1.1: PKCE for public clients, and for confidential clients by default.

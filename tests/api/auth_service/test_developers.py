@@ -211,24 +211,24 @@ async def test_developers_register_public_app_gets_no_secret_and_must_use_pkce(
 @pytest.mark.parametrize(
     ("uri", "reason"),
     [
-        ("/callback", "redirect URI must be absolute (RFC 6749 §3.1.2)"),
+        ("/callback", "redirect URI must be absolute (RFC 6749 section 3.1.2)"),
         (
             "https://printer.example/cb#done",
-            "redirect URI must not contain a fragment (RFC 6749 §3.1.2)",
+            "redirect URI must not contain a fragment (RFC 6749 section 3.1.2)",
         ),
         (
             "https://*.printer.example/cb",
-            "redirect URI must not contain wildcards (RFC 9700 §4.1.3)",
+            "redirect URI must not contain wildcards (RFC 9700 section 4.1.3)",
         ),
         (
             "http://printer.example/cb",
             "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] "
-            "(RFC 8252 §7.3)",
+            "(RFC 8252 section 7.3)",
         ),
         (
             "http://localhost.evil.example/cb",
             "http redirect URIs are allowed only for localhost, 127.0.0.1 and [::1] "
-            "(RFC 8252 §7.3)",
+            "(RFC 8252 section 7.3)",
         ),
         ("javascript:alert(document.cookie)", "the javascript: scheme cannot be a redirect URI"),
         ("data:text/html,hi", "the data: scheme cannot be a redirect URI"),
@@ -285,7 +285,7 @@ async def test_developers_register_bad_post_logout_uri_is_rejected(
     assert response.status_code == 400
     assert page_error(response) == (
         "http://printer.example/bye: http redirect URIs are allowed only for localhost, "
-        "127.0.0.1 and [::1] (RFC 8252 §7.3)"
+        "127.0.0.1 and [::1] (RFC 8252 section 7.3)"
     )
     assert await db.count(Client) == 0
 
@@ -424,7 +424,7 @@ async def test_developers_edit_with_bad_redirect_uri_changes_nothing(
 
     assert response.status_code == 400
     assert page_error(response) == (
-        "https://*/cb: redirect URI must not contain wildcards (RFC 9700 §4.1.3)"
+        "https://*/cb: redirect URI must not contain wildcards (RFC 9700 section 4.1.3)"
     )
     assert await client_row(db, client.client_id) == before
 

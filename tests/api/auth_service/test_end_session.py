@@ -191,7 +191,7 @@ async def test_end_session_hint_without_redirect_uri_ends_session_and_shows_sign
     await assert_signed_out(db, user, auth_client, response)
 
 
-async def test_end_session_expired_hint_is_still_accepted(
+async def test_end_session_expired_hint_is_accepted_but_asks_before_signing_out(
     db: Database,
     auth_client: httpx.AsyncClient,
     rp: TestClient,
@@ -200,7 +200,8 @@ async def test_end_session_expired_hint_is_still_accepted(
     clock: TestClock,
     settings: AuthSettings,
 ) -> None:
-    # §2: the OP need not care whether the ID token passed as id_token_hint has expired.
+    # §2: an expired hint SHOULD still be accepted; with no `sid` in our ID tokens it cannot show
+    # it belongs to this session, and then the OP must ask. The operator's client is redirected.
     # The browser is used half way, so its session outlives its idle timeout meanwhile.
     half = (settings.id_token_ttl + settings.leeway + 60) / 2
     clock.advance(half)
@@ -210,9 +211,30 @@ async def test_end_session_expired_hint_is_still_accepted(
         {"id_token_hint": id_token, "post_logout_redirect_uri": POST_LOGOUT_URI, "state": STATE}
     )
 
-    response = await auth_client.get(url)
+    fields = assert_confirmation_page(await auth_client.get(url))
+    await assert_signed_in(db, user, auth_client)
+    assert fields["id_token_hint"] == id_token
+    response = await auth_client.post("/oauth/logout", data={**fields, "confirm": "yes"})
 
     assert_post_logout_redirect(response, POST_LOGOUT_URI, STATE)
+    await assert_signed_out(db, user, auth_client, response)
+
+
+async def test_end_session_hint_expiring_within_the_leeway_still_signs_out_silently(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    rp: TestClient,
+    user: TestUser,
+    id_token: str,
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    clock.advance(settings.id_token_ttl + settings.leeway - 5)
+    url = logout_url({"id_token_hint": id_token, "post_logout_redirect_uri": POST_LOGOUT_URI})
+
+    response = await auth_client.get(url)
+
+    assert_post_logout_redirect(response, POST_LOGOUT_URI, None)
     await assert_signed_out(db, user, auth_client, response)
 
 

@@ -17,7 +17,7 @@ from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, tokens_for
 from tests.support.lifecycle import bearer, challenge_params
-from tests.support.pages import sha256_hex
+from tests.support.pages import open_consent, sha256_hex
 from tests.support.portal import browser, database_text
 
 INITIAL_TOKEN = "initial-access-token-for-tests-0123456789"  # noqa: S105 - test credential
@@ -34,6 +34,22 @@ METADATA: dict[str, Any] = {
     "scope": "openid profile read:notes",
     "client_uri": "https://dynamic.example",
     "logo_uri": "https://dynamic.example/logo.png",
+}
+
+
+# OIDC Registration §2: what every client is registered with, echoed in every response.
+PROVIDER_VALUES: dict[str, Any] = {
+    "id_token_signed_response_alg": "RS256",
+    "subject_type": "public",
+    "require_auth_time": True,
+}
+INFORMATIONAL: dict[str, Any] = {
+    "contacts": ["ops@dynamic.example", "Jane Doe <jane@dynamic.example>"],
+    "tos_uri": "https://dynamic.example/terms",
+    "policy_uri": "https://dynamic.example/privacy",
+    "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+    "software_version": "2.1.0",
+    "application_type": "web",
 }
 
 
@@ -146,7 +162,8 @@ async def test_register_wrong_initial_access_token_returns_401_invalid_token(
 async def test_register_confidential_client_returns_201_with_credentials_and_metadata(
     db: Database, auth_client: httpx.AsyncClient, clock: TestClock
 ) -> None:
-    response = await register(auth_client, software_id="ignored-unknown-field", foo={"x": 1})
+    # RFC 7591 §2: metadata nobody defined is ignored.
+    response = await register(auth_client, foo={"x": 1}, x_vendor_flag=True)
 
     assert response.status_code == 201
     assert response.headers["cache-control"] == "no-store"
@@ -154,6 +171,7 @@ async def test_register_confidential_client_returns_201_with_credentials_and_met
     client_id = body["client_id"]
     assert body == {
         **METADATA,
+        **PROVIDER_VALUES,
         "client_id": client_id,
         "client_id_issued_at": body["client_id_issued_at"],
         "client_secret": body["client_secret"],
@@ -248,18 +266,18 @@ async def test_register_registered_client_completes_the_code_flow(
         (
             ["http://dynamic.example/cb"],
             "http://dynamic.example/cb: http redirect URIs are allowed only for localhost, "
-            "127.0.0.1 and [::1] (RFC 8252 §7.3)",
+            "127.0.0.1 and [::1] (RFC 8252 section 7.3)",
         ),
         (
             ["https://dynamic.example/cb#x"],
             "https://dynamic.example/cb#x: redirect URI must not contain a fragment "
-            "(RFC 6749 §3.1.2)",
+            "(RFC 6749 section 3.1.2)",
         ),
-        (["/cb"], "/cb: redirect URI must be absolute (RFC 6749 §3.1.2)"),
+        (["/cb"], "/cb: redirect URI must be absolute (RFC 6749 section 3.1.2)"),
         (
             ["https://*.dynamic.example/cb"],
             "https://*.dynamic.example/cb: redirect URI must not contain wildcards "
-            "(RFC 9700 §4.1.3)",
+            "(RFC 9700 section 4.1.3)",
         ),
         (
             ["javascript:alert(1)"],
@@ -360,6 +378,154 @@ async def test_register_bad_metadata_returns_invalid_client_metadata(
 
     assert_oauth_error(response, "invalid_client_metadata", description=description)
     assert await db.count(Client) == 0
+
+
+# --- RFC 7591 §3.2.1: metadata as registered, nothing silently dropped ---
+
+
+async def test_register_informational_metadata_is_kept_and_echoed(
+    db: Database, auth_client: httpx.AsyncClient
+) -> None:
+    body = await registered(auth_client, **INFORMATIONAL)
+
+    assert {k: body[k] for k in (*INFORMATIONAL, *PROVIDER_VALUES)} == {
+        **INFORMATIONAL,
+        **PROVIDER_VALUES,
+    }
+    row = await db.get(Client, body["client_id"])
+    assert row is not None and row.registered_metadata == INFORMATIONAL
+    read = await auth_client.get(
+        management_path(body), headers=bearer(body["registration_access_token"])
+    )
+    assert read.status_code == 200, read.text
+    assert read.json() == {
+        k: v for k, v in body.items() if k not in ("client_secret", "registration_access_token")
+    }
+
+
+async def test_register_policy_and_terms_are_shown_on_the_consent_page(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    # OIDC Registration §2: the OP should show a registered policy_uri and tos_uri to the user.
+    body = await registered(auth_client, **INFORMATIONAL)
+    row = await db.get(Client, body["client_id"])
+    assert row is not None
+
+    _, page = await open_consent(
+        auth_client, AuthorizationRequest(TestClient(row, body["client_secret"])), user
+    )
+
+    assert '<p class="small">How it uses your data: https://dynamic.example/privacy</p>' in (
+        page.text
+    )
+    assert '<p class="small">Its terms of service: https://dynamic.example/terms</p>' in page.text
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"id_token_signed_response_alg": "RS256"},
+        {"subject_type": "public"},
+        {"require_auth_time": False},  # auth_time is in every ID token anyway
+        {"require_auth_time": True},
+        {"jwks_uri": None, "sector_identifier_uri": None},  # null is the same as absent
+    ],
+    ids=["rs256", "public-subject", "auth-time-not-required", "auth-time-required", "nulls"],
+)
+async def test_register_values_we_honour_are_accepted_and_echoed_as_registered(
+    db: Database, auth_client: httpx.AsyncClient, asked: dict[str, Any]
+) -> None:
+    body = await registered(auth_client, **asked)
+
+    assert {k: body[k] for k in PROVIDER_VALUES} == PROVIDER_VALUES
+    assert "jwks_uri" not in body and "sector_identifier_uri" not in body
+    row = await db.get(Client, body["client_id"])
+    assert row is not None and row.registered_metadata == {}
+
+
+CANNOT_HONOUR = [
+    ({"id_token_signed_response_alg": "none"}, "id_token_signed_response_alg must be RS256"),
+    ({"id_token_signed_response_alg": "HS256"}, "id_token_signed_response_alg must be RS256"),
+    ({"id_token_signed_response_alg": ["RS256"]}, "id_token_signed_response_alg must be RS256"),
+    ({"subject_type": "pairwise"}, "subject_type must be public"),
+    ({"require_auth_time": "yes"}, "require_auth_time must be true or false"),
+    (
+        {"userinfo_signed_response_alg": "RS256"},
+        "userinfo_signed_response_alg is not supported by this server",
+    ),
+    (
+        {"id_token_encrypted_response_alg": "RSA-OAEP-256"},
+        "id_token_encrypted_response_alg is not supported by this server",
+    ),
+    ({"jwks_uri": "https://dynamic.example/jwks"}, "jwks_uri is not supported by this server"),
+    ({"jwks": {"keys": []}}, "jwks is not supported by this server"),
+    (
+        {"request_uris": ["https://dynamic.example/r"]},
+        "request_uris is not supported by this server",
+    ),
+    (
+        {"backchannel_logout_uri": "https://dynamic.example/bc"},
+        "backchannel_logout_uri is not supported by this server",
+    ),
+    ({"default_max_age": 60}, "default_max_age is not supported by this server"),
+    ({"software_statement": "eyJ.e30.x"}, "software_statement is not supported by this server"),
+    ({"application_type": "desktop"}, "application_type must be web or native"),
+    ({"contacts": "ops@dynamic.example"}, "contacts must be an array of at most 20"),
+    ({"contacts": [""]}, "each contact must be 1-254 printable characters"),
+    (
+        {"tos_uri": "http://dynamic.example/terms"},
+        "tos_uri: the URL must use https (http only for localhost)",
+    ),
+    ({"policy_uri": 7}, "policy_uri: the URL must be a string"),
+    ({"software_version": "x" * 201}, "software_version must be 1-200 characters"),
+]
+
+
+@pytest.mark.parametrize(("changes", "description"), CANNOT_HONOUR)
+async def test_register_metadata_we_cannot_honour_returns_invalid_client_metadata(
+    db: Database, auth_client: httpx.AsyncClient, changes: dict[str, Any], description: str
+) -> None:
+    response = await register(auth_client, **changes)
+
+    assert_oauth_error(response, "invalid_client_metadata", description=description)
+    assert response.headers["cache-control"] == "no-store"
+    assert await db.count(Client) == 0
+    assert await db.count(AuditEvent, AuditEvent.event == "client_registered") == 0
+
+
+@pytest.mark.parametrize(("changes", "description"), CANNOT_HONOUR[:6])
+async def test_registration_update_with_metadata_we_cannot_honour_changes_nothing(
+    db: Database, auth_client: httpx.AsyncClient, changes: dict[str, Any], description: str
+) -> None:
+    body = await registered(auth_client, **INFORMATIONAL)
+    before = await db.get(Client, body["client_id"])
+    replacement = {**METADATA, "client_id": body["client_id"], "client_name": "New", **changes}
+
+    response = await auth_client.put(
+        management_path(body), json=replacement, headers=bearer(body["registration_access_token"])
+    )
+
+    assert_oauth_error(response, "invalid_client_metadata", description=description)
+    after = await db.get(Client, body["client_id"])
+    assert after == before and after is not None
+    assert (after.name, after.registered_metadata) == ("Dynamic App", INFORMATIONAL)
+
+
+async def test_registration_update_drops_informational_metadata_not_sent_again(
+    db: Database, auth_client: httpx.AsyncClient
+) -> None:
+    body = await registered(auth_client, **INFORMATIONAL)
+    replacement = {**METADATA, "client_id": body["client_id"], "software_version": "3.0.0"}
+
+    response = await auth_client.put(
+        management_path(body), json=replacement, headers=bearer(body["registration_access_token"])
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["software_version"] == "3.0.0"
+    assert not set(INFORMATIONAL) - {"software_version"} & set(response.json())
+    row = await db.get(Client, body["client_id"])
+    assert row is not None and row.registered_metadata == {"software_version": "3.0.0"}
 
 
 async def test_register_client_credentials_only_client_needs_no_redirect_uri(
@@ -526,6 +692,7 @@ async def test_registration_update_replaces_the_metadata(
     updated = response.json()
     # RFC 7592 §2.2: omitted fields take their defaults; nothing of the old values lingers.
     assert updated == {
+        **PROVIDER_VALUES,
         "client_id": body["client_id"],
         "client_id_issued_at": body["client_id_issued_at"],
         "client_name": "Renamed App",

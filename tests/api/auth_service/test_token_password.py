@@ -63,7 +63,7 @@ async def test_token_password_registration_without_first_party_is_refused(db: Da
 
     assert refused.value.field == "grant_types"
     assert str(refused.value) == (
-        "the password grant is only for first-party clients (RFC 9700 §2.4)"
+        "the password grant is only for first-party clients (RFC 9700 section 2.4)"
     )
 
 

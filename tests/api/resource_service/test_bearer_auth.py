@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from auth_service.config import AuthSettings
+from shared.errors import PROTOCOL_TEXT_CHARACTERS
 from shared.models import SigningKey
 from tests.factories import TestClient, TestUser, make_user
 from tests.support.assertions import assert_oauth_error
@@ -351,3 +352,39 @@ async def test_me_token_whose_sub_is_not_a_user_returns_404(
 
     assert response.status_code == 404
     assert response.json() == {"detail": "no user profile for this token"}
+
+
+# --- RFC 6750 §3: attribute values in the error_description character set --------------------
+
+_VALUE = "[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*"
+BEARER_CHALLENGE = re.compile(rf'Bearer \w+="{_VALUE}"(, \w+="{_VALUE}")*')
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "malformed", "garbage", "expired", "wrong-audience", "no-scope"]
+)
+async def test_me_every_challenge_and_description_stays_in_the_rfc_6749_set(
+    resource_client: httpx.AsyncClient,
+    forger: Forger,
+    claims: dict[str, Any],
+    clock: TestClock,
+    case: str,
+) -> None:
+    authorization = {
+        "missing": None,
+        "malformed": "Bearer a b",
+        "garbage": "Bearer not-a-jwt",
+        "expired": "Bearer " + forger.sign({**claims, "exp": int(clock().timestamp()) - 3600}),
+        "wrong-audience": "Bearer " + forger.sign({**claims, "aud": "https://other.example"}),
+        "no-scope": "Bearer " + forger.sign({**claims, "scope": "openid"}),
+    }[case]
+    headers = {"Authorization": authorization} if authorization is not None else {}
+
+    response = await resource_client.get("/api/v1/me", headers=headers)
+
+    assert response.status_code in (400, 401, 403), response.text
+    challenge = response.headers["www-authenticate"]
+    assert BEARER_CHALLENGE.fullmatch(challenge), challenge
+    assert "\\" not in challenge
+    for value in response.json().values():
+        assert PROTOCOL_TEXT_CHARACTERS.issuperset(value), value

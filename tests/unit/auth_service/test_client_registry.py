@@ -56,7 +56,7 @@ def test_validate_client_spec_password_grant_without_first_party_is_refused() ->
 
     assert refused.value.field == "grant_types"
     assert str(refused.value) == (
-        "the password grant is only for first-party clients (RFC 9700 §2.4)"
+        "the password grant is only for first-party clients (RFC 9700 section 2.4)"
     )
 
 
@@ -69,7 +69,9 @@ def test_validate_client_spec_public_client_with_client_credentials_is_refused()
         validate_client_spec(spec(grant_types=["client_credentials"], is_public=True))
 
     assert refused.value.field == "grant_types"
-    assert str(refused.value) == "a public client cannot use client_credentials (RFC 6749 §4.4)"
+    assert (
+        str(refused.value) == "a public client cannot use client_credentials (RFC 6749 section 4.4)"
+    )
 
 
 def test_validate_client_spec_unknown_grant_type_is_refused() -> None:
@@ -127,7 +129,7 @@ async def test_update_client_bad_redirect_uri_is_refused_and_nothing_saved(db: D
     assert refused.value.field == "redirect_uris"
     assert str(refused.value) == (
         "http://evil.example/cb: http redirect URIs are allowed only for localhost, 127.0.0.1 "
-        "and [::1] (RFC 8252 §7.3)"
+        "and [::1] (RFC 8252 section 7.3)"
     )
     row = await stored(db, client)
     assert (row.name, row.redirect_uris) == ("Test App", [REDIRECT_URI])

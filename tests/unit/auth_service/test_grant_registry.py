@@ -129,7 +129,7 @@ def test_added_grant_acting_for_nobody_is_refused_to_public_clients() -> None:
     )
     with pytest.raises(ClientMetadataError) as raised:
         validate_client_spec(spec)
-    assert str(raised.value) == f"a public client cannot use {EXAMPLE_GRANT} (RFC 6749 §4.4)"
+    assert str(raised.value) == f"a public client cannot use {EXAMPLE_GRANT} (RFC 6749 section 4.4)"
 
 
 @pytest.mark.usefixtures("example_grant_registered")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth_service.security.redirect_uris import redirect_uri_problem
+from auth_service.security.redirect_uris import display_host, redirect_uri_problem
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,19 @@ def test_redirect_uri_allowed(uri: str) -> None:
 def test_redirect_uri_refused_with_reason(uri: str, reason: str) -> None:
     problem = redirect_uri_problem(uri)
     assert problem is not None and reason in problem
+
+
+@pytest.mark.parametrize(
+    ("uri", "host"),
+    [
+        ("https://client.example/signed-out", "client.example"),
+        ("https://trusted.example@evil.example:8443/x", "evil.example:8443"),  # credentials first
+        ("https://ex\u00e4mple.com/", "xn--exmple-cua.com"),  # IDNA, not look-alike letters
+        ("https://\u0430pple.com/", "xn--pple-43d.com"),  # Cyrillic a
+        ("http://[::1]:8080/cb", "[::1]:8080"),
+        ("com.example.app:/callback", "com.example.app"),  # RFC 8252 §7.1 private-use scheme
+        ("https://bad.example:99999/", "an unreadable address"),
+    ],
+)
+def test_redirect_uris_display_host_is_where_the_browser_really_goes(uri: str, host: str) -> None:
+    assert display_host(uri) == host
