@@ -7,6 +7,8 @@ holds enough to recover a second factor.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -18,6 +20,12 @@ KEY_FILE = "data-encryption.key"
 class SecretBox:
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A separate 256-bit key for `purpose` (HMAC-SHA256 as a KDF, RFC 5869 section 2.2's
+        extract step), so one key file serves several uses without one key doing two jobs."""
+        return hmac.new(self._key, f"myauth {purpose}".encode(), hashlib.sha256).digest()
 
     @classmethod
     def load_or_create(cls, key_dir: Path) -> SecretBox:

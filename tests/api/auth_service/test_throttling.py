@@ -179,23 +179,22 @@ async def test_login_failures_are_forgotten_after_failure_memory(
     assert (await login(auth_client, user, password=WRONG)).status_code == 400
 
 
-async def test_login_throttled_from_one_ip_still_logs_in_from_another(
+async def test_login_delay_is_per_account_so_another_address_waits_too(
     db: Database,
     auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     user: TestUser,
     throttle_clock: ManualMonotonic,
 ) -> None:
+    # Issue 13: keyed by account and address, every new address got fresh tries. The owner's
+    # known browser is let through by its device cookie (test_throttling_sign_in.py).
     await fail_logins(auth_client, user, 3)
-    assert (await login(auth_client, user)).status_code == 429
 
-    async with browser(auth_app, ip=OTHER_IP) as real_user:
-        response = await login(real_user, user)
+    async with browser(auth_app, ip=OTHER_IP) as elsewhere:
+        response = await login(elsewhere, user)
 
-    assert response.status_code == 303
-    assert response.headers["location"] == "/"
-    (session,) = await db.all(UserSession)
-    assert session.user_id == user.id
+    assert_login_throttled(response, 1)
+    assert await db.count(UserSession) == 0
 
 
 async def test_login_throttle_of_one_account_does_not_slow_another_from_the_same_ip(
@@ -462,7 +461,11 @@ async def two_apps(
 ) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
     redis_url = require_redis()
     shared = settings.model_copy(update={"redis_url": redis_url})
-    identities = [*client_ips, *(f"{user.username}|{ip}" for ip in client_ips)]
+    identities = [
+        *client_ips,
+        user.username.lower(),
+        *(f"{ip}|{user.username.lower()}" for ip in client_ips),
+    ]
     await _forget(redis_url, identities)
     first, second = create_auth_app(shared, clock=clock), create_auth_app(shared, clock=clock)
     try:
@@ -479,12 +482,17 @@ async def test_login_throttle_is_shared_by_instances_on_redis(
     attacker_ip, user_ip = client_ips
     assert isinstance(first.state.throttle.store, RedisCounterStore)
     assert isinstance(second.state.throttle.store, RedisCounterStore)
-    async with browser(first, ip=attacker_ip) as on_first:
-        await fail_logins(on_first, user, 3)
+    async with browser(first, ip=user_ip) as owner:
+        assert (await login(owner, user)).status_code == 303  # the owner's browser, known now
+        async with browser(first, ip=attacker_ip) as on_first:
+            await fail_logins(on_first, user, 3)
 
-    async with browser(second, ip=attacker_ip) as on_second:
-        response = await login(on_second, user)
-
-    assert_login_throttled(response, 1)
-    async with browser(second, ip=user_ip) as real_user:
-        assert (await login(real_user, user)).status_code == 303
+        # The account's wait holds on the other instance, from the other address too ...
+        async with browser(second, ip=attacker_ip) as on_second:
+            assert_login_throttled(await login(on_second, user), 1)
+        async with browser(second, ip=user_ip) as new_browser:
+            assert_login_throttled(await login(new_browser, user), 1)
+        # ... while the owner's known browser signs in there (same key directory, same cookie).
+        async with browser(second, ip=user_ip) as owner_on_second:
+            owner_on_second.cookies = owner.cookies
+            assert (await login(owner_on_second, user)).status_code == 303
