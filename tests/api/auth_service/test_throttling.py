@@ -341,6 +341,57 @@ async def test_token_requests_beyond_limit_per_client_return_429(
     assert (await client_credentials(auth_client, machine)).status_code == 200
 
 
+async def public_token_request(auth: httpx.AsyncClient, client: TestClient) -> httpx.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": "x", "client_id": client.client_id}
+    return await auth.post("/oauth/token", data=data)
+
+
+@pytest.mark.parametrize("setting_overrides", [{"token_limit_per_client": 2}])
+async def test_public_client_token_budget_is_per_client_and_address(
+    db: Database,
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    throttle_clock: ManualMonotonic,
+) -> None:
+    # Issue 13: a public client proves nothing, so a budget per client id alone let anyone
+    # spend it and lock out every user of the app.
+    app = await make_client(db, is_public=True)
+    for _ in range(2):
+        assert_oauth_error(await public_token_request(auth_client, app), "invalid_grant")
+
+    refused = await public_token_request(auth_client, app)
+
+    assert_oauth_error(refused, "temporarily_unavailable", status=429, description=too_many(60))
+    async with browser(auth_app, ip=OTHER_IP) as other_user:
+        assert_oauth_error(await public_token_request(other_user, app), "invalid_grant")
+    # An IPv6 /64 is one address: another host in it shares the budget.
+    async with (
+        browser(auth_app, ip="2001:db8:5:6::1") as first,
+        browser(auth_app, ip="2001:db8:5:6::2") as neighbour,
+    ):
+        for _ in range(2):
+            assert_oauth_error(await public_token_request(first, app), "invalid_grant")
+        assert_oauth_error(
+            await public_token_request(neighbour, app), "temporarily_unavailable", status=429
+        )
+
+
+@pytest.mark.parametrize("setting_overrides", [{"token_limit_per_client": 2}])
+async def test_confidential_client_token_budget_is_per_client_from_every_address(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    machine: TestClient,
+    throttle_clock: ManualMonotonic,
+) -> None:
+    for _ in range(2):
+        assert (await client_credentials(auth_client, machine)).status_code == 200
+
+    async with browser(auth_app, ip=OTHER_IP) as elsewhere:
+        response = await client_credentials(elsewhere, machine)
+
+    assert_oauth_error(response, "temporarily_unavailable", status=429)
+
+
 # --- Switched off ---
 
 
@@ -420,6 +471,38 @@ def test_production_settings_refuse_open_registration_with_an_initial_token(
             registration_open=True,
             registration_initial_access_token="x" * 32,
         )
+
+
+@pytest.mark.parametrize("value", ["*", "10.0.0.1, *", " * "])
+def test_settings_refuse_forwarded_allow_ips_star(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        AuthSettings(_env_file=None, forwarded_allow_ips=value)  # type: ignore[call-arg]
+
+    assert "AUTH_FORWARDED_ALLOW_IPS=* would believe any client's X-Forwarded-For" in str(
+        refused.value
+    )
+
+
+def test_settings_accept_named_proxies() -> None:
+    settings = AuthSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        forwarded_allow_ips="10.0.0.1,172.28.0.0/24",
+    )
+
+    assert settings.forwarded_allow_ips == "10.0.0.1,172.28.0.0/24"
+
+
+def test_default_limits_let_an_office_sign_in_and_bound_each_account() -> None:
+    """The numbers the README promises (issue 13)."""
+    policy = AuthSettings(_env_file=None).throttle_policy()  # type: ignore[call-arg]
+
+    assert policy.login_per_ip.count / policy.login_per_ip.seconds >= 50
+    assert policy.authorize_per_ip.count / policy.authorize_per_ip.seconds >= 50
+    account = policy.login_account
+    # Free failures, one per wait while it doubles, then one per capped wait.
+    doubling = sum(1 for n in range(30) if 2.0**n < account.max_delay)
+    assert account.free + doubling + 3600 / account.max_delay <= 100  # ASVS 5.0 V6.3.1
+    assert account.memory > account.max_delay
 
 
 # --- Several instances sharing Redis ---
