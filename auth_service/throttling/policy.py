@@ -18,8 +18,6 @@ from auth_service.throttling.addresses import address_group
 from auth_service.throttling.counters import CounterStore
 from shared.errors import TooManyRequestsError
 
-TURN_SECONDS = 10.0  # an attempt that never reported back frees its turn after this
-
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -115,18 +113,30 @@ class Throttle:
             return False
         return await self.store.incr(_key(bucket, key), seconds, extend=False) == 1
 
-    async def take_turn(self, bucket: str, key: str) -> None:
-        """One attempt at a time per `key`: without it, requests sent together would all pass
-        `check_delay` before the first of them failed and set the wait. Raise when one is
-        already running; `end_turn` (or TURN_SECONDS) ends it."""
-        if self.policy.enabled and not await self.store.acquire(
-            _key(bucket + "-turn", key), TURN_SECONDS
-        ):
-            raise TooManyRequestsError(_message(1), retry_after=1)
+    async def begin_attempt(self, bucket: str, key: str, backoff: Backoff) -> None:
+        """Count an attempt as a failure before it is checked, and from the `free`-th on let it
+        go ahead only if it is the one that starts the next wait: requests sent together (from
+        a botnet, say) cannot all pass a wait the first of them has not set yet. Success
+        forgets it all (`succeeded`) or takes it back (`undo_attempt`); failure needs nothing
+        more. Raise TooManyRequestsError while a wait runs."""
+        if not self.policy.enabled:
+            return
+        wait_key, fail_key = _key(bucket + "-wait", key), _key(bucket + "-fail", key)
+        if (left := await self.store.blocked_for(wait_key)) > 0:
+            raise TooManyRequestsError(_message(left), retry_after=math.ceil(left))
+        attempt = await self.store.incr(fail_key, backoff.memory, extend=backoff.sliding)
+        excess = attempt - backoff.free
+        if excess < 0:
+            return
+        delay = min(2.0 ** min(excess, 30), backoff.max_delay)
+        if not await self.store.acquire(wait_key, delay):  # another attempt got there first
+            await self.store.decr(fail_key)
+            left = await self.store.blocked_for(wait_key) or 1.0
+            raise TooManyRequestsError(_message(left), retry_after=math.ceil(left))
 
-    async def end_turn(self, bucket: str, key: str) -> None:
+    async def undo_attempt(self, bucket: str, key: str) -> None:
         if self.policy.enabled:
-            await self.store.delete(_key(bucket + "-turn", key))
+            await self.store.decr(_key(bucket + "-fail", key))
 
     async def is_refused(self, bucket: str, key: str) -> bool:
         return self.policy.enabled and await self.store.blocked_for(_key(bucket + "-wait", key)) > 0

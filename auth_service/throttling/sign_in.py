@@ -61,22 +61,15 @@ class SignInThrottle:
             return
         await self.throttle.check_delay(LOGIN_IP_USERNAMES, attempt.address)
         await self.throttle.check_delay(LOGIN_IP, attempt.address)
-        # Take the account's turn before looking at its wait: many addresses sending at once
-        # must not all get past the wait before the first of them fails.
-        await self.throttle.take_turn(LOGIN, attempt.account)
-        try:
-            await self.throttle.check_delay(LOGIN, attempt.account)
-        except BaseException:
-            await self.throttle.end_turn(LOGIN, attempt.account)
-            raise
+        # Counted before the password is checked, so attempts sent together from many
+        # addresses cannot all get past the account's wait.
+        await self.throttle.begin_attempt(LOGIN, attempt.account, self.policy.login_account)
 
     async def failed(self, attempt: SignInAttempt) -> None:
         if attempt.device is not None:
             await self.device_failed(attempt.device)
             return
         throttle, policy = self.throttle, self.policy
-        await throttle.failed(LOGIN, attempt.account, policy.login_account)
-        await throttle.end_turn(LOGIN, attempt.account)
         await throttle.failed(LOGIN_IP, attempt.address, policy.login_ip)
         window = policy.login_ip_usernames
         if await throttle.first_time(
@@ -91,7 +84,6 @@ class SignInThrottle:
             await self.throttle.succeeded(DEVICE, attempt.device)
         else:
             await self.throttle.succeeded(LOGIN, attempt.account)
-            await self.throttle.end_turn(LOGIN, attempt.account)
 
     async def device_failed(self, device_id: str) -> None:
         await self.throttle.count(DEVICE, device_id, self.policy.device_failures)
@@ -102,39 +94,24 @@ class SignInThrottle:
         """Keyed by the pending sign-in, so whoever has the password cannot stall the owner's own
         second step; the per-account ceiling bounds guesses over many sign-ins and does not
         apply to a browser with the account's device cookie."""
-        throttle = self.throttle
-        await throttle.take_turn(SECOND_FACTOR, login_id)
-        try:
-            await throttle.check_delay(SECOND_FACTOR, login_id)
-            if device is None:
-                await throttle.take_turn(SECOND_FACTOR_ACCOUNT, user_id)
-                try:
-                    await throttle.check_delay(SECOND_FACTOR_ACCOUNT, user_id)
-                except BaseException:
-                    await throttle.end_turn(SECOND_FACTOR_ACCOUNT, user_id)
-                    raise
-        except BaseException:
-            await throttle.end_turn(SECOND_FACTOR, login_id)
-            raise
+        await self.throttle.check_delay(SECOND_FACTOR, login_id)
+        if device is None:
+            await self.throttle.begin_attempt(
+                SECOND_FACTOR_ACCOUNT, user_id, self.policy.second_factor_account
+            )
 
     async def second_factor_failed(self, login_id: str, user_id: str, device: str | None) -> None:
         await self.throttle.failed(SECOND_FACTOR, login_id, self.policy.second_factor_login)
-        await self.throttle.end_turn(SECOND_FACTOR, login_id)
         if device is not None:
             await self.device_failed(device)
-        else:
-            await self.throttle.failed(
-                SECOND_FACTOR_ACCOUNT, user_id, self.policy.second_factor_account
-            )
-            await self.throttle.end_turn(SECOND_FACTOR_ACCOUNT, user_id)
 
     async def second_factor_succeeded(
         self, login_id: str, user_id: str, device: str | None
     ) -> None:
-        """The account's count is kept: it bounds guesses by whoever else has the password."""
+        """This attempt is taken back from the account's count, the others' stay: it bounds
+        guesses by whoever else has the password."""
         await self.throttle.succeeded(SECOND_FACTOR, login_id)
-        await self.throttle.end_turn(SECOND_FACTOR, login_id)
         if device is not None:
             await self.throttle.succeeded(DEVICE, device)
         else:
-            await self.throttle.end_turn(SECOND_FACTOR_ACCOUNT, user_id)
+            await self.throttle.undo_attempt(SECOND_FACTOR_ACCOUNT, user_id)

@@ -579,3 +579,24 @@ async def test_login_throttle_is_shared_by_instances_on_redis(
         async with browser(second, ip=user_ip) as owner_on_second:
             owner_on_second.cookies = owner.cookies
             assert (await login(owner_on_second, user)).status_code == 303
+
+
+async def test_redis_store_acquire_is_exclusive_and_decr_never_creates_a_key() -> None:
+    store = RedisCounterStore(require_redis())
+    name = f"test-{secrets.token_hex(8)}"
+    try:
+        assert await store.acquire(name, 5) is True
+        assert await store.acquire(name, 5) is False
+        assert 4 < await store.blocked_for(name) <= 5
+        assert await store.incr(name + "-n", 5, extend=False) == 1
+        assert await store.incr(name + "-n", 5, extend=False) == 2
+        await store.decr(name + "-n")
+        assert await store.incr(name + "-n", 5, extend=False) == 2
+
+        await store.decr(name + "-missing")
+
+        assert await store.blocked_for(name + "-missing") == 0.0
+        assert await store.incr(name + "-missing", 5, extend=False) == 1
+    finally:
+        await store.delete(name, name + "-n", name + "-missing")
+        await store.aclose()

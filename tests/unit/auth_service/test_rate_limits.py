@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 
 import pytest
@@ -287,7 +289,7 @@ async def test_throttle_store_keys_hold_no_username_or_address() -> None:
     await sign_in.check(attempt)
     await sign_in.failed(attempt)
 
-    assert len(store.keys) >= 6
+    assert len(store.keys) == 5
     for name in store.keys:
         assert re.fullmatch(r"[a-z-]+:[0-9a-f]{32}", name), name
         assert "ada" not in name and "10.0.0.1" not in name
@@ -338,19 +340,85 @@ async def test_memory_store_acquire_is_exclusive_until_it_expires_or_is_deleted(
     assert await store.acquire("t", 10) is True
 
 
-async def test_throttle_take_turn_refuses_a_second_attempt_until_the_first_ends(
-    store: MemoryCounterStore,
+async def test_memory_store_decr_takes_one_back_and_leaves_missing_keys_missing(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    await store.incr("k", 10, extend=False)
+    await store.incr("k", 10, extend=False)
+
+    await store.decr("k")
+    await store.decr("gone")
+
+    assert await store.incr("k", 10, extend=False) == 2
+    assert await store.blocked_for("gone") == 0.0
+
+
+BACKOFF = Backoff(free=3, max_delay=10, memory=900)
+
+
+async def attempts(throttle: Throttle, key: str = "k") -> str:
+    """'ok' when begin_attempt lets an attempt through now, else its Retry-After."""
+    try:
+        await throttle.begin_attempt("login", key, BACKOFF)
+    except TooManyRequestsError as error:
+        return str(error.retry_after)
+    return "ok"
+
+
+async def test_throttle_begin_attempt_lets_free_attempts_then_one_per_doubling_wait(
+    store: MemoryCounterStore, clock: ManualMonotonic
 ) -> None:
     throttle = Throttle(store, policy())
-    await throttle.take_turn("login", "k")
+    seen = [await attempts(throttle) for _ in range(4)]
+    for wait in (1, 2, 4, 8, 10, 10):
+        clock.advance(wait)
+        seen += [await attempts(throttle), await attempts(throttle)]
 
-    with pytest.raises(TooManyRequestsError) as refused:
-        await throttle.take_turn("login", "k")
-    assert refused.value.retry_after == 1
-    await throttle.take_turn("login", "other")
+    assert seen == ["ok", "ok", "ok", "1"] + [
+        "ok", "2", "ok", "4", "ok", "8", "ok", "10", "ok", "10", "ok", "10"
+    ]  # fmt: skip
 
-    await throttle.end_turn("login", "k")
-    await throttle.take_turn("login", "k")
+
+async def test_throttle_begin_attempt_refused_does_not_count_and_success_forgets(
+    store: MemoryCounterStore, clock: ManualMonotonic
+) -> None:
+    throttle = Throttle(store, policy())
+    assert [await attempts(throttle) for _ in range(3)] == ["ok", "ok", "ok"]
+    assert [await attempts(throttle) for _ in range(5)] == ["1"] * 5
+    clock.advance(1)
+    assert await attempts(throttle) == "ok"  # the 4th attempt: refusals did not count
+    assert await attempts(throttle) == "2"
+
+    await throttle.succeeded("login", "k")
+
+    assert [await attempts(throttle) for _ in range(3)] == ["ok", "ok", "ok"]
+
+
+async def test_throttle_begin_attempt_racing_for_the_same_wait_lets_one_through(
+    store: MemoryCounterStore,
+) -> None:
+    """Attempts sent together: all pass the wait check before any sets it; one gets it."""
+    throttle = Throttle(store, policy())
+    for _ in range(2):
+        await attempts(throttle)
+    checks = store.blocked_for
+    gate = asyncio.Event()
+
+    async def slow_check(key: str) -> float:
+        left = await checks(key)
+        await gate.wait()  # every attempt has looked before any went on
+        return left
+
+    store.blocked_for = slow_check  # type: ignore[method-assign]
+    racing = [asyncio.create_task(attempts(throttle)) for _ in range(10)]
+    await asyncio.sleep(0)
+    gate.set()
+    answers = await asyncio.gather(*racing)
+    store.blocked_for = checks  # type: ignore[method-assign]
+
+    assert sorted(answers) == ["1"] * 9 + ["ok"]
+    clock_left = await store.blocked_for("login-wait:" + _digest("k"))
+    assert clock_left == pytest.approx(1)
 
 
 async def test_throttle_count_refuses_the_key_once_the_count_is_reached_until_the_window_ends(
@@ -437,3 +505,7 @@ async def test_sign_in_success_with_a_device_keeps_the_account_delay(
 
     with pytest.raises(TooManyRequestsError):
         await sign_in.check(SignInAttempt.of("ada", "10.0.0.8"))
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
