@@ -1,5 +1,7 @@
 """Brute force and abuse: 429 with Retry-After for login, client authentication and token requests
-(issue 5, "Brute force and abuse"; RFC 6585 §4; RFC 6749 §4.1.2.1 temporarily_unavailable)."""
+(issue 5, "Brute force and abuse"; issue 13, "Throttling: stop the attacker, not the office";
+RFC 6585 §4; RFC 6749 §4.1.2.1 temporarily_unavailable). The sign-in policy's own tests are in
+test_throttling_sign_in.py and test_throttling_second_factor.py."""
 
 from __future__ import annotations
 
