@@ -7,12 +7,13 @@ holds enough to recover a second factor.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 KEY_FILE = "data-encryption.key"
 
@@ -23,9 +24,11 @@ class SecretBox:
         self._key = key
 
     def derive_key(self, purpose: str) -> bytes:
-        """A separate 256-bit key for `purpose` (HMAC-SHA256 as a KDF, RFC 5869 section 2.2's
-        extract step), so one key file serves several uses without one key doing two jobs."""
-        return hmac.new(self._key, f"myauth {purpose}".encode(), hashlib.sha256).digest()
+        """A separate 256-bit key for `purpose`, so one key file serves several uses without one
+        key doing two jobs: HKDF-Expand (RFC 5869 section 2.3) of the random data key, with the
+        purpose as its info."""
+        expand = HKDFExpand(algorithm=hashes.SHA256(), length=32, info=f"myauth {purpose}".encode())
+        return expand.derive(base64.urlsafe_b64decode(self._key))
 
     @classmethod
     def load_or_create(cls, key_dir: Path) -> SecretBox:
