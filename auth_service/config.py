@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from auth_service.throttling.policy import ThrottlePolicy, Window
+from auth_service.throttling.policy import Backoff, ThrottlePolicy, Window
 from shared.tokens import MAX_LEEWAY
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/myauth.db"
@@ -84,19 +84,39 @@ class AuthSettings(BaseSettings):
     # anyone may register; with neither, /oauth/register does not exist.
     registration_initial_access_token: str | None = None
     registration_open: bool = False
+    # Throttling (README "Throttling"): OWASP Authentication and Credential Stuffing Prevention
+    # cheat sheets, ASVS 5.0 V6.3.1. Per address, failures count and successes never do.
     rate_limits_enabled: bool = True
-    login_limit_per_ip: int = Field(default=30, ge=1)  # login attempts per IP per window
-    login_limit_window: float = Field(default=300, gt=0)
-    failures_before_delay: int = Field(default=3, ge=1)  # then each failure doubles the wait
-    max_failure_delay: float = Field(default=900, gt=0)
+    # A ceiling on every sign-in attempt per address: it only bounds load (3000 a minute lets 50
+    # sign-ins a second through from one office or CGNAT address).
+    login_limit_per_ip: int = Field(default=3000, ge=1)
+    login_limit_window: float = Field(default=60, gt=0)
+    # Per account, from all addresses together: after this many failures each one doubles a
+    # wait up to the cap; about 3 + 6 + 3600/60 = 69 failures an hour at most (ASVS: <= 100).
+    failures_before_delay: int = Field(default=3, ge=1)
+    max_failure_delay: float = Field(default=60, gt=0)
     # Longer than the longest delay, so the count does not restart just as a wait ends.
     failure_memory: float = Field(default=3600, gt=0)
-    token_limit_per_client: int = Field(default=6000, ge=1)  # token requests per client per minute
+    # Per address (IPv6 by /64), in a fixed window: failures before each further one doubles a
+    # wait for unknown browsers there, and distinct failed usernames before it is refused.
+    ip_failures_before_delay: int = Field(default=30, ge=1)
+    ip_failed_username_limit: int = Field(default=50, ge=1)
+    ip_failure_window: float = Field(default=3600, gt=0)
+    # OWASP device cookies: a browser that signed in to an account skips its waits; a device
+    # cookie used in this many failures is an unknown browser again for AUTH_FAILURE_MEMORY.
+    device_cookie_ttl: int = Field(default=365 * 86400, ge=3600)
+    device_failure_limit: int = Field(default=5, ge=1)
+    # Second factor: AUTH_FAILURES_BEFORE_DELAY per pending sign-in, and this many per account
+    # (over all sign-ins, not counting browsers with a device cookie for it).
+    second_factor_account_failures_before_delay: int = Field(default=20, ge=1)
+    # Token requests a minute per confidential client, and per public client *and* address
+    # (a public client proves nothing, so anyone could spend a budget it had alone).
+    token_limit_per_client: int = Field(default=6000, ge=1)
     signup_limit_per_ip: int = Field(default=10, ge=1)  # per hour
     registration_limit_per_ip: int = Field(default=20, ge=1)  # per hour
     # Each authorization request is stored while the user logs in: bound how fast one address
-    # can make the database hold them.
-    authorize_limit_per_ip: int = Field(default=300, ge=1)  # per minute
+    # can make the database hold them, sized like the sign-in ceiling.
+    authorize_limit_per_ip: int = Field(default=3000, ge=1)  # per minute
     unknown_client_limit_per_ip: int = Field(default=60, ge=1)  # per 5 minutes
 
     # argon2id cost (RFC 9106 second recommended option is t=3, m=64 MiB).
@@ -121,7 +141,7 @@ class AuthSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     # Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed (comma-
-    # separated, "*" for any). Unset: the headers are ignored, so nobody can pick the address
+    # separated; "*" is refused). Unset: the headers are ignored, so nobody can pick the address
     # that rate limits and audit records see.
     forwarded_allow_ips: str | None = None
 
@@ -134,18 +154,32 @@ class AuthSettings(BaseSettings):
         return self.registration_open or bool(self.registration_initial_access_token)
 
     def throttle_policy(self) -> ThrottlePolicy:
+        account = Backoff(self.failures_before_delay, self.max_failure_delay, self.failure_memory)
         return ThrottlePolicy(
             enabled=self.rate_limits_enabled,
             login_per_ip=Window(self.login_limit_per_ip, self.login_limit_window),
+            login_account=account,
+            login_ip=Backoff(
+                self.ip_failures_before_delay,
+                self.max_failure_delay,
+                self.ip_failure_window,
+                sliding=False,
+            ),
+            login_ip_usernames=Window(self.ip_failed_username_limit, self.ip_failure_window),
+            device_failures=Window(self.device_failure_limit, self.failure_memory),
+            second_factor_login=account,
+            second_factor_account=Backoff(
+                self.second_factor_account_failures_before_delay,
+                self.max_failure_delay,
+                self.failure_memory,
+            ),
+            client_auth=account,
             token_per_client=Window(self.token_limit_per_client, 60),
             signup_per_ip=Window(self.signup_limit_per_ip, 3600),
             registration_per_ip=Window(self.registration_limit_per_ip, 3600),
             authorize_per_ip=Window(self.authorize_limit_per_ip, 60),
             unknown_clients_per_ip=Window(self.unknown_client_limit_per_ip, 300),
             revocation_feed_per_ip=Window(self.revocation_feed_limit_per_ip, 60),
-            failures_before_delay=self.failures_before_delay,
-            max_delay=self.max_failure_delay,
-            failure_memory=self.failure_memory,
         )
 
     @property
@@ -164,6 +198,13 @@ class AuthSettings(BaseSettings):
         ):
             raise ValueError(
                 "AUTH_ISSUER must be an absolute http(s) URL without query or fragment"
+            )
+        if self.forwarded_allow_ips and "*" in _items(self.forwarded_allow_ips):
+            # uvicorn would then take X-Forwarded-For from anyone: every client could choose the
+            # address its limits and audit records are kept under.
+            raise ValueError(
+                "AUTH_FORWARDED_ALLOW_IPS=* would believe any client's X-Forwarded-For; "
+                "name your reverse proxies' addresses or networks instead"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")
@@ -189,6 +230,10 @@ class AuthSettings(BaseSettings):
             if self.registration_open and self.registration_initial_access_token:
                 raise ValueError("set AUTH_REGISTRATION_OPEN or an initial access token, not both")
         return self
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",")]
 
 
 @lru_cache

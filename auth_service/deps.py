@@ -21,7 +21,9 @@ from auth_service.operations.key_lifecycle import KeyStore
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
+from auth_service.throttling.addresses import address_group
 from auth_service.throttling.policy import Throttle
+from auth_service.throttling.sign_in import SignInThrottle
 from auth_service.unit_of_work import UnitOfWork
 from auth_service.web.pages import LoginRequired, session_cookie_of
 from shared.errors import InvalidClientError
@@ -86,6 +88,10 @@ async def get_throttle(request: Request) -> Throttle:
     return throttle
 
 
+async def get_sign_in_throttle(request: Request) -> SignInThrottle:
+    return SignInThrottle(request.app.state.throttle)
+
+
 async def get_client_ip(request: Request) -> str | None:
     """The peer address; behind a proxy set AUTH_FORWARDED_ALLOW_IPS so it is the user's."""
     return request.client.host if request.client else None
@@ -99,6 +105,7 @@ async def get_secret_box(request: Request) -> SecretBox:
 MinterDep = Annotated[TokenMinter, Depends(get_minter)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]
 ThrottleDep = Annotated[Throttle, Depends(get_throttle)]
+SignInThrottleDep = Annotated[SignInThrottle, Depends(get_sign_in_throttle)]
 ClientIp = Annotated[str | None, Depends(get_client_ip)]
 HasherDep = Annotated[PasswordHasher, Depends(get_hasher)]
 KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]
@@ -160,9 +167,10 @@ ClientCallDep = Annotated[ClientCall, Depends(get_client_call)]
 async def _authenticate_client(
     request: Request, form: dict[str, str], uow: UnitOfWork, throttle: Throttle, ip: str | None
 ) -> Client:
-    """RFC 6749 §2.3 client authentication; repeated failures per client and IP are slowed."""
+    """RFC 6749 §2.3 client authentication; repeated failures per client and address are
+    slowed (IPv6 by /64)."""
     credentials = read_client_credentials(request.headers.get("authorization"), form)
-    throttle_key = f"{credentials.client_id}|{ip}"
+    throttle_key = f"{credentials.client_id}|{address_group(ip)}"
     await throttle.check_delay("client-auth", throttle_key)
     cache: ClientCache = request.app.state.client_cache
 
@@ -180,12 +188,12 @@ async def _authenticate_client(
     if not known:
         # No per-client key for ids that do not exist (random ids would crowd the counter store);
         # such failures count per address instead.
-        await throttle.hit("client-auth-ip", ip or "-", throttle.policy.unknown_clients_per_ip)
+        await throttle.hit_address("client-auth-ip", ip, throttle.policy.unknown_clients_per_ip)
     try:
         return await authenticate_client(credentials, lookup)
     except InvalidClientError:
         if known:
-            await throttle.failed("client-auth", throttle_key)
+            await throttle.failed("client-auth", throttle_key, throttle.policy.client_auth)
         raise
 
 

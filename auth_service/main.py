@@ -26,6 +26,7 @@ from auth_service.repositories.signing_keys import SigningKeyRepository
 from auth_service.revocations.mirror import RevocationMirror
 from auth_service.revocations.notifier import RevocationNotifier
 from auth_service.routes import api_router
+from auth_service.security.device_cookies import DeviceCookies
 from auth_service.security.keys import KeySet
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
@@ -98,6 +99,9 @@ def create_app(
             await session.commit()
         key_store = KeyStore(KeySet([]), clock)
         app.state.secret_box = SecretBox.load_or_create(settings.key_dir)
+        app.state.device_cookies = DeviceCookies(
+            app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl
+        )
         maintenance = Maintenance(settings, sessionmaker, key_store, clock)
         await maintenance.reload_keys()  # reads every private key once
         app.state.engine = engine

@@ -32,15 +32,13 @@ from devtools.scratch_databases import scratch_database
 
 USERS = 20
 # The suite's cluster: short key and cache lifetimes so rotation and cache expiry happen within
-# a run; limits that would throttle fifty clients behind one loopback address lifted.
+# a run. The rate limits are the defaults: fifty clients behind one loopback address are an
+# office behind one address, which the limits must let through (issue 13).
 CHAOS_ENV = {
     "LOG_FORMAT": "json",
     "AUTH_PASSWORD_TIME_COST": str(HASH_COST["time_cost"]),
     "AUTH_PASSWORD_MEMORY_KIB": str(HASH_COST["memory_kib"]),
     "AUTH_PASSWORD_PARALLELISM": str(HASH_COST["parallelism"]),
-    "AUTH_LOGIN_LIMIT_PER_IP": "1000000",
-    "AUTH_TOKEN_LIMIT_PER_CLIENT": "1000000",
-    "AUTH_AUTHORIZE_LIMIT_PER_IP": "1000000",
     "AUTH_JWKS_MAX_AGE": "10",
     "AUTH_KEY_ACTIVATION_DELAY": "11",  # AUTH_JWKS_MAX_AGE + AUTH_KEY_RELOAD_INTERVAL
     "AUTH_KEY_RELOAD_INTERVAL": "1",

@@ -50,7 +50,7 @@ async def authorize(
     ip: ClientIp,
     now: Now,
 ) -> Response:
-    await throttle.hit("authorize-ip", ip or "-", throttle.policy.authorize_per_ip)
+    await throttle.hit_address("authorize-ip", ip, throttle.policy.authorize_per_ip)
     params, repeated = unique_params(await _request_items(request))
     client = None
     if "client_id" in params and len(params["client_id"]) <= 64:

@@ -16,14 +16,15 @@ from auth_service.deps import (
     ReposDep,
     SecretBoxDep,
     SettingsDep,
-    ThrottleDep,
+    SignInThrottleDep,
     session_lifetime,
 )
 from auth_service.identity import second_factor
 from auth_service.identity.authentication import authenticate_user, current_session, start_session
 from auth_service.identity.password_check import too_many_attempts, with_retry_after
 from auth_service.repositories import Repositories
-from auth_service.throttling.policy import login_key
+from auth_service.throttling.sign_in import SignInAttempt
+from auth_service.web.device_cookie import device_id_of, remember_device, sign_in_device
 from auth_service.web.front_channel import error_page
 from auth_service.web.pages import (
     FORM_EXPIRED,
@@ -124,7 +125,7 @@ async def login(
     repos: ReposDep,
     hasher: HasherDep,
     settings: SettingsDep,
-    throttle: ThrottleDep,
+    sign_in: SignInThrottleDep,
     ip: ClientIp,
     audit: AuditorDep,
     now: Now,
@@ -145,19 +146,19 @@ async def login(
         request, form, purpose="login", request_id=request_id, session_hash=session_hash_of(request)
     ):
         return await page(FORM_EXPIRED, 400)
-    key = login_key(username, ip)
+    device = await sign_in_device(request, repos, sign_in, username, now)
+    attempt = SignInAttempt.of(username, ip, device)
     try:
-        await throttle.hit("login-ip", ip or "-", throttle.policy.login_per_ip)
-        await throttle.check_delay("login", key)
+        await sign_in.check(attempt)
     except TooManyRequestsError as error:
         audit.record("login_throttled", details=error.description)
         return with_retry_after(await page(too_many_attempts(error), 429), error)
     user = await authenticate_user(repos, hasher, username, form.get("password", ""), now)
     if user is None:
-        await throttle.failed("login", key)
+        await sign_in.failed(attempt)
         audit.record("login_failed", client_id=pending.client_id if pending else None)
         return await page(LOGIN_FAILED, 400)
-    await throttle.succeeded("login", key)
+    await sign_in.succeeded(attempt)
     client_id = pending.client_id if pending else None
     if user.has_second_factor:
         new = await start_session(
@@ -177,6 +178,7 @@ async def login(
         )
         audit.record("login_succeeded", user_id=user.id, client_id=client_id)
         response = RedirectResponse(_after_login(pending, next_path), status_code=303)
+        remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response
 
@@ -222,7 +224,7 @@ async def second_factor_check(
     repos: ReposDep,
     box: SecretBoxDep,
     settings: SettingsDep,
-    throttle: ThrottleDep,
+    sign_in: SignInThrottleDep,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
@@ -240,8 +242,9 @@ async def second_factor_check(
         return _second_factor_page(
             request, request_id, next_path, error=FORM_EXPIRED, status_code=400
         )
+    device = await sign_in.trusted_device(device_id_of(request, user.id, now))
     try:
-        await throttle.check_delay("second-factor", user.id)
+        await sign_in.check_second_factor(pending_login.id_hash, user.id, device)
     except TooManyRequestsError as error:
         page = _second_factor_page(
             request,
@@ -253,12 +256,12 @@ async def second_factor_check(
         return with_retry_after(page, error)
     method = await second_factor.verify(repos, box, user, form.get("code", "")[:64], now)
     if method is None:
-        await throttle.failed("second-factor", user.id)
+        await sign_in.second_factor_failed(pending_login.id_hash, user.id, device)
         audit.record("second_factor_failed", user_id=user.id)
         return _second_factor_page(
             request, request_id, next_path, error=CODE_FAILED, status_code=400
         )
-    await throttle.succeeded("second-factor", user.id)
+    await sign_in.second_factor_succeeded(pending_login.id_hash, user.id, device)
     new = await start_session(
         repos, user, now=now, lifetime=session_lifetime(settings),
         amr="pwd otp" if method == "otp" else "pwd", replaces=session_cookie_of(request),
@@ -266,5 +269,6 @@ async def second_factor_check(
     audit.record("login_succeeded", user_id=user.id, second_factor=method)
     pending = await _pending_or_none(repos, request_id, now)
     response = RedirectResponse(_after_login(pending, next_path), status_code=303)
+    remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response

@@ -34,7 +34,7 @@ async def register(
     registration.validate_initial_access_token(
         request.headers.get("authorization"), settings.registration_initial_access_token
     )
-    await throttle.hit("register-ip", ip or "-", throttle.policy.registration_per_ip)
+    await throttle.hit_address("register-ip", ip, throttle.policy.registration_per_ip)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.register(
         repos, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg

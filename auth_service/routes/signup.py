@@ -74,7 +74,7 @@ async def signup(
             request, values=values, next_path=next_path, error=FORM_EXPIRED, status_code=400
         )
     try:
-        await throttle.hit("signup-ip", ip or "-", throttle.policy.signup_per_ip)
+        await throttle.hit_address("signup-ip", ip, throttle.policy.signup_per_ip)
         user = await create_user(
             repos, hasher, username=values["username"], email=form.get("email", ""),
             password=form.get("password", ""), name=values["name"] or values["username"], now=now,

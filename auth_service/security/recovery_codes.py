@@ -14,7 +14,7 @@ import hashlib
 import hmac
 
 # The HKDF label of the key (auth_service.security.secret_box.SecretBox.derive_key).
-KEY_PURPOSE = "myauth recovery-code digest v1"
+KEY_PURPOSE = "recovery-code digest v1"  # HKDF info: "myauth " + this
 
 
 def recovery_code_digest(key: bytes, user_id: str, code: str) -> str:

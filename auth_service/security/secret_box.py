@@ -7,12 +7,13 @@ holds enough to recover a second factor.
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 KEY_FILE = "data-encryption.key"
 
@@ -23,10 +24,11 @@ class SecretBox:
         self._key = key
 
     def derive_key(self, purpose: str) -> bytes:
-        """A 256-bit key of its own for `purpose`, from this key (HKDF-SHA256, RFC 5869), so one
-        file in the key directory serves several uses and no two uses share a key."""
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
-        return hkdf.derive(self._key)
+        """A separate 256-bit key for `purpose`, so one key file serves several uses without one
+        key doing two jobs: HKDF-Expand (RFC 5869 section 2.3) of the random data key, with the
+        purpose as its info."""
+        expand = HKDFExpand(algorithm=hashes.SHA256(), length=32, info=f"myauth {purpose}".encode())
+        return expand.derive(base64.urlsafe_b64decode(self._key))
 
     @classmethod
     def load_or_create(cls, key_dir: Path) -> SecretBox:

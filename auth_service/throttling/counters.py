@@ -25,6 +25,14 @@ class CounterStore(Protocol):
         """Seconds left on a block set with `block`, or 0."""
         ...
 
+    async def acquire(self, key: str, seconds: float) -> bool:
+        """Set `key` for `seconds` unless it is set: True for the one caller that set it."""
+        ...
+
+    async def decr(self, key: str) -> None:
+        """Take one back from a live counter (a missing one stays missing)."""
+        ...
+
     async def delete(self, *keys: str) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -73,12 +81,30 @@ class MemoryCounterStore:
         entry = self._live(key, now)
         return 0.0 if entry is None else entry[1] - now
 
+    async def acquire(self, key: str, seconds: float) -> bool:
+        now = self._clock()
+        if self._live(key, now) is not None:
+            return False
+        self._make_room(now)
+        self._entries[key] = (1, now + seconds)
+        return True
+
+    async def decr(self, key: str) -> None:
+        entry = self._live(key, self._clock())
+        if entry is not None:
+            self._entries[key] = (entry[0] - 1, entry[1])
+
     async def delete(self, *keys: str) -> None:
         for key in keys:
             self._entries.pop(key, None)
 
     async def aclose(self) -> None:
         self._entries.clear()
+
+
+_DECR_IF_EXISTS = (
+    "if redis.call('exists', KEYS[1]) == 1 then return redis.call('decr', KEYS[1]) end return 0"
+)
 
 
 class RedisCounterStore:
@@ -106,6 +132,14 @@ class RedisCounterStore:
     async def blocked_for(self, key: str) -> float:
         remaining = await self._redis.pttl(self._prefix + key)
         return max(0.0, remaining / 1000) if remaining and remaining > 0 else 0.0
+
+    async def acquire(self, key: str, seconds: float) -> bool:
+        name, milliseconds = self._prefix + key, max(1, math.ceil(seconds * 1000))
+        return bool(await self._redis.set(name, 1, px=milliseconds, nx=True))
+
+    async def decr(self, key: str) -> None:
+        # DECR alone would create a counter without expiry when the key has just expired.
+        await self._redis.eval(_DECR_IF_EXISTS, 1, self._prefix + key)
 
     async def delete(self, *keys: str) -> None:
         if keys:

@@ -21,12 +21,26 @@ async def run(ctx: Context, seconds: float) -> Result:
     started = ctx.begin(LABEL)
     await ctx.top_up(CLIENTS)
     await ctx.workload.run(CLIENTS, BASELINE, seconds)
+    no_throttling(ctx, result)
     await shared_rate_limit(ctx, result)
     await ctx.finish(result, LABEL, started)
     cross_instance_flows(ctx, result)
     cleanup_runs_once(ctx, result, started)
     await audit_kept(ctx, result, LABEL, started)
     return result
+
+
+def no_throttling(ctx: Context, result: Result) -> None:
+    """Ordinary traffic from one address with the default limits is never refused."""
+    throttled = [e for e in ctx.ledger.of(LABEL) if e.status == 429]
+    ops = sorted({e.op for e in throttled})
+    result.check(
+        "ordinary traffic is not throttled",
+        not throttled,
+        f"{len(throttled)} answers 429 among {sum(1 for _ in ctx.ledger.of(LABEL))} requests "
+        f"from one address with the default rate limits"
+        + (f" (ops: {', '.join(ops)})" if ops else ""),
+    )
 
 
 async def shared_rate_limit(ctx: Context, result: Result) -> None:

@@ -106,12 +106,22 @@ class LiveStack:
         return json.loads(result.stdout)
 
     def start(self, name: str, app: str, port: int, **env: str) -> LiveService:
-        log_path = self.workdir / f"{name}.log"
         command = [
             str(BIN / "python"), "-m", "uvicorn", app, "--factory",
             "--host", "127.0.0.1", "--port", str(port),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log",
         ]  # fmt: skip
+        return self._run(name, command, port, **env)
+
+    def start_auth_served(self, **env: str) -> LiveService:
+        """The auth service as operators start it: `python -m auth_service`, which takes host,
+        port, TLS and the trusted proxies (AUTH_FORWARDED_ALLOW_IPS) from the settings."""
+        command = [str(BIN / "python"), "-m", "auth_service"]
+        return self._run("auth", command, self.auth_port, AUTH_HOST="127.0.0.1",
+                         AUTH_PORT=str(self.auth_port), **env)  # fmt: skip
+
+    def _run(self, name: str, command: list[str], port: int, **env: str) -> LiveService:
+        log_path = self.workdir / f"{name}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(  # noqa: S603 - fixed argv
                 command, env=self.env(**env), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT

@@ -15,7 +15,8 @@ from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantTyp
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from auth_service.security.passwords import PasswordHasher
-from auth_service.throttling.policy import Throttle, login_key
+from auth_service.throttling.policy import Throttle
+from auth_service.throttling.sign_in import SignInAttempt, SignInThrottle
 from shared.errors import (
     InvalidGrantError,
     InvalidRequestError,
@@ -34,7 +35,7 @@ class PasswordGrant(GrantType):
 
     def __init__(self, hasher: PasswordHasher, throttle: Throttle) -> None:
         self._hasher = hasher
-        self._throttle = throttle
+        self._sign_in = SignInThrottle(throttle)
 
     @classmethod
     def build(cls, services: GrantServices) -> Self:
@@ -70,11 +71,12 @@ class PasswordGrant(GrantType):
     async def _authenticate(
         self, username: str, password: str, client: Client, ctx: GrantContext
     ) -> User:
-        throttle_key = login_key(username, ctx.client_ip)
-        await self._throttle.check_delay("login", throttle_key)
+        # The same counters as the sign-in page (no device cookies: there is no browser).
+        attempt = SignInAttempt.of(username, ctx.client_ip)
+        await self._sign_in.check(attempt)
         user = await authenticate_user(ctx.repos, self._hasher, username, password, ctx.now)
         if user is None:
-            await self._throttle.failed("login", throttle_key)
+            await self._sign_in.failed(attempt)
             ctx.audit.record("login_failed", client_id=client.client_id, grant_type=self.grant_type)
             # The failed attempt must stay on record although the request fails (style guide §6).
             await ctx.repos.session.commit()
@@ -83,9 +85,9 @@ class PasswordGrant(GrantType):
         if user.has_second_factor:
             # A password alone must not get around the second factor the user enrolled; and this
             # answer is no success for the throttle, or it would confirm passwords for free.
-            await self._throttle.failed("login", throttle_key)
+            await self._sign_in.failed(attempt)
             raise InvalidGrantError(
                 "this account uses a second factor: sign in through the browser"
             )
-        await self._throttle.succeeded("login", throttle_key)
+        await self._sign_in.succeeded(attempt)
         return user

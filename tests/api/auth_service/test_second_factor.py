@@ -3,6 +3,7 @@ the password (issue 5, "Accounts"; RFC 6238 §5.2 replay)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -13,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
@@ -54,11 +55,11 @@ RECOVERY_KEY_LABEL = b"myauth recovery-code digest v1"
 
 
 def recovery_code_key(settings: AuthSettings) -> bytes:
-    """The recovery-code HMAC key, derived here independently: HKDF-SHA256 (RFC 5869) of the
-    key directory's data-encryption key with the documented label."""
-    data_key = (settings.key_dir / KEY_FILE).read_bytes().strip()
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=RECOVERY_KEY_LABEL)
-    return hkdf.derive(data_key)
+    """The recovery-code HMAC key, derived here independently: HKDF-Expand-SHA256 (RFC 5869
+    section 2.3) of the key directory's random data-encryption key with the documented label."""
+    data_key = base64.urlsafe_b64decode((settings.key_dir / KEY_FILE).read_bytes().strip())
+    expand = HKDFExpand(algorithm=hashes.SHA256(), length=32, info=RECOVERY_KEY_LABEL)
+    return expand.derive(data_key)
 
 
 def hmac_hex(key: bytes, message: str) -> str:

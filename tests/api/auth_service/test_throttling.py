@@ -1,5 +1,7 @@
 """Brute force and abuse: 429 with Retry-After for login, client authentication and token requests
-(issue 5, "Brute force and abuse"; RFC 6585 §4; RFC 6749 §4.1.2.1 temporarily_unavailable)."""
+(issue 5, "Brute force and abuse"; issue 13, "Throttling: stop the attacker, not the office";
+RFC 6585 §4; RFC 6749 §4.1.2.1 temporarily_unavailable). The sign-in policy's own tests are in
+test_throttling_sign_in.py and test_throttling_second_factor.py."""
 
 from __future__ import annotations
 
@@ -179,23 +181,22 @@ async def test_login_failures_are_forgotten_after_failure_memory(
     assert (await login(auth_client, user, password=WRONG)).status_code == 400
 
 
-async def test_login_throttled_from_one_ip_still_logs_in_from_another(
+async def test_login_delay_is_per_account_so_another_address_waits_too(
     db: Database,
     auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     user: TestUser,
     throttle_clock: ManualMonotonic,
 ) -> None:
+    # Issue 13: keyed by account and address, every new address got fresh tries. The owner's
+    # known browser is let through by its device cookie (test_throttling_sign_in.py).
     await fail_logins(auth_client, user, 3)
-    assert (await login(auth_client, user)).status_code == 429
 
-    async with browser(auth_app, ip=OTHER_IP) as real_user:
-        response = await login(real_user, user)
+    async with browser(auth_app, ip=OTHER_IP) as elsewhere:
+        response = await login(elsewhere, user)
 
-    assert response.status_code == 303
-    assert response.headers["location"] == "/"
-    (session,) = await db.all(UserSession)
-    assert session.user_id == user.id
+    assert_login_throttled(response, 1)
+    assert await db.count(UserSession) == 0
 
 
 async def test_login_throttle_of_one_account_does_not_slow_another_from_the_same_ip(
@@ -342,6 +343,57 @@ async def test_token_requests_beyond_limit_per_client_return_429(
     assert (await client_credentials(auth_client, machine)).status_code == 200
 
 
+async def public_token_request(auth: httpx.AsyncClient, client: TestClient) -> httpx.Response:
+    data = {"grant_type": "refresh_token", "refresh_token": "x", "client_id": client.client_id}
+    return await auth.post("/oauth/token", data=data)
+
+
+@pytest.mark.parametrize("setting_overrides", [{"token_limit_per_client": 2}])
+async def test_public_client_token_budget_is_per_client_and_address(
+    db: Database,
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    throttle_clock: ManualMonotonic,
+) -> None:
+    # Issue 13: a public client proves nothing, so a budget per client id alone let anyone
+    # spend it and lock out every user of the app.
+    app = await make_client(db, is_public=True)
+    for _ in range(2):
+        assert_oauth_error(await public_token_request(auth_client, app), "invalid_grant")
+
+    refused = await public_token_request(auth_client, app)
+
+    assert_oauth_error(refused, "temporarily_unavailable", status=429, description=too_many(60))
+    async with browser(auth_app, ip=OTHER_IP) as other_user:
+        assert_oauth_error(await public_token_request(other_user, app), "invalid_grant")
+    # An IPv6 /64 is one address: another host in it shares the budget.
+    async with (
+        browser(auth_app, ip="2001:db8:5:6::1") as first,
+        browser(auth_app, ip="2001:db8:5:6::2") as neighbour,
+    ):
+        for _ in range(2):
+            assert_oauth_error(await public_token_request(first, app), "invalid_grant")
+        assert_oauth_error(
+            await public_token_request(neighbour, app), "temporarily_unavailable", status=429
+        )
+
+
+@pytest.mark.parametrize("setting_overrides", [{"token_limit_per_client": 2}])
+async def test_confidential_client_token_budget_is_per_client_from_every_address(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    machine: TestClient,
+    throttle_clock: ManualMonotonic,
+) -> None:
+    for _ in range(2):
+        assert (await client_credentials(auth_client, machine)).status_code == 200
+
+    async with browser(auth_app, ip=OTHER_IP) as elsewhere:
+        response = await client_credentials(elsewhere, machine)
+
+    assert_oauth_error(response, "temporarily_unavailable", status=429)
+
+
 # --- Switched off ---
 
 
@@ -423,6 +475,38 @@ def test_production_settings_refuse_open_registration_with_an_initial_token(
         )
 
 
+@pytest.mark.parametrize("value", ["*", "10.0.0.1, *", " * "])
+def test_settings_refuse_forwarded_allow_ips_star(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        AuthSettings(_env_file=None, forwarded_allow_ips=value)  # type: ignore[call-arg]
+
+    assert "AUTH_FORWARDED_ALLOW_IPS=* would believe any client's X-Forwarded-For" in str(
+        refused.value
+    )
+
+
+def test_settings_accept_named_proxies() -> None:
+    settings = AuthSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        forwarded_allow_ips="10.0.0.1,172.28.0.0/24",
+    )
+
+    assert settings.forwarded_allow_ips == "10.0.0.1,172.28.0.0/24"
+
+
+def test_default_limits_let_an_office_sign_in_and_bound_each_account() -> None:
+    """The numbers the README promises (issue 13)."""
+    policy = AuthSettings(_env_file=None).throttle_policy()  # type: ignore[call-arg]
+
+    assert policy.login_per_ip.count / policy.login_per_ip.seconds >= 50
+    assert policy.authorize_per_ip.count / policy.authorize_per_ip.seconds >= 50
+    account = policy.login_account
+    # Free failures, one per wait while it doubles, then one per capped wait.
+    doubling = sum(1 for n in range(30) if 2.0**n < account.max_delay)
+    assert account.free + doubling + 3600 / account.max_delay <= 100  # ASVS 5.0 V6.3.1
+    assert account.memory > account.max_delay
+
+
 # --- Several instances sharing Redis ---
 
 
@@ -462,7 +546,11 @@ async def two_apps(
 ) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
     redis_url = require_redis()
     shared = settings.model_copy(update={"redis_url": redis_url})
-    identities = [*client_ips, *(f"{user.username}|{ip}" for ip in client_ips)]
+    identities = [
+        *client_ips,
+        user.username.lower(),
+        *(f"{ip}|{user.username.lower()}" for ip in client_ips),
+    ]
     await _forget(redis_url, identities)
     first, second = create_auth_app(shared, clock=clock), create_auth_app(shared, clock=clock)
     try:
@@ -479,12 +567,38 @@ async def test_login_throttle_is_shared_by_instances_on_redis(
     attacker_ip, user_ip = client_ips
     assert isinstance(first.state.throttle.store, RedisCounterStore)
     assert isinstance(second.state.throttle.store, RedisCounterStore)
-    async with browser(first, ip=attacker_ip) as on_first:
-        await fail_logins(on_first, user, 3)
+    async with browser(first, ip=user_ip) as owner:
+        assert (await login(owner, user)).status_code == 303  # the owner's browser, known now
+        async with browser(first, ip=attacker_ip) as on_first:
+            await fail_logins(on_first, user, 3)
 
-    async with browser(second, ip=attacker_ip) as on_second:
-        response = await login(on_second, user)
+        # The account's wait holds on the other instance, from the other address too ...
+        async with browser(second, ip=attacker_ip) as on_second:
+            assert_login_throttled(await login(on_second, user), 1)
+        async with browser(second, ip=user_ip) as new_browser:
+            assert_login_throttled(await login(new_browser, user), 1)
+        # ... while the owner's known browser signs in there (same key directory, same cookie).
+        async with browser(second, ip=user_ip) as owner_on_second:
+            owner_on_second.cookies = owner.cookies
+            assert (await login(owner_on_second, user)).status_code == 303
 
-    assert_login_throttled(response, 1)
-    async with browser(second, ip=user_ip) as real_user:
-        assert (await login(real_user, user)).status_code == 303
+
+async def test_redis_store_acquire_is_exclusive_and_decr_never_creates_a_key() -> None:
+    store = RedisCounterStore(require_redis())
+    name = f"test-{secrets.token_hex(8)}"
+    try:
+        assert await store.acquire(name, 5) is True
+        assert await store.acquire(name, 5) is False
+        assert 4 < await store.blocked_for(name) <= 5
+        assert await store.incr(name + "-n", 5, extend=False) == 1
+        assert await store.incr(name + "-n", 5, extend=False) == 2
+        await store.decr(name + "-n")
+        assert await store.incr(name + "-n", 5, extend=False) == 2
+
+        await store.decr(name + "-missing")
+
+        assert await store.blocked_for(name + "-missing") == 0.0
+        assert await store.incr(name + "-missing", 5, extend=False) == 1
+    finally:
+        await store.delete(name, name + "-n", name + "-missing")
+        await store.aclose()
