@@ -66,9 +66,9 @@ class ResourceSettings(BaseSettings):
     tls_key: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8001
-    # Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed (comma-
-    # separated, "*" for any). Unset: the headers are ignored, so nobody can pick the address
-    # that rate limits and audit records see.
+    # Addresses or networks of reverse proxies whose X-Forwarded-For/-Proto headers are believed
+    # (comma-separated; "*" is refused). Unset: the headers are ignored, so nobody can pick the
+    # address that logs and audit records see.
     forwarded_allow_ips: str | None = None
 
     @model_validator(mode="after")
@@ -78,6 +78,14 @@ class ResourceSettings(BaseSettings):
             raise ValueError("RESOURCE_TLS_CERT and RESOURCE_TLS_KEY must be set together")
         if self.metrics_port is not None and self.metrics_port == self.port:
             raise ValueError("RESOURCE_METRICS_PORT must differ from RESOURCE_PORT")
+        if self.forwarded_allow_ips and "*" in (
+            item.strip() for item in self.forwarded_allow_ips.split(",")
+        ):
+            # uvicorn would then take X-Forwarded-For from anyone (as for the auth service).
+            raise ValueError(
+                "RESOURCE_FORWARDED_ALLOW_IPS=* would believe any client's X-Forwarded-For; "
+                "name your reverse proxies' addresses or networks instead"
+            )
         if self.environment == "production":
             if not self.issuer.startswith("https://"):
                 raise ValueError(

@@ -50,7 +50,7 @@ async def enrolled(
     owner: httpx.AsyncClient, user: TestUser, clock: TestClock, throttle_clock: ManualMonotonic
 ) -> Enrolment:
     assert (await login(owner, user)).status_code == 303
-    return await enrol(owner, clock)
+    return await enrol(owner, clock, user.password)
 
 
 async def password_step(auth: httpx.AsyncClient, user: TestUser) -> None:

@@ -66,3 +66,13 @@ def test_config_resource_production_refuses_http_key_and_revocation_urls(name: s
         ResourceSettings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
     trusted = ResourceSettings(_env_file=None, trust_internal_http=True, **values)  # type: ignore[call-arg, arg-type]
     assert getattr(trusted, name) == "http://auth:8000/x"
+
+
+@pytest.mark.parametrize("value", ["*", "10.0.0.1, *"])
+def test_resource_settings_refuse_forwarded_allow_ips_star(value: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        ResourceSettings(_env_file=None, forwarded_allow_ips=value)  # type: ignore[call-arg]
+
+    assert "RESOURCE_FORWARDED_ALLOW_IPS=* would believe any client's" in str(refused.value)
+    named = ResourceSettings(_env_file=None, forwarded_allow_ips="10.0.0.1,172.28.0.0/24")  # type: ignore[call-arg]
+    assert named.forwarded_allow_ips == "10.0.0.1,172.28.0.0/24"
