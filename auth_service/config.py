@@ -102,6 +102,8 @@ class AuthSettings(BaseSettings):
     ip_failures_before_delay: int = Field(default=30, ge=1)
     ip_failed_username_limit: int = Field(default=50, ge=1)
     ip_failure_window: float = Field(default=3600, gt=0)
+    # An account that signed in from an address is not held by that address's waits for this long.
+    ip_known_account_memory: float = Field(default=30 * 86400, gt=0)
     # OWASP device cookies: a browser that signed in to an account skips its waits; a device
     # cookie used in this many failures is an unknown browser again for AUTH_FAILURE_MEMORY.
     device_cookie_ttl: int = Field(default=365 * 86400, ge=3600)
@@ -109,6 +111,10 @@ class AuthSettings(BaseSettings):
     # Second factor: AUTH_FAILURES_BEFORE_DELAY per pending sign-in, and this many per account
     # (over all sign-ins, not counting browsers with a device cookie for it).
     second_factor_account_failures_before_delay: int = Field(default=20, ge=1)
+    # Its wait grows to an hour and its count is kept a day: whoever has the password gets about
+    # 24 guesses a day at a 6-digit code, not one a minute (NIST SP 800-63B section 5.2.2).
+    second_factor_account_max_delay: float = Field(default=3600, gt=0)
+    second_factor_account_memory: float = Field(default=86400, gt=0)
     # Token requests a minute per confidential client, and per public client *and* address
     # (a public client proves nothing, so anyone could spend a budget it had alone).
     token_limit_per_client: int = Field(default=6000, ge=1)
@@ -170,8 +176,8 @@ class AuthSettings(BaseSettings):
             second_factor_login=account,
             second_factor_account=Backoff(
                 self.second_factor_account_failures_before_delay,
-                self.max_failure_delay,
-                self.failure_memory,
+                self.second_factor_account_max_delay,
+                self.second_factor_account_memory,
             ),
             client_auth=account,
             token_per_client=Window(self.token_limit_per_client, 60),
@@ -180,6 +186,7 @@ class AuthSettings(BaseSettings):
             authorize_per_ip=Window(self.authorize_limit_per_ip, 60),
             unknown_clients_per_ip=Window(self.unknown_client_limit_per_ip, 300),
             revocation_feed_per_ip=Window(self.revocation_feed_limit_per_ip, 60),
+            known_account_memory=self.ip_known_account_memory,
         )
 
     @property

@@ -105,6 +105,9 @@ def test_compose_edge_proxies_to_every_instance_and_only_it_is_believed(service:
     # Resolved per request through Docker's DNS, so scaled instances are all used.
     assert re.search(rf"listen {port};\s+location / {{\s+set \$\w+ http://{service}:{port};", nginx)
     assert "resolver 127.0.0.11" in nginx
+    # /metrics is not published through the edge.
+    metrics_closed = rf"listen {port};.*?location = /metrics {{\s+return 404;\s+}}\s+}}"
+    assert re.search(metrics_closed, nginx, re.S)
     assert "--proxy-headers" in SERVICES[service]["command"]
     assert _options(SERVICES[service]["command"])["forwarded-allow-ips"] == edge_address
     assert "./deploy/edge.nginx.conf:/etc/nginx/nginx.conf:ro" in SERVICES["edge"]["volumes"]

@@ -270,10 +270,14 @@ def web_url_problem(url: str) -> str | None:
     """Homepage and logo links: absolute https (or http on loopback), no credentials in them."""
     if len(url) > 2000 or any(ch.isspace() for ch in url):
         return "the URL is too long or contains spaces"
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname  # parsed lazily: a bad IPv6 literal raises only here
+    except ValueError:  # "https://[bad", or a netloc NFKC changes ("https://℀.com/")
         return "the URL must be an absolute https URL"
-    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+    if parts.scheme not in ("https", "http") or not hostname or "@" in parts.netloc:
+        return "the URL must be an absolute https URL"
+    if parts.scheme == "http" and hostname not in ("localhost", "127.0.0.1", "::1"):
         return "the URL must use https (http only for localhost)"
     return None
 

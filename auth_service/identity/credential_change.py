@@ -26,15 +26,19 @@ class EndedAccess:
 async def end_other_access(
     repos: Repositories, current: UserSession, *, now: datetime
 ) -> EndedAccess:
-    """Give this browser a new session id, end the user's other sessions, revoke every grant.
+    """Give this browser a new session id, end the user's other sessions, revoke every grant and
+    forget every consent.
 
     Grants go through `revoke_family`, the path "connected apps" uses: their refresh tokens stop
     working at once and their access tokens are published on the revocation feed, which resource
-    servers follow. Consents stay: the next sign-in with the new credential needs no new consent.
+    servers follow. Consents go too: kept, an app that whoever held the old credential allowed
+    would get a new code without any page shown (`prompt=none`, OIDC Core section 3.1.2.1) the
+    next time the owner's browser is sent to it, and with it a new grant.
     """
     rotated = await rotate_session(repos, current, now=now)
     await repos.sessions.delete_all_for_user(current.user_id, except_hash=rotated.session.id_hash)
     grant_ids = await repos.grants.active_ids_for_user(current.user_id)
     for grant_id in grant_ids:
         await revoke_family(repos, grant_id, now)
+    await repos.consents.delete_all_for_user(current.user_id)
     return EndedAccess(rotated, len(grant_ids))

@@ -37,6 +37,10 @@ class ConsentRepository:
         )
         return result.rowcount == 1
 
+    async def delete_all_for_user(self, user_id: str) -> int:
+        result = await self.session.exec(delete(Consent).where(col(Consent.user_id) == user_id))
+        return int(result.rowcount or 0)
+
     async def record(
         self, user_id: str, client_id: str, scopes: frozenset[str], now: datetime
     ) -> Consent:

@@ -64,7 +64,7 @@ async def revocation_feed(
     """
     authorization = request.headers.get("authorization")
     if not holds_feed_token(authorization, settings.revocation_feed_token):
-        await throttle.hit("feed-ip", ip or "-", throttle.policy.revocation_feed_per_ip)
+        await throttle.hit_address("feed-ip", ip, throttle.policy.revocation_feed_per_ip)
         validate_feed_token(authorization, settings.revocation_feed_token)
     params = require_unique(request.query_params.multi_items())
     try:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 
 MAX_ACCOUNTS = 5  # tokens kept in one cookie: a shared family computer, not a kiosk
 MAX_COOKIE_LENGTH = 512  # longer values are ignored unread
 _SEP = "~"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def _b64(data: bytes) -> str:
@@ -36,7 +38,7 @@ class DeviceCookies:
     def _for(self, token: str, user_id: str, now: int) -> str | None:
         """The nonce of `token` when it is a live token of `user_id`."""
         parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 12:
+        if len(parts) != 3 or not _is_timestamp(parts[0]):
             return None
         issued_at, nonce, mac = parts
         if not 0 <= now - int(issued_at) < self.max_age:
@@ -64,8 +66,13 @@ class DeviceCookies:
         if cookie and len(cookie) <= MAX_COOKIE_LENGTH:
             for token in cookie.split(_SEP)[:MAX_ACCOUNTS]:
                 head = token.split(".", 1)[0]
-                if not head.isdigit() or len(head) > 12 or now - int(head) >= self.max_age:
+                if not _is_timestamp(head) or now - int(head) >= self.max_age:
                     continue
                 if self._for(token, user_id, now) is None and token not in tokens:
                     tokens.append(token)
         return _SEP.join(tokens[:MAX_ACCOUNTS])
+
+
+def _is_timestamp(text: str) -> bool:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    return _TIMESTAMP.fullmatch(text) is not None

@@ -10,16 +10,25 @@ from __future__ import annotations
 import ipaddress
 
 UNKNOWN = "-"  # no peer address (a test transport, a Unix socket): one shared bucket
+# What a proxy wrote that is no address: all of it in one bucket, so varying it (a port, a name)
+# gives no fresh counters.
+UNPARSEABLE = "?"
 
 
 def address_group(ip: str | None) -> str:
-    """`ip` for IPv4, its /64 network for IPv6 (an IPv4-mapped address counts as its IPv4)."""
+    """`ip` for IPv4, its /64 network for IPv6 (an IPv4-mapped address counts as its IPv4).
+    "[v6]" and "[v6]:port" lose the brackets and port, "v4:port" its port."""
     if not ip:
         return UNKNOWN
+    text = ip.strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
     try:
-        address = ipaddress.ip_address(ip.strip().split("%", 1)[0])
+        address = ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
-        return ip[:64]  # not an address (a proxy wrote something odd): count it as it is, bounded
+        return UNPARSEABLE
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)

@@ -54,6 +54,8 @@ class ThrottlePolicy:
     authorize_per_ip: Window
     unknown_clients_per_ip: Window
     revocation_feed_per_ip: Window = Window(6000, 60)  # GET /oauth/revocations
+    # How long an account that signed in from an address stays exempt from that address's waits.
+    known_account_memory: float = 30 * 86400
 
 
 class Throttle:
@@ -138,6 +140,14 @@ class Throttle:
     async def undo_attempt(self, bucket: str, key: str) -> None:
         if self.policy.enabled:
             await self.store.decr(_key(bucket + "-fail", key))
+
+    async def remember(self, bucket: str, key: str, seconds: float) -> None:
+        """Note that `key` happened, for `seconds` (see `remembers`)."""
+        if self.policy.enabled:
+            await self.store.block(_key(bucket, key), seconds)
+
+    async def remembers(self, bucket: str, key: str) -> bool:
+        return self.policy.enabled and await self.store.blocked_for(_key(bucket, key)) > 0
 
     async def is_refused(self, bucket: str, key: str) -> bool:
         return self.policy.enabled and await self.store.blocked_for(_key(bucket + "-wait", key)) > 0

@@ -7,6 +7,10 @@ V6.3.1 (at most about 100 failed attempts per account per hour):
   successes, so an office or a carrier's CGNAT full of people signing in is never slowed; past a
   count of failures each one doubles a wait, past a count of failed usernames (a sprayer) the
   address is refused until the window ends. A ceiling on all attempts only bounds load;
+- an account that has signed in from an address before (within `known_account_memory`) is not
+  held by that address's waits: a co-tenant failing on purpose, or a sprayer on the same CGNAT,
+  then stops only newcomers there, not the office's regular users (browsers without cookies
+  and password-grant apps included); the account's own wait still applies;
 - a browser holding a device cookie for the account (OWASP "Slow Down Online Guessing Attacks
   with Device Cookies") skips the account's and the address's waits, so an attack on the account
   does not lock its owner out; failures with a device cookie are counted per cookie, and past
@@ -24,6 +28,7 @@ LOGIN = "login"  # per account
 LOGIN_IP = "login-ip"  # failures per address
 LOGIN_IP_ALL = "login-ip-all"  # the load ceiling per address
 LOGIN_IP_USERNAMES = "login-ip-users"
+LOGIN_IP_KNOWN = "login-ip-known"  # accounts that signed in from an address
 DEVICE = "device"
 SECOND_FACTOR = "second-factor"  # per pending sign-in
 SECOND_FACTOR_ACCOUNT = "second-factor-account"
@@ -59,8 +64,9 @@ class SignInThrottle:
         await self.throttle.hit(LOGIN_IP_ALL, attempt.address, self.policy.login_per_ip)
         if attempt.device is not None:
             return
-        await self.throttle.check_delay(LOGIN_IP_USERNAMES, attempt.address)
-        await self.throttle.check_delay(LOGIN_IP, attempt.address)
+        if not await self.throttle.remembers(LOGIN_IP_KNOWN, _pair(attempt)):
+            await self.throttle.check_delay(LOGIN_IP_USERNAMES, attempt.address)
+            await self.throttle.check_delay(LOGIN_IP, attempt.address)
         # Counted before the password is checked, so attempts sent together from many
         # addresses cannot all get past the account's wait.
         await self.throttle.begin_attempt(LOGIN, attempt.account, self.policy.login_account)
@@ -72,9 +78,7 @@ class SignInThrottle:
         throttle, policy = self.throttle, self.policy
         await throttle.failed(LOGIN_IP, attempt.address, policy.login_ip)
         window = policy.login_ip_usernames
-        if await throttle.first_time(
-            LOGIN_IP_USERNAMES + "-seen", f"{attempt.address}|{attempt.account}", window.seconds
-        ):
+        if await throttle.first_time(LOGIN_IP_USERNAMES + "-seen", _pair(attempt), window.seconds):
             await throttle.count(LOGIN_IP_USERNAMES, attempt.address, window)
 
     async def succeeded(self, attempt: SignInAttempt) -> None:
@@ -84,6 +88,8 @@ class SignInThrottle:
             await self.throttle.succeeded(DEVICE, attempt.device)
         else:
             await self.throttle.succeeded(LOGIN, attempt.account)
+        memory = self.policy.known_account_memory
+        await self.throttle.remember(LOGIN_IP_KNOWN, _pair(attempt), memory)
 
     async def device_failed(self, device_id: str) -> None:
         await self.throttle.count(DEVICE, device_id, self.policy.device_failures)
@@ -115,3 +121,7 @@ class SignInThrottle:
             await self.throttle.succeeded(DEVICE, device)
         else:
             await self.throttle.undo_attempt(SECOND_FACTOR_ACCOUNT, user_id)
+
+
+def _pair(attempt: SignInAttempt) -> str:
+    return f"{attempt.address}|{attempt.account}"

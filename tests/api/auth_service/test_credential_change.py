@@ -15,6 +15,7 @@ from sqlmodel import col
 from auth_service.oauth.revocation import DENY_MARGIN
 from shared.models import (
     AuditEvent,
+    AuthorizationCode,
     Consent,
     Grant,
     RecoveryCode,
@@ -28,7 +29,14 @@ from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, csrf_from, exchange_code, get_code, tokens_for
-from tests.support.pages import SESSION_COOKIE, set_cookie, sha256_hex, sign_in
+from tests.support.pages import (
+    SESSION_COOKIE,
+    assert_client_code,
+    assert_client_error,
+    set_cookie,
+    sha256_hex,
+    sign_in,
+)
 from tests.support.portal import audit_events, browser, page_error, signed_in, submit
 from tests.support.token_endpoint import refresh
 from tests.support.two_step import (
@@ -132,11 +140,9 @@ async def test_password_change_revokes_every_grant_and_ends_every_other_session(
         assert (await elsewhere.get("/account")).status_code == 303
         # Bob's grant of the same app is his own: untouched.
         assert (await refresh(bobs, notes_app, bobs_tokens["refresh_token"])).status_code == 200
-    # Consents stay: signing in again with the new password asks for none.
-    consents = await db.all(Consent, Consent.user_id == user.id)
-    assert sorted(c.client_id for c in consents) == sorted(
-        [notes_app.client_id, mail_app.client_id]
-    )
+    # Consents go: an app the old password's holder allowed must ask the owner again.
+    assert await db.all(Consent, Consent.user_id == user.id) == []
+    assert await db.count(Consent, Consent.user_id == bob.id) == 1
     (event,) = await audit_events(db, "password_changed")
     assert (event.user_id, event.details) == (user.id, {"grants_revoked": 2})
     page = await auth_client.get(response.headers["location"])
@@ -168,6 +174,33 @@ async def test_password_change_outstanding_code_cannot_be_redeemed(
 
     response = await exchange_code(auth_client, request, code)
     assert_oauth_error(response, "invalid_grant", description="the authorization was revoked")
+
+
+async def test_password_change_app_allowed_before_gets_no_code_without_asking_again(
+    db: Database, auth_client: httpx.AsyncClient, notes_app: TestClient, user: TestUser
+) -> None:
+    """Whoever held the old password may have allowed an app of their own: after the change a
+    `prompt=none` request for it is answered consent_required, not with a silent code."""
+    await connect(auth_client, notes_app, user, "openid profile offline_access")
+    silent = AuthorizationRequest(notes_app, scope="openid profile", extra={"prompt": "none"})
+    assert_client_code(
+        await auth_client.get(silent.url()), notes_app.redirect_uri, state=silent.state
+    )
+    codes_before = await db.count(AuthorizationCode)
+
+    assert (await change_password(auth_client)).status_code == 303
+
+    again = AuthorizationRequest(notes_app, scope="openid profile", extra={"prompt": "none"})
+    response = await auth_client.get(again.url())
+    assert_client_error(
+        response,
+        notes_app.redirect_uri,
+        "consent_required",
+        "the user has not consented to these scopes",
+        state=again.state,
+    )
+    assert await db.count(AuthorizationCode) == codes_before
+    assert await db.count(Consent, Consent.user_id == user.id) == 0
 
 
 async def test_password_change_resource_api_refuses_the_access_tokens_after_next_poll(

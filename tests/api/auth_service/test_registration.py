@@ -477,6 +477,9 @@ CANNOT_HONOUR = [
         "tos_uri: the URL must use https (http only for localhost)",
     ),
     ({"policy_uri": 7}, "policy_uri: the URL must be a string"),
+    # urlsplit raises on these: a problem message, never a 500.
+    ({"tos_uri": "https://[bad"}, "tos_uri: the URL must be an absolute https URL"),
+    ({"policy_uri": "https://\u2100.com/"}, "policy_uri: the URL must be an absolute https URL"),
     ({"software_version": "x" * 201}, "software_version must be 1-200 characters"),
 ]
 

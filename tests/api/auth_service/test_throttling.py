@@ -505,6 +505,12 @@ def test_default_limits_let_an_office_sign_in_and_bound_each_account() -> None:
     doubling = sum(1 for n in range(30) if 2.0**n < account.max_delay)
     assert account.free + doubling + 3600 / account.max_delay <= 100  # ASVS 5.0 V6.3.1
     assert account.memory > account.max_delay
+    # Second factor, per account: a day's guesses at a 6-digit code stay in the tens.
+    second = policy.second_factor_account
+    doubling = sum(1 for n in range(30) if 2.0**n < second.max_delay)
+    assert second.free + doubling + 86400 / second.max_delay <= 60
+    assert second.memory > second.max_delay  # the count outlives the longest wait
+    assert policy.known_account_memory >= 7 * 86400
 
 
 # --- Several instances sharing Redis ---

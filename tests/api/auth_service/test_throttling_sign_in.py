@@ -148,6 +148,31 @@ async def test_password_sprayer_leaves_known_browsers_at_its_address_signing_in(
     assert response.status_code == 303, response.text
 
 
+async def test_password_sprayer_does_not_hold_accounts_that_signed_in_from_its_address_before(
+    db: Database, auth_app: FastAPI, settings: AuthSettings, throttle_clock: ManualMonotonic
+) -> None:
+    """A regular of the office who signed in there before gets past the address's refusal even
+    from a browser with no cookies at all (a new laptop, a script); a newcomer does not."""
+    regular, newcomer = await make_user(db), await make_user(db)
+    async with browser(auth_app, ip=OFFICE) as last_week:
+        assert (await login(last_week, regular)).status_code == 303
+    async with browser(auth_app, ip=OFFICE) as sprayer:
+        for n in range(settings.ip_failed_username_limit):
+            while (response := await try_login(sprayer, f"victim{n}", WRONG)).status_code == 429:
+                throttle_clock.advance(assert_refused(response))
+        assert assert_refused(await try_login(sprayer, "one-more", WRONG)) > 30 * 60
+
+    async with browser(auth_app, ip=OFFICE) as fresh_laptop:
+        assert (await login(fresh_laptop, regular)).status_code == 303
+    async with browser(auth_app, ip=OFFICE) as first_day:
+        assert_refused(await login(first_day, newcomer))
+    # The regular's own account still counts its failures: the exemption is from the address.
+    async with browser(auth_app, ip=OFFICE) as guesser:
+        for _ in range(settings.failures_before_delay):
+            assert (await try_login(guesser, regular.username, WRONG)).status_code == 400
+        assert_refused(await try_login(guesser, regular.username, WRONG))
+
+
 # --- One account attacked from many addresses ---
 
 

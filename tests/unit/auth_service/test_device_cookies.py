@@ -83,3 +83,15 @@ def test_device_cookie_key_is_derived_from_the_key_directory_per_purpose(tmp_pat
     )
     assert box.derive_key("device cookies") != box.derive_key("something else")
     assert len(box.derive_key("device cookies")) == 32
+
+
+@pytest.mark.parametrize("head", ["²", "¹²³", "1" * 13, "-5", "", " 5"])
+def test_device_cookie_with_a_timestamp_that_is_not_ascii_digits_is_ignored(
+    cookies: DeviceCookies, head: str
+) -> None:
+    forged = f"{head}.nonce.mac"
+
+    assert cookies.device_id(forged, "user-a", NOW) is None
+    renewed = cookies.issue(forged, "user-a", NOW)
+    assert forged not in renewed.split("~")
+    assert cookies.device_id(renewed, "user-a", NOW) is not None

@@ -315,7 +315,14 @@ def test_account_key_ignores_case_and_spaces_of_the_username() -> None:
         ("::ffff:203.0.113.7", "203.0.113.7"),
         (None, "-"),
         ("", "-"),
-        ("not-an-address", "not-an-address"),
+        ("[2001:db8:1:2::1]", "2001:db8:1:2::/64"),
+        ("[2001:db8:1:2::1]:50123", "2001:db8:1:2::/64"),
+        ("203.0.113.7:50123", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        # Not an address: one shared bucket, so varying the text gives no fresh counter.
+        ("not-an-address", "?"),
+        ("203.0.113.7:1:2", "?"),
+        ("[bad]:1", "?"),
     ],
 )
 def test_address_group_keeps_ipv4_and_groups_ipv6_by_64(ip: str | None, group: str) -> None:
