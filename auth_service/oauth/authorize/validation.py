@@ -47,8 +47,9 @@ def validate_client_and_redirect_uri(
     if redirect_uri is None:
         # OIDC Core §3.1.2.1 makes redirect_uri REQUIRED, and RFC 6749 §4.1.2.1 never follows a
         # missing one, even to the only registered URI. Read from the raw scope: a malformed
-        # scope must not hide that this is an OpenID Connect request.
-        if "openid" in params.get("scope", "").split(" "):
+        # scope must not hide that this is an OpenID Connect request, nor a repeated one (its
+        # values are dropped before this point, so it may be one).
+        if "scope" in repeated or "openid" in params.get("scope", "").split(" "):
             raise AuthorizationPageError(
                 InvalidRequestError(
                     "redirect_uri is required for OpenID Connect requests "

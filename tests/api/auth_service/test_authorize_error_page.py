@@ -210,6 +210,21 @@ async def test_authorize_openid_request_without_redirect_uri_shows_error_page(
     await assert_nothing_stored(db)
 
 
+async def test_authorize_repeated_scope_without_redirect_uri_shows_error_page(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
+) -> None:
+    # A repeated scope is dropped before it is read, so it may have held openid: never followed.
+    request = AuthorizationRequest(
+        confidential_client, scope="openid", extra={"redirect_uri": None}
+    )
+
+    response = await auth_client.get(request.url() + "&scope=openid")
+
+    assert_error_page(response, page_error_text(OIDC_WITHOUT_REDIRECT_URI))
+    assert REDIRECT_URI not in response.text
+    await assert_nothing_stored(db)
+
+
 async def test_authorize_plain_oauth_request_without_redirect_uri_uses_the_one_registered(
     db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
 ) -> None:
