@@ -129,6 +129,8 @@ async def _delete_expired(
     old = now - GRACE
     counts = {
         "pending_authorizations": await repos.pending.delete_expired(now),
+        "pushed_authorization_requests": await repos.pushed.delete_expired(now),
+        "used_jtis": await repos.used_jtis.delete_expired(now),
         "authorization_codes": await repos.codes.delete_expired(old),
         "refresh_tokens": await repos.refresh_tokens.delete_expired(old),
         "grants": await repos.grants.delete_stale(old),

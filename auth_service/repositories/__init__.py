@@ -13,10 +13,12 @@ from auth_service.repositories.clients import ClientRepository
 from auth_service.repositories.consents import ConsentRepository
 from auth_service.repositories.grants import GrantRepository
 from auth_service.repositories.jobs import JobRepository
+from auth_service.repositories.pushed_requests import PushedRequestRepository
 from auth_service.repositories.recovery_codes import RecoveryCodeRepository
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
 from auth_service.repositories.revocations import RevocationRepository
 from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.repositories.used_jtis import UsedJtiRepository
 from auth_service.repositories.users import SessionRepository, UserRepository
 
 
@@ -38,6 +40,8 @@ class Repositories:
     signing_keys: SigningKeyRepository
     jobs: JobRepository
     audit: AuditRepository
+    pushed: PushedRequestRepository
+    used_jtis: UsedJtiRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -56,4 +60,6 @@ class Repositories:
             signing_keys=SigningKeyRepository(session),
             jobs=JobRepository(session),
             audit=AuditRepository(session),
+            pushed=PushedRequestRepository(session),
+            used_jtis=UsedJtiRepository(session),
         )

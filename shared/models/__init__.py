@@ -7,7 +7,9 @@ from shared.models.grants import AuthorizationCode, Consent, Grant, RefreshToken
 from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
 from shared.models.notes import Note
+from shared.models.pushed_requests import PushedAuthorizationRequest
 from shared.models.revocations import RevocationEvent
+from shared.models.used_jtis import UsedJti
 from shared.models.users import RecoveryCode, User, UserSession
 
 __all__ = [
@@ -18,11 +20,13 @@ __all__ = [
     "Grant",
     "Note",
     "PendingAuthorization",
+    "PushedAuthorizationRequest",
     "RecoveryCode",
     "RefreshToken",
     "RevocationEvent",
     "ScheduledJob",
     "SigningKey",
+    "UsedJti",
     "User",
     "UserSession",
 ]

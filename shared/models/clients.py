@@ -42,6 +42,16 @@ class Client(SQLModel, table=True):
     # RFC 7591 §2 / OIDC Registration §2 metadata kept only to be shown and echoed (contacts,
     # tos_uri, policy_uri, software_id, ...), as registered (RFC 7591 §3.2.1).
     registered_metadata: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # RFC 9126 §6: this client's authorization requests must come through PAR.
+    require_pushed_authorization_requests: bool = False
+    # RFC 9449 §5.2: this client's access tokens are always DPoP-bound (a proof is required).
+    dpop_bound_access_tokens: bool = False
+    # RFC 7591 §2 / RFC 7523: the client's public keys for private_key_jwt and signed requests,
+    # given inline (a JWK Set) or by URL; at most one of the two.
+    jwks: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    jwks_uri: str | None = Field(default=None, max_length=2000)
+    # OIDC Registration §2: the ID token signing algorithm; None means the server's default.
+    id_token_signed_response_alg: str | None = Field(default=None, max_length=10)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

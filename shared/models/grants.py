@@ -56,6 +56,9 @@ class Grant(SQLModel, table=True):
     # grant must be remembered by resource servers (lifetimes can change between issuances).
     access_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # RFC 9449 §5.0 / §5.2: the JWK thumbprint (RFC 7638) the grant's refresh tokens are bound
+    # to, for public clients that used DPoP; None when they are not bound.
+    dpop_jkt: str | None = Field(default=None, max_length=64)
 
     @property
     def scopes(self) -> frozenset[str]:
@@ -77,6 +80,9 @@ class AuthorizationCode(SQLModel, table=True):
     code_challenge: str | None = Field(default=None, max_length=128)
     code_challenge_method: str | None = Field(default=None, max_length=10)
     nonce: str | None = Field(default=None, max_length=512)
+    # RFC 9449 §10: the key thumbprint `dpop_jkt` named at authorize/PAR; the token request's
+    # proof must use that key.
+    dpop_jkt: str | None = Field(default=None, max_length=64)
     auth_time: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

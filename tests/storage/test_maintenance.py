@@ -27,10 +27,12 @@ from shared.models import (
     AuthorizationCode,
     Grant,
     PendingAuthorization,
+    PushedAuthorizationRequest,
     RefreshToken,
     RevocationEvent,
     ScheduledJob,
     SigningKey,
+    UsedJti,
     UserSession,
 )
 from tests.factories import TestClient, TestUser, make_client
@@ -320,6 +322,18 @@ def _pending(client: TestClient, now: datetime, expires_at: datetime) -> Pending
     )
 
 
+def _pushed(
+    client: TestClient, key: str, now: datetime, expires_at: datetime
+) -> PushedAuthorizationRequest:
+    return PushedAuthorizationRequest(
+        request_uri_hash=key,
+        client_id=client.client_id,
+        params={},
+        created_at=now,
+        expires_at=expires_at,
+    )
+
+
 def _session(user: TestUser, expires_at: datetime) -> UserSession:
     return UserSession(
         id_hash=secrets.token_hex(32),
@@ -390,6 +404,8 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _revocation(now - day, now - SECOND),
         AuditEvent(created_at=now - timedelta(days=91), event="login_failed"),
         long_retired,
+        _pushed(confidential_client, "gone", now, now - SECOND),
+        UsedJti(key="gone", expires_at=now - SECOND),
     ]
     # A code or token expired for less than a day stays, so its reuse is still recognised.
     live_pending = _pending(confidential_client, now, later)
@@ -401,6 +417,8 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _revocation(now, later),
         AuditEvent(created_at=now - timedelta(days=89), event="login_failed"),
         recently_retired,
+        _pushed(confidential_client, "kept", now, now + SECOND),
+        UsedJti(key="kept", expires_at=now + SECOND),
     ]
     await db.add(*gone, *kept)
     before = {model: await db.count(model) for model in {type(row) for row in gone}}
@@ -409,6 +427,8 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
 
     assert counts == {
         "pending_authorizations": 1,
+        "pushed_authorization_requests": 1,
+        "used_jtis": 1,
         "authorization_codes": 1,
         "refresh_tokens": 1,
         "sessions": 1,

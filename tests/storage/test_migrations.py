@@ -130,3 +130,37 @@ def test_migration_0006_gives_existing_clients_empty_registered_metadata(tmp_pat
         assert _registered_metadata(url) == {"spa": {}, "web": {}}
         migrations.downgrade(url, "0005")
         assert _client_auth_methods(url) == {"spa": "none", "web": "client_secret_basic"}
+
+
+def _high_security_columns(url: str) -> dict[str, tuple[Any, ...]]:
+    async def run() -> dict[str, tuple[Any, ...]]:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.connect() as connection:
+                client = table(
+                    "client",
+                    column("client_id"),
+                    column("require_pushed_authorization_requests"),
+                    column("dpop_bound_access_tokens"),
+                    column("jwks", JSON),
+                    column("jwks_uri"),
+                    column("id_token_signed_response_alg"),
+                )
+                rows = await connection.execute(select(client))
+                return {row[0]: tuple(row[1:]) for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_migration_0007_keeps_existing_clients_as_they_were(tmp_path: Path) -> None:
+    # No PAR requirement, no DPoP binding, no keys, the server's default ID token algorithm.
+    with fresh_database(tmp_path) as url:
+        migrations.upgrade(url, "0003")
+        _insert_clients_before_0004(url)
+        migrations.upgrade(url)
+        unchanged = (False, False, None, None, None)
+        assert _high_security_columns(url) == {"spa": unchanged, "web": unchanged}
+        migrations.downgrade(url, "0006")
+        assert _registered_metadata(url) == {"spa": {}, "web": {}}
