@@ -43,6 +43,11 @@ class AuthSettings(BaseSettings):
     refresh_token_idle_ttl: int = Field(default=14 * 86400, ge=60)
     pending_request_ttl: int = Field(default=600, ge=60)
     session_ttl: int = Field(default=12 * 3600, ge=300)
+    # Pushed authorization requests (RFC 9126): how long a request_uri is accepted at
+    # /oauth/authorize (section 2.2: short-lived; we cap it at 600 s), and whether every client
+    # must push its authorization requests (section 5, require_pushed_authorization_requests).
+    par_lifetime: int = Field(default=60, ge=5, le=600)
+    require_par: bool = False
     leeway: int = Field(default=30, ge=0, le=MAX_LEEWAY)
     # RFC 9700 §4.14.2 reuse detection; a retry of the just-rotated token within this window is
     # answered instead of being treated as theft. 0 means strict.

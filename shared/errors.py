@@ -173,6 +173,14 @@ class RequestUriNotSupportedError(OAuthError):
     default_description = "request_uri is not supported"
 
 
+class InvalidRequestUriError(OAuthError):
+    """OIDC Core §3.1.2.6 / RFC 9101 §6.2: the request_uri refers to nothing usable (RFC 9126 §4:
+    unknown, expired, used, or pushed by another client)."""
+
+    error = "invalid_request_uri"
+    default_description = "the request_uri is invalid, expired or was already used"
+
+
 class BearerTokenError(OAuthError):
     """An RFC 6750 §3 error: the challenge names the realm, the code and, if any, the scope."""
 

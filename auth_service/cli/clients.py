@@ -40,6 +40,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "can_introspect": client.can_introspect,
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
+        "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
     }
 
 
@@ -58,6 +59,9 @@ def clients_create(
     can_introspect: Annotated[bool, typer.Option("--can-introspect")] = False,
     access_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
+    require_par: Annotated[
+        bool, typer.Option("--require-par", help="Only pushed authorization requests (RFC 9126)")
+    ] = False,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     spec = ClientSpec(
@@ -72,6 +76,7 @@ def clients_create(
         can_introspect=can_introspect,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
+        require_pushed_authorization_requests=require_par,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -131,6 +136,10 @@ def clients_update(
     can_introspect: Annotated[bool | None, typer.Option("--can-introspect/--no-introspect")] = None,
     access_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+    require_par: Annotated[
+        bool | None,
+        typer.Option("--require-par/--no-require-par", help="Pushed authorization requests only"),
+    ] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     changes = ClientChanges(
@@ -142,6 +151,7 @@ def clients_update(
         can_introspect=can_introspect,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
+        require_pushed_authorization_requests=require_par,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

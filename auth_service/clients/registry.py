@@ -55,6 +55,7 @@ class ClientSpec:
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2; derived from is_public if None
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
 
     @property
     def auth_method(self) -> str:
@@ -79,6 +80,7 @@ class ClientChanges:
     homepage_uri: str | None = None
     logo_uri: str | None = None
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2, within public or confidential
+    require_pushed_authorization_requests: bool | None = None  # RFC 9126 §6
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,7 @@ async def register_client(
         homepage_uri=spec.homepage_uri,
         logo_uri=spec.logo_uri,
         token_endpoint_auth_method=spec.auth_method,
+        require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
         created_at=now,
         updated_at=now,
     )
@@ -241,6 +244,10 @@ async def update_client(
         token_endpoint_auth_method=pick(
             changes.token_endpoint_auth_method, client.token_endpoint_auth_method
         ),
+        require_pushed_authorization_requests=pick(
+            changes.require_pushed_authorization_requests,
+            client.require_pushed_authorization_requests,
+        ),
     )
     validate_client_spec(spec)
     client.name = spec.name.strip()
@@ -255,6 +262,7 @@ async def update_client(
     client.access_token_ttl = spec.access_token_ttl
     client.refresh_token_ttl = spec.refresh_token_ttl
     client.token_endpoint_auth_method = spec.auth_method
+    client.require_pushed_authorization_requests = spec.require_pushed_authorization_requests
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)

@@ -18,6 +18,7 @@ def provider_metadata(
     scopes: Mapping[str, Scope],
     signing_alg: str,
     registration_enabled: bool,
+    require_pushed_authorization_requests: bool = False,
 ) -> dict[str, Any]:
     claims = sorted(
         {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash"}
@@ -50,6 +51,9 @@ def provider_metadata(
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
+        # RFC 9126 §5: where to push, and whether every authorization request must be pushed.
+        "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
+        "require_pushed_authorization_requests": require_pushed_authorization_requests,
     }
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"  # RFC 8414 §2

@@ -51,6 +51,13 @@ def _string(metadata: dict[str, Any], name: str, *, limit: int = 2000) -> str | 
     return value
 
 
+def _boolean(metadata: dict[str, Any], name: str) -> bool:
+    value = metadata.get(name, False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadataError(f"{name} must be true or false")
+    return value
+
+
 def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
     """RFC 7591 §2 metadata -> our registration spec, with §2.1's grant/response type rules."""
     auth_method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"
@@ -83,6 +90,9 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
         homepage_uri=_string(metadata, "client_uri"),
         logo_uri=_string(metadata, "logo_uri"),
         token_endpoint_auth_method=auth_method,
+        require_pushed_authorization_requests=_boolean(
+            metadata, "require_pushed_authorization_requests"
+        ),
     )
 
 
@@ -124,6 +134,9 @@ def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[st
         "scope": client.scope,
         "registration_client_uri": f"{issuer}/oauth/register/{client.client_id}",
     }
+    if client.require_pushed_authorization_requests:
+        # RFC 9126 §6; omitted means false, so a false one is echoed by omission.
+        metadata["require_pushed_authorization_requests"] = True
     if not client.is_public:
         metadata["client_secret_expires_at"] = 0  # §3.2.1: 0 means it does not expire
     for name, value in (("client_uri", client.homepage_uri), ("logo_uri", client.logo_uri)):
@@ -195,6 +208,7 @@ async def update(
         homepage_uri=spec.homepage_uri or "",
         logo_uri=spec.logo_uri or "",
         token_endpoint_auth_method=spec.auth_method,
+        require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
     )
     try:
         await update_client(repos, client, changes, now=now)

@@ -116,6 +116,7 @@ class Maintenance:
                 now,
                 Path(self.settings.key_dir),
                 timedelta(days=self.settings.audit_retention_days),
+                timedelta(seconds=self.settings.pending_request_ttl),
             )
             await repos.jobs.mark_run(CLEANUP_JOB, now)
             await session.commit()
@@ -124,12 +125,18 @@ class Maintenance:
 
 
 async def _delete_expired(
-    repos: Repositories, now: datetime, key_dir: Path, audit_retention: timedelta
+    repos: Repositories,
+    now: datetime,
+    key_dir: Path,
+    audit_retention: timedelta,
+    pending_ttl: timedelta,
 ) -> dict[str, int]:
     old = now - GRACE
     counts = {
         "pending_authorizations": await repos.pending.delete_expired(now),
-        "pushed_authorization_requests": await repos.pushed.delete_expired(now),
+        # RFC 9126 §4: a sign-in that began before the request_uri expired may still use it up,
+        # and only its row can tell that it was; so rows outlive every pending request.
+        "pushed_authorization_requests": await repos.pushed.delete_expired(now - pending_ttl),
         "used_jtis": await repos.used_jtis.delete_expired(now),
         "authorization_codes": await repos.codes.delete_expired(old),
         "refresh_tokens": await repos.refresh_tokens.delete_expired(old),

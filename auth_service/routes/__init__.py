@@ -15,6 +15,7 @@ from auth_service.routes import (
     introspection,
     login,
     logout,
+    pushed_authorization,
     registration,
     revocation,
     signup,
@@ -27,6 +28,7 @@ from auth_service.routes import (
 api_router = APIRouter()
 for module in (
     authorize,
+    pushed_authorization,
     token,
     revocation,
     introspection,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -16,6 +18,7 @@ from auth_service.deps import (
     ThrottleDep,
 )
 from auth_service.oauth.authorize.pending import save_pending
+from auth_service.oauth.authorize.pushed import authorization_params
 from auth_service.oauth.authorize.request import AuthorizationPageError
 from auth_service.oauth.authorize.steps import Step
 from auth_service.oauth.authorize.validation import validate_authorization_request
@@ -55,9 +58,14 @@ async def authorize(
     client = None
     if "client_id" in params and len(params["client_id"]) <= 64:
         client = await repos.clients.get_by_client_id(params["client_id"])
-    authz = validate_authorization_request(params, repeated, client)
+    sent = await authorization_params(
+        repos, params, repeated, client, server_requires_par=settings.require_par, now=now
+    )
+    authz = validate_authorization_request(sent.params, sent.repeated, client)
+    if sent.pushed_request_hash is not None:
+        authz = replace(authz, pushed_request_hash=sent.pushed_request_hash)
     min_auth_time = await validate_min_auth_time(
-        params, authz, session, keys=keys, issuer=settings.issuer, now=now
+        sent.params, authz, session, keys=keys, issuer=settings.issuer, now=now
     )
     step = await decide(repos, authz, session=session, min_auth_time=min_auth_time)
     if step is Step.ISSUE_CODE and session is not None:

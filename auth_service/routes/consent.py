@@ -111,6 +111,9 @@ async def consent_decision(
         return _gone(request)
     if deny:
         audit.record("consent_denied", user_id=session.user_id, client_id=authz.client_id)
+        if authz.pushed_request_hash is not None:
+            # RFC 9126 §4: the pushed request was answered; it starts no second one.
+            await repos.pushed.use(authz.pushed_request_hash, now)
         # Returned, not raised: the consumed request and the audit row must be committed.
         return error_redirect(
             request,

@@ -49,6 +49,7 @@ def _form_values(form: dict[str, str]) -> dict[str, Any]:
         # One checkbox per scope, named scope-<name>, so no parameter repeats.
         "scope": format_scope(name for name in SCOPES if f"scope-{name}" in form),
         "client_type": "public" if form.get("client_type") == "public" else "confidential",
+        "require_par": "require_par" in form,  # RFC 9126 §6
     }
 
 
@@ -82,6 +83,7 @@ def _values_of(client: Client) -> dict[str, Any]:
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
         "scope": client.scope,
         "client_type": "public" if client.is_public else "confidential",
+        "require_par": client.require_pushed_authorization_requests,
     }
 
 
@@ -157,6 +159,7 @@ async def create_app(
         is_public=public,
         homepage_uri=values["homepage_uri"],
         logo_uri=values["logo_uri"],
+        require_pushed_authorization_requests=values["require_par"],
     )
     try:
         registered = await register_client(repos, spec, now=now, owner_id=session.user_id)
@@ -202,6 +205,7 @@ async def update_app(
         scope=values["scope"],
         homepage_uri=values["homepage_uri"] or "",
         logo_uri=values["logo_uri"] or "",
+        require_pushed_authorization_requests=values["require_par"],
     )
     try:
         await update_client(repos, client, changes, now=now)

@@ -5,31 +5,24 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from auth_service.deps import ClientCall, ClientCallDep
+from auth_service.deps import ClientCallDep
 from auth_service.oauth.grants import get_grant
 from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
-from auth_service.throttling.addresses import address_group
+from auth_service.throttling.clients import client_budget_key
 from auth_service.throttling.policy import Throttle
 from shared.errors import NO_STORE_HEADERS, UnauthorizedClientError
 
 router = APIRouter(tags=["oauth"])
 
 
-def _budget_key(call: ClientCall) -> str:
-    """A confidential client has proved itself: its budget is its own. A public client proves
-    nothing (RFC 6749 section 2.1), so anyone could spend a budget keyed by its id alone and
-    lock all its users out: it is counted per client and address (IPv6 by /64)."""
-    if call.client.is_public:
-        return f"{call.client.client_id}|{address_group(call.ip)}"
-    return call.client.client_id
-
-
 @router.post("/oauth/token")
 async def token(request: Request, call: ClientCallDep) -> JSONResponse:
     state = request.app.state
     throttle: Throttle = state.throttle
-    await throttle.hit("token-client", _budget_key(call), throttle.policy.token_per_client)
+    await throttle.hit(
+        "token-client", client_budget_key(call.client, call.ip), throttle.policy.token_per_client
+    )
     token_request = TokenRequest.from_form(call.form)
     grant = get_grant(state.grants, token_request.grant_type)
     if not call.client.allows_grant_type(grant.grant_type):

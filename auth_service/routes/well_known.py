@@ -27,6 +27,7 @@ async def discovery(settings: SettingsDep) -> JSONResponse:
         scopes=SCOPES,
         signing_alg=settings.signing_alg,
         registration_enabled=settings.registration_enabled,
+        require_pushed_authorization_requests=settings.require_par,
     )
     return JSONResponse(metadata, headers=_cache_headers(settings.discovery_max_age))
 

@@ -394,6 +394,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         created_at=now - 3 * day,
     )
     await db.add(grant)
+    pending_ttl = timedelta(seconds=settings.pending_request_ttl)
     long_retired = await _retired_key(settings, now - day - timedelta(minutes=1))
     recently_retired = await _retired_key(settings, now - timedelta(hours=1))
     gone = [
@@ -404,7 +405,8 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _revocation(now - day, now - SECOND),
         AuditEvent(created_at=now - timedelta(days=91), event="login_failed"),
         long_retired,
-        _pushed(confidential_client, "gone", now, now - SECOND),
+        # A pushed request is kept a pending request's lifetime past its expiry (RFC 9126 §4).
+        _pushed(confidential_client, "gone", now, now - pending_ttl - SECOND),
         UsedJti(key="gone", expires_at=now - SECOND),
     ]
     # A code or token expired for less than a day stays, so its reuse is still recognised.
@@ -418,6 +420,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         AuditEvent(created_at=now - timedelta(days=89), event="login_failed"),
         recently_retired,
         _pushed(confidential_client, "kept", now, now + SECOND),
+        _pushed(confidential_client, "recently expired", now, now - pending_ttl + SECOND),
         UsedJti(key="kept", expires_at=now + SECOND),
     ]
     await db.add(*gone, *kept)

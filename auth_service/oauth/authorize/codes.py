@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from auth_service.oauth.authorize.pushed import use_pushed_request
 from auth_service.oauth.authorize.request import AuthorizationRequest
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token
@@ -32,7 +33,10 @@ async def issue_authorization_code(
     now: datetime,
     ttl: int,
 ) -> str:
-    """RFC 6749 §4.1.2: a new grant and its single-use code, bound to everything the request said."""
+    """RFC 6749 §4.1.2: a new grant and its single-use code, bound to everything the request said;
+    a pushed request is used up in the same transaction (RFC 9126 §4)."""
+    if request.pushed_request_hash is not None:
+        await use_pushed_request(repos, request.pushed_request_hash, now)
     grant = await repos.grants.add(
         Grant(
             user_id=user_id,

@@ -56,9 +56,11 @@ class AuthorizationRequest:
     max_age: int | None
     login_hint: str | None
     client_vetted: bool = True
+    # RFC 9126 §4: the digest of the request_uri this request came from; issuing a code uses it up.
+    pushed_request_hash: str | None = None
 
     def to_params(self) -> dict[str, Any]:
-        return {
+        params: dict[str, Any] = {
             "redirect_uri": self.redirect_uri,
             "redirect_uri_given": self.redirect_uri_given,
             "scope": format_scope(self.scopes),
@@ -71,6 +73,9 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "client_vetted": self.client_vetted,
         }
+        if self.pushed_request_hash is not None:
+            params["pushed_request_hash"] = self.pushed_request_hash
+        return params
 
     @classmethod
     def from_params(cls, client_id: str, params: dict[str, Any]) -> AuthorizationRequest:
@@ -87,6 +92,7 @@ class AuthorizationRequest:
             max_age=params["max_age"],
             login_hint=params["login_hint"],
             client_vetted=params.get("client_vetted", True),
+            pushed_request_hash=params.get("pushed_request_hash"),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:

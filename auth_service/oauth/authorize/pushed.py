@@ -1,0 +1,113 @@
+"""Pushed authorization requests at the authorization endpoint (RFC 9126 §4): a request_uri of
+ours stands for the parameters the client pushed, and a client that must push gets nothing else in.
+
+Every refusal of a request_uri is shown on our own page: what it names cannot be trusted, so
+neither can a redirect URI taken from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from auth_service.oauth.authorize.request import (
+    AuthorizationPageError,
+    AuthorizationRedirectError,
+)
+from auth_service.oauth.authorize.validation import validate_client_and_redirect_uri
+from auth_service.repositories import Repositories
+from auth_service.security.secrets import hash_token
+from shared.errors import InvalidRequestError, InvalidRequestUriError
+from shared.models import Client
+
+# RFC 9126 §2.2: the URN namespace registered for request URIs the server hands out.
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+MAX_REQUEST_URI_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RequestParams:
+    """The parameters to validate: the query (or form) as sent, or the pushed ones."""
+
+    params: dict[str, str]
+    repeated: frozenset[str]
+    pushed_request_hash: str | None = None
+
+
+def is_pushed_request_uri(value: str) -> bool:
+    return value.startswith(REQUEST_URI_PREFIX)
+
+
+async def authorization_params(
+    repos: Repositories,
+    params: dict[str, str],
+    repeated: frozenset[str],
+    client: Client | None,
+    *,
+    server_requires_par: bool,
+    now: datetime,
+) -> RequestParams:
+    """RFC 9126 §4: the pushed parameters and only those (the rest of the query is ignored);
+    without a pushed request, the request as sent unless PAR is required."""
+    if "request_uri" in repeated:
+        raise AuthorizationPageError(InvalidRequestError("request_uri was sent more than once"))
+    request_uri = params.get("request_uri")
+    if request_uri is None or not is_pushed_request_uri(request_uri):
+        # Any other request_uri is for validation to refuse (request_uri_not_supported).
+        if client is not None and (
+            server_requires_par or client.require_pushed_authorization_requests
+        ):
+            _refuse_unpushed(params, repeated, client, server_requires_par=server_requires_par)
+        return RequestParams(params, repeated)
+    if "client_id" in repeated:
+        raise AuthorizationPageError(InvalidRequestError("client_id was sent more than once"))
+    if "client_id" not in params:
+        raise AuthorizationPageError(
+            InvalidRequestError("client_id is required with request_uri (RFC 9126 section 4)")
+        )
+    if client is None:
+        raise AuthorizationPageError(InvalidRequestError("the client is unknown"))
+    request_uri_hash = hash_token(request_uri)
+    pushed = (
+        await repos.pushed.get_by_hash(request_uri_hash)
+        if len(request_uri) <= MAX_REQUEST_URI_LENGTH
+        else None
+    )
+    # Another client's request_uri looks like an unknown one: it tells nothing about it.
+    if pushed is None or pushed.client_id != client.client_id:
+        raise AuthorizationPageError(
+            InvalidRequestUriError("the request_uri is not known for this client")
+        )
+    if pushed.used_at is not None:
+        raise AuthorizationPageError(InvalidRequestUriError("the request_uri was already used"))
+    if pushed.expires_at <= now:
+        raise AuthorizationPageError(
+            InvalidRequestUriError("the request_uri has expired (RFC 9126 section 4)")
+        )
+    return RequestParams(dict(pushed.params), frozenset(), request_uri_hash)
+
+
+def _refuse_unpushed(
+    params: dict[str, str], repeated: frozenset[str], client: Client, *, server_requires_par: bool
+) -> None:
+    """RFC 9126 §4: invalid_request for a request that was not pushed. Once the client and
+    redirect URI are verified, the error goes back to the client like any other (RFC 6749
+    §4.1.2.1); until then the checks that run first show our own page."""
+    redirect_uri, _ = validate_client_and_redirect_uri(params, repeated, client)
+    state = None if "state" in repeated else params.get("state")
+    who = "this server" if server_requires_par else "this client"
+    raise AuthorizationRedirectError(
+        InvalidRequestError(
+            f"{who} requires pushed authorization requests: push the request to the "
+            "pushed authorization request endpoint and send its request_uri (RFC 9126)"
+        ),
+        redirect_uri,
+        state,
+        confirm=not client.is_vetted,
+    )
+
+
+async def use_pushed_request(repos: Repositories, request_uri_hash: str, now: datetime) -> None:
+    """RFC 9126 §4: a request_uri gives one code; a second sign-in that began with it loses."""
+    if not await repos.pushed.use(request_uri_hash, now):
+        raise AuthorizationPageError(InvalidRequestUriError("the request_uri was already used"))

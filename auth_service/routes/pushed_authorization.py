@@ -1,0 +1,29 @@
+"""POST /oauth/par (RFC 9126 §2): authenticate the client as at the token endpoint, keep the
+request, answer with its request_uri."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse
+
+from auth_service.deps import ClientCallDep
+from auth_service.oauth.pushed_authorization import push_authorization_request
+from auth_service.throttling.clients import client_budget_key
+from auth_service.throttling.policy import Throttle
+from shared.errors import NO_STORE_HEADERS
+
+router = APIRouter(tags=["oauth"])
+
+
+@router.post("/oauth/par", status_code=201)
+async def pushed_authorization_request(request: Request, call: ClientCallDep) -> JSONResponse:
+    state = request.app.state
+    throttle: Throttle = state.throttle
+    # Each push stores a row: bounded like token requests, in a budget of its own.
+    budget = client_budget_key(call.client, call.ip)
+    await throttle.hit("par-client", budget, throttle.policy.token_per_client)
+    pushed = await push_authorization_request(
+        call.uow.repos, call.client, call.form, now=call.now, lifetime=state.settings.par_lifetime
+    )
+    # RFC 9126 §2.2: 201 Created; the request_uri is a credential, so never cached.
+    return JSONResponse(pushed.to_wire(), status_code=201, headers=NO_STORE_HEADERS)
