@@ -462,6 +462,23 @@ async def test_par_authorize_uses_only_the_pushed_parameters(
     assert tokens.json()["scope"] == "openid profile"
 
 
+async def test_par_authorize_by_post_form_uses_the_pushed_request(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    # OIDC Core §3.1.2.1: the authorization endpoint also takes a form POST.
+    request = AuthorizationRequest(confidential_client)
+    request_uri = await pushed(auth_client, request)
+
+    response = await auth_client.post(
+        "/oauth/authorize",
+        data={"client_id": confidential_client.client_id, "request_uri": request_uri},
+    )
+
+    final = await sign_in_and_allow(auth_client, user, response)
+    assert_client_code(final, REDIRECT_URI, state=request.state)
+    assert (await pushed_row(db, request_uri)).used_at is not None
+
+
 async def test_par_reloading_the_login_page_or_authorize_does_not_use_it_up(
     db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
 ) -> None:
