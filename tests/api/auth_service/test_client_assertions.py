@@ -31,9 +31,10 @@ from tests.support.assertions_jwt import (
 )
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.forge import b64url, compact
+from tests.support.forge import b64url, compact, with_claims
 from tests.support.jwks_server import JwksServer, jwks_server
 from tests.support.lifecycle import client_credentials, snapshot
+from tests.support.services import require_redis
 
 SCOPE = "read:notes"
 
@@ -583,3 +584,38 @@ async def test_discovery_lists_the_jwt_methods_and_their_algorithms(
             "EdDSA",
             "HS256",
         ]
+
+
+async def test_private_key_jwt_jti_is_single_use_across_two_instances_sharing_redis(
+    settings: AuthSettings, db: Database, rsa_key: ClientKey, clock: TestClock
+) -> None:
+    with_redis = settings.model_copy(update={"redis_url": require_redis()})
+    client = await key_client(db, jwks=jwks_of(rsa_key))
+    assertion = sign_assertion(rsa_key, assertion_claims(client.client_id))
+    statuses = []
+    for _ in range(2):
+        app = create_app(with_redis, clock=clock)
+        async with LifespanManager(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as instance:
+                response = await token(instance, assertion)
+                statuses.append(response.status_code)
+
+    assert statuses == [200, 401]
+    assert response.json()["error_description"] == "client assertion jti was already used"
+    assert await db.count(UsedJti) == 0  # with Redis, the jti is kept there, not in the table
+
+
+async def test_private_key_jwt_tampered_payload_is_refused(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, rsa_key: ClientKey
+) -> None:
+    client = await key_client(db, jwks=jwks_of(rsa_key))
+    assertion = sign_assertion(rsa_key, assertion_claims(client.client_id))
+
+    await refused(
+        auth_app,
+        auth_client,
+        db,
+        with_claims(assertion, exp=int(time.time()) + 200),
+        "client assertion refused: token signature is invalid",
+    )
