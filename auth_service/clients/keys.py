@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from auth_service.oauth.client_auth.base import ClientKeysUnavailable
 from shared.models import Client
 from shared.tokens import public_jwk_problem
 
@@ -30,10 +31,6 @@ logger = logging.getLogger(__name__)
 MAX_INLINE_JWKS_BYTES = 16 * 1024
 MAX_KEYS = 10
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
-
-
-class ClientKeysUnavailable(Exception):
-    """The client's keys could not be fetched (an invalid_client for the request at hand)."""
 
 
 def jwks_problem(jwks: object) -> str | None:
@@ -166,7 +163,7 @@ class ClientKeyFetcher:
                     body.extend(chunk)
                     if len(body) > self._max_bytes:
                         raise ClientKeysUnavailable("the key set is too large")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             logger.warning("client jwks fetch failed: %s", type(exc).__name__)
             raise ClientKeysUnavailable(type(exc).__name__) from None
         try:

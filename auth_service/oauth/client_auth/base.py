@@ -31,9 +31,13 @@ class ClientCredentials:
         return InvalidClientError(description, challenge=self.method.challenge)
 
 
+class ClientKeysUnavailable(Exception):
+    """The client's keys could not be had (a jwks_uri fetch failed): invalid_client."""
+
+
 class ClientKeySource(Protocol):
     async def jwks_for(self, client: Client, kid: str | None) -> Mapping[str, Any]:
-        """The client's JWK Set; raises when it cannot be had (a fetch failed)."""
+        """The client's JWK Set; raises ClientKeysUnavailable when it cannot be had."""
         ...
 
 

@@ -16,7 +16,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from auth_service.oauth.client_auth.base import ClientAuthContext, ClientCredentials
+from auth_service.oauth.client_auth.base import (
+    ClientAuthContext,
+    ClientAuthMethod,
+    ClientCredentials,
+)
 from shared.errors import InvalidClientError, InvalidTokenError
 from shared.tokens import read_assertion
 
@@ -45,7 +49,7 @@ def uses_hmac(form: Mapping[str, str]) -> bool:
 
 
 def read_assertion_credentials(
-    form: Mapping[str, str], method: Any, algorithms: tuple[str, ...]
+    form: Mapping[str, str], method: ClientAuthMethod, algorithms: tuple[str, ...]
 ) -> ClientCredentials:
     """RFC 7521 §4.2: the assertion names the client (`sub`); `client_id` may repeat it."""
     if form.get("client_assertion_type") != JWT_BEARER:

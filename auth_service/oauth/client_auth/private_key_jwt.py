@@ -11,6 +11,7 @@ from auth_service.oauth.client_auth.base import (
     ClientAuthContext,
     ClientAuthMethod,
     ClientCredentials,
+    ClientKeysUnavailable,
 )
 from auth_service.oauth.client_auth.jwt_assertion import (
     assertion_kid,
@@ -47,7 +48,7 @@ class PrivateKeyJwt(ClientAuthMethod):
             jwks = await context.keys.jwks_for(client, assertion_kid(credentials, ALGORITHMS))
         except InvalidTokenError:
             return False
-        except Exception:  # noqa: BLE001 - an unreachable or broken jwks_uri is the client's
+        except ClientKeysUnavailable:  # an unreachable or broken jwks_uri is the client's
             raise credentials.failure("the client's keys could not be fetched") from None
         try:
             claims = verify_with_jwk_set(credentials.assertion, jwks, algorithms=ALGORITHMS)
