@@ -142,6 +142,13 @@ class AuthSettings(BaseSettings):
     # absolute limit); OWASP Session Management Cheat Sheet, ASVS 5.0 V7.3.1.
     session_idle_timeout: int = Field(default=3600, ge=60)
 
+    # Client keys for private_key_jwt (RFC 7523 section 2.2) fetched from a client's jwks_uri:
+    # kept this many seconds, refetched at most once per interval when an assertion names a kid
+    # the cached set lacks, fetched with this timeout (connect and read) and size limit.
+    client_jwks_ttl: float = Field(default=300.0, ge=0, le=86400)
+    client_jwks_refetch_interval: float = Field(default=60.0, ge=1, le=3600)
+    client_jwks_timeout: float = Field(default=2.0, gt=0, le=30)
+    client_jwks_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")

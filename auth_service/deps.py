@@ -14,12 +14,17 @@ from auth_service.audit import Auditor
 from auth_service.clients.cache import ClientCache
 from auth_service.config import AuthSettings
 from auth_service.identity.authentication import SessionLifetime, current_session
-from auth_service.oauth.client_auth import authenticate_client, read_client_credentials
+from auth_service.oauth.client_auth import (
+    ClientAuthContext,
+    authenticate_client,
+    read_client_credentials,
+)
 from auth_service.oauth.requests import parse_form
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.operations.key_lifecycle import KeyStore
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
+from auth_service.security.replay import first_use
 from auth_service.security.secret_box import SecretBox
 from auth_service.throttling.addresses import address_group
 from auth_service.throttling.policy import Throttle
@@ -190,11 +195,43 @@ async def _authenticate_client(
         # such failures count per address instead.
         await throttle.hit_address("client-auth-ip", ip, throttle.policy.unknown_clients_per_ip)
     try:
-        return await authenticate_client(credentials, lookup)
+        return await authenticate_client(credentials, lookup, _client_auth_context(request, uow))
     except InvalidClientError:
         if known:
             await throttle.failed("client-auth", throttle_key, throttle.policy.client_auth)
         raise
+
+
+def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext:
+    """RFC 7523 §3: what a client assertion is checked against. The audience is our issuer
+    identifier; the token endpoint URL is accepted too (OIDC Core §9 names it)."""
+    state = request.app.state
+    settings: AuthSettings = state.settings
+    box: SecretBox = state.secret_box
+
+    def client_secret(client: Client) -> str | None:
+        sealed = client.client_secret_encrypted
+        return box.decrypt(sealed) if sealed else None
+
+    async def jti_first_use(client_id: str, jti: str, expires_at: datetime) -> bool:
+        return await first_use(
+            uow.repos,
+            state.replay_guard,
+            purpose="client-assertion",
+            issuer=client_id,
+            jti=jti,
+            expires_at=expires_at,
+            now=state.clock(),
+        )
+
+    return ClientAuthContext(
+        now=state.clock(),
+        audiences=frozenset({settings.issuer, f"{settings.issuer}/oauth/token"}),
+        leeway=settings.leeway,
+        keys=state.client_keys,
+        client_secret=client_secret,
+        first_use=jti_first_use,
+    )
 
 
 def session_lifetime(settings: AuthSettings) -> SessionLifetime:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from auth_service.audit import AuditBuffer
 from auth_service.clients.cache import ClientCache
+from auth_service.clients.keys import ClientKeyFetcher
 from auth_service.config import AuthSettings, get_settings
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.grants import build_grants
@@ -51,6 +52,7 @@ from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
 from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
+from shared.replay import RedisReplayGuard
 from shared.revocations import RevocationList, revocation_channel
 
 logger = logging.getLogger(__name__)
@@ -99,6 +101,17 @@ def create_app(
             await session.commit()
         key_store = KeyStore(KeySet([]), clock)
         app.state.secret_box = SecretBox.load_or_create(settings.key_dir)
+        app.state.client_keys = ClientKeyFetcher(
+            ttl=settings.client_jwks_ttl,
+            refetch_interval=settings.client_jwks_refetch_interval,
+            timeout=settings.client_jwks_timeout,
+            max_bytes=settings.client_jwks_max_bytes,
+            development=settings.is_development,
+        )
+        # Single-use client assertion jtis: Redis when configured, else the database.
+        app.state.replay_guard = (
+            RedisReplayGuard(settings.redis_url) if settings.redis_url else None
+        )
         app.state.device_cookies = DeviceCookies(
             app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl
         )
@@ -134,6 +147,9 @@ def create_app(
             await mirror.aclose()
             await notifier.aclose()
             await app.state.throttle.store.aclose()
+            await app.state.client_keys.aclose()
+            if app.state.replay_guard is not None:
+                await app.state.replay_guard.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -281,3 +281,104 @@ async def decode_id_token_hint(
         return IdTokenClaims.model_validate(claims)
     except ValidationError:
         raise InvalidTokenError("token claims are malformed") from None
+
+
+# Client assertions (RFC 7523 §3, OIDC Core §9): the client's key, not ours, so the header may
+# omit `kid` when the client registered a single key, and HS256 is allowed only keyed by the
+# client's own secret. RFC 7518 §3.2: an HMAC key must be at least as long as the hash output;
+# our client secrets hold 256 bits, so HS384 and HS512 would be keyed below their strength.
+SECRET_ASSERTION_ALGORITHMS = ("HS256",)
+# RFC 7517 §4 / RFC 7518 §6.2.2, §6.3.2, §6.4, RFC 8037 §2: members only a private key has.
+PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def read_assertion(
+    token: str, *, allowed_algorithms: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The policed header and the *unverified* claims of a client assertion: who it claims to be
+    decides which keys verify it. Never act on the claims before a verify_* call below."""
+    parts = _split(token)
+    header = parts.header
+    if header.get("alg") not in allowed_algorithms:
+        raise InvalidTokenError("token algorithm is not allowed")
+    if FORBIDDEN_HEADERS & header.keys():
+        raise InvalidTokenError("token header must not carry keys")
+    if "crit" in header:
+        raise InvalidTokenError("token header has critical extensions we do not understand")
+    kid = header.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not kid):
+        raise InvalidTokenError("token header has a malformed kid")
+    try:
+        claims = json.loads(parts.payload.decode("utf-8"))
+    except ValueError:
+        raise InvalidTokenError("malformed token") from None
+    if not isinstance(claims, dict):
+        raise InvalidTokenError("token payload is not a JSON object")
+    return header, claims
+
+
+def verify_with_jwk_set(
+    token: str, jwks: Mapping[str, Any], *, algorithms: tuple[str, ...]
+) -> dict[str, Any]:
+    """Verify an asymmetric JWS (RFC 7515) with a key of the client's JWK Set: the one its `kid`
+    names, or, without a `kid`, each key of the set that fits the algorithm (RFC 7517 §4.5)."""
+    parts = _split(token, "token signature is invalid")
+    alg = parts.header.get("alg")
+    if alg not in algorithms or alg not in _ALG_MODELS:
+        raise InvalidTokenError("token algorithm is not allowed")
+    kid = parts.header.get("kid")
+    keys = jwks.get("keys")
+    for data in keys if isinstance(keys, list) else []:
+        if not isinstance(data, dict) or (kid is not None and data.get("kid") != kid):
+            continue
+        if PRIVATE_JWK_MEMBERS & data.keys() or data.get("use", "sig") != "sig":
+            continue
+        try:
+            key = load_public_jwk(data, alg)
+        except ValueError:
+            continue  # another key type, or a key bound to another algorithm
+        try:
+            return _verified_claims(parts, key, alg)
+        except InvalidTokenError:
+            if kid is not None:
+                raise
+    raise InvalidTokenError("token was not signed by a registered key")
+
+
+def verify_with_secret(token: str, secret: str, *, algorithms: tuple[str, ...]) -> dict[str, Any]:
+    """Verify an HMAC JWS (RFC 7518 §3.2) keyed by a client secret; constant-time comparison."""
+    parts = _split(token, "token signature is invalid")
+    alg = parts.header.get("alg")
+    if alg not in algorithms or alg not in SECRET_ASSERTION_ALGORITHMS:
+        raise InvalidTokenError("token algorithm is not allowed")
+    model = JWSRegistry.algorithms[alg]
+    key = OctKey.import_key(secret.encode("utf-8"))
+    try:
+        valid = model.verify(parts.signing_input, parts.signature, key)
+    except (JoseError, ValueError):
+        valid = False
+    if not valid:
+        raise InvalidTokenError("token signature is invalid")
+    try:
+        claims = json.loads(parts.payload.decode("utf-8"))
+    except ValueError:
+        raise InvalidTokenError("token signature is invalid") from None
+    if not isinstance(claims, dict):
+        raise InvalidTokenError("token payload is not a JSON object")
+    return claims
+
+
+def public_jwk_problem(data: object) -> str | None:
+    """Why `data` is not a public signing JWK we could verify with (RFC 7517 §4), or None."""
+    if not isinstance(data, dict):
+        return "each key must be a JSON object"
+    if PRIVATE_JWK_MEMBERS & data.keys():
+        return "keys must be public: no private or symmetric key members"
+    algs = [data["alg"]] if "alg" in data else list(SIGNATURE_ALGORITHMS)
+    for alg in algs:
+        try:
+            load_public_jwk(data, alg)
+            return None
+        except ValueError:
+            continue
+    return "a key is not an RSA, P-256 or Ed25519 public key for RS256, PS256, ES256 or EdDSA"

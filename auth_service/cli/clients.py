@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +17,7 @@ from auth_service.cli.support import (
 from auth_service.clients.registry import (
     DEFAULT_GRANT_TYPES,
     ClientChanges,
+    ClientKeys,
     ClientMetadataError,
     ClientSpec,
     register_client,
@@ -23,6 +26,7 @@ from auth_service.clients.registry import (
 )
 from auth_service.config import AuthSettings
 from auth_service.repositories import Repositories
+from auth_service.security.secret_box import SecretBox
 from shared.models import Client
 
 clients_app = typer.Typer(help="OAuth clients.", no_args_is_help=True)
@@ -41,7 +45,52 @@ def _client_json(client: Client) -> dict[str, Any]:
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
+        **_jwt_auth_json(client),
     }
+
+
+JWT_METHODS = ("private_key_jwt", "client_secret_jwt")
+AuthMethodOption = Annotated[
+    str | None,
+    typer.Option("--auth-method", help="token_endpoint_auth_method (RFC 7591 section 2)"),
+]
+JwksOption = Annotated[
+    Path | None,
+    typer.Option("--jwks", help="File with the client's public JWK Set (private_key_jwt)"),
+]
+JwksUriOption = Annotated[
+    str | None, typer.Option("--jwks-uri", help="https URL of the client's JWK Set")
+]
+
+
+def _jwt_auth_json(client: Client) -> dict[str, Any]:
+    """The JWT authentication of a client using it (RFC 7523): its method and keys."""
+    if client.token_endpoint_auth_method not in JWT_METHODS:
+        return {}
+    shown: dict[str, Any] = {"token_endpoint_auth_method": client.token_endpoint_auth_method}
+    if client.jwks is not None:
+        shown["jwks"] = client.jwks
+    if client.jwks_uri is not None:
+        shown["jwks_uri"] = client.jwks_uri
+    return shown
+
+
+def _keys(jwks: Path | None, jwks_uri: str | None) -> ClientKeys | None:
+    """--jwks FILE / --jwks-uri URL; neither keeps what is registered."""
+    if jwks is None and jwks_uri is None:
+        return None
+    data = None
+    if jwks is not None:
+        try:
+            data = json.loads(jwks.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ClientMetadataError(f"cannot read a JSON JWK Set: {exc}", field="jwks") from None
+    return ClientKeys(jwks=data, jwks_uri=jwks_uri)
+
+
+def _seal(settings: AuthSettings) -> Any:
+    """client_secret_jwt secrets are kept encrypted with the service's data key."""
+    return SecretBox.load_or_create(settings.key_dir).encrypt
 
 
 @clients_app.command("create")
@@ -62,8 +111,15 @@ def clients_create(
     require_par: Annotated[
         bool, typer.Option("--require-par", help="Only pushed authorization requests (RFC 9126)")
     ] = False,
+    auth_method: AuthMethodOption = None,
+    jwks: JwksOption = None,
+    jwks_uri: JwksUriOption = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
+    try:
+        keys = _keys(jwks, jwks_uri)
+    except ClientMetadataError as exc:
+        raise fail(f"{exc.field}: {exc}") from None
     spec = ClientSpec(
         name=name,
         redirect_uris=redirect_uri,
@@ -77,10 +133,12 @@ def clients_create(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         require_pushed_authorization_requests=require_par,
+        token_endpoint_auth_method=auth_method,
+        keys=keys,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
-        registered = await register_client(repos, spec, now=utc_now())
+        registered = await register_client(repos, spec, now=utc_now(), seal=_seal(settings))
         result = {"client_id": registered.client.client_id}
         if registered.client_secret is not None:
             result["client_secret"] = registered.client_secret
@@ -112,7 +170,9 @@ def clients_rotate_secret(client_id: str) -> None:
             raise ClientMetadataError("no such client", field="client_id")
         return {
             "client_id": client_id,
-            "client_secret": await rotate_client_secret(repos, client, now=utc_now()),
+            "client_secret": await rotate_client_secret(
+                repos, client, now=utc_now(), seal=_seal(settings)
+            ),
         }
 
     try:
@@ -140,8 +200,15 @@ def clients_update(
         bool | None,
         typer.Option("--require-par/--no-require-par", help="Pushed authorization requests only"),
     ] = None,
+    auth_method: AuthMethodOption = None,
+    jwks: JwksOption = None,
+    jwks_uri: JwksUriOption = None,
 ) -> None:
     """Change a client's registration; prints the result."""
+    try:
+        keys = _keys(jwks, jwks_uri)
+    except ClientMetadataError as exc:
+        raise fail(f"{exc.field}: {exc}") from None
     changes = ClientChanges(
         name=name,
         redirect_uris=redirect_uri,
@@ -152,6 +219,8 @@ def clients_update(
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         require_pushed_authorization_requests=require_par,
+        token_endpoint_auth_method=auth_method,
+        keys=keys,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from auth_service.clients.keys import jwks_problem, jwks_uri_problem
 from auth_service.oauth.client_auth import AUTH_METHODS, auth_method_names
 from auth_service.oauth.grants import GRANTS, browser_app_grant_types
 from auth_service.oauth.grants.base import GrantType
@@ -40,6 +41,20 @@ class ClientMetadataError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class ClientKeys:
+    """RFC 7591 §2: a client's public keys, inline or by URL (never both)."""
+
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+
+
+# Seals a client secret for storage (SecretBox.encrypt): client_secret_jwt needs it back.
+Sealer = Callable[[str], str]
+KEY_METHODS = frozenset({"private_key_jwt"})  # methods that verify with the client's own keys
+SEALED_SECRET_METHODS = frozenset({"client_secret_jwt"})
+
+
+@dataclass(frozen=True, slots=True)
 class ClientSpec:
     name: str
     redirect_uris: Sequence[str]
@@ -56,6 +71,7 @@ class ClientSpec:
     refresh_token_ttl: int | None = None
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2; derived from is_public if None
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    keys: ClientKeys | None = None  # RFC 7591 §2 jwks / jwks_uri, for private_key_jwt
 
     @property
     def auth_method(self) -> str:
@@ -81,6 +97,7 @@ class ClientChanges:
     logo_uri: str | None = None
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2, within public or confidential
     require_pushed_authorization_requests: bool | None = None  # RFC 9126 §6
+    keys: ClientKeys | None = None  # replaces the registered keys; None keeps them
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +124,7 @@ def validate_client_spec(spec: ClientSpec) -> None:
             f"{' or '.join(auth_method_names(public=False))} for confidential ones",
             field="token_endpoint_auth_method",
         )
+    _validate_keys(spec)
     for field, url in (("homepage_uri", spec.homepage_uri), ("logo_uri", spec.logo_uri)):
         problem = web_url_problem(url) if url else None
         if problem is not None:
@@ -141,6 +159,30 @@ def validate_client_spec(spec: ClientSpec) -> None:
         raise ClientMetadataError(f"unknown scope: {sorted(unknown)[0]}", field="scope")
 
 
+def _validate_keys(spec: ClientSpec) -> None:
+    """RFC 7591 §2: jwks and jwks_uri are not both registered; private_key_jwt needs one."""
+    keys = spec.keys or ClientKeys()
+    if keys.jwks is not None and keys.jwks_uri is not None:
+        raise ClientMetadataError("jwks and jwks_uri must not both be registered", field="jwks")
+    if spec.auth_method not in KEY_METHODS:
+        if keys.jwks is not None or keys.jwks_uri is not None:
+            raise ClientMetadataError(
+                "jwks and jwks_uri are only for private_key_jwt clients", field="jwks"
+            )
+        return
+    if keys.jwks is None and keys.jwks_uri is None:
+        raise ClientMetadataError("private_key_jwt needs jwks or jwks_uri", field="jwks")
+    problem = (
+        jwks_problem(keys.jwks)
+        if keys.jwks is not None
+        # http on loopback passes here; outside development the fetcher refuses it (and
+        # private addresses) when it would fetch.
+        else jwks_uri_problem(keys.jwks_uri or "", development=True)
+    )
+    if problem is not None:
+        raise ClientMetadataError(problem, field="jwks" if keys.jwks is not None else "jwks_uri")
+
+
 def _known_grants(grant_types: Sequence[str]) -> list[type[GrantType]]:
     """The grant classes of `grant_types`; their declarations say who may hold them."""
     unknown_grants = set(grant_types) - GRANTS.keys()
@@ -171,9 +213,16 @@ async def register_client(
     now: datetime,
     owner_id: str | None = None,
     client_id: str | None = None,
+    seal: Sealer | None = None,
 ) -> RegisteredClient:
     validate_client_spec(spec)
-    secret = None if spec.is_public else new_token()
+    if spec.auth_method in SEALED_SECRET_METHODS and seal is None:
+        raise ClientMetadataError(
+            f"{spec.auth_method} is not available here", field="token_endpoint_auth_method"
+        )
+    # A client that proves itself with its own keys gets no secret (RFC 7591 §3.2.1: optional).
+    secret = None if spec.is_public or spec.auth_method in KEY_METHODS else new_token()
+    keys = spec.keys or ClientKeys()
     client = Client(
         client_id=client_id or new_client_id(),
         client_secret_hash=hash_token(secret) if secret else None,
@@ -194,6 +243,11 @@ async def register_client(
         logo_uri=spec.logo_uri,
         token_endpoint_auth_method=spec.auth_method,
         require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
+        jwks=keys.jwks,
+        jwks_uri=keys.jwks_uri,
+        client_secret_encrypted=(
+            seal(secret) if seal and secret and spec.auth_method in SEALED_SECRET_METHODS else None
+        ),
         created_at=now,
         updated_at=now,
     )
@@ -248,6 +302,7 @@ async def update_client(
             changes.require_pushed_authorization_requests,
             client.require_pushed_authorization_requests,
         ),
+        keys=_keys_after(changes, client),
     )
     validate_client_spec(spec)
     client.name = spec.name.strip()
@@ -263,9 +318,28 @@ async def update_client(
     client.refresh_token_ttl = spec.refresh_token_ttl
     client.token_endpoint_auth_method = spec.auth_method
     client.require_pushed_authorization_requests = spec.require_pushed_authorization_requests
+    client.jwks, client.jwks_uri = (
+        (spec.keys or ClientKeys()).jwks,
+        (spec.keys or ClientKeys()).jwks_uri,
+    )
+    if spec.auth_method not in SEALED_SECRET_METHODS:
+        # Kept only while the client uses client_secret_jwt; switching to it needs a new
+        # secret (rotate it), since only a digest of the current one is known.
+        client.client_secret_encrypted = None
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)
+
+
+def _keys_after(changes: ClientChanges, client: Client) -> ClientKeys | None:
+    """The keys a change leaves: the new ones, none when the client stops using them, or the
+    registered ones."""
+    if changes.keys is not None:
+        return changes.keys
+    method = changes.token_endpoint_auth_method or client.token_endpoint_auth_method
+    if method not in KEY_METHODS:
+        return None
+    return ClientKeys(client.jwks, client.jwks_uri)
 
 
 def _ttl(new: int | None, old: int | None) -> int | None:
@@ -299,11 +373,23 @@ async def delete_client(repos: Repositories, client: Client, *, now: datetime) -
     await repos.clients.delete(client.client_id)
 
 
-async def rotate_client_secret(repos: Repositories, client: Client, *, now: datetime) -> str:
+async def rotate_client_secret(
+    repos: Repositories, client: Client, *, now: datetime, seal: Sealer | None = None
+) -> str:
     if client.is_public:
         raise ClientMetadataError("a public client has no secret", field="client_secret")
+    sealed = client.token_endpoint_auth_method in SEALED_SECRET_METHODS
+    if sealed and seal is None:
+        raise ClientMetadataError(
+            "this client's secret cannot be rotated here", field="client_secret"
+        )
     secret = new_token()
-    await repos.clients.set_secret_hash(client.client_id, hash_token(secret), now)
+    await repos.clients.set_secret_hash(
+        client.client_id,
+        hash_token(secret),
+        now,
+        encrypted=seal(secret) if sealed and seal is not None else None,
+    )
     announce_client_change(repos, client.client_id, now=now)
     return secret
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from auth_service.oauth.client_auth import auth_method_names
+from auth_service.oauth.client_auth import ASSERTION_SIGNING_ALGORITHMS, auth_method_names
 from auth_service.security.pkce import SUPPORTED_METHODS
 from shared.scopes import Scope
 
@@ -55,6 +55,11 @@ def provider_metadata(
         "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
         "require_pushed_authorization_requests": require_pushed_authorization_requests,
     }
+    # RFC 8414 §2: the algorithms private_key_jwt and client_secret_jwt assertions may use.
+    for endpoint in ("token", "revocation", "introspection"):
+        metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] = list(
+            ASSERTION_SIGNING_ALGORITHMS
+        )
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"  # RFC 8414 §2
     return metadata

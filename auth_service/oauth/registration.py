@@ -14,8 +14,10 @@ from typing import Any
 
 from auth_service.clients.registry import (
     ClientChanges,
+    ClientKeys,
     ClientMetadataError,
     ClientSpec,
+    Sealer,
     delete_client,
     register_client,
     update_client,
@@ -93,7 +95,16 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
         require_pushed_authorization_requests=_boolean(
             metadata, "require_pushed_authorization_requests"
         ),
+        keys=_keys(metadata),
     )
+
+
+def _keys(metadata: dict[str, Any]) -> ClientKeys:
+    """RFC 7591 §2 jwks (a JWK Set object) and jwks_uri; checked by the registry's rules."""
+    jwks = metadata.get("jwks")
+    if jwks is not None and not isinstance(jwks, dict):
+        raise InvalidClientMetadataError("jwks must be a JWK Set object")
+    return ClientKeys(jwks=jwks, jwks_uri=_string(metadata, "jwks_uri"))
 
 
 def _response_types_for(grant_types: Sequence[str]) -> list[str]:
@@ -139,20 +150,31 @@ def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[st
         metadata["require_pushed_authorization_requests"] = True
     if not client.is_public:
         metadata["client_secret_expires_at"] = 0  # §3.2.1: 0 means it does not expire
-    for name, value in (("client_uri", client.homepage_uri), ("logo_uri", client.logo_uri)):
+    for name, value in (
+        ("client_uri", client.homepage_uri),
+        ("logo_uri", client.logo_uri),
+        ("jwks", client.jwks),
+        ("jwks_uri", client.jwks_uri),
+    ):
         if value:
             metadata[name] = value
     return metadata
 
 
 async def register(
-    repos: Repositories, metadata: dict[str, Any], *, now: datetime, issuer: str, signing_alg: str
+    repos: Repositories,
+    metadata: dict[str, Any],
+    *,
+    now: datetime,
+    issuer: str,
+    signing_alg: str,
+    seal: Sealer | None = None,
 ) -> dict[str, Any]:
     """RFC 7591 §3: register the client; the response echoes what was registered (§3.2.1)."""
     spec = spec_from_metadata(metadata)
     extra = validate_extra_metadata(metadata, signing_alg=signing_alg)
     try:
-        registered = await register_client(repos, spec, now=now)
+        registered = await register_client(repos, spec, now=now, seal=seal)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
     registered.client.registered_metadata = extra
@@ -209,6 +231,7 @@ async def update(
         logo_uri=spec.logo_uri or "",
         token_endpoint_auth_method=spec.auth_method,
         require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
+        keys=spec.keys,  # §2.2: the full metadata, so keys not sent are no longer registered
     )
     try:
         await update_client(repos, client, changes, now=now)

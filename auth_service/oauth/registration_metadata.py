@@ -14,12 +14,10 @@ from auth_service.clients.registry import web_url_problem
 from shared.errors import InvalidClientMetadataError
 
 # Defined metadata for features we do not have (encryption, signed userinfo, request objects,
-# client keys, pairwise subjects, front/back-channel logout, software statements). Accepting
-# it would register a promise we then break, e.g. `id_token_signed_response_alg: none` or an
-# encrypted ID token sent in the clear.
+# pairwise subjects, front/back-channel logout, software statements). Accepting it would
+# register a promise we then break, e.g. `id_token_signed_response_alg: none` or an encrypted
+# ID token sent in the clear. (`jwks` / `jwks_uri` are client keys for private_key_jwt.)
 UNSUPPORTED = (
-    "jwks",
-    "jwks_uri",
     "software_statement",
     "sector_identifier_uri",
     "id_token_encrypted_response_alg",

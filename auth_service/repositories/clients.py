@@ -56,11 +56,18 @@ class ClientRepository:
             .values(registration_access_token_hash=token_hash)
         )
 
-    async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
+    async def set_secret_hash(
+        self, client_id: str, secret_hash: str, now: datetime, *, encrypted: str | None = None
+    ) -> bool:
+        """A new secret: its digest, and (client_secret_jwt only) the secret encrypted."""
         self.changed.add(client_id)
         result = await self.session.exec(
             update(Client)
             .where(col(Client.client_id) == client_id)
-            .values(client_secret_hash=secret_hash, updated_at=now)
+            .values(
+                client_secret_hash=secret_hash,
+                client_secret_encrypted=encrypted,
+                updated_at=now,
+            )
         )
         return result.rowcount == 1

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.clients.registry import (
+    KEY_METHODS,
     ClientChanges,
+    ClientKeys,
     ClientMetadataError,
     ClientSpec,
     delete_client,
@@ -48,9 +51,27 @@ def _form_values(form: dict[str, str]) -> dict[str, Any]:
         "post_logout_redirect_uris": _lines(form.get("post_logout_redirect_uris", "")),
         # One checkbox per scope, named scope-<name>, so no parameter repeats.
         "scope": format_scope(name for name in SCOPES if f"scope-{name}" in form),
-        "client_type": "public" if form.get("client_type") == "public" else "confidential",
         "require_par": "require_par" in form,  # RFC 9126 §6
+        "client_type": _client_type(form.get("client_type")),
+        # private_key_jwt (RFC 7523 section 2.2): a JWKS URL or the public keys pasted as JSON.
+        "jwks_uri": form.get("jwks_uri", "").strip() or None,
+        "jwks_text": form.get("jwks", "").strip(),
     }
+
+
+def _client_type(value: str | None) -> str:
+    return value if value in ("public", "keys") else "confidential"
+
+
+def _portal_keys(values: dict[str, Any]) -> ClientKeys:
+    """The keys a private_key_jwt app entered; pasted JSON that does not parse is a form error."""
+    jwks = None
+    if values["jwks_text"]:
+        try:
+            jwks = json.loads(values["jwks_text"])
+        except ValueError:
+            raise ClientMetadataError("the pasted keys are not JSON", field="jwks") from None
+    return ClientKeys(jwks=jwks, jwks_uri=values["jwks_uri"])
 
 
 def _app_form(
@@ -84,6 +105,8 @@ def _values_of(client: Client) -> dict[str, Any]:
         "scope": client.scope,
         "client_type": "public" if client.is_public else "confidential",
         "require_par": client.require_pushed_authorization_requests,
+        "jwks_uri": client.jwks_uri,
+        "jwks_text": json.dumps(client.jwks, indent=2) if client.jwks else "",
     }
 
 
@@ -150,6 +173,11 @@ async def create_app(
     if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
         return _app_form(request, session, values=values, error=FORM_EXPIRED, status_code=400)
     public = values["client_type"] == "public"
+    keyed = values["client_type"] == "keys"
+    try:
+        keys = _portal_keys(values) if keyed else None
+    except ClientMetadataError as error:
+        return _app_form(request, session, values=values, error=error, status_code=400)
     spec = ClientSpec(
         name=values["name"],
         redirect_uris=values["redirect_uris"],
@@ -160,6 +188,8 @@ async def create_app(
         homepage_uri=values["homepage_uri"],
         logo_uri=values["logo_uri"],
         require_pushed_authorization_requests=values["require_par"],
+        token_endpoint_auth_method="private_key_jwt" if keyed else None,
+        keys=keys,
     )
     try:
         registered = await register_client(repos, spec, now=now, owner_id=session.user_id)
@@ -198,6 +228,12 @@ async def update_app(
         return _app_form(
             request, session, values=values, client=client, error=FORM_EXPIRED, status_code=400
         )
+    try:
+        keys = _portal_keys(values) if client.token_endpoint_auth_method in KEY_METHODS else None
+    except ClientMetadataError as error:
+        return _app_form(
+            request, session, values=values, client=client, error=error, status_code=400
+        )
     changes = ClientChanges(
         name=values["name"],
         redirect_uris=values["redirect_uris"],
@@ -206,6 +242,7 @@ async def update_app(
         homepage_uri=values["homepage_uri"] or "",
         logo_uri=values["logo_uri"] or "",
         require_pushed_authorization_requests=values["require_par"],
+        keys=keys,
     )
     try:
         await update_client(repos, client, changes, now=now)
@@ -224,8 +261,8 @@ async def rotate_secret(
 ) -> Response:  # fmt: skip
     session = me.session
     client = await _own_app(repos, session, client_id)
-    if client is None or client.is_public:
-        return _not_found(request)
+    if client is None or client.is_public or client.token_endpoint_auth_method in KEY_METHODS:
+        return _not_found(request)  # no secret to rotate: a public app, or one with its own keys
     if not csrf_ok(request, form, purpose="developers", session_hash=session.id_hash):
         return _app_form(
             request,

@@ -37,7 +37,12 @@ async def register(
     await throttle.hit_address("register-ip", ip, throttle.policy.registration_per_ip)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.register(
-        repos, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg
+        repos,
+        metadata,
+        now=now,
+        issuer=settings.issuer,
+        signing_alg=settings.signing_alg,
+        seal=request.app.state.secret_box.encrypt,  # client_secret_jwt keeps its secret sealed
     )
     audit.record("client_registered", client_id=response["client_id"], via="dynamic_registration")
     return JSONResponse(response, status_code=201, headers=NO_STORE_HEADERS)

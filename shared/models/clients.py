@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import JSON, Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel, Text
 
 from shared.models.types import UTCDateTime
 from shared.scopes import parse_scope
@@ -37,6 +37,10 @@ class Client(SQLModel, table=True):
     logo_uri: str | None = Field(default=None, max_length=2000)
     # RFC 7591 §2 metadata as registered; confidential clients may use basic or post either way.
     token_endpoint_auth_method: str = Field(default="client_secret_basic", max_length=32)
+    # client_secret_jwt (RFC 7523 §2.2) verifies an HMAC keyed by the secret itself, so for such
+    # clients only the secret is also kept, encrypted by the auth service's SecretBox (Fernet,
+    # key in the key directory): the database alone does not reveal it.
+    client_secret_encrypted: str | None = Field(default=None, sa_type=Text)
     # RFC 7592 §3: the bearer credential for reading, updating and deleting a dynamic registration.
     registration_access_token_hash: str | None = Field(default=None, max_length=64)
     # RFC 7591 §2 / OIDC Registration §2 metadata kept only to be shown and echoed (contacts,

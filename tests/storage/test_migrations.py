@@ -164,3 +164,33 @@ def test_migration_0007_keeps_existing_clients_as_they_were(tmp_path: Path) -> N
         assert _high_security_columns(url) == {"spa": unchanged, "web": unchanged}
         migrations.downgrade(url, "0006")
         assert _registered_metadata(url) == {"spa": {}, "web": {}}
+
+
+def _sealed_secrets(url: str) -> dict[str, Any]:
+    async def run() -> dict[str, Any]:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.connect() as connection:
+                client = table("client", column("client_id"), column("client_secret_encrypted"))
+                rows = await connection.execute(select(client))
+                return {row[0]: row[1] for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_migration_0008_gives_existing_clients_no_sealed_secret_and_downgrades(
+    tmp_path: Path,
+) -> None:
+    # client_secret_jwt (RFC 7523 §2.2) is new: no existing client has its secret sealed.
+    with fresh_database(tmp_path) as url:
+        migrations.upgrade(url, "0003")
+        _insert_clients_before_0004(url)
+        migrations.upgrade(url)
+        assert _sealed_secrets(url) == {"spa": None, "web": None}
+        migrations.downgrade(url, "0007")
+        assert _high_security_columns(url) == {
+            "spa": (False, False, None, None, None),
+            "web": (False, False, None, None, None),
+        }

@@ -11,16 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 
-from auth_service.oauth.client_auth.base import ClientAuthMethod, ClientCredentials
+from auth_service.oauth.client_auth.base import (
+    ClientAuthContext,
+    ClientAuthMethod,
+    ClientCredentials,
+)
 from auth_service.oauth.client_auth.client_secret_basic import BASIC_CHALLENGE, ClientSecretBasic
+from auth_service.oauth.client_auth.client_secret_jwt import ClientSecretJwt
 from auth_service.oauth.client_auth.client_secret_post import ClientSecretPost
 from auth_service.oauth.client_auth.none import NoneAuth
+from auth_service.oauth.client_auth.private_key_jwt import PrivateKeyJwt
 from shared.errors import InvalidClientError, InvalidRequestError
 from shared.models import Client
 
 __all__ = [
+    "ASSERTION_SIGNING_ALGORITHMS",
     "AUTH_METHODS",
     "BASIC_CHALLENGE",
+    "ClientAuthContext",
     "ClientCredentials",
     "auth_method_names",
     "authenticate_client",
@@ -28,8 +36,21 @@ __all__ = [
 ]
 
 AUTH_METHODS: Mapping[str, ClientAuthMethod] = {
-    method.name: method for method in (ClientSecretBasic(), ClientSecretPost(), NoneAuth())
+    method.name: method
+    for method in (
+        ClientSecretBasic(),
+        ClientSecretPost(),
+        NoneAuth(),
+        PrivateKeyJwt(),
+        ClientSecretJwt(),
+    )
 }
+# RFC 8414 §2 token_endpoint_auth_signing_alg_values_supported: what the JWT methods accept.
+ASSERTION_SIGNING_ALGORITHMS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        alg for method in AUTH_METHODS.values() for alg in getattr(method, "signing_algorithms", ())
+    )
+)
 
 
 def auth_method_names(*, public: bool | None = None) -> tuple[str, ...]:
@@ -65,14 +86,16 @@ def read_client_credentials(
 ClientLookup = Callable[[str], Awaitable[Client | None]]
 
 
-async def authenticate_client(credentials: ClientCredentials, lookup: ClientLookup) -> Client:
+async def authenticate_client(
+    credentials: ClientCredentials, lookup: ClientLookup, context: ClientAuthContext | None = None
+) -> Client:
     """Return the client these credentials prove, or raise InvalidClientError."""
     client = await lookup(credentials.client_id) if len(credentials.client_id) <= 64 else None
     if client is None:
         raise credentials.failure("client authentication failed")
     method = credentials.method
-    if client.token_endpoint_auth_method not in method.accepted_for or not method.verify(
-        credentials, client
+    if client.token_endpoint_auth_method not in method.accepted_for or not await method.verify(
+        credentials, client, context
     ):
         raise credentials.failure("client authentication failed")
     return client

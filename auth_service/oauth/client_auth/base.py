@@ -7,9 +7,10 @@ A method declares where in the request it looks, which registered `token_endpoin
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
 
 from shared.errors import InvalidClientError
 from shared.models import Client
@@ -22,10 +23,37 @@ class ClientCredentials:
     client_id: str
     client_secret: str | None
     method: ClientAuthMethod
+    # RFC 7521 §4.2: the `client_assertion` JWT, for the methods that read one.
+    assertion: str | None = None
 
     def failure(self, description: str) -> InvalidClientError:
         """RFC 6749 §5.2: invalid_client, with the method's challenge when it has one."""
         return InvalidClientError(description, challenge=self.method.challenge)
+
+
+class ClientKeysUnavailable(Exception):
+    """The client's keys could not be had (a jwks_uri fetch failed): invalid_client."""
+
+
+class ClientKeySource(Protocol):
+    async def jwks_for(self, client: Client, kid: str | None) -> Mapping[str, Any]:
+        """The client's JWK Set; raises ClientKeysUnavailable when it cannot be had."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthContext:
+    """What the assertion methods need beyond the request: the audiences an assertion may name,
+    the time, the client's keys and secret, and the single-use check of its `jti`."""
+
+    now: datetime
+    audiences: frozenset[str]
+    leeway: int
+    keys: ClientKeySource
+    # The client's secret, readable for client_secret_jwt only (None when not stored).
+    client_secret: Callable[[Client], str | None]
+    # (client_id, jti, expires_at) -> whether this is the jti's first use.
+    first_use: Callable[[str, str, datetime], Awaitable[bool]]
 
 
 class ClientAuthMethod(ABC):
@@ -51,5 +79,8 @@ class ClientAuthMethod(ABC):
         """The credentials of a request this method is used in; malformed ones raise."""
 
     @abstractmethod
-    def verify(self, credentials: ClientCredentials, client: Client) -> bool:
-        """Whether the credentials prove `client` (secrets compared in constant time)."""
+    async def verify(
+        self, credentials: ClientCredentials, client: Client, context: ClientAuthContext | None
+    ) -> bool:
+        """Whether the credentials prove `client` (secrets compared in constant time). The
+        assertion methods need `context`; without one they prove nothing."""

@@ -8,7 +8,11 @@ from collections.abc import Mapping
 from typing import ClassVar
 from urllib.parse import unquote_plus
 
-from auth_service.oauth.client_auth.base import ClientAuthMethod, ClientCredentials
+from auth_service.oauth.client_auth.base import (
+    ClientAuthContext,
+    ClientAuthMethod,
+    ClientCredentials,
+)
 from auth_service.security.secrets import token_matches
 from shared.errors import InvalidClientError, InvalidRequestError
 from shared.models import Client
@@ -32,7 +36,9 @@ class ClientSecretBasic(ClientAuthMethod):
             raise InvalidRequestError("client_id in the body differs from the Authorization header")
         return ClientCredentials(client_id, client_secret, self)
 
-    def verify(self, credentials: ClientCredentials, client: Client) -> bool:
+    async def verify(
+        self, credentials: ClientCredentials, client: Client, context: ClientAuthContext | None
+    ) -> bool:
         return verify_client_secret(credentials, client)
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from auth_service.oauth.client_auth.base import ClientAuthMethod, ClientCredentials
+from auth_service.oauth.client_auth.base import (
+    ClientAuthContext,
+    ClientAuthMethod,
+    ClientCredentials,
+)
 from auth_service.oauth.client_auth.client_secret_basic import SECRET_METHODS, verify_client_secret
 from shared.errors import InvalidClientError
 from shared.models import Client
@@ -25,5 +29,7 @@ class ClientSecretPost(ClientAuthMethod):
             raise InvalidClientError("client authentication is required")
         return ClientCredentials(client_id, form["client_secret"], self)
 
-    def verify(self, credentials: ClientCredentials, client: Client) -> bool:
+    async def verify(
+        self, credentials: ClientCredentials, client: Client, context: ClientAuthContext | None
+    ) -> bool:
         return verify_client_secret(credentials, client)

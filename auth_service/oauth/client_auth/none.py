@@ -6,7 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from auth_service.oauth.client_auth.base import ClientAuthMethod, ClientCredentials
+from auth_service.oauth.client_auth.base import (
+    ClientAuthContext,
+    ClientAuthMethod,
+    ClientCredentials,
+)
 from shared.errors import InvalidClientError
 from shared.models import Client
 
@@ -26,5 +30,7 @@ class NoneAuth(ClientAuthMethod):
             raise InvalidClientError("client authentication is required")
         return ClientCredentials(client_id, None, self)
 
-    def verify(self, credentials: ClientCredentials, client: Client) -> bool:
+    async def verify(
+        self, credentials: ClientCredentials, client: Client, context: ClientAuthContext | None
+    ) -> bool:
         return client.is_public

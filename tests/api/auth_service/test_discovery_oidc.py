@@ -122,6 +122,8 @@ async def test_discovery_oidc_grant_types_and_client_auth_methods_are_listed(
         "client_secret_basic",
         "client_secret_post",
         "none",
+        "private_key_jwt",
+        "client_secret_jwt",
     }
 
 

@@ -55,7 +55,8 @@ INFORMATIONAL: dict[str, Any] = {
 
 AUTH_METHOD_RULE = (
     "token_endpoint_auth_method must be none for public clients and "
-    "client_secret_basic or client_secret_post for confidential ones"
+    "client_secret_basic or client_secret_post or private_key_jwt or client_secret_jwt "
+    "for confidential ones"
 )
 
 
@@ -327,9 +328,10 @@ async def test_register_invalid_post_logout_uri_returns_invalid_redirect_uri(
             "response_types code needs grant_types authorization_code",
         ),
         (
-            {"token_endpoint_auth_method": "private_key_jwt"},
+            {"token_endpoint_auth_method": "tls_client_auth"},
             "token_endpoint_auth_method must be none for public clients and "
-            "client_secret_basic or client_secret_post for confidential ones",
+            "client_secret_basic or client_secret_post or private_key_jwt or client_secret_jwt "
+            "for confidential ones",
         ),
         (
             {"redirect_uris": "https://dynamic.example/callback"},
@@ -457,8 +459,12 @@ CANNOT_HONOUR = [
         {"id_token_encrypted_response_alg": "RSA-OAEP-256"},
         "id_token_encrypted_response_alg is not supported by this server",
     ),
-    ({"jwks_uri": "https://dynamic.example/jwks"}, "jwks_uri is not supported by this server"),
-    ({"jwks": {"keys": []}}, "jwks is not supported by this server"),
+    # Client keys are for private_key_jwt only (RFC 7523 section 2.2).
+    (
+        {"jwks_uri": "https://dynamic.example/jwks"},
+        "jwks and jwks_uri are only for private_key_jwt clients",
+    ),
+    ({"jwks": {"keys": []}}, "jwks and jwks_uri are only for private_key_jwt clients"),
     (
         {"request_uris": ["https://dynamic.example/r"]},
         "request_uris is not supported by this server",
@@ -752,7 +758,7 @@ async def test_registration_update_replaces_the_metadata(
         # Clients are authenticated by their registered method: an unknown one would lock the
         # client out, and one longer than the column would not fit (RFC 7591 §2).
         (
-            {"token_endpoint_auth_method": "private_key_jwt"},
+            {"token_endpoint_auth_method": "tls_client_auth"},
             "invalid_client_metadata",
             AUTH_METHOD_RULE,
         ),

@@ -31,6 +31,8 @@ async def test_well_known_discovery_describes_every_endpoint_and_capability(
             "client_secret_basic",
             "client_secret_post",
             "none",
+            "private_key_jwt",
+            "client_secret_jwt",
         }
 
 

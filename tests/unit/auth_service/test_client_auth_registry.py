@@ -51,8 +51,19 @@ async def authenticate(
 
 
 def test_client_auth_registry_lists_methods_in_registry_order() -> None:
-    assert auth_method_names() == ("client_secret_basic", "client_secret_post", "none")
-    assert auth_method_names(public=False) == ("client_secret_basic", "client_secret_post")
+    assert auth_method_names() == (
+        "client_secret_basic",
+        "client_secret_post",
+        "none",
+        "private_key_jwt",
+        "client_secret_jwt",
+    )
+    assert auth_method_names(public=False) == (
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
+    )
     assert auth_method_names(public=True) == ("none",)
     assert list(AUTH_METHODS) == list(auth_method_names())
 

@@ -1,0 +1,182 @@
+"""Client public keys for `private_key_jwt` (RFC 7523 §2.2, RFC 7591 §2 `jwks` / `jwks_uri`).
+
+Registered keys are checked here (a JWK Set of public signing keys, or an https URL, never
+both). Keys behind a `jwks_uri` are fetched by one guarded fetcher: https only (http on
+loopback in development), no private or link-local address literals outside development, no
+redirects, short connect and read timeouts and a size limit (security rules "fetched
+documents"); they are cached per client, and an unknown `kid` refetches at most once per
+interval, so forged kids cannot make us hammer the client's server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from auth_service.oauth.client_auth.base import ClientKeysUnavailable
+from shared.models import Client
+from shared.tokens import public_jwk_problem
+
+logger = logging.getLogger(__name__)
+
+MAX_INLINE_JWKS_BYTES = 16 * 1024
+MAX_KEYS = 10
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def jwks_problem(jwks: object) -> str | None:
+    """RFC 7517 §5: a JWK Set of at most MAX_KEYS public signing keys, of bounded size."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+        return "jwks must be a JWK Set: an object with a keys array"
+    if not 0 < len(jwks["keys"]) <= MAX_KEYS:
+        return f"jwks must hold 1-{MAX_KEYS} keys"
+    if len(json.dumps(jwks)) > MAX_INLINE_JWKS_BYTES:
+        return f"jwks must be at most {MAX_INLINE_JWKS_BYTES} bytes"
+    for key in jwks["keys"]:
+        problem = public_jwk_problem(key)
+        if problem is not None:
+            return problem
+    return None
+
+
+def jwks_uri_problem(url: str, *, development: bool) -> str | None:
+    """An absolute https URL without credentials; http only for loopback in development."""
+    if len(url) > 2000 or any(ch.isspace() for ch in url):
+        return "jwks_uri is too long or contains spaces"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "jwks_uri must be an absolute https URL"
+    if parts.scheme not in ("https", "http") or not host or "@" in parts.netloc or parts.fragment:
+        return "jwks_uri must be an absolute https URL"
+    if parts.scheme == "http" and not (development and host in LOOPBACK_HOSTS):
+        return "jwks_uri must use https"
+    if not development and _is_internal_address(host):
+        return "jwks_uri must not point at a private or loopback address"
+    return None
+
+
+def _is_internal_address(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
+    return not address.is_global
+
+
+@dataclass(slots=True)
+class _Cached:
+    jwks: dict[str, Any]
+    fresh_until: float
+    retry_at: float  # no fetch before this (after a refetch for an unknown kid or a failure)
+
+
+class ClientKeyFetcher:
+    """One per process (app state): the httpx client it owns and the per-client cache."""
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        refetch_interval: float,
+        timeout: float,
+        max_bytes: int,
+        development: bool,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # No redirects: a redirect could lead the fetch to an address the URL check refused.
+        self._http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+        )
+        self._ttl, self._refetch_interval = ttl, refetch_interval
+        self._max_bytes = max_bytes
+        self._development = development
+        self._clock = clock
+        self._cache: dict[tuple[str, str], _Cached] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._failed_until: dict[tuple[str, str], float] = {}
+        self.fetch_count = 0
+
+    async def jwks_for(self, client: Client, kid: str | None) -> Mapping[str, Any]:
+        """The client's key set; for a `jwks_uri`, one refetch when `kid` is not in the cache."""
+        if client.jwks is not None:
+            return client.jwks
+        if client.jwks_uri is None:
+            raise ClientKeysUnavailable("the client registered no keys")
+        key = (client.client_id, client.jwks_uri)
+        cached = self._cache.get(key)
+        now = self._clock()
+        known = cached is not None and _has_kid(cached.jwks, kid)
+        if cached is not None and ((known and now < cached.fresh_until) or now < cached.retry_at):
+            # Fresh, or (an unknown kid, or stale) but we asked the client's server just now.
+            return cached.jwks
+        if cached is None and now < self._failed_until.get(key, 0.0):
+            # A dead or broken jwks_uri is not asked again on every request of the interval.
+            raise ClientKeysUnavailable("the key set could not be fetched a moment ago")
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            again = self._cache.get(key)
+            if again is not None and again is not cached:
+                return again.jwks  # another request refetched while we waited
+            try:
+                jwks = await self._fetch(client.jwks_uri)
+            except ClientKeysUnavailable:
+                if cached is not None:
+                    cached.retry_at = self._clock() + self._refetch_interval
+                    return cached.jwks  # keep the last good set while the server is down
+                self._failed_until[key] = self._clock() + self._refetch_interval
+                raise
+            now = self._clock()
+            # A refetch for an unknown kid holds off the next one for the interval.
+            retry_at = now + self._refetch_interval if cached is not None and not known else 0.0
+            self._cache[key] = _Cached(jwks, now + self._ttl, retry_at)
+            self._failed_until.pop(key, None)
+            return jwks
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _fetch(self, url: str) -> dict[str, Any]:
+        problem = jwks_uri_problem(url, development=self._development)
+        if problem is not None:
+            raise ClientKeysUnavailable(problem)
+        self.fetch_count += 1
+        try:
+            async with self._http.stream(
+                "GET", url, headers={"Accept": "application/jwk-set+json, application/json"}
+            ) as response:
+                if response.status_code != 200:
+                    raise ClientKeysUnavailable(f"HTTP {response.status_code}")
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body.extend(chunk)
+                    if len(body) > self._max_bytes:
+                        raise ClientKeysUnavailable("the key set is too large")
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            logger.warning("client jwks fetch failed: %s", type(exc).__name__)
+            raise ClientKeysUnavailable(type(exc).__name__) from None
+        try:
+            jwks = json.loads(bytes(body))
+        except ValueError:
+            raise ClientKeysUnavailable("the key set is not JSON") from None
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            raise ClientKeysUnavailable("the document is not a JWK Set")
+        return jwks
+
+
+def _has_kid(jwks: Mapping[str, Any], kid: str | None) -> bool:
+    if kid is None:
+        return True
+    keys = jwks.get("keys")
+    return isinstance(keys, list) and any(isinstance(k, dict) and k.get("kid") == kid for k in keys)

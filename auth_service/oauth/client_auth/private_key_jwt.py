@@ -1,0 +1,58 @@
+"""`private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): a JWT signed with a key of the client's
+registered JWK Set (`jwks`, or fetched from `jwks_uri`). Asymmetric algorithms only: never
+`none`, never HMAC (RFC 8725 §3.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from auth_service.oauth.client_auth.base import (
+    ClientAuthContext,
+    ClientAuthMethod,
+    ClientCredentials,
+    ClientKeysUnavailable,
+)
+from auth_service.oauth.client_auth.jwt_assertion import (
+    assertion_kid,
+    is_assertion,
+    read_assertion_credentials,
+    uses_hmac,
+    validate_assertion_claims,
+)
+from shared.errors import InvalidTokenError
+from shared.models import Client
+from shared.tokens import SIGNATURE_ALGORITHMS, verify_with_jwk_set
+
+ALGORITHMS = SIGNATURE_ALGORITHMS  # RS256, PS256, ES256, EdDSA
+
+
+class PrivateKeyJwt(ClientAuthMethod):
+    name: ClassVar[str] = "private_key_jwt"
+    accepted_for: ClassVar[frozenset[str]] = frozenset({"private_key_jwt"})
+    where: ClassVar[str] = "client_assertion"
+    signing_algorithms: ClassVar[tuple[str, ...]] = ALGORITHMS
+
+    def is_used(self, authorization: str | None, form: Mapping[str, str]) -> bool:
+        return is_assertion(form) and not uses_hmac(form)
+
+    def read(self, authorization: str | None, form: Mapping[str, str]) -> ClientCredentials:
+        return read_assertion_credentials(form, self, ALGORITHMS)
+
+    async def verify(
+        self, credentials: ClientCredentials, client: Client, context: ClientAuthContext | None
+    ) -> bool:
+        if context is None or credentials.assertion is None:
+            return False
+        try:
+            jwks = await context.keys.jwks_for(client, assertion_kid(credentials, ALGORITHMS))
+        except InvalidTokenError:
+            return False
+        except ClientKeysUnavailable:  # an unreachable or broken jwks_uri is the client's
+            raise credentials.failure("the client's keys could not be fetched") from None
+        try:
+            claims = verify_with_jwk_set(credentials.assertion, jwks, algorithms=ALGORITHMS)
+        except InvalidTokenError as error:
+            raise credentials.failure(f"client assertion refused: {error.description}") from None
+        await validate_assertion_claims(claims, credentials, context)
+        return True

@@ -1,0 +1,61 @@
+"""Rules for registered client keys and jwks_uri targets (RFC 7591 §2, RFC 7517 §5; the
+security rules on fetched documents)."""
+
+from __future__ import annotations
+
+import pytest
+
+from auth_service.clients.keys import jwks_problem, jwks_uri_problem
+
+
+@pytest.mark.parametrize(
+    ("url", "development", "problem"),
+    [
+        ("https://keys.example/jwks.json", False, None),
+        ("http://127.0.0.1:9000/jwks.json", True, None),
+        ("http://localhost/jwks.json", True, None),
+        ("http://127.0.0.1:9000/jwks.json", False, "jwks_uri must use https"),
+        ("http://keys.example/jwks.json", True, "jwks_uri must use https"),
+        (
+            "https://127.0.0.1/jwks.json",
+            False,
+            "jwks_uri must not point at a private or loopback address",
+        ),
+        (
+            "https://10.0.0.7/jwks.json",
+            False,
+            "jwks_uri must not point at a private or loopback address",
+        ),
+        (
+            "https://169.254.169.254/latest",
+            False,
+            "jwks_uri must not point at a private or loopback address",
+        ),
+        (
+            "https://[::1]/jwks.json",
+            False,
+            "jwks_uri must not point at a private or loopback address",
+        ),
+        (
+            "https://localhost/jwks.json",
+            False,
+            "jwks_uri must not point at a private or loopback address",
+        ),
+        ("https://keys.example/jwks.json#frag", True, "jwks_uri must be an absolute https URL"),
+        ("https://[bad/jwks.json", True, "jwks_uri must be an absolute https URL"),
+        ("ftp://keys.example/jwks.json", True, "jwks_uri must be an absolute https URL"),
+        ("https://keys.example/" + "a" * 2000, True, "jwks_uri is too long or contains spaces"),
+    ],
+)
+def test_jwks_uri_problem_allows_https_and_loopback_http_in_development_only(
+    url: str, development: bool, problem: str | None
+) -> None:
+    assert jwks_uri_problem(url, development=development) == problem
+
+
+def test_jwks_problem_refuses_too_many_keys_and_oversized_sets() -> None:
+    key = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    assert jwks_problem({"keys": [key]}) is None
+    assert jwks_problem({"keys": [key] * 11}) == "jwks must hold 1-10 keys"
+    padded = {"keys": [{**key, "x5c": ["A" * 17000]}]}
+    assert jwks_problem(padded) == "jwks must be at most 16384 bytes"
