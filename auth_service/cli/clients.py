@@ -40,6 +40,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "can_introspect": client.can_introspect,
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     }
 
 
@@ -58,6 +59,9 @@ def clients_create(
     can_introspect: Annotated[bool, typer.Option("--can-introspect")] = False,
     access_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
+    dpop_bound: Annotated[
+        bool, typer.Option("--dpop-bound", help="Every token request must carry a DPoP proof")
+    ] = False,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     spec = ClientSpec(
@@ -72,6 +76,7 @@ def clients_create(
         can_introspect=can_introspect,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
+        dpop_bound_access_tokens=dpop_bound,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -131,6 +136,7 @@ def clients_update(
     can_introspect: Annotated[bool | None, typer.Option("--can-introspect/--no-introspect")] = None,
     access_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+    dpop_bound: Annotated[bool | None, typer.Option("--dpop-bound/--dpop-optional")] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     changes = ClientChanges(
@@ -142,6 +148,7 @@ def clients_update(
         can_introspect=can_introspect,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
+        dpop_bound_access_tokens=dpop_bound,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

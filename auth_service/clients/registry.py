@@ -55,6 +55,7 @@ class ClientSpec:
     access_token_ttl: int | None = None
     refresh_token_ttl: int | None = None
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2; derived from is_public if None
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
 
     @property
     def auth_method(self) -> str:
@@ -79,6 +80,7 @@ class ClientChanges:
     homepage_uri: str | None = None
     logo_uri: str | None = None
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2, within public or confidential
+    dpop_bound_access_tokens: bool | None = None  # RFC 9449 §5.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,7 @@ async def register_client(
         homepage_uri=spec.homepage_uri,
         logo_uri=spec.logo_uri,
         token_endpoint_auth_method=spec.auth_method,
+        dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
         created_at=now,
         updated_at=now,
     )
@@ -241,6 +244,9 @@ async def update_client(
         token_endpoint_auth_method=pick(
             changes.token_endpoint_auth_method, client.token_endpoint_auth_method
         ),
+        dpop_bound_access_tokens=pick(
+            changes.dpop_bound_access_tokens, client.dpop_bound_access_tokens
+        ),
     )
     validate_client_spec(spec)
     client.name = spec.name.strip()
@@ -255,6 +261,7 @@ async def update_client(
     client.access_token_ttl = spec.access_token_ttl
     client.refresh_token_ttl = spec.refresh_token_ttl
     client.token_endpoint_auth_method = spec.auth_method
+    client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)

@@ -7,6 +7,7 @@ from typing import Any
 
 from auth_service.oauth.client_auth import auth_method_names
 from auth_service.security.pkce import SUPPORTED_METHODS
+from shared.dpop import DPOP_ALGORITHMS
 from shared.scopes import Scope
 
 
@@ -50,6 +51,8 @@ def provider_metadata(
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
+        # RFC 9449 §5.1
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"  # RFC 8414 §2

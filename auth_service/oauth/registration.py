@@ -83,7 +83,16 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
         homepage_uri=_string(metadata, "client_uri"),
         logo_uri=_string(metadata, "logo_uri"),
         token_endpoint_auth_method=auth_method,
+        dpop_bound_access_tokens=_dpop_bound(metadata),
     )
+
+
+def _dpop_bound(metadata: dict[str, Any]) -> bool:
+    """RFC 9449 §5.2 `dpop_bound_access_tokens`, false when absent."""
+    value = metadata.get("dpop_bound_access_tokens", False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadataError("dpop_bound_access_tokens must be true or false")
+    return value
 
 
 def _response_types_for(grant_types: Sequence[str]) -> list[str]:
@@ -124,6 +133,8 @@ def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[st
         "scope": client.scope,
         "registration_client_uri": f"{issuer}/oauth/register/{client.client_id}",
     }
+    if client.dpop_bound_access_tokens:
+        metadata["dpop_bound_access_tokens"] = True  # RFC 9449 §5.2; false is the default
     if not client.is_public:
         metadata["client_secret_expires_at"] = 0  # §3.2.1: 0 means it does not expire
     for name, value in (("client_uri", client.homepage_uri), ("logo_uri", client.logo_uri)):
@@ -195,6 +206,7 @@ async def update(
         homepage_uri=spec.homepage_uri or "",
         logo_uri=spec.logo_uri or "",
         token_endpoint_auth_method=spec.auth_method,
+        dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
     )
     try:
         await update_client(repos, client, changes, now=now)

@@ -82,6 +82,7 @@ def test_cli_clients_create_with_can_introspect_is_listed_with_it(stack: LiveSta
             "can_introspect": True,
             "access_token_ttl": None,
             "refresh_token_ttl": None,
+            "dpop_bound_access_tokens": False,
         }
     ]
     assert client_row(stack, created["client_id"]).client_secret_hash == hash_token(

@@ -56,9 +56,11 @@ class AuthorizationRequest:
     max_age: int | None
     login_hint: str | None
     client_vetted: bool = True
+    # RFC 9449 §10: the DPoP key the code will be bound to.
+    dpop_jkt: str | None = None
 
     def to_params(self) -> dict[str, Any]:
-        return {
+        params = {
             "redirect_uri": self.redirect_uri,
             "redirect_uri_given": self.redirect_uri_given,
             "scope": format_scope(self.scopes),
@@ -71,6 +73,9 @@ class AuthorizationRequest:
             "login_hint": self.login_hint,
             "client_vetted": self.client_vetted,
         }
+        if self.dpop_jkt is not None:
+            params["dpop_jkt"] = self.dpop_jkt
+        return params
 
     @classmethod
     def from_params(cls, client_id: str, params: dict[str, Any]) -> AuthorizationRequest:
@@ -87,6 +92,7 @@ class AuthorizationRequest:
             max_age=params["max_age"],
             login_hint=params["login_hint"],
             client_vetted=params.get("client_vetted", True),
+            dpop_jkt=params.get("dpop_jkt"),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:
