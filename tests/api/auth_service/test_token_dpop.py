@@ -480,3 +480,29 @@ async def test_token_dpop_replay_at_another_instance_sharing_redis_is_refused(
     async with LifespanManager(first):
         await _second_instance_refuses_replay(redis_settings, db, clock, key, first)
     assert await db.count(UsedJti) == 0  # kept in Redis, not in the database
+
+
+async def test_token_dpop_password_grant_public_client_binds_its_refresh_tokens(
+    auth_client: httpx.AsyncClient, db: Database, user: TestUser, key: DpopKey, clock: TestClock
+) -> None:
+    app = await make_client(
+        db,
+        is_public=True,
+        is_first_party=True,
+        grant_types=["password", "refresh_token"],
+        redirect_uris=[],
+    )
+    data = {"grant_type": "password", "username": user.username, "password": user.password}
+
+    response = await post_token(auth_client, app, data, key.proof("POST", TOKEN_URL, now=clock()))
+
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    (grant,) = await db.all(Grant, Grant.client_id == app.client_id)
+    assert grant.dpop_jkt == key.jkt
+    refused = await post_token(
+        auth_client,
+        app,
+        {"grant_type": "refresh_token", "refresh_token": response.json()["refresh_token"]},
+    )
+    assert_oauth_error(refused, "invalid_grant")
