@@ -83,6 +83,14 @@ class AuthSettings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_host: str = "127.0.0.1"
 
+    # DPoP (RFC 9449, README "Sender-constrained tokens (DPoP)"): a proof's iat may differ from
+    # our clock by this many seconds either way, and its jti is remembered as long. With
+    # dpop_nonce_required the token endpoint also demands a server nonce (RFC 9449 §8), valid
+    # for one to two lifetimes; nonces are HMACs under a key from the key directory, no storage.
+    dpop_proof_window: int = Field(default=60, ge=5, le=600)
+    dpop_nonce_required: bool = False
+    dpop_nonce_lifetime: int = Field(default=300, ge=30, le=3600)
+
     # Sign-up, dynamic registration (RFC 7591) and throttling.
     signup_enabled: bool = True
     # RFC 7591 §3: with a token, registration needs `Authorization: Bearer <token>`; open means

@@ -17,6 +17,7 @@ from auth_service.clients.cache import ClientCache
 from auth_service.clients.keys import ClientKeyFetcher
 from auth_service.config import AuthSettings, get_settings
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
+from auth_service.oauth.dpop import DpopPolicy
 from auth_service.oauth.grants import build_grants
 from auth_service.oauth.grants.base import GrantServices
 from auth_service.oauth.introspection import IntrospectionState
@@ -44,6 +45,7 @@ from auth_service.web.security_headers import SecurityHeadersMiddleware
 from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
+from shared.dpop import DpopNonces
 from shared.errors import OAuthError
 from shared.failures import CatchAllMiddleware, install_failure_handlers
 from shared.input_guard import MalformedInputMiddleware
@@ -108,13 +110,10 @@ def create_app(
             max_bytes=settings.client_jwks_max_bytes,
             development=settings.is_development,
         )
-        # Single-use client assertion jtis: Redis when configured, else the database.
-        app.state.replay_guard = (
-            RedisReplayGuard(settings.redis_url) if settings.redis_url else None
-        )
         app.state.device_cookies = DeviceCookies(
             app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl
         )
+        app.state.dpop = _dpop_policy(settings, app.state.secret_box)
         maintenance = Maintenance(settings, sessionmaker, key_store, clock)
         await maintenance.reload_keys()  # reads every private key once
         app.state.engine = engine
@@ -168,6 +167,8 @@ def create_app(
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )
+    # Single-use jtis (DPoP proofs, client assertions): Redis when configured, else the database.
+    app.state.replay_guard = RedisReplayGuard(settings.redis_url) if settings.redis_url else None
     app.state.password_hasher = PasswordHasher(
         time_cost=settings.password_time_cost,
         memory_kib=settings.password_memory_kib,
@@ -203,6 +204,15 @@ async def _render_oauth_error(request: Request, exc: Exception) -> Response:
     """Protocol errors: JSON on back-channel endpoints, our HTML error page on the user's pages."""
     assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
     return render_failure(request, exc)
+
+
+def _dpop_policy(settings: AuthSettings, secret_box: SecretBox) -> DpopPolicy:
+    nonces = None
+    if settings.dpop_nonce_required:
+        # RFC 9449 §8: stateless nonces, so every instance sharing the key directory accepts them.
+        key = secret_box.derive_key("dpop nonces")
+        nonces = DpopNonces(key, lifetime=settings.dpop_nonce_lifetime)
+    return DpopPolicy(window=settings.dpop_proof_window, nonces=nonces)
 
 
 def _token_policy(settings: AuthSettings) -> TokenPolicy:

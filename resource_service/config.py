@@ -50,6 +50,15 @@ class ResourceSettings(BaseSettings):
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("RESOURCE_DATABASE_URL", "DATABASE_URL"),
     )
+    # The base URL clients use to reach this API (behind a proxy, its public URL); DPoP proofs'
+    # htu is checked against it plus the request path (RFC 9449 §4.3). Default: the audience.
+    public_url: str | None = None
+    # DPoP proofs' iat may differ from our clock by this many seconds (RFC 9449 §4.3 item 11).
+    dpop_proof_window: int = Field(default=60, ge=5, le=600)
+    # When set, proofs must carry a server nonce (RFC 9449 §9), an HMAC under this secret (all
+    # instances share it); unset, this API asks for no nonces.
+    dpop_nonce_secret: str | None = Field(default=None, min_length=32)
+    dpop_nonce_lifetime: int = Field(default=300, ge=30, le=3600)
     # Tokens already verified are remembered (by the whole token string) up to this many.
     verified_token_cache_size: int = Field(default=10_000, ge=0)
     # User profiles are cached this long, and served up to profile_stale_for during a DB outage.

@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resource_service.config import ResourceSettings
-from shared.bearer import require_bearer
 from shared.claims import AccessTokenClaims
+from shared.dpop import DPOP_ALGORITHMS
+from shared.dpop_auth import as_dpop_challenge, authenticate_access_token
 from shared.errors import InsufficientScopeError, InvalidTokenError
 from shared.token_cache import VerifiedTokenCache
 from shared.tokens import decode_access_token
@@ -51,46 +52,65 @@ async def get_bearer_claims(request: Request) -> AccessTokenClaims:
     # about as much as the cached path below, and this runs on every API request.
     state = request.app.state
     settings: ResourceSettings = state.settings
-    # RFC 6750 §2.1: only the Authorization header; tokens in URLs end up in logs (RFC 9700 §4.3.2).
-    token = require_bearer(request.headers.get("authorization"), realm=REALM)
     now: datetime = state.clock()
     cache: VerifiedTokenCache = state.verified_tokens
-    claims = cache.get(token, now.timestamp(), settings.leeway)
-    if claims is None:
-        try:
-            claims = await decode_access_token(
-                token,
-                keys=state.jwks,
-                issuer=settings.issuer,
-                audience=settings.audience,
-                now=now,
-                leeway=settings.leeway,
-            )
-        except InvalidTokenError as exc:
-            # One protected resource, one realm in every challenge (RFC 7235 §2.2).
-            raise InvalidTokenError(exc.description, realm=REALM) from None
-        cache.put(token, claims)
-    # Checked on every request, cached or not: revocation is the one thing that changes.
-    if state.revocations.is_revoked(claims):
-        raise InvalidTokenError("the access token was revoked", realm=REALM)
+
+    async def verify(token: str) -> AccessTokenClaims:
+        claims = cache.get(token, now.timestamp(), settings.leeway)
+        if claims is None:
+            try:
+                claims = await decode_access_token(
+                    token,
+                    keys=state.jwks,
+                    issuer=settings.issuer,
+                    audience=settings.audience,
+                    now=now,
+                    leeway=settings.leeway,
+                )
+            except InvalidTokenError as exc:
+                # One protected resource, one realm in every challenge (RFC 7235 §2.2).
+                raise InvalidTokenError(exc.description, realm=REALM) from None
+            cache.put(token, claims)
+        # Checked on every request, cached or not: revocation is the one thing that changes.
+        if state.revocations.is_revoked(claims):
+            raise InvalidTokenError("the access token was revoked", realm=REALM)
+        return claims
+
+    # RFC 6750 §2.1: only the Authorization header; tokens in URLs end up in logs (RFC 9700 §4.3.2).
+    # RFC 9449 §4.3 item 9: htu is our public URL (a setting, right behind a proxy) and the path.
+    claims, request.state.dpop = await authenticate_access_token(
+        request.headers.get("authorization"),
+        request.headers.getlist("dpop"),
+        verify=verify,
+        checker=state.dpop,
+        method=request.method,
+        url=state.public_url + request.url.path,
+        now=now.timestamp(),
+        realm=REALM,
+    )
     return claims
 
 
 BearerClaims = Annotated[AccessTokenClaims, Depends(get_bearer_claims)]
 
 
-def require_scopes(*names: str) -> Callable[[AccessTokenClaims], Awaitable[AccessTokenClaims]]:
+def require_scopes(
+    *names: str,
+) -> Callable[[Request, AccessTokenClaims], Awaitable[AccessTokenClaims]]:
     """A dependency that passes the claims on when the token holds every scope in `names`."""
     needed = frozenset(names)
 
-    async def check(claims: BearerClaims) -> AccessTokenClaims:
+    async def check(request: Request, claims: BearerClaims) -> AccessTokenClaims:
         if not needed <= claims.scopes:
             # RFC 6750 §3.1: 403 with the scope the request needs.
-            raise InsufficientScopeError(
+            error = InsufficientScopeError(
                 "the access token lacks the required scope",
                 realm=REALM,
                 scope=" ".join(sorted(needed)),
             )
+            if request.state.dpop:  # RFC 9449 §7.1: in the scheme the client used
+                raise as_dpop_challenge(error, realm=REALM, algs=" ".join(DPOP_ALGORITHMS))
+            raise error
         return claims
 
     return check

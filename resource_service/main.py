@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from resource_service.routes import api_router
 from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
+from shared.dpop import DpopNonces, DpopProofChecker
 from shared.errors import OAuthError, oauth_error_handler
 from shared.failures import CatchAllMiddleware, install_failure_handlers
 from shared.input_guard import MalformedInputMiddleware
@@ -27,6 +29,7 @@ from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
 from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
+from shared.replay import make_replay_guard
 from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from shared.token_cache import VerifiedTokenCache
 
@@ -42,6 +45,20 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for this type only
     detail = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _dpop_checker(settings: ResourceSettings) -> DpopProofChecker:
+    """RFC 9449 §11.1: proofs' jtis in Redis when configured (every instance), else in memory
+    (this process only); nonces (§9) only when a secret shared by all instances is set."""
+    nonces = None
+    if settings.dpop_nonce_secret:
+        key = hashlib.sha256(
+            b"myauth dpop nonces\x00" + settings.dpop_nonce_secret.encode()
+        ).digest()
+        nonces = DpopNonces(key, lifetime=settings.dpop_nonce_lifetime)
+    return DpopProofChecker(
+        make_replay_guard(settings.redis_url), window=settings.dpop_proof_window, nonces=nonces
+    )
 
 
 def create_app(
@@ -105,6 +122,7 @@ def create_app(
             await metrics_listener.aclose()
             await feed.aclose()
             await jwks.aclose()
+            await app.state.dpop.guard.aclose()
             if http_client is None:
                 await http.aclose()
             await engine.dispose()
@@ -121,6 +139,8 @@ def create_app(
     app.state.clock = clock
     app.state.metrics = Metrics("resource_service")
     app.state.verified_tokens = VerifiedTokenCache(settings.verified_token_cache_size)
+    app.state.public_url = (settings.public_url or settings.audience).rstrip("/")
+    app.state.dpop = _dpop_checker(settings)
     app.include_router(api_router)
     app.include_router(operations_router(public_metrics=settings.metrics_port is None))
     app.add_exception_handler(OAuthError, oauth_error_handler)

@@ -33,6 +33,13 @@ class AccessTokenClaims(BaseModel):
     nbf: int | None = None
     auth_time: int | None = None
     grant_id: str | None = None
+    # RFC 7800 §3.1 confirmation; RFC 9449 §6.1 `{"jkt": ...}` for a DPoP-bound token.
+    cnf: dict[str, Any] | None = None
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        jkt = self.cnf.get("jkt") if self.cnf else None
+        return jkt if isinstance(jkt, str) else None
 
     @property
     def scopes(self) -> frozenset[str]:

@@ -181,6 +181,63 @@ class InvalidRequestUriError(OAuthError):
     default_description = "the request_uri is invalid, expired or was already used"
 
 
+# RFC 9449 §5, §7.1, §8 and §12.2: DPoP proof errors (the token endpoint's 400 shape; a
+# protected resource answers them as DpopChallengeError instead).
+class InvalidDpopProofError(OAuthError):
+    error = "invalid_dpop_proof"
+    default_description = "the DPoP proof is invalid"
+
+
+class UseDpopNonceError(OAuthError):
+    error = "use_dpop_nonce"
+    default_description = "use the DPoP-Nonce the server sent"
+
+    def __init__(self, description: str | None = None, *, nonce: str) -> None:
+        super().__init__(description)
+        self.nonce = nonce
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "DPoP-Nonce": self.nonce}
+
+
+class DpopChallengeError(OAuthError):
+    """RFC 9449 §7.1: a protected resource refusing a request, 401 (403 for scope) with a DPoP
+    challenge naming the error and the algorithms it accepts; other challenges may follow."""
+
+    status_code = 401
+
+    def __init__(
+        self,
+        code: str,
+        description: str,
+        *,
+        realm: str,
+        algs: str,
+        status: int = 401,
+        scope: str | None = None,
+        nonce: str | None = None,
+        also: str | None = None,
+    ) -> None:
+        super().__init__(description)
+        self.code, self.status_code, self.nonce = code, status, nonce  # type: ignore[misc]
+        params = [("realm", realm), ("error", code), ("error_description", self.description)]
+        if scope is not None:
+            params.append(("scope", scope))
+        params.append(("algs", algs))
+        self.challenge = "DPoP " + ", ".join(f'{k}="{protocol_text(v)}"' for k, v in params)
+        if also is not None:
+            self.challenge += ", " + also
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.code, "error_description": self.description}
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.nonce is not None:
+            headers["DPoP-Nonce"] = self.nonce
+        return headers
+
+
 class BearerTokenError(OAuthError):
     """An RFC 6750 §3 error: the challenge names the realm, the code and, if any, the scope."""
 

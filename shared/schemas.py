@@ -35,6 +35,8 @@ class IntrospectionResponse(BaseModel):
     aud: str | list[str] | None = None
     iss: str | None = None
     jti: str | None = None
+    # RFC 9449 §6.2: the key a DPoP-bound token is bound to.
+    cnf: dict[str, str] | None = None
 
     def to_wire(self) -> dict[str, object]:
         # RFC 7662 §2.2: an inactive token reveals nothing but `active: false`.

@@ -382,3 +382,37 @@ def public_jwk_problem(data: object) -> str | None:
         except ValueError:
             continue
     return "a key is not an RSA, P-256 or Ed25519 public key for RS256, PS256, ES256 or EdDSA"
+
+
+class EmbeddedKeyJws(NamedTuple):
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    jkt: str  # RFC 7638 thumbprint of the embedded key
+
+
+def verify_embedded_key_jws(token: str, *, typ: str, algorithms: tuple[str, ...]) -> EmbeddedKeyJws:
+    """A JWS signed by the public key in its own `jwk` header (DPoP proofs, RFC 9449 §4.2-4.3).
+
+    Checks the `typ`, the algorithm against `algorithms`, that the `jwk` is a public key of that
+    algorithm and nothing else names a key (`jku`, `x5u`, `x5c`, `crit`), then the signature.
+    """
+    parts = _split(token)
+    header = parts.header
+    alg = header.get("alg")
+    if alg not in algorithms or alg not in _ALG_MODELS:
+        raise InvalidTokenError("proof algorithm is not allowed")
+    if header.get("typ") != typ:
+        raise InvalidTokenError(f"proof typ must be {typ}")
+    if (FORBIDDEN_HEADERS - {"jwk"}) & header.keys() or "crit" in header:
+        raise InvalidTokenError("proof header must carry no key but its jwk")
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict):
+        raise InvalidTokenError("proof header has no jwk")
+    if PRIVATE_JWK_MEMBERS & jwk.keys():
+        raise InvalidTokenError("proof jwk must not contain a private key")
+    try:
+        key = load_public_jwk(jwk, alg)
+        jkt = jwk_thumbprint(jwk)
+    except (ValueError, JoseError, KeyError, TypeError):
+        raise InvalidTokenError("proof jwk is not a public key for its alg") from None
+    return EmbeddedKeyJws(header, _verified_claims(parts, key, alg), jkt)

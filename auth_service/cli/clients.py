@@ -46,6 +46,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "refresh_token_ttl": client.refresh_token_ttl,
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         **_jwt_auth_json(client),
+        "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
     }
 
 
@@ -114,6 +115,9 @@ def clients_create(
     auth_method: AuthMethodOption = None,
     jwks: JwksOption = None,
     jwks_uri: JwksUriOption = None,
+    dpop_bound: Annotated[
+        bool, typer.Option("--dpop-bound", help="Every token request must carry a DPoP proof")
+    ] = False,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     try:
@@ -135,6 +139,7 @@ def clients_create(
         require_pushed_authorization_requests=require_par,
         token_endpoint_auth_method=auth_method,
         keys=keys,
+        dpop_bound_access_tokens=dpop_bound,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -203,6 +208,7 @@ def clients_update(
     auth_method: AuthMethodOption = None,
     jwks: JwksOption = None,
     jwks_uri: JwksUriOption = None,
+    dpop_bound: Annotated[bool | None, typer.Option("--dpop-bound/--dpop-optional")] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     try:
@@ -221,6 +227,7 @@ def clients_update(
         require_pushed_authorization_requests=require_par,
         token_endpoint_auth_method=auth_method,
         keys=keys,
+        dpop_bound_access_tokens=dpop_bound,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

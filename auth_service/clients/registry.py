@@ -72,6 +72,7 @@ class ClientSpec:
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2; derived from is_public if None
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
     keys: ClientKeys | None = None  # RFC 7591 §2 jwks / jwks_uri, for private_key_jwt
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
 
     @property
     def auth_method(self) -> str:
@@ -98,6 +99,7 @@ class ClientChanges:
     token_endpoint_auth_method: str | None = None  # RFC 7591 §2, within public or confidential
     require_pushed_authorization_requests: bool | None = None  # RFC 9126 §6
     keys: ClientKeys | None = None  # replaces the registered keys; None keeps them
+    dpop_bound_access_tokens: bool | None = None  # RFC 9449 §5.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,7 @@ async def register_client(
         client_secret_encrypted=(
             seal(secret) if seal and secret and spec.auth_method in SEALED_SECRET_METHODS else None
         ),
+        dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
         created_at=now,
         updated_at=now,
     )
@@ -303,6 +306,9 @@ async def update_client(
             client.require_pushed_authorization_requests,
         ),
         keys=_keys_after(changes, client),
+        dpop_bound_access_tokens=pick(
+            changes.dpop_bound_access_tokens, client.dpop_bound_access_tokens
+        ),
     )
     validate_client_spec(spec)
     client.name = spec.name.strip()
@@ -326,6 +332,7 @@ async def update_client(
         # Kept only while the client uses client_secret_jwt; switching to it needs a new
         # secret (rotate it), since only a digest of the current one is known.
         client.client_secret_encrypted = None
+    client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)

@@ -7,6 +7,7 @@ from typing import Any
 
 from auth_service.oauth.client_auth import ASSERTION_SIGNING_ALGORITHMS, auth_method_names
 from auth_service.security.pkce import SUPPORTED_METHODS
+from shared.dpop import DPOP_ALGORITHMS
 from shared.scopes import Scope
 
 
@@ -54,6 +55,8 @@ def provider_metadata(
         # RFC 9126 §5: where to push, and whether every authorization request must be pushed.
         "pushed_authorization_request_endpoint": f"{issuer}/oauth/par",
         "require_pushed_authorization_requests": require_pushed_authorization_requests,
+        # RFC 9449 §5.1
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
     }
     # RFC 8414 §2: the algorithms private_key_jwt and client_secret_jwt assertions may use.
     for endpoint in ("token", "revocation", "introspection"):

@@ -125,7 +125,9 @@ async def _access_token(
         username=await state.username(
             claims.sub, lambda user_id: uow.repos.users.get_by_id(user_id)
         ),
-        token_type="Bearer",
+        # RFC 9449 §6.2: a DPoP-bound token says so, with the key it is bound to.
+        token_type="DPoP" if claims.dpop_jkt is not None else "Bearer",
+        cnf={"jkt": claims.dpop_jkt} if claims.dpop_jkt is not None else None,
         exp=claims.exp,
         iat=claims.iat,
         sub=claims.sub,

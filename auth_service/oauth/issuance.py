@@ -15,6 +15,7 @@ from typing import Any
 
 from auth_service.oauth.grants.base import GrantContext, GrantType
 from auth_service.oauth.tokens import issue_refresh_token
+from shared.errors import InvalidGrantError
 from shared.models import Client, Grant
 from shared.schemas import TokenResponse
 from shared.scopes import format_scope
@@ -30,6 +31,11 @@ class TokenBinding:
 
 
 BEARER = TokenBinding()
+
+
+def dpop_binding(jkt: str) -> TokenBinding:
+    """RFC 9449 §5 `token_type: DPoP` and §6.1 `cnf.jkt`."""
+    return TokenBinding(token_type="DPoP", cnf={"jkt": jkt})  # noqa: S106 - token type name
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +61,13 @@ async def issue_token_set(
     client: Client,
     subject: TokenSubject,
     *,
-    binding: TokenBinding = BEARER,
+    binding: TokenBinding | None = None,
 ) -> TokenResponse:
     """Mint the token set a grant earned and record it. A refresh token comes with it when the
-    grant type issues them, the tokens belong to a family and the client may refresh."""
+    grant type issues them, the tokens belong to a family and the client may refresh. Unless a
+    binding is given, a request with a DPoP proof gets DPoP-bound tokens (RFC 9449 §5)."""
+    if binding is None:
+        binding = dpop_binding(ctx.dpop_jkt) if ctx.dpop_jkt is not None else BEARER
     grant = subject.grant
     access_token = ctx.minter.access_token(
         now=ctx.now,
@@ -103,6 +112,22 @@ async def issue_token_set(
         refresh_token=refresh_token,
         id_token=id_token,
     )
+
+
+def validate_refresh_dpop_key(grant: Grant, dpop_jkt: str | None) -> None:
+    """RFC 9449 §5: a refresh token bound to a DPoP key is used only with a proof of that key."""
+    if grant.dpop_jkt is None or grant.dpop_jkt == dpop_jkt:
+        return
+    if dpop_jkt is None:
+        raise InvalidGrantError("the refresh token is bound to a DPoP key: send a DPoP proof")
+    raise InvalidGrantError("the DPoP proof key is not the key the refresh token is bound to")
+
+
+async def bind_refresh_to_dpop_key(ctx: GrantContext, grant: Grant, client: Client) -> None:
+    """RFC 9449 §5: a public client's refresh tokens are bound to the key of its first DPoP
+    proof; a confidential client's are not (it authenticates every refresh instead)."""
+    if client.is_public and ctx.dpop_jkt is not None and grant.dpop_jkt is None:
+        await ctx.repos.grants.bind_dpop_key(grant.id, ctx.dpop_jkt)
 
 
 def _record_issue(

@@ -96,6 +96,7 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
             metadata, "require_pushed_authorization_requests"
         ),
         keys=_keys(metadata),
+        dpop_bound_access_tokens=_dpop_bound(metadata),
     )
 
 
@@ -105,6 +106,14 @@ def _keys(metadata: dict[str, Any]) -> ClientKeys:
     if jwks is not None and not isinstance(jwks, dict):
         raise InvalidClientMetadataError("jwks must be a JWK Set object")
     return ClientKeys(jwks=jwks, jwks_uri=_string(metadata, "jwks_uri"))
+
+
+def _dpop_bound(metadata: dict[str, Any]) -> bool:
+    """RFC 9449 §5.2 `dpop_bound_access_tokens`, false when absent."""
+    value = metadata.get("dpop_bound_access_tokens", False)
+    if not isinstance(value, bool):
+        raise InvalidClientMetadataError("dpop_bound_access_tokens must be true or false")
+    return value
 
 
 def _response_types_for(grant_types: Sequence[str]) -> list[str]:
@@ -148,6 +157,8 @@ def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[st
     if client.require_pushed_authorization_requests:
         # RFC 9126 §6; omitted means false, so a false one is echoed by omission.
         metadata["require_pushed_authorization_requests"] = True
+    if client.dpop_bound_access_tokens:
+        metadata["dpop_bound_access_tokens"] = True  # RFC 9449 §5.2; false is the default
     if not client.is_public:
         metadata["client_secret_expires_at"] = 0  # §3.2.1: 0 means it does not expire
     for name, value in (
@@ -232,6 +243,7 @@ async def update(
         token_endpoint_auth_method=spec.auth_method,
         require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
         keys=spec.keys,  # §2.2: the full metadata, so keys not sent are no longer registered
+        dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
     )
     try:
         await update_client(repos, client, changes, now=now)

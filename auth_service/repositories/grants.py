@@ -115,3 +115,13 @@ class GrantRepository:
             .execution_options(populate_existing=True, synchronize_session=False)
         )
         return result.scalars().first()
+
+    async def bind_dpop_key(self, grant_id: str, jkt: str) -> None:
+        """RFC 9449 §5: bind the family's refresh tokens to a DPoP key, once (the caller holds
+        the grant's lock and has checked any earlier binding)."""
+        await self.session.exec(
+            update(Grant)
+            .where(col(Grant.id) == grant_id, col(Grant.dpop_jkt).is_(None))
+            .values(dpop_jkt=jkt)
+            .execution_options(synchronize_session=False)
+        )

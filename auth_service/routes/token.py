@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from auth_service.deps import ClientCallDep
+from auth_service.oauth.dpop import DpopPolicy, validate_dpop_request, validate_proof_required
 from auth_service.oauth.grants import get_grant
 from auth_service.oauth.grants.base import GrantContext
 from auth_service.oauth.requests import TokenRequest
@@ -27,10 +28,30 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
     grant = get_grant(state.grants, token_request.grant_type)
     if not call.client.allows_grant_type(grant.grant_type):
         raise UnauthorizedClientError(f"this client may not use grant_type={grant.grant_type}")
+    policy: DpopPolicy = state.dpop
+    proof = await validate_dpop_request(
+        request.headers.getlist("dpop"),
+        method="POST",
+        # The issuer's own URL, not the Host header: right behind a proxy (RFC 9449 §4.3 item 9).
+        url=f"{state.settings.issuer}/oauth/token",
+        policy=policy,
+        repos=call.uow.repos,
+        redis_guard=state.replay_guard,
+        now=call.now,
+    )
     ctx = GrantContext(
-        uow=call.uow, minter=state.minter, audit=call.audit, client_ip=call.ip, now=call.now
+        uow=call.uow,
+        minter=state.minter,
+        audit=call.audit,
+        client_ip=call.ip,
+        now=call.now,
+        dpop_jkt=validate_proof_required(proof, call.client),
     )
     response = await grant.exchange(token_request, call.client, ctx)
     state.metrics.tokens_issued.labels(grant.grant_type).inc()
     # RFC 6749 §5.1: token responses must not be cached.
-    return JSONResponse(response.to_wire(), headers=NO_STORE_HEADERS)
+    headers = dict(NO_STORE_HEADERS)
+    nonce = policy.fresh_nonce(call.now)
+    if nonce is not None:
+        headers["DPoP-Nonce"] = nonce  # RFC 9449 §8.2
+    return JSONResponse(response.to_wire(), headers=headers)

@@ -8,12 +8,16 @@ from starlette.responses import JSONResponse
 from auth_service.deps import KeyStoreDep, Now, ReposDep, SettingsDep
 from auth_service.oauth.requests import FORM_CONTENT_TYPE, parse_form
 from auth_service.oauth.userinfo import (
+    ALGS,
     REALM,
+    refuse_bound_bearer,
     userinfo_claims,
     validate_token_location,
+    validate_userinfo_dpop,
     validate_userinfo_token,
 )
 from shared.bearer import bearer_from_header
+from shared.dpop_auth import dpop_from_header
 from shared.errors import NO_STORE_HEADERS, BearerRequestError
 
 router = APIRouter(tags=["oidc"])
@@ -35,7 +39,24 @@ async def _form_token(request: Request) -> str | None:
 async def userinfo(
     request: Request, repos: ReposDep, keys: KeyStoreDep, settings: SettingsDep, now: Now
 ) -> JSONResponse:
-    header_token = bearer_from_header(request.headers.get("authorization"), realm=REALM)
+    authorization = request.headers.get("authorization")
+    dpop_token = dpop_from_header(authorization, realm=REALM, algs=ALGS)
+    if dpop_token is not None:
+        claims, user = await validate_userinfo_dpop(
+            repos,
+            validate_token_location(dpop_token, await _form_token(request)),
+            request.headers.getlist("dpop"),
+            keys=keys,
+            issuer=settings.issuer,
+            audience=settings.resource_audience,
+            now=now,
+            leeway=settings.leeway,
+            method=request.method,
+            policy=request.app.state.dpop,
+            redis_guard=request.app.state.replay_guard,
+        )
+        return JSONResponse(userinfo_claims(user, claims.scopes), headers=NO_STORE_HEADERS)
+    header_token = bearer_from_header(authorization, realm=REALM)
     claims, user = await validate_userinfo_token(
         repos,
         validate_token_location(header_token, await _form_token(request)),
@@ -45,4 +66,5 @@ async def userinfo(
         now=now,
         leeway=settings.leeway,
     )
+    refuse_bound_bearer(claims)
     return JSONResponse(userinfo_claims(user, claims.scopes), headers=NO_STORE_HEADERS)

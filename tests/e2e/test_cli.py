@@ -83,11 +83,25 @@ def test_cli_clients_create_with_can_introspect_is_listed_with_it(stack: LiveSta
             "access_token_ttl": None,
             "refresh_token_ttl": None,
             "require_pushed_authorization_requests": False,
+            "dpop_bound_access_tokens": False,
         }
     ]
     assert client_row(stack, created["client_id"]).client_secret_hash == hash_token(
         created["client_secret"]
     )
+
+
+def test_cli_clients_create_dpop_bound_requires_proofs_and_update_can_relax_it(
+    stack: LiveStack,
+) -> None:
+    # RFC 9449 section 5.2: dpop_bound_access_tokens, set by the operator.
+    client_id = create_client(stack, "--dpop-bound")["client_id"]
+    assert client_row(stack, client_id).dpop_bound_access_tokens is True
+
+    updated = run_cli(stack, "clients", "update", client_id, "--dpop-optional").json()
+
+    assert updated["dpop_bound_access_tokens"] is False
+    assert client_row(stack, client_id).dpop_bound_access_tokens is False
 
 
 def test_cli_clients_update_first_party_password_grant_is_saved_and_listed(

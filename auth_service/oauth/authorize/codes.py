@@ -58,6 +58,7 @@ async def issue_authorization_code(
             code_challenge=request.code_challenge,
             code_challenge_method=request.code_challenge_method,
             nonce=request.nonce,
+            dpop_jkt=request.dpop_jkt,
             auth_time=auth_time,
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),

@@ -58,6 +58,8 @@ class AuthorizationRequest:
     client_vetted: bool = True
     # RFC 9126 §4: the digest of the request_uri this request came from; issuing a code uses it up.
     pushed_request_hash: str | None = None
+    # RFC 9449 §10: the DPoP key the code will be bound to.
+    dpop_jkt: str | None = None
 
     def to_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -75,6 +77,8 @@ class AuthorizationRequest:
         }
         if self.pushed_request_hash is not None:
             params["pushed_request_hash"] = self.pushed_request_hash
+        if self.dpop_jkt is not None:
+            params["dpop_jkt"] = self.dpop_jkt
         return params
 
     @classmethod
@@ -93,6 +97,7 @@ class AuthorizationRequest:
             login_hint=params["login_hint"],
             client_vetted=params.get("client_vetted", True),
             pushed_request_hash=params.get("pushed_request_hash"),
+            dpop_jkt=params.get("dpop_jkt"),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:

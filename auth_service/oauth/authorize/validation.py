@@ -15,6 +15,7 @@ from auth_service.oauth.authorize.request import (
     AuthorizationRedirectError,
     AuthorizationRequest,
 )
+from auth_service.oauth.dpop import validate_dpop_jkt
 from auth_service.security import pkce
 from shared.errors import (
     InvalidRequestError,
@@ -125,6 +126,7 @@ def _validate_rest(
         max_age=_validate_max_age(params.get("max_age")),
         login_hint=login_hint,
         client_vetted=client.is_vetted,
+        dpop_jkt=validate_dpop_jkt(params.get("dpop_jkt")),
     )
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import ClassVar, NoReturn
 
 from auth_service.oauth.grants.base import GrantContext, GrantType
-from auth_service.oauth.issuance import TokenSubject, issue_token_set
+from auth_service.oauth.issuance import (
+    TokenSubject,
+    bind_refresh_to_dpop_key,
+    issue_token_set,
+)
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.revocation import revoke_family
 from auth_service.security import pkce
@@ -37,7 +41,7 @@ class AuthorizationCodeGrant(GrantType):
             raise InvalidGrantError("authorization code is invalid")
         if code.expires_at <= ctx.now:
             raise InvalidGrantError("authorization code has expired")
-        problem = _binding_problem(code, request, client)
+        problem = _binding_problem(code, request, client) or _dpop_problem(code, ctx.dpop_jkt)
         if problem is not None:
             # RFC 9700 §4.8: a failed verifier uses the code up, so it cannot be guessed at.
             await ctx.repos.session.commit()
@@ -67,6 +71,7 @@ class AuthorizationCodeGrant(GrantType):
         if grant is None:
             await ctx.repos.session.commit()
             raise InvalidGrantError("the authorization was revoked")
+        await bind_refresh_to_dpop_key(ctx, grant, client)
         scopes = parse_scope(code.scope)
         subject = TokenSubject(
             sub=code.user_id,
@@ -77,6 +82,15 @@ class AuthorizationCodeGrant(GrantType):
             nonce=code.nonce,
         )
         return await issue_token_set(self, ctx, client, subject)
+
+
+def _dpop_problem(code: AuthorizationCode, dpop_jkt: str | None) -> str | None:
+    """RFC 9449 §10: a code bound with dpop_jkt is redeemed only with a proof of that key."""
+    if code.dpop_jkt is None or code.dpop_jkt == dpop_jkt:
+        return None
+    if dpop_jkt is None:
+        return "the authorization code is bound to a DPoP key: send a DPoP proof"
+    return "the DPoP proof key is not the key the authorization code is bound to"
 
 
 def _binding_problem(code: AuthorizationCode, request: TokenRequest, client: Client) -> str | None:

@@ -41,6 +41,8 @@ class GrantContext:
     audit: Auditor
     client_ip: str | None
     now: datetime
+    # RFC 9449 §5: the thumbprint of the request's verified DPoP proof key, if it had one.
+    dpop_jkt: str | None = None
 
     @property
     def repos(self) -> Repositories:

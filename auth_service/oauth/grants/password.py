@@ -62,6 +62,8 @@ class PasswordGrant(GrantType):
                 created_at=ctx.now,
                 last_used_at=ctx.now,
                 access_expires_at=ctx.now + timedelta(seconds=ctx.minter.access_token_ttl(client)),
+                # RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key.
+                dpop_jkt=ctx.dpop_jkt if client.is_public else None,
             )
         )
         # No ID token: OIDC defines none for this grant, and the user signed in to no page of ours.

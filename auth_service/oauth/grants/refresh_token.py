@@ -11,7 +11,12 @@ from datetime import timedelta
 from typing import ClassVar, Self
 
 from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantType
-from auth_service.oauth.issuance import TokenSubject, issue_token_set
+from auth_service.oauth.issuance import (
+    TokenSubject,
+    bind_refresh_to_dpop_key,
+    issue_token_set,
+    validate_refresh_dpop_key,
+)
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.revocation import revoke_family
 from auth_service.security.secrets import hash_token
@@ -48,6 +53,7 @@ class RefreshTokenGrant(GrantType):
         grant = await ctx.lock_grant_for_issue(token.grant_id, client)
         if grant is None or token.revoked_at is not None:
             raise InvalidGrantError("refresh token was revoked")
+        validate_refresh_dpop_key(grant, ctx.dpop_jkt)
         # A rotated token is a reuse however late it comes back, so that check comes first.
         if token.rotated_at is None and token.expires_at <= ctx.now:
             raise InvalidGrantError("refresh token has expired")
@@ -104,6 +110,7 @@ class RefreshTokenGrant(GrantType):
         scopes: frozenset[str],
         ctx: GrantContext,
     ) -> TokenResponse:
+        await bind_refresh_to_dpop_key(ctx, grant, client)
         subject = TokenSubject(
             sub=grant.user_id,
             scopes=scopes,

@@ -25,7 +25,8 @@ HOSTILE_NAME = 'na\u00efve"\\'  # a parameter name: i with diaeresis, double quo
 REDUCED_NAME = "na?ve'?"
 # RFC 7235 §2.1 challenge with RFC 6750 §3 attribute values: quoted, none holding a quote.
 _VALUE = "[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*"
-BEARER_CHALLENGE = re.compile(rf'Bearer \w+="{_VALUE}"(, \w+="{_VALUE}")*')
+# RFC 9449 §7.1: a DPoP challenge may follow the Bearer one.
+BEARER_CHALLENGE = re.compile(rf'Bearer \w+="{_VALUE}"(, (DPoP )?\w+="{_VALUE}")*')
 
 
 def assert_protocol_text(value: str) -> None:

@@ -16,6 +16,8 @@ from tests.support.lifecycle import bearer, challenge_params, client_credentials
 from tests.support.oidc import code_flow_tokens, verified_id_token
 
 REALM = "myauth-userinfo"
+# RFC 9449 §7.1: a challenge for each scheme the endpoint takes.
+BARE_CHALLENGE = f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="ES256 PS256 EdDSA RS256"'
 
 
 async def access_token_for(
@@ -170,7 +172,7 @@ async def test_userinfo_without_token_returns_401_with_bare_bearer_challenge(
         await auth_client.post("/oauth/userinfo", data={"other": "x"}),
     ):
         assert response.status_code == 401, response.text
-        assert response.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+        assert response.headers["www-authenticate"] == BARE_CHALLENGE
         assert "error" not in response.json()
 
 
@@ -185,7 +187,7 @@ async def test_userinfo_token_in_query_string_is_ignored_returns_401_bare_challe
     )
 
     assert response.status_code == 401, response.text
-    assert response.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+    assert response.headers["www-authenticate"] == BARE_CHALLENGE
 
 
 # --- Tokens that are not valid (RFC 6750 §3.1 invalid_token) ---

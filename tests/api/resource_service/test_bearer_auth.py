@@ -104,7 +104,10 @@ async def test_me_without_bearer_credentials_returns_401_with_bare_challenge(
 
     # RFC 6750 §3: no credentials, or an unsupported scheme, so no error code in the challenge.
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+    # RFC 9449 §7.1: a challenge for each scheme the API takes.
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="ES256 PS256 EdDSA RS256"'
+    )
     assert "error=" not in response.headers["www-authenticate"]
     assert response.json() == {"error_description": "a bearer access token is required"}
 
@@ -357,7 +360,8 @@ async def test_me_token_whose_sub_is_not_a_user_returns_404(
 # --- RFC 6750 §3: attribute values in the error_description character set --------------------
 
 _VALUE = "[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*"
-BEARER_CHALLENGE = re.compile(rf'Bearer \w+="{_VALUE}"(, \w+="{_VALUE}")*')
+# RFC 9449 §7.1: a DPoP challenge may follow the Bearer one.
+BEARER_CHALLENGE = re.compile(rf'Bearer \w+="{_VALUE}"(, (DPoP )?\w+="{_VALUE}")*')
 
 
 @pytest.mark.parametrize(

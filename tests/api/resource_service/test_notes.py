@@ -363,7 +363,9 @@ async def test_notes_without_a_token_returns_401_bearer_challenge(
     response = await api.post("/api/v1/notes", json={"title": "x"})
 
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == f'Bearer realm="{REALM}"'
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="ES256 PS256 EdDSA RS256"'
+    )
     assert await db.count(Note) == 0
 
 

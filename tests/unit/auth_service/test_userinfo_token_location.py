@@ -37,4 +37,7 @@ def test_userinfo_token_nowhere_returns_challenge_without_error_code() -> None:
 
     assert caught.value.status_code == 401
     assert caught.value.to_dict() == {"error_description": "a bearer access token is required"}
-    assert caught.value.headers()["WWW-Authenticate"] == f'Bearer realm="{REALM}"'
+    # RFC 9449 §7.1: one challenge per scheme the endpoint takes.
+    assert caught.value.headers()["WWW-Authenticate"] == (
+        f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="ES256 PS256 EdDSA RS256"'
+    )

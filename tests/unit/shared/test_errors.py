@@ -9,12 +9,14 @@ import pytest
 from shared.errors import (
     PROTOCOL_TEXT_CHARACTERS,
     BearerTokenError,
+    DpopChallengeError,
     InsufficientScopeError,
     InvalidClientError,
     InvalidGrantError,
     MissingTokenError,
     OAuthError,
     TemporarilyUnavailableError,
+    UseDpopNonceError,
     oauth_error_response,
     protocol_text,
 )
@@ -86,7 +88,15 @@ def test_errors_protocol_text_keeps_the_allowed_set_and_reduces_the_rest() -> No
 def test_errors_every_error_class_reduces_its_description_in_body_and_challenge(
     cls: type[OAuthError],
 ) -> None:
-    error = MissingTokenError(realm=HOSTILE) if cls is MissingTokenError else cls(HOSTILE)
+    error: OAuthError
+    if cls is MissingTokenError:
+        error = MissingTokenError(realm=HOSTILE)
+    elif cls is UseDpopNonceError:
+        error = UseDpopNonceError(HOSTILE, nonce="n")
+    elif cls is DpopChallengeError:
+        error = DpopChallengeError("invalid_token", HOSTILE, realm=HOSTILE, algs="ES256")
+    else:
+        error = cls(HOSTILE)
 
     response = oauth_error_response(error)
 
@@ -97,7 +107,7 @@ def test_errors_every_error_class_reduces_its_description_in_body_and_challenge(
     for value in body.values():
         assert PROTOCOL_TEXT_CHARACTERS.issuperset(value)
     challenge = response.headers.get("www-authenticate")
-    if issubclass(cls, BearerTokenError | MissingTokenError):
+    if issubclass(cls, BearerTokenError | MissingTokenError | DpopChallengeError):
         assert challenge is not None and challenge.count('"') % 2 == 0
         assert "\\" not in challenge
         assert all(PROTOCOL_TEXT_CHARACTERS.issuperset(v) for v in _challenge_values(challenge))
