@@ -40,7 +40,19 @@ def _client_json(client: Client) -> dict[str, Any]:
         "can_introspect": client.can_introspect,
         "access_token_ttl": client.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
     }
+
+
+SERVER_DEFAULT = "default"  # --id-token-alg default: back to AUTH_SIGNING_ALG
+
+
+def _id_token_alg(value: str | None, held: tuple[str, ...], *, allow_default: bool) -> None:
+    """`--id-token-alg`: one of AUTH_SIGNING_ALGS (OIDC Registration §2), or `default` on update."""
+    if value is None or value in held or (allow_default and value == SERVER_DEFAULT):
+        return
+    choices = ", ".join(held) + (f" or {SERVER_DEFAULT}" if allow_default else "")
+    raise ClientMetadataError(f"must be one of {choices}", field="id_token_signed_response_alg")
 
 
 @clients_app.command("create")
@@ -58,6 +70,10 @@ def clients_create(
     can_introspect: Annotated[bool, typer.Option("--can-introspect")] = False,
     access_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds")] = None,
+    id_token_alg: Annotated[
+        str | None,
+        typer.Option(help="Signs its ID and access tokens; default AUTH_SIGNING_ALG"),
+    ] = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     spec = ClientSpec(
@@ -75,7 +91,10 @@ def clients_create(
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
+        _id_token_alg(id_token_alg, settings.signing_algs, allow_default=False)
         registered = await register_client(repos, spec, now=utc_now())
+        registered.client.id_token_signed_response_alg = id_token_alg
+        await repos.clients.save(registered.client)
         result = {"client_id": registered.client.client_id}
         if registered.client_secret is not None:
             result["client_secret"] = registered.client_secret
@@ -131,6 +150,9 @@ def clients_update(
     can_introspect: Annotated[bool | None, typer.Option("--can-introspect/--no-introspect")] = None,
     access_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
     refresh_token_ttl: Annotated[int | None, typer.Option(help="Seconds; 0 = the default")] = None,
+    id_token_alg: Annotated[
+        str | None, typer.Option(help="One of AUTH_SIGNING_ALGS; default = AUTH_SIGNING_ALG")
+    ] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     changes = ClientChanges(
@@ -148,7 +170,13 @@ def clients_update(
         client = await repos.clients.get_by_client_id(client_id)
         if client is None:
             raise ClientMetadataError("no such client", field="client_id")
+        _id_token_alg(id_token_alg, settings.signing_algs, allow_default=True)
         await update_client(repos, client, changes, now=utc_now())
+        if id_token_alg is not None:
+            client.id_token_signed_response_alg = (
+                None if id_token_alg == SERVER_DEFAULT else id_token_alg
+            )
+            await repos.clients.save(client)
         return _client_json(client)
 
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -77,19 +77,48 @@ async def rotate_signing_key(
     now: datetime,
     activation_delay: int,
 ) -> SigningKey:
-    """Pre-publish a new key that signs from `now + activation_delay` (architecture: Tokens).
+    """One algorithm's rotation where it is the only one held: every other key retires too."""
+    (key,) = await rotate_signing_keys(
+        repos, key_dir, algs=(alg,), held=(alg,), now=now, activation_delay=activation_delay
+    )
+    return key
 
-    Every key not yet scheduled to retire stops signing when the new one activates, and stays
-    published until the last token it can have signed has expired.
+
+async def rotate_signing_keys(
+    repos: Repositories,
+    key_dir: Path,
+    *,
+    algs: Sequence[str],
+    held: Collection[str],
+    now: datetime,
+    activation_delay: int,
+) -> list[SigningKey]:
+    """Pre-publish a new key per algorithm in `algs`, each signing from `now + activation_delay`
+    (architecture: Tokens).
+
+    The keys they replace (same `alg`, one key per algorithm: RFC 7517 §4.4), and keys of an
+    algorithm no longer `held`, stop signing when the new ones activate and stay published
+    until the last token they can have signed has expired.
     """
     existing = await repos.signing_keys.list_all()
     activates_at = now + timedelta(seconds=activation_delay)
-    new_key = await create_signing_key(
-        repos.signing_keys, key_dir, alg=alg, now=now, activates_at=activates_at
-    )
+    new_keys = [
+        await create_signing_key(
+            repos.signing_keys, key_dir, alg=alg, now=now, activates_at=activates_at
+        )
+        for alg in algs
+    ]
     retires_at = activates_at + MAX_TOKEN_LIFETIME + RETIREMENT_MARGIN
     for key in existing:
-        if key.retires_at is None:
+        if key.retires_at is None and (key.alg in algs or key.alg not in held):
             key.retires_at = retires_at
     await repos.session.flush()
-    return new_key
+    return new_keys
+
+
+def algs_due(keys: Iterable[SigningKey], held: Sequence[str], cutoff: datetime) -> list[str]:
+    """The held algorithms whose newest key was created before `cutoff` (or that have none)."""
+    newest: dict[str, datetime] = {}
+    for key in keys:
+        newest[key.alg] = max(key.created_at, newest.get(key.alg, key.created_at))
+    return [alg for alg in held if alg not in newest or newest[alg] <= cutoff]

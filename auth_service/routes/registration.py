@@ -37,7 +37,12 @@ async def register(
     await throttle.hit_address("register-ip", ip, throttle.policy.registration_per_ip)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.register(
-        repos, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg
+        repos,
+        metadata,
+        now=now,
+        issuer=settings.issuer,
+        signing_alg=settings.signing_alg,
+        signing_algs=settings.signing_algs,
     )
     audit.record("client_registered", client_id=response["client_id"], via="dynamic_registration")
     return JSONResponse(response, status_code=201, headers=NO_STORE_HEADERS)
@@ -72,7 +77,13 @@ async def replace(
     client = await registration.client_for_registration_token(repos, client_id, token)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.update(
-        repos, client, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg
+        repos,
+        client,
+        metadata,
+        now=now,
+        issuer=settings.issuer,
+        signing_alg=settings.signing_alg,
+        signing_algs=settings.signing_algs,
     )
     audit.record("client_updated", client_id=client_id, via="dynamic_registration")
     return JSONResponse(response, headers=NO_STORE_HEADERS)

@@ -25,7 +25,7 @@ async def discovery(settings: SettingsDep) -> JSONResponse:
         grant_types=grant_types(),
         response_types=tuple(response_types()),
         scopes=SCOPES,
-        signing_alg=settings.signing_alg,
+        signing_algs=settings.signing_algs,
         registration_enabled=settings.registration_enabled,
     )
     return JSONResponse(metadata, headers=_cache_headers(settings.discovery_max_age))
