@@ -98,9 +98,9 @@ async def signing_keys(
 
 
 @pytest.fixture
-async def signing_key(signing_keys: dict[str, SigningKey]) -> SigningKey:
-    """The RS256 key: what AUTH_SIGNING_ALG signs with by default."""
-    return signing_keys["RS256"]
+async def signing_key(signing_keys: dict[str, SigningKey], settings: AuthSettings) -> SigningKey:
+    """The AUTH_SIGNING_ALG key (RS256 by default): what clients without a choice get."""
+    return signing_keys[settings.signing_alg]
 
 
 @pytest.fixture
