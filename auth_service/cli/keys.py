@@ -40,7 +40,7 @@ def keys_rotate(
             settings.key_dir,
             algs=(alg,) if alg else settings.signing_algs,
             held=settings.signing_algs,
-            now=utc_now(),
+            clock=utc_now,
             activation_delay=settings.key_activation_delay,
         )
         listed = [

@@ -95,10 +95,10 @@ class Maintenance:
                 self.settings.key_dir,
                 algs=due,
                 held=held,
-                now=now,
+                clock=self.clock,
                 activation_delay=self.settings.key_activation_delay,
             )
-            await repos.jobs.mark_run(ROTATION_JOB, now)
+            await repos.jobs.mark_run(ROTATION_JOB, keys[0].created_at)
             await session.commit()
         logger.info("scheduled key rotation", extra={"fields": {"kids": [k.kid for k in keys]}})
         await self.reload_keys()

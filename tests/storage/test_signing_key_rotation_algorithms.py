@@ -60,7 +60,7 @@ async def rotate(
             maintenance.settings.key_dir,
             algs=algs,
             held=held,
-            now=maintenance.clock(),
+            clock=maintenance.clock,
             activation_delay=ACTIVATION_DELAY,
         )
         await session.commit()

@@ -15,7 +15,7 @@ from asgi_lifespan import LifespanManager
 
 from auth_service.config import AuthSettings
 from auth_service.main import create_app
-from shared.models import Client, SigningKey
+from shared.models import Client, SigningKey, UserSession
 from shared.tokens import SIGNATURE_ALGORITHMS
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, TestUser, make_client
@@ -199,3 +199,26 @@ async def test_first_start_without_keys_creates_one_key_per_held_algorithm(
     assert (by_alg["EdDSA"]["kty"], by_alg["EdDSA"]["crv"]) == ("OKP", "Ed25519")
     for row in rows:
         assert (settings.key_dir / f"{row.kid}.pem").stat().st_mode & 0o777 == 0o600
+
+
+# --- Our own ID tokens come back as id_token_hint (RP-Initiated Logout §2) ------------------------
+
+
+@pytest.mark.parametrize("alg", ["PS256", "EdDSA"])
+async def test_end_session_accepts_the_hint_of_a_client_that_chose_alg(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser, alg: str
+) -> None:
+    post_logout = "https://client.example/signed-out"
+    client = await make_client(db, post_logout_redirect_uris=[post_logout])
+    await choose_alg(db, client, alg)
+    _, tokens = await code_flow_tokens(auth_client, client, user)
+    assert token_header(tokens["id_token"])["alg"] == alg
+
+    response = await auth_client.get(
+        "/oauth/logout",
+        params={"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": post_logout},
+    )
+
+    assert response.status_code in (302, 303), response.text
+    assert response.headers["location"] == post_logout
+    assert await db.count(UserSession) == 0
