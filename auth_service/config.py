@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from auth_service.throttling.policy import Backoff, ThrottlePolicy, Window
 from shared.tokens import MAX_LEEWAY
@@ -32,7 +32,30 @@ class AuthSettings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=5.0, gt=0)
     key_dir: Path = Path("var/keys")
-    signing_alg: Literal["RS256", "ES256"] = "RS256"
+    # Signing algorithms (README "Signing algorithms"): one key each, generated on first start,
+    # rotated together and published with its `alg` (RFC 7517 §4.4). AUTH_SIGNING_ALG signs the
+    # tokens of clients that registered no id_token_signed_response_alg.
+    signing_alg: Literal["RS256", "PS256", "ES256", "EdDSA"] = "RS256"
+    signing_algs: Annotated[tuple[Literal["RS256", "PS256", "ES256", "EdDSA"], ...], NoDecode] = (
+        "RS256",
+        "PS256",
+        "ES256",
+        "EdDSA",
+    )
+
+    @field_validator("signing_algs", mode="before")
+    @classmethod
+    def _split_signing_algs(cls, value: object) -> object:
+        if isinstance(value, str):  # AUTH_SIGNING_ALGS=RS256,ES256
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        return tuple(dict.fromkeys(value)) if isinstance(value, list | tuple) else value
+
+    @model_validator(mode="after")
+    def _default_alg_is_held(self) -> AuthSettings:
+        if self.signing_alg not in self.signing_algs:
+            raise ValueError("AUTH_SIGNING_ALG must be one of AUTH_SIGNING_ALGS")
+        return self
+
     # The default `aud` of access tokens: the resource service's base URL.
     resource_audience: str = "http://127.0.0.1:8001"
 

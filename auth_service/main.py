@@ -94,12 +94,10 @@ def create_app(
             on_client_change=lambda client_id: app.state.client_cache.invalidate(client_id),
         )
         async with sessionmaker() as session:
-            await ensure_signing_key(
-                SigningKeyRepository(session),
-                settings.key_dir,
-                alg=settings.signing_alg,
-                now=clock(),
-            )
+            for alg in settings.signing_algs:  # one key per algorithm (README "Signing algorithms")
+                await ensure_signing_key(
+                    SigningKeyRepository(session), settings.key_dir, alg=alg, now=clock()
+                )
             await session.commit()
         key_store = KeyStore(KeySet([]), clock)
         app.state.secret_box = SecretBox.load_or_create(settings.key_dir)
@@ -223,4 +221,6 @@ def _token_policy(settings: AuthSettings) -> TokenPolicy:
         id_token_ttl=settings.id_token_ttl,
         refresh_token_ttl=settings.refresh_token_ttl,
         refresh_token_idle_ttl=settings.refresh_token_idle_ttl,
+        signing_alg=settings.signing_alg,
+        signing_algs=settings.signing_algs,
     )

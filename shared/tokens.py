@@ -32,10 +32,12 @@ from shared.claims import (
 )
 from shared.errors import InvalidTokenError
 
-SUPPORTED_ALGORITHMS = ("RS256", "ES256")  # what verifiers accept unless they name their own list
 # Everything this module can sign and verify with. Asymmetric only (RFC 8725 §2.1, §3.1): an HMAC
 # algorithm would let anyone holding the public key forge tokens, and `none` needs no key at all.
 SIGNATURE_ALGORITHMS = ("RS256", "PS256", "ES256", "EdDSA")
+# What verifiers of our tokens accept unless they name their own list: every algorithm the auth
+# service can hold a key for. The key's own `alg` must still equal the header's (RFC 7517 §4.4).
+SUPPORTED_ALGORITHMS = SIGNATURE_ALGORITHMS
 MAX_TOKEN_LENGTH = 8192
 # The most clock leeway either service may be configured with (their `leeway` settings).
 MAX_LEEWAY = 300

@@ -14,11 +14,12 @@ from fastapi import FastAPI
 
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
-from auth_service.security.keys import new_signing_key, write_private_key
+from auth_service.security.keys import NewKey, new_signing_key, write_private_key
 from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from shared.database import make_engine
 from shared.models import SigningKey
+from shared.tokens import SIGNATURE_ALGORITHMS
 from tests.factories import TestClient, TestUser, make_client, make_user
 from tests.support.clock import TestClock
 from tests.support.databases import (
@@ -71,25 +72,35 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def _session_key() -> object:
-    # RSA generation costs ~100 ms; one key for the whole run keeps the suite fast.
-    return new_signing_key("RS256")
+def _session_keys() -> dict[str, NewKey]:
+    # RSA generation costs ~100 ms; one key per algorithm for the whole run keeps the suite fast.
+    return {alg: new_signing_key(alg) for alg in SIGNATURE_ALGORITHMS}
 
 
 @pytest.fixture
-async def signing_key(db: Database, _session_key: object, tmp_path: Path) -> SigningKey:
-    key = _session_key
-    key_dir = tmp_path / "keys"
-    write_private_key(key_dir, key.kid, key.pem)  # type: ignore[attr-defined]
-    row = SigningKey(
-        kid=key.kid,  # type: ignore[attr-defined]
-        alg="RS256",
-        public_jwk=key.public_jwk,  # type: ignore[attr-defined]
-        created_at=datetime(2020, 1, 1, tzinfo=UTC),
-        activates_at=datetime(2020, 1, 1, tzinfo=UTC),
-    )
-    await db.add(row)
-    return row
+async def signing_keys(
+    db: Database, _session_keys: dict[str, NewKey], settings: AuthSettings
+) -> dict[str, SigningKey]:
+    """A key per algorithm of AUTH_SIGNING_ALGS, as the first start would leave them."""
+    rows = {}
+    for alg in settings.signing_algs:
+        key = _session_keys[alg]
+        write_private_key(settings.key_dir, key.kid, key.pem)
+        rows[alg] = SigningKey(
+            kid=key.kid,
+            alg=alg,
+            public_jwk=key.public_jwk,
+            created_at=datetime(2020, 1, 1, tzinfo=UTC),
+            activates_at=datetime(2020, 1, 1, tzinfo=UTC),
+        )
+    await db.add(*rows.values())
+    return rows
+
+
+@pytest.fixture
+async def signing_key(signing_keys: dict[str, SigningKey], settings: AuthSettings) -> SigningKey:
+    """The AUTH_SIGNING_ALG key (RS256 by default): what clients without a choice get."""
+    return signing_keys[settings.signing_alg]
 
 
 @pytest.fixture

@@ -47,6 +47,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
         **_jwt_auth_json(client),
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
+        "id_token_signed_response_alg": client.id_token_signed_response_alg,
     }
 
 
@@ -94,6 +95,17 @@ def _seal(settings: AuthSettings) -> Any:
     return SecretBox.load_or_create(settings.key_dir).encrypt
 
 
+SERVER_DEFAULT = "default"  # --id-token-alg default: back to AUTH_SIGNING_ALG
+
+
+def _id_token_alg(value: str | None, held: tuple[str, ...], *, allow_default: bool) -> None:
+    """`--id-token-alg`: one of AUTH_SIGNING_ALGS (OIDC Registration §2), or `default` on update."""
+    if value is None or value in held or (allow_default and value == SERVER_DEFAULT):
+        return
+    choices = ", ".join(held) + (f" or {SERVER_DEFAULT}" if allow_default else "")
+    raise ClientMetadataError(f"must be one of {choices}", field="id_token_signed_response_alg")
+
+
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option()],
@@ -118,6 +130,10 @@ def clients_create(
     dpop_bound: Annotated[
         bool, typer.Option("--dpop-bound", help="Every token request must carry a DPoP proof")
     ] = False,
+    id_token_alg: Annotated[
+        str | None,
+        typer.Option(help="Signs its ID and access tokens; default AUTH_SIGNING_ALG"),
+    ] = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     try:
@@ -143,7 +159,10 @@ def clients_create(
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
+        _id_token_alg(id_token_alg, settings.signing_algs, allow_default=False)
         registered = await register_client(repos, spec, now=utc_now(), seal=_seal(settings))
+        registered.client.id_token_signed_response_alg = id_token_alg
+        await repos.clients.save(registered.client)
         result = {"client_id": registered.client.client_id}
         if registered.client_secret is not None:
             result["client_secret"] = registered.client_secret
@@ -209,6 +228,9 @@ def clients_update(
     jwks: JwksOption = None,
     jwks_uri: JwksUriOption = None,
     dpop_bound: Annotated[bool | None, typer.Option("--dpop-bound/--dpop-optional")] = None,
+    id_token_alg: Annotated[
+        str | None, typer.Option(help="One of AUTH_SIGNING_ALGS; default = AUTH_SIGNING_ALG")
+    ] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     try:
@@ -234,7 +256,13 @@ def clients_update(
         client = await repos.clients.get_by_client_id(client_id)
         if client is None:
             raise ClientMetadataError("no such client", field="client_id")
+        _id_token_alg(id_token_alg, settings.signing_algs, allow_default=True)
         await update_client(repos, client, changes, now=utc_now())
+        if id_token_alg is not None:
+            client.id_token_signed_response_alg = (
+                None if id_token_alg == SERVER_DEFAULT else id_token_alg
+            )
+            await repos.clients.save(client)
         return _client_json(client)
 
     try:

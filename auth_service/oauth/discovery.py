@@ -17,7 +17,7 @@ def provider_metadata(
     grant_types: Iterable[str],
     response_types: Iterable[str],
     scopes: Mapping[str, Scope],
-    signing_alg: str,
+    signing_algs: Iterable[str],
     registration_enabled: bool,
     require_pushed_authorization_requests: bool = False,
 ) -> dict[str, Any]:
@@ -43,7 +43,8 @@ def provider_metadata(
         "response_modes_supported": ["query"],
         "grant_types_supported": sorted(grant_types),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [signing_alg],
+        # OIDC Discovery §3: every algorithm we hold a key for (README "Signing algorithms").
+        "id_token_signing_alg_values_supported": list(signing_algs),
         "token_endpoint_auth_methods_supported": list(auth_method_names()),
         "code_challenge_methods_supported": list(SUPPORTED_METHODS),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -102,6 +102,7 @@ async def issue_token_set(
             auth_time=subject.auth_time,
             nonce=subject.nonce,
             access_token=access_token,
+            alg=ctx.minter.signing_alg(client),
         )
     _record_issue(grant_type, ctx, client, grant)
     return TokenResponse(

@@ -8,7 +8,7 @@ metadata is ignored (RFC 7591 §2), defined metadata we cannot honour is refused
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +24,11 @@ from auth_service.clients.registry import (
 )
 from auth_service.oauth import grants
 from auth_service.oauth.client_auth import auth_method_names
-from auth_service.oauth.registration_metadata import provider_values, validate_extra_metadata
+from auth_service.oauth.registration_metadata import (
+    provider_values,
+    validate_extra_metadata,
+    validate_id_token_alg,
+)
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token, token_matches
 from shared.bearer import require_bearer
@@ -141,7 +145,7 @@ def validate_initial_access_token(authorization: str | None, expected: str | Non
 def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[str, Any]:
     """RFC 7591 §3.2.1 / RFC 7592 §3: the registered metadata and how to manage it."""
     metadata: dict[str, Any] = {
-        **provider_values(signing_alg),
+        **provider_values(client.id_token_signed_response_alg or signing_alg),
         **client.registered_metadata,
         "client_id": client.client_id,
         "client_id_issued_at": int(client.created_at.timestamp()),
@@ -180,15 +184,17 @@ async def register(
     issuer: str,
     signing_alg: str,
     seal: Sealer | None = None,
+    signing_algs: Collection[str],
 ) -> dict[str, Any]:
     """RFC 7591 §3: register the client; the response echoes what was registered (§3.2.1)."""
     spec = spec_from_metadata(metadata)
-    extra = validate_extra_metadata(metadata, signing_alg=signing_alg)
+    extra = validate_extra_metadata(metadata, signing_algs=signing_algs)
     try:
         registered = await register_client(repos, spec, now=now, seal=seal)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
     registered.client.registered_metadata = extra
+    registered.client.id_token_signed_response_alg = validate_id_token_alg(metadata, signing_algs)
     await repos.clients.save(registered.client)
     registration_token = new_token()
     await repos.clients.set_registration_token_hash(
@@ -219,6 +225,7 @@ async def update(
     now: datetime,
     issuer: str,
     signing_alg: str,
+    signing_algs: Collection[str],
 ) -> dict[str, Any]:
     """RFC 7592 §2.2: the request carries the full metadata; omitted fields take their defaults."""
     if metadata.get("client_id") != client.client_id:
@@ -227,7 +234,7 @@ async def update(
     if secret is not None and not token_matches(str(secret), client.client_secret_hash):
         raise InvalidClientMetadataError("client_secret does not match the registered secret")
     spec = spec_from_metadata(metadata)
-    extra = validate_extra_metadata(metadata, signing_alg=signing_alg)
+    extra = validate_extra_metadata(metadata, signing_algs=signing_algs)
     if spec.is_public != client.is_public:
         raise InvalidClientMetadataError(
             "token_endpoint_auth_method cannot change between public and confidential"
@@ -251,6 +258,7 @@ async def update(
         raise _protocol_error(error) from None
     # §2.2 replaces the whole registration: what is not sent again is no longer registered.
     client.registered_metadata = extra
+    client.id_token_signed_response_alg = validate_id_token_alg(metadata, signing_algs)
     await repos.clients.save(client)
     return client_metadata(client, issuer=issuer, signing_alg=signing_alg)
 

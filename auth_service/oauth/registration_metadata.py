@@ -8,6 +8,7 @@ nobody defined is ignored (§2). A JSON null counts as absent.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from auth_service.clients.registry import web_url_problem
@@ -43,8 +44,8 @@ MAX_CONTACTS, MAX_TEXT = 20, 200
 
 
 def provider_values(signing_alg: str) -> dict[str, Any]:
-    """What every client is registered with, whatever it asked: one ID token algorithm, public
-    subject identifiers, and `auth_time` in every ID token (OIDC Registration §2)."""
+    """What every client is registered with: its ID token algorithm (the server default unless it
+    chose one), public subject identifiers, and `auth_time` in every ID token (OIDC Registration §2)."""
     return {
         "id_token_signed_response_alg": signing_alg,
         "subject_type": "public",
@@ -52,12 +53,14 @@ def provider_values(signing_alg: str) -> dict[str, Any]:
     }
 
 
-def validate_extra_metadata(metadata: dict[str, Any], *, signing_alg: str) -> dict[str, Any]:
+def validate_extra_metadata(
+    metadata: dict[str, Any], *, signing_algs: Collection[str]
+) -> dict[str, Any]:
     """Refuse what we cannot honour; return the informational metadata to keep and echo."""
     for name in UNSUPPORTED:
         if metadata.get(name) is not None:
             raise InvalidClientMetadataError(f"{name} is not supported by this server")
-    _validate_provider_values(metadata, signing_alg)
+    _validate_provider_values(metadata, signing_algs)
     kept: dict[str, Any] = {}
     contacts = metadata.get("contacts")
     if contacts is not None:
@@ -87,11 +90,20 @@ def validate_extra_metadata(metadata: dict[str, Any], *, signing_alg: str) -> di
     return kept
 
 
-def _validate_provider_values(metadata: dict[str, Any], signing_alg: str) -> None:
+def validate_id_token_alg(metadata: dict[str, Any], signing_algs: Collection[str]) -> str | None:
+    """OIDC Registration §2 id_token_signed_response_alg: one we hold a key for, or None (the
+    server default). Never `none` (an unsigned ID token proves nothing, OIDC Core §2) nor HS*,
+    whose key would be the client secret (RFC 8725 §3.1); neither is ever held."""
     alg = metadata.get("id_token_signed_response_alg")
-    if alg is not None and alg != signing_alg:
-        # `none` above all: an unsigned ID token proves nothing (OIDC Core §2, RFC 8725 §3.1).
-        raise InvalidClientMetadataError(f"id_token_signed_response_alg must be {signing_alg}")
+    if alg is not None and alg not in signing_algs:
+        raise InvalidClientMetadataError(
+            f"id_token_signed_response_alg must be one of {', '.join(signing_algs)}"
+        )
+    return alg
+
+
+def _validate_provider_values(metadata: dict[str, Any], signing_algs: Collection[str]) -> None:
+    validate_id_token_alg(metadata, signing_algs)
     subject_type = metadata.get("subject_type")
     if subject_type is not None and subject_type != "public":
         raise InvalidClientMetadataError("subject_type must be public")

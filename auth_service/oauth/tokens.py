@@ -27,6 +27,9 @@ class TokenPolicy:
     id_token_ttl: int
     refresh_token_ttl: int
     refresh_token_idle_ttl: int
+    # AUTH_SIGNING_ALG and AUTH_SIGNING_ALGS: the default and every algorithm we hold a key for.
+    signing_alg: str = "RS256"
+    signing_algs: tuple[str, ...] = ("RS256",)
 
 
 class TokenMinter:
@@ -38,6 +41,13 @@ class TokenMinter:
 
     def access_token_ttl(self, client: Client) -> int:
         return client.access_token_ttl or self.policy.access_token_ttl
+
+    def signing_alg(self, client: Client) -> str:
+        """OIDC Registration §2 id_token_signed_response_alg, also for the client's access tokens
+        (FAPI 2.0 Security Profile §5.4 asks PS256, ES256 or EdDSA of both); else the default.
+        A choice we no longer hold a key for (AUTH_SIGNING_ALGS shrank) falls back to it too."""
+        alg = client.id_token_signed_response_alg
+        return alg if alg in self.policy.signing_algs else self.policy.signing_alg
 
     def access_token(
         self,
@@ -68,7 +78,7 @@ class TokenMinter:
             claims["auth_time"] = int(auth_time.timestamp())  # RFC 9068 §2.2.1
         if cnf is not None:
             claims["cnf"] = dict(cnf)
-        return self._sign(claims, now, typ=ACCESS_TOKEN_TYP)
+        return self._sign(claims, now, typ=ACCESS_TOKEN_TYP, alg=self.signing_alg(client))
 
     def id_token(
         self,
@@ -79,8 +89,10 @@ class TokenMinter:
         auth_time: datetime,
         nonce: str | None,
         access_token: str | None,
+        alg: str | None = None,
     ) -> str:
-        """An OIDC Core §2 ID token; `at_hash` per §3.1.3.6 when an access token comes with it."""
+        """An OIDC Core §2 ID token; `at_hash` per §3.1.3.6 when an access token comes with it.
+        `alg` is the client's `signing_alg`; None signs with the server default."""
         iat = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.policy.issuer,
@@ -95,10 +107,10 @@ class TokenMinter:
             claims["nonce"] = nonce  # OIDC Core §3.1.3.6: echoed exactly as the request sent it
         if access_token is not None:
             claims["at_hash"] = at_hash(access_token)
-        return self._sign(claims, now, typ="JWT")
+        return self._sign(claims, now, typ="JWT", alg=alg or self.policy.signing_alg)
 
-    def _sign(self, claims: dict[str, Any], now: datetime, *, typ: str) -> str:
-        key = self._key_set().signing_key(now)
+    def _sign(self, claims: dict[str, Any], now: datetime, *, typ: str, alg: str) -> str:
+        key = self._key_set().signing_key(now, alg)
         return sign(claims, key.require_private_key(), kid=key.kid, alg=key.alg, typ=typ)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from auth_service.config import AuthSettings
-from auth_service.operations.key_lifecycle import KeyStore, rotate_signing_key
+from auth_service.operations.key_lifecycle import KeyStore, algs_due, rotate_signing_keys
 from auth_service.repositories import Repositories
 from auth_service.security.keys import KeySet, delete_private_key
 
@@ -86,19 +86,21 @@ class Maintenance:
             now = self.clock()
             if not await repos.jobs.try_lock(ROTATION_JOB):
                 return False
-            newest = await repos.signing_keys.newest()
-            if newest is not None and newest.created_at > now - interval:
+            held = self.settings.signing_algs
+            due = algs_due(await repos.signing_keys.list_all(), held, now - interval)
+            if not due:
                 return False
-            key = await rotate_signing_key(
+            keys = await rotate_signing_keys(
                 repos,
                 self.settings.key_dir,
-                alg=self.settings.signing_alg,
-                now=now,
+                algs=due,
+                held=held,
+                clock=self.clock,
                 activation_delay=self.settings.key_activation_delay,
             )
-            await repos.jobs.mark_run(ROTATION_JOB, now)
+            await repos.jobs.mark_run(ROTATION_JOB, keys[0].created_at)
             await session.commit()
-        logger.info("scheduled key rotation", extra={"fields": {"kid": key.kid}})
+        logger.info("scheduled key rotation", extra={"fields": {"kids": [k.kid for k in keys]}})
         await self.reload_keys()
         return True
 

@@ -43,6 +43,7 @@ async def register(
         issuer=settings.issuer,
         signing_alg=settings.signing_alg,
         seal=request.app.state.secret_box.encrypt,  # client_secret_jwt keeps its secret sealed
+        signing_algs=settings.signing_algs,
     )
     audit.record("client_registered", client_id=response["client_id"], via="dynamic_registration")
     return JSONResponse(response, status_code=201, headers=NO_STORE_HEADERS)
@@ -77,7 +78,13 @@ async def replace(
     client = await registration.client_for_registration_token(repos, client_id, token)
     metadata = parse_json_object(await request.body(), request.headers.get("content-type"))
     response = await registration.update(
-        repos, client, metadata, now=now, issuer=settings.issuer, signing_alg=settings.signing_alg
+        repos,
+        client,
+        metadata,
+        now=now,
+        issuer=settings.issuer,
+        signing_alg=settings.signing_alg,
+        signing_algs=settings.signing_algs,
     )
     audit.record("client_updated", client_id=client_id, via="dynamic_registration")
     return JSONResponse(response, headers=NO_STORE_HEADERS)

@@ -25,7 +25,7 @@ async def discovery(settings: SettingsDep) -> JSONResponse:
         grant_types=grant_types(),
         response_types=tuple(response_types()),
         scopes=SCOPES,
-        signing_alg=settings.signing_alg,
+        signing_algs=settings.signing_algs,
         registration_enabled=settings.registration_enabled,
         require_pushed_authorization_requests=settings.require_par,
     )

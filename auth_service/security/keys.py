@@ -143,15 +143,19 @@ class KeySet:
     def kids(self) -> tuple[str, ...]:
         return tuple(self._by_kid)
 
-    def signing_key(self, now: datetime) -> KeyEntry:
+    def signing_key(self, now: datetime, alg: str | None = None) -> KeyEntry:
+        """The current signer for `alg` (one key per algorithm, RFC 7517 §4.4); any alg if None."""
         for entry in self._entries:
             if (
                 entry.activates_at <= now
                 and entry.private_key is not None
                 and entry.is_published(now)
+                and (alg is None or entry.alg == alg)
             ):
                 return entry
-        raise NoSigningKeyError("no active signing key with private material on this instance")
+        raise NoSigningKeyError(
+            f"no active {alg or 'signing'} key with private material on this instance"
+        )
 
     def jwks(self, now: datetime) -> dict[str, Any]:
         return {"keys": [e.public_jwk for e in self._entries if e.is_published(now)]}

@@ -84,6 +84,7 @@ def test_cli_clients_create_with_can_introspect_is_listed_with_it(stack: LiveSta
             "refresh_token_ttl": None,
             "require_pushed_authorization_requests": False,
             "dpop_bound_access_tokens": False,
+            "id_token_signed_response_alg": None,
         }
     ]
     assert client_row(stack, created["client_id"]).client_secret_hash == hash_token(
@@ -209,18 +210,26 @@ def test_cli_keys_rotate_prints_key_that_activates_after_the_delay(stack: LiveSt
     rotated = run_cli(stack, "keys", "rotate").json()
 
     after = datetime.now(UTC)
-    assert set(rotated) == {"kid", "alg", "activates_at"}
+    # The AUTH_SIGNING_ALG key on top, as before; `keys` has one new key per held algorithm.
+    assert set(rotated) == {"kid", "alg", "activates_at", "keys"}
     assert rotated["alg"] == "RS256"
+    assert [k["alg"] for k in rotated["keys"]] == ["RS256", "PS256", "ES256", "EdDSA"]
+    assert {k["activates_at"] for k in rotated["keys"]} == {rotated["activates_at"]}
+    assert rotated["keys"][0]["kid"] == rotated["kid"]
     activates_at = datetime.fromisoformat(rotated["activates_at"])
     delay = timedelta(seconds=KEY_ACTIVATION_DELAY)
     assert before + delay <= activates_at <= after + delay
-    key_file = stack.key_dir / f"{rotated['kid']}.pem"
-    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    (listed,) = run_cli(stack, "keys", "list").json()
-    assert listed["kid"] == rotated["kid"]
-    assert listed["activates_at"] == rotated["activates_at"]
-    assert listed["retires_at"] is None
-    assert datetime.fromisoformat(listed["created_at"]) < activates_at
+    for key in rotated["keys"]:
+        key_file = stack.key_dir / f"{key['kid']}.pem"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    listed = {key["kid"]: key for key in run_cli(stack, "keys", "list").json()}
+    assert {kid: key["alg"] for kid, key in listed.items()} == {
+        k["kid"]: k["alg"] for k in rotated["keys"]
+    }
+    for key in listed.values():
+        assert key["activates_at"] == rotated["activates_at"]
+        assert key["retires_at"] is None
+        assert datetime.fromisoformat(key["created_at"]) < activates_at
 
 
 def test_cli_keys_rotate_honours_activation_delay_setting(stack: LiveStack) -> None:
@@ -241,12 +250,99 @@ def test_cli_keys_rotate_again_schedules_retirement_of_the_previous_key(
     second = run_cli(stack, "keys", "rotate").json()
 
     listed = {key["kid"]: key for key in run_cli(stack, "keys", "list").json()}
-    assert set(listed) == {first["kid"], second["kid"]}
-    # The old key stays published until every token it may have signed has expired: the
+    first_kids = {k["kid"] for k in first["keys"]}
+    second_kids = {k["kid"] for k in second["keys"]}
+    assert set(listed) == first_kids | second_kids and len(listed) == 8
+    # The old keys stay published until every token they may have signed has expired: the
     # 24 h lifetime cap, whatever today's settings say (auth_service/operations/key_lifecycle.py).
     expected = (
         datetime.fromisoformat(second["activates_at"]) + timedelta(days=1) + RETIREMENT_MARGIN
     )
-    assert datetime.fromisoformat(listed[first["kid"]]["retires_at"]) == expected
-    assert listed[second["kid"]]["retires_at"] is None
-    assert {row.kid for row in rows(stack, SigningKey)} == {first["kid"], second["kid"]}
+    for kid in first_kids:
+        assert datetime.fromisoformat(listed[kid]["retires_at"]) == expected
+    for kid in second_kids:
+        assert listed[kid]["retires_at"] is None
+    assert {row.kid for row in rows(stack, SigningKey)} == first_kids | second_kids
+
+
+def test_cli_keys_rotate_alg_rotates_only_that_algorithms_key(stack: LiveStack) -> None:
+    first = run_cli(stack, "keys", "rotate").json()
+
+    only = run_cli(stack, "keys", "rotate", "--alg", "ES256").json()
+
+    assert (only["alg"], [k["alg"] for k in only["keys"]]) == ("ES256", ["ES256"])
+    listed = {key["kid"]: key for key in run_cli(stack, "keys", "list").json()}
+    assert len(listed) == 5
+    for key in first["keys"]:
+        assert (listed[key["kid"]]["retires_at"] is not None) == (key["alg"] == "ES256")
+    assert listed[only["kid"]]["retires_at"] is None
+
+
+def test_cli_keys_rotate_alg_not_held_exits_1_and_creates_no_key(stack: LiveStack) -> None:
+    not_held = run_cli(stack, "keys", "rotate", "--alg", "PS256", AUTH_SIGNING_ALGS="RS256,ES256")
+    hmac = run_cli(stack, "keys", "rotate", "--alg", "HS256")
+
+    assert_cli_error(not_held, "--alg must be one of RS256, ES256 (AUTH_SIGNING_ALGS)")
+    assert_cli_error(hmac, "--alg must be one of RS256, PS256, ES256, EdDSA (AUTH_SIGNING_ALGS)")
+    assert rows(stack, SigningKey) == []
+    assert list(stack.key_dir.glob("*.pem")) == []
+
+
+def test_cli_keys_rotate_prints_the_auth_signing_alg_key_on_top(stack: LiveStack) -> None:
+    rotated = run_cli(
+        stack, "keys", "rotate", AUTH_SIGNING_ALG="EdDSA", AUTH_SIGNING_ALGS="ES256,EdDSA"
+    ).json()
+
+    assert rotated["alg"] == "EdDSA"
+    assert [k["alg"] for k in rotated["keys"]] == ["ES256", "EdDSA"]
+    assert {row.alg for row in rows(stack, SigningKey)} == {"ES256", "EdDSA"}
+
+
+# --- --id-token-alg (OIDC Registration id_token_signed_response_alg) ---
+
+
+def test_cli_clients_create_and_update_id_token_alg_are_saved_and_listed(
+    stack: LiveStack,
+) -> None:
+    client_id = create_client(stack, "--id-token-alg", "PS256")["client_id"]
+    assert client_row(stack, client_id).id_token_signed_response_alg == "PS256"
+
+    updated = run_cli(stack, "clients", "update", client_id, "--id-token-alg", "EdDSA").json()
+    assert updated["id_token_signed_response_alg"] == "EdDSA"
+    assert client_row(stack, client_id).id_token_signed_response_alg == "EdDSA"
+
+    reset = run_cli(stack, "clients", "update", client_id, "--id-token-alg", "default").json()
+    assert reset["id_token_signed_response_alg"] is None
+    (listed,) = run_cli(stack, "clients", "list").json()
+    assert listed == reset
+    assert client_row(stack, client_id).id_token_signed_response_alg is None
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "RS512", "default"])
+def test_cli_clients_create_id_token_alg_not_held_exits_1_and_creates_nothing(
+    stack: LiveStack, alg: str
+) -> None:
+    result = run_cli(
+        stack, "clients", "create", "--name", "Bad", "--redirect-uri", REDIRECT_URI,
+        "--id-token-alg", alg,
+    )  # fmt: skip
+
+    assert_cli_error(
+        result, "id_token_signed_response_alg: must be one of RS256, PS256, ES256, EdDSA"
+    )
+    assert rows(stack, Client) == []
+
+
+def test_cli_clients_update_id_token_alg_not_held_exits_1_and_changes_nothing(
+    stack: LiveStack,
+) -> None:
+    client_id = create_client(stack, "--id-token-alg", "ES256")["client_id"]
+
+    result = run_cli(
+        stack, "clients", "update", client_id, "--name", "Renamed", "--id-token-alg", "PS256",
+        AUTH_SIGNING_ALGS="RS256,ES256",
+    )  # fmt: skip
+
+    assert_cli_error(result, "id_token_signed_response_alg: must be one of RS256, ES256 or default")
+    row = client_row(stack, client_id)
+    assert (row.name, row.id_token_signed_response_alg) == ("CLI App", "ES256")

@@ -63,6 +63,8 @@ def settings(settings: AuthSettings, key_rotation_interval: int) -> AuthSettings
         jwks_max_age=JWKS_MAX_AGE,
         key_activation_delay=ACTIVATION_DELAY,
         key_rotation_interval=key_rotation_interval,
+        # One algorithm's schedule here; tests/storage/test_signing_algorithms.py has all four.
+        signing_algs=("RS256",),
     )
     return AuthSettings(_env_file=None, **values)
 

@@ -98,7 +98,12 @@ async def test_discovery_oidc_capabilities_have_the_exact_values(
     assert configuration["response_types_supported"] == ["code"]
     assert configuration["response_modes_supported"] == ["query"]
     assert configuration["subject_types_supported"] == ["public"]
-    assert configuration["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert configuration["id_token_signing_alg_values_supported"] == [
+        "RS256",
+        "PS256",
+        "ES256",
+        "EdDSA",
+    ]
     assert configuration["code_challenge_methods_supported"] == ["S256"]
     assert configuration["authorization_response_iss_parameter_supported"] is True
 

@@ -39,7 +39,8 @@ async def _row(db: Database, refresh_token: str) -> RefreshToken:
 
 
 async def _access_claims(auth_client: httpx.AsyncClient, access_token: str) -> dict[str, Any]:
-    (jwk,) = (await auth_client.get("/.well-known/jwks.json")).json()["keys"]
+    keys = (await auth_client.get("/.well-known/jwks.json")).json()["keys"]
+    (jwk,) = [key for key in keys if key["alg"] == "RS256"]  # AUTH_SIGNING_ALG's key
     return verify_signature(access_token, load_public_jwk(jwk, "RS256"), "RS256")
 
 

@@ -47,13 +47,22 @@ async def test_well_known_discovery_lists_only_endpoints_that_answer(
             assert response.status_code != 404, f"{name} {path} does not exist"
 
 
-async def test_well_known_jwks_publishes_the_signing_key_without_private_parts(
-    auth_client: httpx.AsyncClient, signing_key: SigningKey
+async def test_well_known_jwks_publishes_one_key_per_algorithm_without_private_parts(
+    auth_client: httpx.AsyncClient, signing_keys: dict[str, SigningKey]
 ) -> None:
     response = await auth_client.get("/.well-known/jwks.json")
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=300"
-    keys = response.json()["keys"]
-    assert [k["kid"] for k in keys] == [signing_key.kid]
-    assert set(keys[0]) == {"kty", "n", "e", "alg", "kid", "use"}
-    assert keys[0]["alg"] == "RS256" and keys[0]["use"] == "sig"
+    keys = {k["alg"]: k for k in response.json()["keys"]}
+    assert len(response.json()["keys"]) == 4
+    assert {alg: k["kid"] for alg, k in keys.items()} == {
+        alg: row.kid for alg, row in signing_keys.items()
+    }
+    # RFC 7518 §6.3 (RSA), §6.2 (EC P-256), RFC 8037 §2 (OKP Ed25519): public members only.
+    assert set(keys["RS256"]) == set(keys["PS256"]) == {"kty", "n", "e", "alg", "kid", "use"}
+    assert keys["RS256"]["kty"] == keys["PS256"]["kty"] == "RSA"
+    assert set(keys["ES256"]) == {"kty", "crv", "x", "y", "alg", "kid", "use"}
+    assert (keys["ES256"]["kty"], keys["ES256"]["crv"]) == ("EC", "P-256")
+    assert set(keys["EdDSA"]) == {"kty", "crv", "x", "alg", "kid", "use"}
+    assert (keys["EdDSA"]["kty"], keys["EdDSA"]["crv"]) == ("OKP", "Ed25519")
+    assert {k["use"] for k in keys.values()} == {"sig"}

@@ -95,7 +95,7 @@ def test_discovery_lists_what_the_registry_holds() -> None:
         grant_types=grants.grant_types(),
         response_types=grants.response_types(),
         scopes=SCOPES,
-        signing_alg="RS256",
+        signing_algs=("RS256",),
         registration_enabled=True,
     )
     assert document["grant_types_supported"] == sorted(grants.GRANTS)

@@ -90,12 +90,22 @@ def test_sign_writes_the_header_sorted_and_without_spaces(
     assert b64url_decode(token.split(".")[0]) == expected
 
 
-@pytest.mark.parametrize("alg", ["PS256", "EdDSA"])
-async def test_token_of_an_algorithm_outside_the_default_list_is_refused(
+@pytest.mark.parametrize("alg", SIGNATURE_ALGORITHMS)
+async def test_token_of_each_algorithm_verifies_with_the_default_list(
     key_for: dict[str, NewKey], claims: dict[str, Any], alg: str
 ) -> None:
+    # The auth service holds a key per algorithm (AUTH_SIGNING_ALGS), so verifiers take all four.
+    decoded = await _decode(_sign(claims, key_for[alg]), StaticKeys(key_for[alg]))
+
+    assert decoded.jti == claims["jti"]
+
+
+@pytest.mark.parametrize(("alg", "allowed"), [("PS256", ("RS256",)), ("EdDSA", ("ES256",))])
+async def test_token_of_an_algorithm_outside_the_verifiers_list_is_refused(
+    key_for: dict[str, NewKey], claims: dict[str, Any], alg: str, allowed: tuple[str, ...]
+) -> None:
     with pytest.raises(InvalidTokenError, match="^token algorithm is not allowed$"):
-        await _decode(_sign(claims, key_for[alg]), StaticKeys(key_for[alg]))
+        await _decode(_sign(claims, key_for[alg]), StaticKeys(key_for[alg]), algorithms=allowed)
 
 
 async def test_eddsa_token_signed_by_another_ed25519_key_under_same_kid_is_refused(
