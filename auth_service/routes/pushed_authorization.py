@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from auth_service.deps import ClientCallDep
+from auth_service.oauth.dpop import bind_pushed_request, validate_dpop_request
 from auth_service.oauth.pushed_authorization import push_authorization_request
 from auth_service.throttling.clients import client_budget_key
 from auth_service.throttling.policy import Throttle
@@ -22,8 +23,19 @@ async def pushed_authorization_request(request: Request, call: ClientCallDep) ->
     # Each push stores a row: bounded like token requests, in a budget of its own.
     budget = client_budget_key(call.client, call.ip)
     await throttle.hit("par-client", budget, throttle.policy.token_per_client)
+    # RFC 9449 §10.1: a DPoP proof on the push binds the code to its key, as `dpop_jkt` would.
+    proof = await validate_dpop_request(
+        request.headers.getlist("dpop"),
+        method="POST",
+        url=f"{state.settings.issuer}/oauth/par",
+        policy=state.dpop,
+        repos=call.uow.repos,
+        redis_guard=state.replay_guard,
+        now=call.now,
+    )
+    form = bind_pushed_request(call.form, proof)
     pushed = await push_authorization_request(
-        call.uow.repos, call.client, call.form, now=call.now, lifetime=state.settings.par_lifetime
+        call.uow.repos, call.client, form, now=call.now, lifetime=state.settings.par_lifetime
     )
     # RFC 9126 §2.2: 201 Created; the request_uri is a credential, so never cached.
     return JSONResponse(pushed.to_wire(), status_code=201, headers=NO_STORE_HEADERS)

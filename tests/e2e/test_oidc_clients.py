@@ -262,7 +262,8 @@ def test_oauth4webapi_rejects_an_id_token_signed_by_an_unknown_key(rp: RelyingPa
     now = int(time.time())
     claims = {"iss": rp.metadata["issuer"], "sub": "someone", "aud": rp.client_id, "iat": now,
               "exp": now + 300, "nonce": "n-1", "auth_time": now}  # fmt: skip
-    real_kid = httpx.get(rp.metadata["jwks_uri"]).json()["keys"][0]["kid"]
+    keys = httpx.get(rp.metadata["jwks_uri"]).json()["keys"]
+    real_kid = next(k["kid"] for k in keys if k["alg"] == "RS256")  # one key per algorithm
     real_key = load_private_key((rp.stack.key_dir / f"{real_kid}.pem").read_bytes(), "RS256")
     stranger = new_signing_key("RS256")
     for key, kid, accepted in (
