@@ -226,7 +226,11 @@ def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext
 
     return ClientAuthContext(
         now=state.clock(),
-        audiences=frozenset({settings.issuer, f"{settings.issuer}/oauth/token"}),
+        # RFC 7523 section 3 item 3: the issuer identifies us; the token endpoint's URL is the
+        # other value clients use, and RFC 9126 section 2 makes the PAR endpoint's acceptable.
+        audiences=frozenset(
+            {settings.issuer, f"{settings.issuer}/oauth/token", f"{settings.issuer}/oauth/par"}
+        ),
         leeway=settings.leeway,
         keys=state.client_keys,
         client_secret=client_secret,

@@ -84,11 +84,19 @@ async def get_bearer_claims(request: Request) -> AccessTokenClaims:
         verify=verify,
         checker=state.dpop,
         method=request.method,
-        url=state.public_url + request.url.path,
+        url=state.public_url + _path_as_sent(request),
         now=now.timestamp(),
         realm=REALM,
     )
     return claims
+
+
+def _path_as_sent(request: Request) -> str:
+    """The path as the client sent it (percent-encoded), not Starlette's decoded one: a "%3F" in
+    it must not compare equal to a "?" the proof never had (normalize_htu decodes only the
+    unreserved characters, RFC 3986 section 6.2.2.2). ASGI's raw_path holds no query."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
 
 
 BearerClaims = Annotated[AccessTokenClaims, Depends(get_bearer_claims)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -58,9 +59,33 @@ class VerificationKeys(Protocol):
     async def get_verification_key(self, kid: str) -> tuple[str, JoseKey] | None: ...
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 section 6)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # "1e999" reads as infinity
+        raise ValueError("number out of range")
+    return value
+
+
+def strict_json(data: str | bytes) -> Any:
+    """json.loads for what others send: RFC 8259 only (Python also reads NaN and Infinity, which
+    would slip past every time comparison) and bounded nesting; anything else is ValueError."""
+    try:
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:  # deeply nested arrays: Python's decoder recurses once per level
+        raise ValueError("JSON nested too deeply") from None
+
+
+# RFC 7518 section 3.3 / FAPI 2.0 section 5.4: RSA keys of at least 2048 bits.
+MIN_RSA_BITS = 2048
+
+
 def _import_key(data: bytes | dict[str, Any], alg: str, *, private: bool) -> JoseKey:
     """A joserfc key bound to `alg`, or ValueError: its kty, curve and `alg` member must all fit."""
-    model = _ALG_MODELS.get(alg)
+    model = _ALG_MODELS.get(alg) if isinstance(alg, str) else None
     if model is None:
         raise ValueError(f"unsupported signing algorithm {alg}")
     if isinstance(data, dict) and (data.get("kty"), data.get("alg", alg)) != (model.key_type, alg):
@@ -75,6 +100,8 @@ def _import_key(data: bytes | dict[str, Any], alg: str, *, private: bool) -> Jos
         raise ValueError("EdDSA keys must be Ed25519")
     if isinstance(key, OctKey) or key.is_private != private:
         raise ValueError("a signing key needs its private half, a verification key only its public")
+    if isinstance(key, RSAKey) and key.raw_value.key_size < MIN_RSA_BITS:
+        raise ValueError(f"RSA keys must have at least {MIN_RSA_BITS} bits")
     return key
 
 
@@ -139,7 +166,7 @@ def _split(token: str, error: str = "malformed token") -> _Compact:
     try:
         signing_input, _, signature = token.encode("ascii").rpartition(b".")
         header_segment, _, payload = signing_input.partition(b".")
-        header = json.loads(_b64decode(header_segment).decode("utf-8"))
+        header = strict_json(_b64decode(header_segment).decode("utf-8"))
         payload, signature = _b64decode(payload), _b64decode(signature)
     except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError all are
         raise InvalidTokenError(error) from None
@@ -179,7 +206,7 @@ def _verified_claims(parts: _Compact, key: JoseKey, alg: str) -> dict[str, Any]:
     if not valid:
         raise InvalidTokenError("token signature is invalid")
     try:
-        claims = json.loads(parts.payload.decode("utf-8"))  # RFC 7519 §7.2: UTF-8 JSON
+        claims = strict_json(parts.payload.decode("utf-8"))  # RFC 7519 §7.2: UTF-8 JSON
     except ValueError:
         raise InvalidTokenError("token signature is invalid") from None
     if not isinstance(claims, dict):
@@ -311,7 +338,7 @@ def read_assertion(
     if kid is not None and (not isinstance(kid, str) or not kid):
         raise InvalidTokenError("token header has a malformed kid")
     try:
-        claims = json.loads(parts.payload.decode("utf-8"))
+        claims = strict_json(parts.payload.decode("utf-8"))
     except ValueError:
         raise InvalidTokenError("malformed token") from None
     if not isinstance(claims, dict):
@@ -362,7 +389,7 @@ def verify_with_secret(token: str, secret: str, *, algorithms: tuple[str, ...]) 
     if not valid:
         raise InvalidTokenError("token signature is invalid")
     try:
-        claims = json.loads(parts.payload.decode("utf-8"))
+        claims = strict_json(parts.payload.decode("utf-8"))
     except ValueError:
         raise InvalidTokenError("token signature is invalid") from None
     if not isinstance(claims, dict):

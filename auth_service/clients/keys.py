@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import httpx
 
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
 from shared.models import Client
-from shared.tokens import public_jwk_problem
+from shared.tokens import public_jwk_problem, strict_json
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class ClientKeyFetcher:
         )
         self._ttl, self._refetch_interval = ttl, refetch_interval
         self._max_bytes = max_bytes
+        self._timeout = timeout
         self._development = development
         self._clock = clock
         self._cache: dict[tuple[str, str], _Cached] = {}
@@ -151,11 +153,18 @@ class ClientKeyFetcher:
         problem = jwks_uri_problem(url, development=self._development)
         if problem is not None:
             raise ClientKeysUnavailable(problem)
+        if not self._development:
+            await _refuse_internal_resolution(url)
         self.fetch_count += 1
         try:
-            async with self._http.stream(
-                "GET", url, headers={"Accept": "application/jwk-set+json, application/json"}
-            ) as response:
+            # httpx's timeout bounds each read; this bounds the whole fetch (a server sending a
+            # byte a second would otherwise hold it, and the request's database session, for hours).
+            async with (
+                asyncio.timeout(self._timeout * 2),
+                self._http.stream(
+                    "GET", url, headers={"Accept": "application/jwk-set+json, application/json"}
+                ) as response,
+            ):
                 if response.status_code != 200:
                     raise ClientKeysUnavailable(f"HTTP {response.status_code}")
                 body = bytearray()
@@ -163,16 +172,36 @@ class ClientKeyFetcher:
                     body.extend(chunk)
                     if len(body) > self._max_bytes:
                         raise ClientKeysUnavailable("the key set is too large")
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
             logger.warning("client jwks fetch failed: %s", type(exc).__name__)
             raise ClientKeysUnavailable(type(exc).__name__) from None
         try:
-            jwks = json.loads(bytes(body))
+            jwks = strict_json(bytes(body))
         except ValueError:
             raise ClientKeysUnavailable("the key set is not JSON") from None
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
             raise ClientKeysUnavailable("the document is not a JWK Set")
         return jwks
+
+
+async def _refuse_internal_resolution(url: str) -> None:
+    """Every address the host resolves to must be global: "https://2130706433/", "127.1" and a
+    DNS name pointing inside would otherwise pass the literal check (SSRF; RFC 7591 section 5
+    warns of jwks_uri fetches). The fetch resolves again, so a name that changes its answer in
+    between (DNS rebinding) is not caught here: an egress proxy is the complete defence."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or 443
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ClientKeysUnavailable(
+            f"cannot resolve the jwks_uri host ({type(exc).__name__})"
+        ) from None
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        mapped = getattr(address, "ipv4_mapped", None)
+        if not (mapped or address).is_global:
+            raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address")
 
 
 def _has_kid(jwks: Mapping[str, Any], kid: str | None) -> bool:

@@ -25,6 +25,7 @@ from auth_service.repositories import Repositories
 from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render, render_form
 from shared.models import Client, UserSession
 from shared.scopes import SCOPES, format_scope
+from shared.tokens import strict_json
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PORTAL = "/developers"
@@ -68,7 +69,7 @@ def _portal_keys(values: dict[str, Any]) -> ClientKeys:
     jwks = None
     if values["jwks_text"]:
         try:
-            jwks = json.loads(values["jwks_text"])
+            jwks = strict_json(values["jwks_text"])
         except ValueError:
             raise ClientMetadataError("the pasted keys are not JSON", field="jwks") from None
     return ClientKeys(jwks=jwks, jwks_uri=values["jwks_uri"])

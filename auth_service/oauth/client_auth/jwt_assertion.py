@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +21,7 @@ from auth_service.oauth.client_auth.base import (
     ClientCredentials,
 )
 from shared.errors import InvalidClientError, InvalidTokenError
-from shared.tokens import read_assertion
+from shared.tokens import read_assertion, strict_json
 
 # RFC 7523 §2.2 / RFC 7521 §4.2: the assertion type of a JWT client assertion.
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -42,7 +41,7 @@ def uses_hmac(form: Mapping[str, str]) -> bool:
     header_segment = form.get("client_assertion", "").partition(".")[0][:2048]
     try:
         padded = header_segment + "=" * (-len(header_segment) % 4)
-        header = json.loads(base64.urlsafe_b64decode(padded))
+        header = strict_json(base64.urlsafe_b64decode(padded))
     except (ValueError, binascii.Error):
         return False
     return isinstance(header, dict) and str(header.get("alg", "")).startswith("HS")

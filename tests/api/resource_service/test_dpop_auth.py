@@ -292,3 +292,16 @@ async def test_me_dpop_replay_at_another_instance_sharing_redis_is_refused(
 
     assert responses[0].status_code == 200, responses[0].text
     assert_dpop_error(responses[1], "invalid_dpop_proof", "the DPoP proof was already used")
+
+
+def test_dpop_htu_is_compared_with_the_path_as_sent_not_the_decoded_one() -> None:
+    from starlette.requests import Request
+
+    from resource_service.deps import _path_as_sent
+
+    scope = {"type": "http", "path": "/api/v1/notes/5?x", "raw_path": b"/api/v1/notes/5%3Fx",
+             "query_string": b"", "headers": []}  # fmt: skip
+    # A proof for /api/v1/notes/5 cannot match a request that asked for "5%3Fx".
+    assert _path_as_sent(Request(scope)) == "/api/v1/notes/5%3Fx"
+    without_raw = Request({**scope, "raw_path": None})
+    assert _path_as_sent(without_raw) == without_raw.url.path

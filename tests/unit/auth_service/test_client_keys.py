@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from auth_service.clients.keys import jwks_problem, jwks_uri_problem
+from auth_service.clients.keys import ClientKeyFetcher, jwks_problem, jwks_uri_problem
+from auth_service.oauth.client_auth.base import ClientKeysUnavailable
 
 
 @pytest.mark.parametrize(
@@ -59,3 +60,27 @@ def test_jwks_problem_refuses_too_many_keys_and_oversized_sets() -> None:
     assert jwks_problem({"keys": [key] * 11}) == "jwks must hold 1-10 keys"
     padded = {"keys": [{**key, "x5c": ["A" * 17000]}]}
     assert jwks_problem(padded) == "jwks must be at most 16384 bytes"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://2130706433/jwks",  # 127.0.0.1 as one number
+        "https://127.1/jwks",
+        "https://0x7f.0.0.1/jwks",
+        "https://localhost/jwks",
+        "https://[::ffff:127.0.0.1]/jwks",
+    ],
+)
+async def test_jwks_uri_resolving_to_an_internal_address_is_refused_before_any_request(
+    url: str,
+) -> None:
+    fetcher = ClientKeyFetcher(
+        ttl=60, refetch_interval=60, timeout=1, max_bytes=1024, development=False
+    )
+    try:
+        with pytest.raises(ClientKeysUnavailable, match="private or loopback|cannot resolve"):
+            await fetcher._fetch(url)
+        assert fetcher.fetch_count == 0
+    finally:
+        await fetcher.aclose()
