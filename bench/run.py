@@ -51,6 +51,7 @@ PROFILES = {
     "smoke": Profile(warmup=0, runs=1, seconds=1, connections=4, token_pool=50, targets=False),
 }
 POOL_MARGIN = 1.4  # single-use pools: this much more than the fastest rate seen could use
+POOL_FLOOR_RATE = 600.0  # requests a second a single-use pool is sized for at the least
 
 
 def say(message: str) -> None:
@@ -127,14 +128,16 @@ def parse_args(argv: list[str] | None) -> Options:
 
 
 def pool_size(case: Case, results: dict[str, report.CaseResult], seconds: float) -> int:
-    """Enough single-use items for the fastest this case (or client_credentials) has gone."""
+    """Enough single-use items for the fastest this case (or client_credentials) has gone, and
+    never fewer than POOL_FLOOR_RATE would use: a slow warm-up (a cold process, a busy machine)
+    must not leave a fast run without codes."""
     seen = [
         run.rps
-        for r in (results[case.name], results.get("cc_rs256"))
+        for r in (results[case.name], results.get("cc_rs256"), results.get("cc_es256"))
         if r
         for run in (*r.warmup, *r.runs)
     ]
-    rate = max(seen, default=300.0)
+    rate = max([*seen, POOL_FLOOR_RATE])
     return int(rate * seconds * POOL_MARGIN) + 50
 
 
