@@ -9,11 +9,15 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import httpx
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 from joserfc.jws import JWSRegistry
 
 from shared.dpop import access_token_hash
 from shared.tokens import jwk_thumbprint
+from tests.conftest import ISSUER
+from tests.factories import TestClient, TestUser
+from tests.support.flows import AuthorizationRequest, get_code
 
 Key = ECKey | RSAKey | OKPKey
 
@@ -89,3 +93,25 @@ def unverified_payload(token: str) -> dict[str, Any]:
         base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
     )
     return result
+
+
+async def dpop_code_flow_token(
+    auth: httpx.AsyncClient, client: TestClient, user: TestUser, key: DpopKey, now: datetime
+) -> str:
+    """A DPoP-bound access token (scope `openid profile`) from a real code flow of `client`."""
+    request = AuthorizationRequest(client, scope="openid profile")
+    code = await get_code(auth, request, user)
+    response = await auth.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": request.redirect_uri,
+            "code_verifier": request.verifier,
+        },
+        headers={"DPoP": key.proof("POST", f"{ISSUER}/oauth/token", now=now)},
+        auth=client.basic_auth(),
+    )
+    assert response.json()["token_type"] == "DPoP", response.text
+    token: str = response.json()["access_token"]
+    return token

@@ -17,8 +17,7 @@ from tests.conftest import ISSUER
 from tests.factories import TestClient, TestUser
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.dpop import DpopKey
-from tests.support.flows import AuthorizationRequest, get_code
+from tests.support.dpop import DpopKey, dpop_code_flow_token
 from tests.support.lifecycle import introspect, snapshot, verified_claims
 
 USERINFO = f"{ISSUER}/oauth/userinfo"
@@ -46,22 +45,7 @@ async def dpop_token(
     key: DpopKey,
     clock: TestClock,
 ) -> str:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    code = await get_code(auth_client, request, user)
-    response = await auth_client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": request.redirect_uri,
-            "code_verifier": request.verifier,
-        },
-        headers={"DPoP": key.proof("POST", f"{ISSUER}/oauth/token", now=clock())},
-        auth=confidential_client.basic_auth(),
-    )
-    assert response.json()["token_type"] == "DPoP", response.text
-    token: str = response.json()["access_token"]
-    return token
+    return await dpop_code_flow_token(auth_client, confidential_client, user, key, clock())
 
 
 def assert_dpop_error(response: httpx.Response, error: str, description: str) -> None:

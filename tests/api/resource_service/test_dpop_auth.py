@@ -18,8 +18,7 @@ from resource_service.main import create_app as create_resource_app
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, TestUser
 from tests.support.clock import TestClock
-from tests.support.dpop import DpopKey
-from tests.support.flows import AuthorizationRequest, get_code
+from tests.support.dpop import DpopKey, dpop_code_flow_token
 from tests.support.services import require_redis
 
 ME = f"{AUDIENCE}/api/v1/me"
@@ -61,22 +60,7 @@ async def dpop_token(
     key: DpopKey,
     clock: TestClock,
 ) -> str:
-    request = AuthorizationRequest(confidential_client, scope="openid profile")
-    code = await get_code(auth_client, request, user)
-    response = await auth_client.post(
-        "/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": request.redirect_uri,
-            "code_verifier": request.verifier,
-        },
-        headers={"DPoP": key.proof("POST", f"{ISSUER}/oauth/token", now=clock())},
-        auth=confidential_client.basic_auth(),
-    )
-    assert response.json()["token_type"] == "DPoP", response.text
-    token: str = response.json()["access_token"]
-    return token
+    return await dpop_code_flow_token(auth_client, confidential_client, user, key, clock())
 
 
 def dpop_headers(token: str, proof: str) -> dict[str, str]:
