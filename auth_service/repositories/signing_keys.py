@@ -23,12 +23,6 @@ class SigningKeyRepository:
         self.session.add(key)
         await self.session.flush()
 
-    async def newest(self) -> SigningKey | None:
-        result = await self.session.exec(
-            select(SigningKey).order_by(col(SigningKey.created_at).desc()).limit(1)
-        )
-        return result.first()
-
     async def retired_before(self, instant: datetime) -> Sequence[SigningKey]:
         result = await self.session.exec(
             select(SigningKey).where(col(SigningKey.retires_at) < instant)
