@@ -2,7 +2,8 @@
 
 Registered keys are checked here (a JWK Set of public signing keys, or an https URL, never
 both). Keys behind a `jwks_uri` are fetched by one guarded fetcher: https only (http on
-loopback in development), no private or link-local address literals outside development, no
+loopback in development), outside development no connection to a private, loopback or
+link-local address (checked on the address dialled, auth_service.security.egress), no
 redirects, short connect and read timeouts and a size limit (security rules "fetched
 documents"); they are cached per client, and an unknown `kid` refetches at most once per
 interval, so forged kids cannot make us hammer the client's server.
@@ -14,16 +15,17 @@ import asyncio
 import ipaddress
 import json
 import logging
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
+from auth_service.security.egress import InternalAddressError, global_addresses, outbound_client
 from shared.models import Client
 from shared.tokens import public_jwk_problem, strict_json
 
@@ -96,10 +98,8 @@ class ClientKeyFetcher:
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        # No redirects: a redirect could lead the fetch to an address the URL check refused.
-        self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
-        )
+        # No redirects (one could lead past the URL check), and only global addresses dialled.
+        self._http = http or outbound_client(timeout=timeout, development=development)
         self._ttl, self._refetch_interval = ttl, refetch_interval
         self._max_bytes = max_bytes
         self._timeout = timeout
@@ -187,21 +187,16 @@ class ClientKeyFetcher:
 async def _refuse_internal_resolution(url: str) -> None:
     """Every address the host resolves to must be global: "https://2130706433/", "127.1" and a
     DNS name pointing inside would otherwise pass the literal check (SSRF; RFC 7591 section 5
-    warns of jwks_uri fetches). The fetch resolves again, so a name that changes its answer in
-    between (DNS rebinding) is not caught here: an egress proxy is the complete defence."""
+    warns of jwks_uri fetches). This check gives the clear error; the fetch itself dials only
+    global addresses it resolved itself (auth_service.security.egress), which also stops a name
+    that changes its answer in between (DNS rebinding)."""
     parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port or 443
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise ClientKeysUnavailable(
-            f"cannot resolve the jwks_uri host ({type(exc).__name__})"
-        ) from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not (mapped or address).is_global:
-            raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address")
+        await global_addresses(parts.hostname or "", parts.port or 443)
+    except InternalAddressError:
+        raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address") from None
+    except httpcore.ConnectError:
+        raise ClientKeysUnavailable("cannot resolve the jwks_uri host") from None
 
 
 def _has_kid(jwks: Mapping[str, Any], kid: str | None) -> bool:

@@ -1,0 +1,127 @@
+"""Outbound HTTP to addresses a client chose (a `jwks_uri` today; metadata documents and upstream
+providers later): every connection goes to a global address, checked on the address actually
+dialled, not on an earlier lookup.
+
+Checking a name before the request and letting the HTTP library resolve it again leaves a gap:
+a name that answers with a public address first and a private one a moment later (DNS
+rebinding) reaches the inside (RFC 7591 §5 warns of fetches to client-chosen URLs; OWASP SSRF
+prevention). Here the name is resolved once per connection, every answer must be global, and
+the socket is opened to one of those very addresses. TLS still verifies the certificate for the
+name in the URL: httpcore takes the server name from the request, not from the dialled address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+
+import httpcore
+import httpx
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+class InternalAddressError(httpcore.ConnectError):
+    """The name resolves to a private, loopback, link-local or otherwise non-global address.
+
+    A ConnectError, so httpx reports it as `httpx.ConnectError` like any refused connection."""
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, in the resolver's order."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise httpcore.ConnectError(f"cannot resolve the host ({type(exc).__name__})") from None
+    return [str(info[4][0]) for info in infos]
+
+
+def is_global_address(address: str) -> bool:
+    """True for an address on the public internet; an IPv4-mapped IPv6 address counts as the
+    IPv4 address it carries, and a scoped IPv6 address (fe80::1%eth0) never passes."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(parsed, "ipv4_mapped", None)
+    return bool((mapped or parsed).is_global)
+
+
+async def global_addresses(host: str, port: int, resolver: Resolver = resolve) -> list[str]:
+    """The addresses of `host`, all of them global, or InternalAddressError: one inside answer
+    refuses the name, since a later connection might be given that one."""
+    addresses = await resolver(host, port)
+    if not addresses or not all(is_global_address(a) for a in addresses):
+        raise InternalAddressError("the host resolves to a private or loopback address")
+    return addresses
+
+
+class GlobalOnlyBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that dials only global addresses, resolved by itself."""
+
+    def __init__(
+        self, resolver: Resolver = resolve, inner: httpcore.AsyncNetworkBackend | None = None
+    ) -> None:
+        self._resolver = resolver
+        self._inner = inner or httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        failure: httpcore.ConnectError | None = None
+        for address in await global_addresses(host, port, self._resolver):
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:  # the next address of the same name
+                failure = exc
+        assert failure is not None  # noqa: S101 - global_addresses never returns an empty list
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise InternalAddressError("unix sockets are not reachable from outbound fetches")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class GlobalOnlyTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, its connection pool built on GlobalOnlyBackend. No proxy and no
+    environment settings: a proxy from the environment would dial for us, unchecked."""
+
+    def __init__(self, backend: httpcore.AsyncNetworkBackend | None = None) -> None:
+        super().__init__(trust_env=False)
+        # httpx 0.28 offers no network_backend argument; the pool it built is replaced by the
+        # same pool on our backend (tests/unit/auth_service/test_egress.py pins the behaviour).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=backend or GlobalOnlyBackend(),
+        )
+
+
+def outbound_client(
+    *, timeout: float, development: bool, resolver: Resolver = resolve
+) -> httpx.AsyncClient:
+    """The client for fetches to client-chosen URLs: no redirects (one could lead anywhere), no
+    environment proxies, and in production only global addresses. Development allows loopback,
+    so a laptop can serve a jwks_uri from 127.0.0.1."""
+    transport = None if development else GlobalOnlyTransport(GlobalOnlyBackend(resolver))
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=False,
+        transport=transport,
+    )

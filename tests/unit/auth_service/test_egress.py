@@ -1,0 +1,134 @@
+"""Outbound fetches dial only global addresses, checked on the address dialled (SSRF and DNS
+rebinding; RFC 7591 §5). The name service is the one thing replaced: the tests decide what a
+name resolves to, and the connections are real TCP to a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpcore
+import httpx
+import pytest
+
+from auth_service.clients.keys import ClientKeyFetcher
+from auth_service.oauth.client_auth.base import ClientKeysUnavailable
+from auth_service.security.egress import (
+    GlobalOnlyBackend,
+    GlobalOnlyTransport,
+    InternalAddressError,
+    Resolver,
+    global_addresses,
+    is_global_address,
+    outbound_client,
+)
+from tests.support.jwks_server import jwks_server
+
+PUBLIC = "93.184.216.34"
+
+
+def answers(*addresses: str) -> Resolver:
+    async def resolver(host: str, port: int) -> list[str]:
+        return list(addresses)
+
+    return resolver
+
+
+class Redirecting(httpcore.AsyncNetworkBackend):
+    """Stands in for the internet: records the address it is asked to dial, dials 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.dialled: list[str] = []
+        self._real = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's backend interface
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.dialled.append(host)
+        return await self._real.connect_tcp("127.0.0.1", port, timeout)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._real.sleep(seconds)
+
+
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (PUBLIC, True),
+        ("2606:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("169.254.169.254", False),
+        ("::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("fe80::1%eth0", False),
+        ("fd00::1", False),
+        ("not-an-address", False),
+    ],
+)
+def test_only_public_internet_addresses_are_global(address: str, expected: bool) -> None:
+    assert is_global_address(address) is expected
+
+
+async def test_a_name_with_one_internal_answer_among_public_ones_is_refused() -> None:
+    with pytest.raises(InternalAddressError):
+        await global_addresses("keys.example", 443, answers(PUBLIC, "10.0.0.1"))
+    with pytest.raises(InternalAddressError):
+        await global_addresses("keys.example", 443, answers())
+    assert await global_addresses("keys.example", 443, answers(PUBLIC)) == [PUBLIC]
+
+
+async def test_the_connection_goes_to_the_checked_address_with_the_name_as_host() -> None:
+    with jwks_server() as server:
+        inner = Redirecting()
+        transport = GlobalOnlyTransport(GlobalOnlyBackend(answers(PUBLIC), inner))
+        async with httpx.AsyncClient(transport=transport) as client:
+            response = await client.get(f"http://keys.example:{server.port}/jwks.json")
+        assert response.status_code == 200
+        assert inner.dialled == [PUBLIC]  # the address checked, not a second lookup
+        assert server.hits == 1
+
+
+async def test_a_name_that_rebinds_to_loopback_after_the_check_is_never_dialled() -> None:
+    """The first lookup (the fetcher's own check) says public; the one at connect time says
+    127.0.0.1, where a real server listens. Nothing reaches it."""
+    with jwks_server() as server:
+        client = outbound_client(timeout=2, development=False, resolver=answers("127.0.0.1"))
+        async with client:
+            with pytest.raises(httpx.ConnectError, match="private or loopback"):
+                await client.get(f"http://rebind.example:{server.port}/jwks.json")
+        assert server.hits == 0
+
+
+async def test_the_key_fetcher_in_production_refuses_loopback_even_past_its_url_check() -> None:
+    """The fetcher's URL check is skipped here (the URL is given to the transport directly) to
+    show that the transport alone stops the connection."""
+    with jwks_server() as server:
+        fetcher = ClientKeyFetcher(
+            ttl=60, refetch_interval=60, timeout=2, max_bytes=4096, development=False
+        )
+        try:
+            with pytest.raises(httpx.ConnectError):
+                await fetcher._http.get(server.url)
+            with pytest.raises(ClientKeysUnavailable, match="private or loopback"):
+                await fetcher._fetch(server.url.replace("http://", "https://"))
+        finally:
+            await fetcher.aclose()
+        assert server.hits == 0
+
+
+async def test_unix_sockets_are_refused() -> None:
+    with pytest.raises(InternalAddressError):
+        await GlobalOnlyBackend().connect_unix_socket("/tmp/anything.sock")  # noqa: S108
+
+
+async def test_development_keeps_loopback_reachable() -> None:
+    with jwks_server() as server:
+        async with outbound_client(timeout=2, development=True) as client:
+            response = await client.get(server.url)
+        assert response.status_code == 200
+        assert server.hits == 1
