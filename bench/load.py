@@ -18,7 +18,7 @@ import httpx
 from bench.stack import LOAD_CPU, pinned
 
 LUA_DIR = Path(__file__).resolve().parent / "lua"
-Rotate = Literal["none", "form", "bearer"]
+Rotate = Literal["none", "form", "bearer", "dpop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +138,10 @@ async def _run_python(load: Load, seconds: float, connections: int) -> RunResult
             content = None
             if load.rotate == "bearer":
                 headers["Authorization"] = f"Bearer {item}"
+            elif load.rotate == "dpop" and item is not None:
+                token, proof = item.split(" ", 1)
+                headers["Authorization"] = f"DPoP {token}"
+                headers["DPoP"] = proof
             elif load.rotate == "form":
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
                 content = item

@@ -23,7 +23,8 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from auth_service.operations import migrations  # noqa: E402
 from bench import profiling, report, seed  # noqa: E402
-from bench.cases import Case, build_cases  # noqa: E402
+from bench.cases import Case, ClientSigners, build_cases  # noqa: E402
+from bench.client_jwts import AssertionSigner, DpopSigner  # noqa: E402
 from bench.load import RunResult, run_python, run_wrk, wrk_available  # noqa: E402
 from bench.stack import (  # noqa: E402
     LOAD_CPU,
@@ -128,12 +129,12 @@ def parse_args(argv: list[str] | None) -> Options:
 
 
 def pool_size(case: Case, results: dict[str, report.CaseResult], seconds: float) -> int:
-    """Enough single-use items for the fastest this case (or client_credentials) has gone, and
-    never fewer than POOL_FLOOR_RATE would use: a slow warm-up (a cold process, a busy machine)
-    must not leave a fast run without codes."""
+    """Enough single-use items for the fastest this case (or the cases it is paced by) has gone,
+    and never fewer than POOL_FLOOR_RATE would use: a slow warm-up (a cold process, a busy
+    machine) must not leave a fast run without codes."""
     seen = [
         run.rps
-        for r in (results[case.name], results.get("cc_rs256"), results.get("cc_es256"))
+        for r in (results[case.name], *(results.get(name) for name in case.paced_by))
         if r
         for run in (*r.warmup, *r.runs)
     ]
@@ -221,14 +222,20 @@ class Outcome:
 def run_bench(options: Options, workdir: Path, server_url: str | None) -> Outcome:
     with fresh_database(workdir, server_url) as url:
         migrations.upgrade(url)
-        seeded = asyncio.run(seed.seed(url))
+        assertion_signer = AssertionSigner()
+        seeded = asyncio.run(seed.seed(url, assertion_signer.jwks))
         with running_stack(url, workdir) as stack:
             if can_pin():
                 os.sched_setaffinity(0, {LOAD_CPU})  # pool making and httpx stay off CPU 0
             families = asyncio.run(seed.refresh_tokens(url, seeded, options.profile.token_pool))
             token_url = f"{stack.servers['auth-rs256'].url}/oauth/token"
             tokens = asyncio.run(seed.access_tokens(token_url, seeded, families))
-            cases = build_cases(stack, seeded, tokens)
+            dpop = DpopSigner()
+            bound = asyncio.run(
+                seed.dpop_access_tokens(token_url, seeded, dpop, options.profile.token_pool)
+            )
+            signers = ClientSigners(dpop, assertion_signer, tuple(bound))
+            cases = build_cases(stack, seeded, tokens, signers)
             cases = [c for c in cases if options.cases is None or c.name in options.cases]
             results = measure(cases, stack, options)
             return Outcome(

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
 
-from auth_service.clients.registry import ClientSpec, register_client
+from auth_service.clients.registry import ClientKeys, ClientSpec, register_client
 from auth_service.config import AuthSettings
 from auth_service.identity.accounts import create_user
 from auth_service.oauth.authorize.codes import issue_authorization_code
@@ -24,6 +24,7 @@ from auth_service.oauth.tokens import TokenPolicy, issue_refresh_token
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.pkce import s256_challenge
+from bench.client_jwts import DpopSigner
 from shared.database import make_engine, make_sessionmaker
 from shared.models import Client, Grant
 
@@ -55,6 +56,7 @@ class Seeded:
     first_party: Credentials  # password + refresh_token: the refresh families
     introspector: Credentials  # may call /oauth/introspect
     web_app: Credentials  # authorization_code + refresh_token
+    keyed_client_id: str  # client_credentials with private_key_jwt (no secret)
 
 
 CLIENTS = {
@@ -97,8 +99,20 @@ async def _repositories(database_url: str) -> AsyncIterator[Callable[[], Reposit
         await engine.dispose()
 
 
-async def seed(database_url: str) -> Seeded:
-    """Users and the four clients. Passwords are hashed cheaply: no case logs anyone in."""
+def keyed_client(jwks: dict[str, Any]) -> ClientSpec:
+    """A service authenticating with private_key_jwt (RFC 7523 §2.2), its public keys inline."""
+    return ClientSpec(
+        name="Bench Keyed Service",
+        redirect_uris=[],
+        scope="read:notes",
+        grant_types=["client_credentials"],
+        token_endpoint_auth_method="private_key_jwt",  # noqa: S106 - a method name
+        keys=ClientKeys(jwks=jwks),
+    )
+
+
+async def seed(database_url: str, client_jwks: dict[str, Any]) -> Seeded:
+    """Users and the five clients. Passwords are hashed cheaply: no case logs anyone in."""
     hasher = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1)
     now = datetime.now(UTC)
     async with _repositories(database_url) as open_repos:
@@ -123,8 +137,9 @@ async def seed(database_url: str) -> Seeded:
                 credentials[key] = Credentials(
                     registered.client.client_id, registered.client_secret
                 )
+            keyed = await register_client(repos, keyed_client(client_jwks), now=now)
             await repos.session.commit()
-    return Seeded(user_ids=tuple(user_ids), **credentials)
+    return Seeded(user_ids=tuple(user_ids), keyed_client_id=keyed.client.client_id, **credentials)
 
 
 async def _in_batches(
@@ -215,6 +230,30 @@ async def refresh_tokens(database_url: str, seeded: Seeded, count: int) -> list[
         )
 
     return await _in_batches(database_url, count, make)
+
+
+async def dpop_access_tokens(
+    token_url: str, seeded: Seeded, signer: DpopSigner, count: int, *, concurrency: int = 4
+) -> list[str]:
+    """`count` DPoP-bound access tokens (cnf.jkt of the signer's key, RFC 9449 §5), each from a
+    client_credentials request with its own proof."""
+    tokens: list[str] = []
+    headers = {"Authorization": seeded.service.basic}
+    body = {"grant_type": "client_credentials", "scope": "read:notes"}
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        while len(tokens) < count:
+            proof = {"DPoP": signer.proof("POST", token_url)}
+            response = await http.post(token_url, data=body, headers={**headers, **proof})
+            response.raise_for_status()
+            answer = response.json()
+            if answer["token_type"] != "DPoP":  # noqa: S105 - a token type, no secret
+                raise RuntimeError("the auth service issued an unbound token for a DPoP proof")
+            tokens.append(answer["access_token"])
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+    return tokens[:count]
 
 
 async def access_tokens(

@@ -15,7 +15,8 @@ from tests.support.databases import TEST_DATABASE_URL
 ROOT = Path(__file__).resolve().parents[2]
 CASES = {
     "ceiling_json", "ceiling_sign", "ceiling_header", "bearer_open", "bearer_protected",
-    "cc_rs256", "cc_es256", "code", "refresh", "introspect", "api_me",
+    "dpop_protected", "cc_rs256", "cc_es256", "cc_private_key_jwt", "code", "refresh",
+    "introspect", "api_me",
 }  # fmt: skip
 pytestmark = pytest.mark.e2e
 
