@@ -113,8 +113,28 @@ def load_private_key(pem: bytes, alg: str) -> JoseKey:
 
 
 def load_public_jwk(data: Mapping[str, Any], alg: str) -> JoseKey:
-    """A verification key from a JWK (RFC 7517), built once per key set by the caller."""
-    return _import_key(dict(data), alg, private=False)
+    """A verification key from a JWK (RFC 7517)."""
+    return public_jwk_and_thumbprint(data, alg)[0]
+
+
+def public_jwk_and_thumbprint(data: Mapping[str, Any], alg: str) -> tuple[JoseKey, str]:
+    """The verification key of a JWK and its RFC 7638 thumbprint. A client signs every DPoP
+    proof and client assertion with the same key, so the import (and the thumbprint, RFC 9449
+    §6.1 cnf.jkt) is remembered by the JWK's canonical JSON, a bounded number of keys."""
+    if not isinstance(alg, str):  # a JWK's own "alg" member may be any JSON value
+        raise ValueError("the JWK's alg is not a string")
+    try:
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValueError("the JWK is not a JSON object") from None
+    return _imported_public_jwk(canonical, alg)
+
+
+@lru_cache(maxsize=1024)
+def _imported_public_jwk(canonical: str, alg: str) -> tuple[JoseKey, str]:
+    # Failures raise and are not cached: a bad key costs the same every time, as before.
+    key = _import_key(json.loads(canonical), alg, private=False)
+    return key, key.thumbprint()
 
 
 def public_jwk(private_key: JoseKey, *, kid: str, alg: str) -> dict[str, Any]:
@@ -440,8 +460,7 @@ def verify_embedded_key_jws(token: str, *, typ: str, algorithms: tuple[str, ...]
     if PRIVATE_JWK_MEMBERS & jwk.keys():
         raise InvalidTokenError("proof jwk must not contain a private key")
     try:
-        key = load_public_jwk(jwk, alg)
-        jkt = jwk_thumbprint(jwk)
+        key, jkt = public_jwk_and_thumbprint(jwk, alg)
     except (ValueError, JoseError, KeyError, TypeError):
         raise InvalidTokenError("proof jwk is not a public key for its alg") from None
     return EmbeddedKeyJws(header, _verified_claims(parts, key, alg), jkt)

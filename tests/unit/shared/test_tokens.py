@@ -405,3 +405,21 @@ async def test_decode_access_token_leeway_is_a_parameter(
     assert (await _decode(token, keys, leeway=30)).exp == TS - 10
     with pytest.raises(InvalidTokenError, match="^token has expired$"):
         await _decode(token, keys, leeway=5)
+
+
+def test_a_public_jwk_is_imported_once_and_its_thumbprint_matches_rfc_7638() -> None:
+    """Clients send the same key with every proof: the second import is the first one's key."""
+    from joserfc.jwk import ECKey
+
+    from shared.tokens import jwk_thumbprint, public_jwk_and_thumbprint
+
+    jwk = ECKey.generate_key("P-256").as_dict(private=False)
+    first_key, first_jkt = public_jwk_and_thumbprint(jwk, "ES256")
+    again_key, again_jkt = public_jwk_and_thumbprint(dict(reversed(list(jwk.items()))), "ES256")
+    assert again_key is first_key
+    assert first_jkt == again_jkt == jwk_thumbprint(jwk)
+    for _ in range(2):  # a refusal is not remembered as a key
+        with pytest.raises(ValueError):
+            public_jwk_and_thumbprint(jwk, "PS256")
+        with pytest.raises(ValueError):
+            public_jwk_and_thumbprint({**jwk, "d": jwk["x"]}, "ES256")
