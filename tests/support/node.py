@@ -38,3 +38,43 @@ def run_rp(command: str, **args: Any) -> dict[str, Any]:
     assert result.returncode in (0, 2), result.stderr
     data: dict[str, Any] = json.loads(result.stdout)
     return data
+
+
+class InteractiveRp:
+    """tests/e2e/node/fapi2.mjs as one process: it prints the authorization URL, is handed the
+    callback URL on stdin, then prints its results; the DPoP private key never leaves Node."""
+
+    def __init__(self, script: str, **args: Any) -> None:
+        node = require_node()
+        self.process = subprocess.Popen(  # noqa: S603 - fixed script, JSON argument
+            [node, str(NODE_DIR / script), json.dumps(args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=60)
+            raise AssertionError(self.process.stderr.read() if self.process.stderr else "no output")
+        data: dict[str, Any] = json.loads(line)
+        return data
+
+    def send(self, line: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        result = self.read()
+        assert self.process.wait(timeout=60) in (0, 2)
+        return result
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()

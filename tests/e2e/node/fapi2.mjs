@@ -1,0 +1,161 @@
+// A FAPI 2.0 style client: oauth4webapi's low-level API (PAR + PKCE S256 + private_key_jwt + DPoP,
+// ID token in the client's registered algorithm), then openid-client v6 with the same DPoP key.
+// One process runs the whole flow so the DPoP private key never leaves Node:
+//   node fapi2.mjs '<json arguments>'
+// prints {"authorization_url": ...} as one line, reads the callback URL the browser reached as one
+// line on stdin, then prints one JSON object with the results; exit 2 when a library refused.
+import { createInterface } from 'node:readline'
+import * as client from 'openid-client'
+import * as oauth from 'oauth4webapi'
+
+const args = JSON.parse(process.argv[2] ?? '{}')
+// Our test issuer is plain http://127.0.0.1; every other check of the libraries stays on.
+const insecure = { [oauth.allowInsecureRequests]: true }
+
+function say(object) {
+  process.stdout.write(JSON.stringify(object) + '\n')
+}
+
+async function nextLine() {
+  const lines = createInterface({ input: process.stdin })
+  for await (const line of lines) {
+    lines.close()
+    return line.trim()
+  }
+  throw new Error('stdin closed before the callback URL arrived')
+}
+
+// RFC 9449 §8: a server may answer use_dpop_nonce; the handle has kept the nonce, so retry once.
+async function withNonceRetry(request) {
+  try {
+    return await request()
+  } catch (error) {
+    if (!oauth.isDPoPNonceError(error)) throw error
+    return request()
+  }
+}
+
+async function importClientKey(jwk) {
+  // WebCrypto wants the algorithm of the key's use: RSASSA-PSS for PS256, ECDSA P-256 for ES256.
+  const algorithm = jwk.alg === 'ES256'
+    ? { name: 'ECDSA', namedCurve: 'P-256' }
+    : { name: 'RSA-PSS', hash: 'SHA-256' }
+  const key = await crypto.subtle.importKey('jwk', jwk, algorithm, false, ['sign'])
+  return { key, kid: jwk.kid }
+}
+
+async function oauth4webapiFlow(clientKey, dpopKeys) {
+  const issuer = new URL(args.issuer)
+  const as = await oauth.processDiscoveryResponse(
+    issuer,
+    await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure }),
+  )
+  const rp = {
+    client_id: args.client_id,
+    id_token_signed_response_alg: args.id_token_alg,
+  }
+  const clientAuth = oauth.PrivateKeyJwt(clientKey)
+  const DPoP = oauth.DPoP(rp, dpopKeys)
+  const verifier = oauth.generateRandomCodeVerifier()
+  const nonce = oauth.generateRandomNonce()
+  const state = oauth.generateRandomState()
+  const parameters = {
+    redirect_uri: args.redirect_uri,
+    scope: args.scope,
+    response_type: 'code',
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    nonce,
+    state,
+  }
+  // FAPI 2.0 Security Profile §5.3.2.2: the authorization request is pushed, never in the URL.
+  const pushed = await withNonceRetry(async () => oauth.processPushedAuthorizationResponse(
+    as, rp,
+    await oauth.pushedAuthorizationRequest(as, rp, clientAuth, parameters, { DPoP, ...insecure }),
+  ))
+  // RFC 9126 §4: the browser carries only client_id and request_uri.
+  const url = new URL(as.authorization_endpoint)
+  url.searchParams.set('client_id', args.client_id)
+  url.searchParams.set('request_uri', pushed.request_uri)
+  say({ authorization_url: url.href, request_uri: pushed.request_uri })
+
+  const callback = new URL(await nextLine())
+  const params = oauth.validateAuthResponse(as, rp, callback, state)
+  const tokens = await withNonceRetry(async () => oauth.processAuthorizationCodeResponse(
+    as, rp,
+    await oauth.authorizationCodeGrantRequest(
+      as, rp, clientAuth, params, args.redirect_uri, verifier, { DPoP, ...insecure },
+    ),
+    { expectedNonce: nonce, requireIdToken: true },
+  ))
+  const idTokenAlg = JSON.parse(
+    Buffer.from(tokens.id_token.split('.')[0], 'base64url').toString(),
+  ).alg
+
+  const notesUrl = new URL(args.notes_url)
+  const notes = await withNonceRetry(() => oauth.protectedResourceRequest(
+    tokens.access_token, 'GET', notesUrl, new Headers({ accept: 'application/json' }), null,
+    { DPoP, ...insecure },
+  ))
+
+  const refreshed = await withNonceRetry(async () => oauth.processRefreshTokenResponse(
+    as, rp,
+    await oauth.refreshTokenGrantRequest(as, rp, clientAuth, tokens.refresh_token, {
+      DPoP, ...insecure,
+    }),
+  ))
+  return {
+    token_type: tokens.token_type,
+    access_token: tokens.access_token,
+    id_token_alg: idTokenAlg,
+    id_token_claims: oauth.getValidatedIdTokenClaims(tokens),
+    notes_status: notes.status,
+    notes_body: await notes.json(),
+    refreshed_token_type: refreshed.token_type,
+    refreshed_access_token: refreshed.access_token,
+    refresh_token: refreshed.refresh_token,
+    rotated: refreshed.refresh_token !== tokens.refresh_token,
+  }
+}
+
+// openid-client v6 on its own discovery, refreshing with the same DPoP key and calling the API.
+async function openidClientFlow(clientKey, dpopKeys, refreshToken) {
+  const config = await client.discovery(
+    new URL(args.issuer),
+    args.client_id,
+    { id_token_signed_response_alg: args.id_token_alg },
+    client.PrivateKeyJwt(clientKey),
+    { execute: [client.allowInsecureRequests] },
+  )
+  const DPoP = client.getDPoPHandle(config, dpopKeys)
+  const tokens = await client.refreshTokenGrant(config, refreshToken, undefined, { DPoP })
+  const notes = await client.fetchProtectedResource(
+    config, tokens.access_token, new URL(args.notes_url), 'GET', undefined, undefined, { DPoP },
+  )
+  return {
+    token_type: tokens.token_type,
+    access_token: tokens.access_token,
+    notes_status: notes.status,
+    notes_body: await notes.json(),
+  }
+}
+
+try {
+  const clientKey = await importClientKey(args.client_jwk)
+  // RFC 9449 §4.2: ES256 is the algorithm every DPoP server supports.
+  const dpopKeys = await oauth.generateKeyPair('ES256', { extractable: true })
+  const dpopPublicJwk = await crypto.subtle.exportKey('jwk', dpopKeys.publicKey)
+  const first = await oauth4webapiFlow(clientKey, dpopKeys)
+  const second = await openidClientFlow(clientKey, dpopKeys, first.refresh_token)
+  say({ ok: true, dpop_public_jwk: dpopPublicJwk, oauth4webapi: first, openid_client: second })
+} catch (error) {
+  say({
+    ok: false,
+    name: error?.name,
+    code: error?.code,
+    error: error?.error,
+    message: String(error?.message ?? error),
+    cause: error?.cause === undefined ? undefined : String(error.cause?.message ?? error.cause),
+  })
+  process.exit(2)
+}
