@@ -21,11 +21,12 @@ import pytest
 from joserfc.jwk import ECKey
 from playwright.sync_api import Route, sync_playwright
 
+from shared.models import AuthorizationCode, PushedAuthorizationRequest
 from tests.browser.support import CHROMIUM, CHROMIUM_ARGS, require
 from tests.support.admin_cli import run_cli
 from tests.support.assertions_jwt import ClientKey, jwks_of, new_client_key
 from tests.support.databases import fresh_database
-from tests.support.live import LiveStack, live_stack
+from tests.support.live import LiveStack, live_stack, rows
 from tests.support.node import InteractiveRp
 
 pytestmark = pytest.mark.e2e
@@ -35,11 +36,16 @@ SCOPE = "openid read:notes"
 USERNAME, PASSWORD = "fapi-user", "fapi-password-1"
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+@pytest.fixture(scope="module", params=["no-nonce", "dpop-nonce"])
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[LiveStack]:
+    # With nonces on, the token endpoint first answers use_dpop_nonce (RFC 9449 §8) and both
+    # libraries must retry with the nonce from the DPoP-Nonce header.
     tmp_path = tmp_path_factory.mktemp("fapi2-interop")
+    nonce = "true" if request.param == "dpop-nonce" else "false"
     with fresh_database(tmp_path) as url, live_stack(url, tmp_path) as live:
-        live.start_auth()
+        live.start_auth(AUTH_DPOP_NONCE_REQUIRED=nonce)
         live.start_resource()
         live.cli("users", "create", "--username", USERNAME, "--password", PASSWORD,
                  "--email", "fapi@example.com")  # fmt: skip
@@ -95,8 +101,9 @@ def claims_of(jwt: str) -> dict[str, Any]:
 
 
 def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
-    stack: LiveStack, tmp_path: Path
+    stack: LiveStack, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    nonce_required = request.node.callspec.params["stack"] == "dpop-nonce"
     key = new_client_key("PS256")
     client_id = register_fapi2_client(stack, key, tmp_path / "jwks.json")
     notes_url = f"{stack.audience}/api/v1/notes"
@@ -137,6 +144,9 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
         assert claims_of(token)["cnf"] == {"jkt": jkt}
     assert first["notes_status"] == 200 and first["notes_body"]["items"] == []
     assert first["refreshed_token_type"] == "dpop" and first["rotated"] is True
+    # RFC 9449 §8.2: nonces are demanded at the token endpoint only: one retry for the code, and
+    # the refresh reuses the nonce the handle kept.
+    assert first["nonce_retries"] == (1 if nonce_required else 0)
     assert second["token_type"] == "dpop"
     assert second["notes_status"] == 200 and second["notes_body"]["items"] == []
     # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused with a DPoP challenge.
@@ -145,3 +155,8 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
     # RFC 9126 §2.2 / FAPI 2.0 Security Profile §5.3.2.2: a request_uri is used once.
     assert reused.status_code == 400 and "location" not in reused.headers
     assert "the request_uri was already used" in reused.text
+    # Database: the pushed request and the code were each used once, by this client.
+    (par_row,) = [r for r in rows(stack, PushedAuthorizationRequest) if r.client_id == client_id]
+    (code_row,) = [r for r in rows(stack, AuthorizationCode) if r.client_id == client_id]
+    assert par_row.used_at is not None and code_row.used_at is not None
+    assert par_row.params["code_challenge_method"] == "S256"

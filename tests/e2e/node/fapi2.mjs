@@ -26,11 +26,13 @@ async function nextLine() {
 }
 
 // RFC 9449 §8: a server may answer use_dpop_nonce; the handle has kept the nonce, so retry once.
+let nonceRetries = 0
 async function withNonceRetry(request) {
   try {
     return await request()
   } catch (error) {
     if (!oauth.isDPoPNonceError(error)) throw error
+    nonceRetries += 1
     return request()
   }
 }
@@ -115,6 +117,7 @@ async function oauth4webapiFlow(clientKey, dpopKeys) {
     refreshed_access_token: refreshed.access_token,
     refresh_token: refreshed.refresh_token,
     rotated: refreshed.refresh_token !== tokens.refresh_token,
+    nonce_retries: nonceRetries,
   }
 }
 
