@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,14 @@ USERNAME, PASSWORD = "fapi-user", "fapi-password-1"
 def stack(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[LiveStack]:
-    # With nonces on, the token endpoint first answers use_dpop_nonce (RFC 9449 §8) and both
-    # libraries must retry with the nonce from the DPoP-Nonce header.
+    # With nonces on, both servers first answer use_dpop_nonce (RFC 9449 §8 the authorization
+    # server, §9 the notes API) and the libraries must retry with the DPoP-Nonce header's value.
     tmp_path = tmp_path_factory.mktemp("fapi2-interop")
-    nonce = "true" if request.param == "dpop-nonce" else "false"
+    nonces = request.param == "dpop-nonce"
+    resource_env = {"RESOURCE_DPOP_NONCE_SECRET": secrets.token_urlsafe(32)} if nonces else {}
     with fresh_database(tmp_path) as url, live_stack(url, tmp_path) as live:
-        live.start_auth(AUTH_DPOP_NONCE_REQUIRED=nonce)
-        live.start_resource()
+        live.start_auth(AUTH_DPOP_NONCE_REQUIRED=str(nonces).lower())
+        live.start_resource(**resource_env)
         live.cli("users", "create", "--username", USERNAME, "--password", PASSWORD,
                  "--email", "fapi@example.com")  # fmt: skip
         yield live
@@ -144,9 +146,10 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
         assert claims_of(token)["cnf"] == {"jkt": jkt}
     assert first["notes_status"] == 200 and first["notes_body"]["items"] == []
     assert first["refreshed_token_type"] == "dpop" and first["rotated"] is True
-    # RFC 9449 §8.2: nonces are demanded at the token endpoint only: one retry for the code, and
-    # the refresh reuses the nonce the handle kept.
-    assert first["nonce_retries"] == (1 if nonce_required else 0)
+    # RFC 9449 §8: the first proof to the authorization server (the push) is refused for want of a
+    # nonce; the code and refresh requests reuse the nonce the handle kept (§8.2: it is good for
+    # the whole lifetime step). §9: the notes API demands its own nonce once.
+    assert first["nonce_retries"] == (["par", "resource"] if nonce_required else [])
     assert second["token_type"] == "dpop"
     assert second["notes_status"] == 200 and second["notes_body"]["items"] == []
     # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused with a DPoP challenge.
@@ -160,3 +163,5 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
     (code_row,) = [r for r in rows(stack, AuthorizationCode) if r.client_id == client_id]
     assert par_row.used_at is not None and code_row.used_at is not None
     assert par_row.params["code_challenge_method"] == "S256"
+    # RFC 9449 §10.1: the proof sent with the push bound the request, then the code, to the key.
+    assert par_row.params["dpop_jkt"] == jkt and code_row.dpop_jkt == jkt

@@ -25,14 +25,16 @@ async function nextLine() {
   throw new Error('stdin closed before the callback URL arrived')
 }
 
-// RFC 9449 §8: a server may answer use_dpop_nonce; the handle has kept the nonce, so retry once.
-let nonceRetries = 0
-async function withNonceRetry(request) {
+// RFC 9449 §8 (authorization server) and §9 (resource server): a server may answer
+// use_dpop_nonce; the handle has kept the DPoP-Nonce it sent, so retry once. The steps that needed
+// a retry are reported, so the test can tell which servers demanded a nonce.
+const nonceRetries = []
+async function withNonceRetry(step, request) {
   try {
     return await request()
   } catch (error) {
     if (!oauth.isDPoPNonceError(error)) throw error
-    nonceRetries += 1
+    nonceRetries.push(step)
     return request()
   }
 }
@@ -71,7 +73,7 @@ async function oauth4webapiFlow(clientKey, dpopKeys) {
     state,
   }
   // FAPI 2.0 Security Profile §5.3.2.2: the authorization request is pushed, never in the URL.
-  const pushed = await withNonceRetry(async () => oauth.processPushedAuthorizationResponse(
+  const pushed = await withNonceRetry('par', async () => oauth.processPushedAuthorizationResponse(
     as, rp,
     await oauth.pushedAuthorizationRequest(as, rp, clientAuth, parameters, { DPoP, ...insecure }),
   ))
@@ -83,24 +85,29 @@ async function oauth4webapiFlow(clientKey, dpopKeys) {
 
   const callback = new URL(await nextLine())
   const params = oauth.validateAuthResponse(as, rp, callback, state)
-  const tokens = await withNonceRetry(async () => oauth.processAuthorizationCodeResponse(
-    as, rp,
-    await oauth.authorizationCodeGrantRequest(
+  let tokenResponse
+  const tokens = await withNonceRetry('token', async () => {
+    tokenResponse = await oauth.authorizationCodeGrantRequest(
       as, rp, clientAuth, params, args.redirect_uri, verifier, { DPoP, ...insecure },
-    ),
-    { expectedNonce: nonce, requireIdToken: true },
-  ))
+    )
+    return oauth.processAuthorizationCodeResponse(
+      as, rp, tokenResponse, { expectedNonce: nonce, requireIdToken: true },
+    )
+  })
+  // The claims and the header's alg were checked above; the signature is checked here, against the
+  // key in the issuer's jwks_uri that the header's kid names (OpenID Connect Core §3.1.3.7).
+  await oauth.validateApplicationLevelSignature(as, tokenResponse, insecure)
   const idTokenAlg = JSON.parse(
     Buffer.from(tokens.id_token.split('.')[0], 'base64url').toString(),
   ).alg
 
   const notesUrl = new URL(args.notes_url)
-  const notes = await withNonceRetry(() => oauth.protectedResourceRequest(
+  const notes = await withNonceRetry('resource', () => oauth.protectedResourceRequest(
     tokens.access_token, 'GET', notesUrl, new Headers({ accept: 'application/json' }), null,
     { DPoP, ...insecure },
   ))
 
-  const refreshed = await withNonceRetry(async () => oauth.processRefreshTokenResponse(
+  const refreshed = await withNonceRetry('refresh', async () => oauth.processRefreshTokenResponse(
     as, rp,
     await oauth.refreshTokenGrantRequest(as, rp, clientAuth, tokens.refresh_token, {
       DPoP, ...insecure,
