@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import select
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,6 +47,7 @@ class InteractiveRp:
 
     def __init__(self, script: str, **args: Any) -> None:
         node = require_node()
+        self.script = script
         self.process = subprocess.Popen(  # noqa: S603 - fixed script, JSON argument
             [node, str(NODE_DIR / script), json.dumps(args)],
             stdin=subprocess.PIPE,
@@ -54,8 +56,14 @@ class InteractiveRp:
             text=True,
         )
 
-    def read(self) -> dict[str, Any]:
+    def read(self, timeout: float = 60) -> dict[str, Any]:
         assert self.process.stdout is not None
+        # Each step prints one whole line, so nothing is left buffered between reads and the pipe
+        # can be waited on: a hung library fails the test instead of hanging the run.
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise AssertionError(f"{self.script} printed nothing for {timeout} seconds")
         line = self.process.stdout.readline()
         if not line:
             self.process.wait(timeout=60)
