@@ -4,7 +4,8 @@ A client registered with the real admin CLI (private_key_jwt, PAR required, DPoP
 ID tokens). oauth4webapi pushes the request with PKCE and a DPoP proof, Debian's Chromium signs in
 and consents, the library redeems the code with DPoP, validates the PS256 ID token, calls the
 notes API on the live resource service with a DPoP-bound token and refreshes; openid-client then
-refreshes again with the same DPoP key and calls the API. All against real uvicorn processes.
+refreshes again with the same DPoP key, calls the API, and runs its own PAR + PKCE + DPoP code flow
+through a second browser sign-in. All against real uvicorn processes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -66,8 +67,9 @@ def register_fapi2_client(stack: LiveStack, key: ClientKey, jwks_file: Path) -> 
     return client_id
 
 
-def browser_login(authorization_url: str) -> str:
-    """Debian's Chromium signs in and allows; returns the callback URL it was redirected to."""
+def browser_login(authorization_url: str, *, consent: bool = True) -> str:
+    """Debian's Chromium signs in and allows (unless the user's consent is remembered); returns
+    the callback URL it was redirected to."""
     require(CHROMIUM.is_file(), f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
     reached: list[str] = []
 
@@ -87,7 +89,8 @@ def browser_login(authorization_url: str) -> str:
             page.get_by_label("Username").fill(USERNAME)
             page.get_by_label("Password").fill(PASSWORD)
             page.get_by_role("button", name="Sign in").click()
-            page.get_by_role("button", name="Allow").click()
+            if consent:
+                page.get_by_role("button", name="Allow").click()
             page.wait_for_url(f"{REDIRECT_URI}*")
         finally:
             browser.close()
@@ -123,8 +126,10 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
         pushed = rp.read()
         assert "authorization_url" in pushed, pushed
         authorization_url: str = pushed["authorization_url"]
-        callback = browser_login(authorization_url)
-        result = rp.send(callback)
+        second_push = rp.ask(browser_login(authorization_url))
+        assert "authorization_url" in second_push, second_push
+        # openid-client's own code flow; a fresh browser signs in again, the consent is remembered.
+        result = rp.send(browser_login(second_push["authorization_url"], consent=False))
     finally:
         rp.close()
     reused = httpx.get(authorization_url)
@@ -133,24 +138,26 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
     jkt = ECKey.import_key(result["dpop_public_jwk"]).thumbprint()  # RFC 7638
     as_bearer = httpx.get(notes_url, headers={"Authorization": f"Bearer {first['access_token']}"})
 
-    # RFC 9126 §4: only client_id and request_uri travel through the browser.
-    assert set(dict(p.split("=", 1) for p in urlsplit(authorization_url).query.split("&"))) == {
-        "client_id",
-        "request_uri",
-    }
+    # RFC 9126 §4: only client_id and request_uri travel through the browser, for both libraries.
+    for url in (authorization_url, second_push["authorization_url"]):
+        assert {name for name, _ in parse_qsl(urlsplit(url).query)} == {"client_id", "request_uri"}
     # Both libraries lower-case token_type (RFC 6749 §5.1 makes it case-insensitive).
     assert first["token_type"] == "dpop" and first["id_token_alg"] == "PS256"
     assert first["id_token_claims"]["aud"] == client_id
     # RFC 9449 §6.1: the access tokens are bound to the Node key's thumbprint.
-    for token in (first["access_token"], first["refreshed_access_token"], second["access_token"]):
-        assert claims_of(token)["cnf"] == {"jkt": jkt}
+    tokens = ("access_token", "refreshed_access_token"), ("access_token", "code_access_token")
+    for library, names in zip((first, second), tokens, strict=True):
+        for name in names:
+            assert claims_of(library[name])["cnf"] == {"jkt": jkt}, name
     assert first["notes_status"] == 200 and first["notes_body"]["items"] == []
     assert first["refreshed_token_type"] == "dpop" and first["rotated"] is True
     # RFC 9449 §8: the first proof to the authorization server (the push) is refused for want of a
     # nonce; the code and refresh requests reuse the nonce the handle kept (§8.2: it is good for
     # the whole lifetime step). §9: the notes API demands its own nonce once.
     assert first["nonce_retries"] == (["par", "resource"] if nonce_required else [])
-    assert second["token_type"] == "dpop"
+    assert second["token_type"] == "dpop" and second["code_token_type"] == "dpop"
+    assert second["code_id_token_claims"]["aud"] == client_id
+    assert second["code_id_token_claims"]["sub"] == first["id_token_claims"]["sub"]
     assert second["notes_status"] == 200 and second["notes_body"]["items"] == []
     # RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused with a DPoP challenge.
     assert as_bearer.status_code == 401, as_bearer.text
@@ -159,9 +166,11 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
     assert reused.status_code == 400 and "location" not in reused.headers
     assert "the request_uri was already used" in reused.text
     # Database: the pushed request and the code were each used once, by this client.
-    (par_row,) = [r for r in rows(stack, PushedAuthorizationRequest) if r.client_id == client_id]
-    (code_row,) = [r for r in rows(stack, AuthorizationCode) if r.client_id == client_id]
-    assert par_row.used_at is not None and code_row.used_at is not None
-    assert par_row.params["code_challenge_method"] == "S256"
-    # RFC 9449 §10.1: the proof sent with the push bound the request, then the code, to the key.
-    assert par_row.params["dpop_jkt"] == jkt and code_row.dpop_jkt == jkt
+    pushed_rows = [r for r in rows(stack, PushedAuthorizationRequest) if r.client_id == client_id]
+    code_rows = [r for r in rows(stack, AuthorizationCode) if r.client_id == client_id]
+    assert len(pushed_rows) == len(code_rows) == 2  # one per library
+    for par_row, code_row in zip(pushed_rows, code_rows, strict=True):
+        assert par_row.used_at is not None and code_row.used_at is not None
+        assert par_row.params["code_challenge_method"] == "S256"
+        # RFC 9449 §10.1: the proof sent with the push bound the request, then the code, to the key.
+        assert par_row.params["dpop_jkt"] == jkt and code_row.dpop_jkt == jkt

@@ -42,8 +42,9 @@ def run_rp(command: str, **args: Any) -> dict[str, Any]:
 
 
 class InteractiveRp:
-    """tests/e2e/node/fapi2.mjs as one process: it prints the authorization URL, is handed the
-    callback URL on stdin, then prints its results; the DPoP private key never leaves Node."""
+    """A Node script as one process (tests/e2e/node/fapi2.mjs): it prints an authorization URL,
+    is handed the callback URL on stdin, and so on, then prints its results; the DPoP private key
+    never leaves Node."""
 
     def __init__(self, script: str, **args: Any) -> None:
         node = require_node()
@@ -71,11 +72,16 @@ class InteractiveRp:
         data: dict[str, Any] = json.loads(line)
         return data
 
-    def send(self, line: str) -> dict[str, Any]:
+    def ask(self, line: str) -> dict[str, Any]:
+        """Hand the script one line and read the line it prints next."""
         assert self.process.stdin is not None
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
-        result = self.read()
+        return self.read()
+
+    def send(self, line: str) -> dict[str, Any]:
+        """The last line: the script prints its results and exits."""
+        result = self.ask(line)
         assert self.process.wait(timeout=60) in (0, 2)
         return result
 

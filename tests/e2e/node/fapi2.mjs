@@ -128,25 +128,49 @@ async function oauth4webapiFlow(clientKey, dpopKeys) {
   }
 }
 
-// openid-client v6 on its own discovery, refreshing with the same DPoP key and calling the API.
+// openid-client v6 on its own discovery, with the same DPoP key: it refreshes oauth4webapi's
+// grant and calls the API, then runs a code flow of its own (PAR, PKCE S256, DPoP) through the
+// browser. Its non-repudiation checks verify ID token signatures against the jwks_uri.
 async function openidClientFlow(clientKey, dpopKeys, refreshToken) {
   const config = await client.discovery(
     new URL(args.issuer),
     args.client_id,
     { id_token_signed_response_alg: args.id_token_alg },
     client.PrivateKeyJwt(clientKey),
-    { execute: [client.allowInsecureRequests] },
+    { execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks] },
   )
   const DPoP = client.getDPoPHandle(config, dpopKeys)
   const tokens = await client.refreshTokenGrant(config, refreshToken, undefined, { DPoP })
   const notes = await client.fetchProtectedResource(
     config, tokens.access_token, new URL(args.notes_url), 'GET', undefined, undefined, { DPoP },
   )
+
+  const verifier = client.randomPKCECodeVerifier()
+  const checks = {
+    pkceCodeVerifier: verifier,
+    expectedState: client.randomState(),
+    expectedNonce: client.randomNonce(),
+    idTokenExpected: true,
+  }
+  const url = await client.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: args.redirect_uri,
+    scope: args.scope,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: checks.expectedState,
+    nonce: checks.expectedNonce,
+  }, { DPoP })
+  say({ authorization_url: url.href })
+  const callback = new URL(await nextLine())
+  const code = await client.authorizationCodeGrant(config, callback, checks, undefined, { DPoP })
   return {
     token_type: tokens.token_type,
     access_token: tokens.access_token,
     notes_status: notes.status,
     notes_body: await notes.json(),
+    code_token_type: code.token_type,
+    code_access_token: code.access_token,
+    code_id_token_claims: code.claims(),
   }
 }
 
