@@ -2,48 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
-from sqlmodel import SQLModel
 
 from auth_service.security.secrets import hash_token
-from shared.database import make_engine
 from shared.models import Client, SigningKey
 from tests.support.admin_cli import CliResult, run_cli
 from tests.support.databases import fresh_database
-from tests.support.db import Database
-from tests.support.live import LiveStack, live_stack
+from tests.support.live import LiveStack, live_stack, rows
 
 REDIRECT_URI = "https://app.example/callback"
 KEY_ACTIVATION_DELAY = 600  # AUTH_KEY_ACTIVATION_DELAY default
 RETIREMENT_MARGIN = timedelta(minutes=5)  # auth_service.operations.key_lifecycle.RETIREMENT_MARGIN
 pytestmark = pytest.mark.e2e
-M = TypeVar("M", bound=SQLModel)
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LiveStack]:
     with fresh_database(tmp_path) as url, live_stack(url, tmp_path) as live:
         yield live
-
-
-def rows(stack: LiveStack, model: type[M]) -> list[M]:
-    """Every row of `model`, read straight from the stack's database."""
-
-    async def read() -> list[M]:
-        engine = make_engine(stack.database_url, sqlite_begin_immediate=False)
-        try:
-            return list(await Database(engine).all(model))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
 
 
 def client_row(stack: LiveStack, client_id: str) -> Client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,14 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from sqlmodel import SQLModel
 
 from auth_service.operations import migrations
+from shared.database import make_engine
+from tests.support.db import Database
 
 BIN = Path(sys.executable).parent
 COOLNOTES_DIR = Path(__file__).resolve().parents[2] / "examples" / "coolnotes"
+M = TypeVar("M", bound=SQLModel)
 
 
 def free_port() -> int:
@@ -179,3 +184,16 @@ def live_stack(database_url: str, workdir: Path) -> Iterator[LiveStack]:
         yield stack
     finally:
         stack.stop_all()
+
+
+def rows(stack: LiveStack, model: type[M]) -> list[M]:
+    """Every row of `model`, read straight from the stack's database."""
+
+    async def read() -> list[M]:
+        engine = make_engine(stack.database_url, sqlite_begin_immediate=False)
+        try:
+            return list(await Database(engine).all(model))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
