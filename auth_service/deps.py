@@ -14,6 +14,7 @@ from auth_service.audit import Auditor
 from auth_service.clients.cache import ClientCache
 from auth_service.config import AuthSettings
 from auth_service.identity.authentication import SessionLifetime, current_session
+from auth_service.oauth.authorize.request_object import RequestObjectContext
 from auth_service.oauth.client_auth import (
     ClientAuthContext,
     authenticate_client,
@@ -234,6 +235,32 @@ def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext
         leeway=settings.leeway,
         keys=state.client_keys,
         client_secret=client_secret,
+        first_use=jti_first_use,
+    )
+
+
+def request_object_context(request: Request, repos: Repositories) -> RequestObjectContext:
+    """RFC 9101 §6.3: a request object's audience is our issuer identifier; its jti is single
+    use in a namespace of its own (a client assertion's jti cannot spend it)."""
+    state = request.app.state
+    settings: AuthSettings = state.settings
+
+    async def jti_first_use(client_id: str, jti: str, expires_at: datetime) -> bool:
+        return await first_use(
+            repos,
+            state.replay_guard,
+            purpose="request-object",
+            issuer=client_id,
+            jti=jti,
+            expires_at=expires_at,
+            now=state.clock(),
+        )
+
+    return RequestObjectContext(
+        issuer=settings.issuer,
+        now=state.clock(),
+        leeway=settings.leeway,
+        keys=state.client_keys,
         first_use=jti_first_use,
     )
 
