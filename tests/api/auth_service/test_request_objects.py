@@ -29,6 +29,7 @@ from tests.support.assertions_jwt import (
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest
 from tests.support.forge import compact
+from tests.support.jwks_server import jwks_server
 from tests.support.lifecycle import snapshot
 from tests.support.pages import assert_client_code, remember_consent, sha256_hex, sign_in
 
@@ -143,8 +144,10 @@ async def test_request_object_at_par_stores_the_objects_claims_as_parameters(
     request = AuthorizationRequest(jar_client, extra={"max_age": None})
     claims = object_claims(request, max_age=600)
 
-    # RFC 9126 §3: the form carries only the object (and client authentication).
-    response = await push(auth_client, client_key, jar_client, request=signed(client_key, claims))
+    # RFC 9126 §3 / RFC 9101 §6.3: only the object counts; a form parameter beside it is ignored.
+    response = await push(
+        auth_client, client_key, jar_client, request=signed(client_key, claims), scope="bogus"
+    )
 
     assert response.status_code == 201, response.text
     request_uri = response.json()["request_uri"]
@@ -461,3 +464,44 @@ async def test_request_object_invalid_request_inside_is_redirected_to_its_verifi
     assert location.startswith(REDIRECT_URI + "?"), location
     assert "error=invalid_scope" in location
     assert f"state={request.state}" in location
+
+
+async def test_request_object_verified_with_keys_from_jwks_uri(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser, client_key: ClientKey
+) -> None:
+    # RFC 9101 §6.1 / RFC 7591 §2: keys fetched from the client's jwks_uri serve as well.
+    with jwks_server() as server:
+        server.jwks = jwks_of(client_key)
+        client = await make_client(
+            db, token_endpoint_auth_method="private_key_jwt", keys=ClientKeys(jwks_uri=server.url)
+        )
+        await sign_in(auth_client, user)
+        await remember_consent(db, user, client, "openid profile")
+        request = AuthorizationRequest(client)
+
+        response = await auth_client.get(
+            authorize_url(client.client_id, request=signed(client_key, object_claims(request)))
+        )
+
+        assert response.status_code == 302, response.text
+        assert_client_code(response, REDIRECT_URI, state=request.state)
+        assert server.hits == 1
+
+
+async def test_request_object_with_unreachable_jwks_uri_is_invalid_request_object(
+    db: Database, auth_client: httpx.AsyncClient, client_key: ClientKey
+) -> None:
+    with jwks_server() as server:
+        server.status = 500
+        client = await make_client(
+            db, token_endpoint_auth_method="private_key_jwt", keys=ClientKeys(jwks_uri=server.url)
+        )
+        token = signed(client_key, object_claims(AuthorizationRequest(client)))
+        before = await snapshot(db)
+
+        response = await auth_client.get(authorize_url(client.client_id, request=token))
+
+        # The client's server failed, not ours: a refusal on our page, never a 500.
+        assert_error_page(response, "invalid_request_object")
+        assert_error_page(response, "keys could not be fetched")
+        assert await snapshot(db) == before
