@@ -49,11 +49,26 @@ def other_key() -> ClientKey:
 
 @pytest.fixture
 async def jar_client(db: Database, client_key: ClientKey) -> TestClient:
-    return await make_client(
-        db,
-        token_endpoint_auth_method="private_key_jwt",
-        keys=ClientKeys(jwks=jwks_of(client_key)),
-    )
+    return await key_client(db, ClientKeys(jwks=jwks_of(client_key)))
+
+
+async def key_client(db: Database, keys: ClientKeys) -> TestClient:
+    """RFC 7591 §2: keys are registered by private_key_jwt clients."""
+    return await make_client(db, token_endpoint_auth_method="private_key_jwt", keys=keys)
+
+
+async def ready_to_issue(
+    db: Database, auth: httpx.AsyncClient, user: TestUser, client: TestClient
+) -> None:
+    """Signed in and consented: a valid request gets its code at once."""
+    await sign_in(auth, user)
+    await remember_consent(db, user, client, "openid profile")
+
+
+def assert_code_for(response: httpx.Response, request: AuthorizationRequest) -> None:
+    """A code at the object's redirect URI with the object's state (RFC 6749 §4.1.2)."""
+    assert response.status_code == 302, response.text
+    assert_client_code(response, REDIRECT_URI, state=request.state)
 
 
 def object_claims(request: AuthorizationRequest, /, **overrides: Any) -> dict[str, Any]:
@@ -97,11 +112,8 @@ async def test_request_object_at_authorize_issues_code_with_the_objects_paramete
     db: Database, auth_client: httpx.AsyncClient, user: TestUser, alg: str
 ) -> None:
     key = new_client_key(alg)
-    client = await make_client(
-        db, token_endpoint_auth_method="private_key_jwt", keys=ClientKeys(jwks=jwks_of(key))
-    )
-    await sign_in(auth_client, user)
-    await remember_consent(db, user, client, "openid profile")
+    client = await key_client(db, ClientKeys(jwks=jwks_of(key)))
+    await ready_to_issue(db, auth_client, user, client)
     request = AuthorizationRequest(client)
     token = signed(key, object_claims(request))
 
@@ -110,8 +122,7 @@ async def test_request_object_at_authorize_issues_code_with_the_objects_paramete
         authorize_url(client.client_id, request=token, state="query-state", scope="bogus")
     )
 
-    assert response.status_code == 302, response.text
-    assert_client_code(response, REDIRECT_URI, state=request.state)
+    assert_code_for(response, request)
 
 
 async def test_request_object_without_typ_and_with_aud_array_is_accepted(
@@ -121,8 +132,7 @@ async def test_request_object_without_typ_and_with_aud_array_is_accepted(
     jar_client: TestClient,
     client_key: ClientKey,
 ) -> None:
-    await sign_in(auth_client, user)
-    await remember_consent(db, user, jar_client, "openid profile")
+    await ready_to_issue(db, auth_client, user, jar_client)
     request = AuthorizationRequest(jar_client)
     claims = object_claims(request, aud=["https://other.example", ISSUER], nbf=None, jti=None)
 
@@ -130,8 +140,7 @@ async def test_request_object_without_typ_and_with_aud_array_is_accepted(
         authorize_url(jar_client.client_id, request=sign_assertion(client_key, claims))
     )
 
-    assert response.status_code == 302, response.text
-    assert_client_code(response, REDIRECT_URI, state=request.state)
+    assert_code_for(response, request)
 
 
 async def test_request_object_at_par_stores_the_objects_claims_as_parameters(
@@ -157,27 +166,9 @@ async def test_request_object_at_par_stores_the_objects_claims_as_parameters(
     assert row.params == expected
     assert row.params["max_age"] == "600"
 
-    await sign_in(auth_client, user)
-    await remember_consent(db, user, jar_client, "openid profile")
+    await ready_to_issue(db, auth_client, user, jar_client)
     authorized = await auth_client.get(authorize_url(jar_client.client_id, request_uri=request_uri))
-    assert authorized.status_code == 302, authorized.text
-    assert_client_code(authorized, REDIRECT_URI, state=request.state)
-
-
-async def test_discovery_announces_request_objects(auth_client: httpx.AsyncClient) -> None:
-    response = await auth_client.get("/.well-known/openid-configuration")
-
-    assert response.status_code == 200
-    metadata = response.json()
-    assert metadata["request_parameter_supported"] is True
-    assert metadata["request_object_signing_alg_values_supported"] == [
-        "RS256",
-        "PS256",
-        "ES256",
-        "EdDSA",
-    ]
-    # A request_uri is only ever one of our PAR URNs (RFC 9126), never fetched.
-    assert metadata["request_uri_parameter_supported"] is False
+    assert_code_for(authorized, request)
 
 
 # --- Refused ---
@@ -358,12 +349,10 @@ async def test_request_object_jti_replayed_is_refused_at_authorize(
     jar_client: TestClient,
     client_key: ClientKey,
 ) -> None:
-    await sign_in(auth_client, user)
-    await remember_consent(db, user, jar_client, "openid profile")
+    await ready_to_issue(db, auth_client, user, jar_client)
     request = AuthorizationRequest(jar_client)
     url = authorize_url(jar_client.client_id, request=signed(client_key, object_claims(request)))
-    first = await auth_client.get(url)
-    assert_client_code(first, REDIRECT_URI, state=request.state)
+    assert_code_for(await auth_client.get(url), request)
     before = await snapshot(db)
 
     again = await auth_client.get(url)
@@ -472,19 +461,15 @@ async def test_request_object_verified_with_keys_from_jwks_uri(
     # RFC 9101 §6.1 / RFC 7591 §2: keys fetched from the client's jwks_uri serve as well.
     with jwks_server() as server:
         server.jwks = jwks_of(client_key)
-        client = await make_client(
-            db, token_endpoint_auth_method="private_key_jwt", keys=ClientKeys(jwks_uri=server.url)
-        )
-        await sign_in(auth_client, user)
-        await remember_consent(db, user, client, "openid profile")
+        client = await key_client(db, ClientKeys(jwks_uri=server.url))
+        await ready_to_issue(db, auth_client, user, client)
         request = AuthorizationRequest(client)
 
         response = await auth_client.get(
             authorize_url(client.client_id, request=signed(client_key, object_claims(request)))
         )
 
-        assert response.status_code == 302, response.text
-        assert_client_code(response, REDIRECT_URI, state=request.state)
+        assert_code_for(response, request)
         assert server.hits == 1
 
 
@@ -493,9 +478,7 @@ async def test_request_object_with_unreachable_jwks_uri_is_invalid_request_objec
 ) -> None:
     with jwks_server() as server:
         server.status = 500
-        client = await make_client(
-            db, token_endpoint_auth_method="private_key_jwt", keys=ClientKeys(jwks_uri=server.url)
-        )
+        client = await key_client(db, ClientKeys(jwks_uri=server.url))
         token = signed(client_key, object_claims(AuthorizationRequest(client)))
         before = await snapshot(db)
 
