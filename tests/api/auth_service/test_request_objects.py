@@ -125,19 +125,22 @@ async def test_request_object_at_authorize_issues_code_with_the_objects_paramete
     assert_code_for(response, request)
 
 
-async def test_request_object_without_typ_and_with_aud_array_is_accepted(
+# RFC 9101 §4 / RFC 7515 §4.1.9: typ may be left out, or carry the "application/" prefix.
+@pytest.mark.parametrize("typ", [None, "application/oauth-authz-req+jwt", "OAUTH-AUTHZ-REQ+JWT"])
+async def test_request_object_typ_variants_aud_array_and_no_nbf_or_jti_are_accepted(
     db: Database,
     auth_client: httpx.AsyncClient,
     user: TestUser,
     jar_client: TestClient,
     client_key: ClientKey,
+    typ: str | None,
 ) -> None:
     await ready_to_issue(db, auth_client, user, jar_client)
     request = AuthorizationRequest(jar_client)
     claims = object_claims(request, aud=["https://other.example", ISSUER], nbf=None, jti=None)
 
     response = await auth_client.get(
-        authorize_url(jar_client.client_id, request=sign_assertion(client_key, claims))
+        authorize_url(jar_client.client_id, request=sign_assertion(client_key, claims, typ=typ))
     )
 
     assert_code_for(response, request)
@@ -488,3 +491,29 @@ async def test_request_object_with_unreachable_jwks_uri_is_invalid_request_objec
         assert_error_page(response, "invalid_request_object")
         assert_error_page(response, "keys could not be fetched")
         assert await snapshot(db) == before
+
+
+async def test_request_object_from_client_that_must_push_is_refused_unless_pushed(
+    db: Database, auth_client: httpx.AsyncClient, client_key: ClientKey
+) -> None:
+    # RFC 9126 §4: a signed request is still not a pushed one.
+    client = await make_client(
+        db,
+        token_endpoint_auth_method="private_key_jwt",
+        keys=ClientKeys(jwks=jwks_of(client_key)),
+        require_pushed_authorization_requests=True,
+    )
+    token = signed(client_key, object_claims(AuthorizationRequest(client)))
+    before = await snapshot(db)
+
+    response = await auth_client.get(
+        authorize_url(client.client_id, request=token, redirect_uri=REDIRECT_URI)
+    )
+
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT_URI + "?error=invalid_request"), location
+    assert await snapshot(db) == before
+
+    pushed = await push(auth_client, client_key, client, request=token)
+    assert pushed.status_code == 201, pushed.text
