@@ -14,6 +14,7 @@ from auth_service.audit import Auditor
 from auth_service.clients.cache import ClientCache
 from auth_service.config import AuthSettings
 from auth_service.identity.authentication import SessionLifetime, current_session
+from auth_service.oauth.authorize.request_object import RequestObjectContext
 from auth_service.oauth.client_auth import (
     ClientAuthContext,
     authenticate_client,
@@ -202,6 +203,26 @@ async def _authenticate_client(
         raise
 
 
+def _jti_first_use(
+    request: Request, repos: Repositories, purpose: str
+) -> Callable[[str, str, datetime], Awaitable[bool]]:
+    """(client_id, jti, expires_at) -> whether this is the jti's first use, per purpose."""
+    state = request.app.state
+
+    async def jti_first_use(client_id: str, jti: str, expires_at: datetime) -> bool:
+        return await first_use(
+            repos,
+            state.replay_guard,
+            purpose=purpose,
+            issuer=client_id,
+            jti=jti,
+            expires_at=expires_at,
+            now=state.clock(),
+        )
+
+    return jti_first_use
+
+
 def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext:
     """RFC 7523 §3: what a client assertion is checked against. The audience is our issuer
     identifier; the token endpoint URL is accepted too (OIDC Core §9 names it)."""
@@ -213,17 +234,6 @@ def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext
         sealed = client.client_secret_encrypted
         return box.decrypt(sealed) if sealed else None
 
-    async def jti_first_use(client_id: str, jti: str, expires_at: datetime) -> bool:
-        return await first_use(
-            uow.repos,
-            state.replay_guard,
-            purpose="client-assertion",
-            issuer=client_id,
-            jti=jti,
-            expires_at=expires_at,
-            now=state.clock(),
-        )
-
     return ClientAuthContext(
         now=state.clock(),
         # RFC 7523 section 3 item 3: the issuer identifies us; the token endpoint's URL is the
@@ -234,7 +244,22 @@ def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext
         leeway=settings.leeway,
         keys=state.client_keys,
         client_secret=client_secret,
-        first_use=jti_first_use,
+        first_use=_jti_first_use(request, uow.repos, "client-assertion"),
+    )
+
+
+def request_object_context(request: Request, repos: Repositories) -> RequestObjectContext:
+    """RFC 9101 §6.3: a request object's audience is our issuer identifier; its jti is single
+    use in a namespace of its own (a client assertion's jti cannot spend it)."""
+    state = request.app.state
+    settings: AuthSettings = state.settings
+
+    return RequestObjectContext(
+        issuer=settings.issuer,
+        now=state.clock(),
+        leeway=settings.leeway,
+        keys=state.client_keys,
+        first_use=_jti_first_use(request, repos, "request-object"),
     )
 
 

@@ -168,6 +168,12 @@ class RequestNotSupportedError(OAuthError):
     default_description = "request objects are not supported"
 
 
+class InvalidRequestObjectError(OAuthError):
+    # RFC 9101 §6.2 / OIDC Core §3.1.2.6: the request object is invalid or could not be verified.
+    error = "invalid_request_object"
+    default_description = "the request object is invalid"
+
+
 class RequestUriNotSupportedError(OAuthError):
     error = "request_uri_not_supported"
     default_description = "request_uri is not supported"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from auth_service.oauth.authorize.request_object import ALGORITHMS as REQUEST_OBJECT_ALGORITHMS
 from auth_service.oauth.client_auth import ASSERTION_SIGNING_ALGORITHMS, auth_method_names
 from auth_service.security.pkce import SUPPORTED_METHODS
 from shared.dpop import DPOP_ALGORITHMS
@@ -50,7 +51,10 @@ def provider_metadata(
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         # RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": True,
-        "request_parameter_supported": False,
+        # RFC 9101 §10.5 / OIDC Discovery §3: signed request objects by value; a request_uri
+        # names only our own pushed requests (RFC 9126), never a URL to fetch an object from.
+        "request_parameter_supported": True,
+        "request_object_signing_alg_values_supported": list(REQUEST_OBJECT_ALGORITHMS),
         "request_uri_parameter_supported": False,
         "claims_parameter_supported": False,
         # RFC 9126 §5: where to push, and whether every authorization request must be pushed.

@@ -16,6 +16,7 @@ from auth_service.deps import (
     ReposDep,
     SettingsDep,
     ThrottleDep,
+    request_object_context,
 )
 from auth_service.oauth.authorize.pending import save_pending
 from auth_service.oauth.authorize.pushed import authorization_params
@@ -59,7 +60,13 @@ async def authorize(
     if "client_id" in params and len(params["client_id"]) <= 64:
         client = await repos.clients.get_by_client_id(params["client_id"])
     sent = await authorization_params(
-        repos, params, repeated, client, server_requires_par=settings.require_par, now=now
+        repos,
+        params,
+        repeated,
+        client,
+        server_requires_par=settings.require_par,
+        now=now,
+        request_objects=request_object_context(request, repos),
     )
     authz = validate_authorization_request(sent.params, sent.repeated, client)
     if sent.pushed_request_hash is not None:

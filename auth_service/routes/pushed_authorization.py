@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
-from auth_service.deps import ClientCallDep
+from auth_service.deps import ClientCallDep, request_object_context
+from auth_service.oauth.authorize.request_object import pushed_params
 from auth_service.oauth.dpop import bind_pushed_request, validate_dpop_request
 from auth_service.oauth.pushed_authorization import push_authorization_request
 from auth_service.throttling.clients import client_budget_key
@@ -33,7 +34,11 @@ async def pushed_authorization_request(request: Request, call: ClientCallDep) ->
         redis_guard=state.replay_guard,
         now=call.now,
     )
-    form = bind_pushed_request(call.form, proof)
+    # RFC 9126 §3 / RFC 9101 §6.3: a signed request object stands for every parameter.
+    form = await pushed_params(
+        call.form, call.client, request_object_context(request, call.uow.repos)
+    )
+    form = bind_pushed_request(form, proof)
     pushed = await push_authorization_request(
         call.uow.repos, call.client, form, now=call.now, lifetime=state.settings.par_lifetime
     )

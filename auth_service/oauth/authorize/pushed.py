@@ -14,10 +14,15 @@ from auth_service.oauth.authorize.request import (
     AuthorizationPageError,
     AuthorizationRedirectError,
 )
+from auth_service.oauth.authorize.request_object import (
+    RequestObjectContext,
+    refuse_with_request_uri,
+    request_object_params,
+)
 from auth_service.oauth.authorize.validation import validate_client_and_redirect_uri
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
-from shared.errors import InvalidRequestError, InvalidRequestUriError
+from shared.errors import InvalidRequestError, InvalidRequestUriError, OAuthError
 from shared.models import Client
 
 # RFC 9126 §2.2: the URN namespace registered for request URIs the server hands out.
@@ -46,11 +51,19 @@ async def authorization_params(
     *,
     server_requires_par: bool,
     now: datetime,
+    request_objects: RequestObjectContext,
 ) -> RequestParams:
     """RFC 9126 §4: the pushed parameters and only those (the rest of the query is ignored);
-    without a pushed request, the request as sent unless PAR is required."""
+    without a pushed request, the request as sent unless PAR is required. RFC 9101 §6.3: a
+    `request` object likewise stands for the whole request."""
     if "request_uri" in repeated:
         raise AuthorizationPageError(InvalidRequestError("request_uri was sent more than once"))
+    signed = "request" in params or "request" in repeated
+    if signed:
+        try:
+            refuse_with_request_uri(params, repeated)
+        except OAuthError as error:
+            raise AuthorizationPageError(error) from None
     request_uri = params.get("request_uri")
     if request_uri is None or not is_pushed_request_uri(request_uri):
         # Any other request_uri is for validation to refuse (request_uri_not_supported).
@@ -58,6 +71,8 @@ async def authorization_params(
             server_requires_par or client.require_pushed_authorization_requests
         ):
             _refuse_unpushed(params, repeated, client, server_requires_par=server_requires_par)
+        if signed:
+            return await _signed_params(params, repeated, client, request_objects)
         return RequestParams(params, repeated)
     if "client_id" in repeated:
         raise AuthorizationPageError(InvalidRequestError("client_id was sent more than once"))
@@ -85,6 +100,30 @@ async def authorization_params(
             InvalidRequestUriError("the request_uri has expired (RFC 9126 section 4)")
         )
     return RequestParams(dict(pushed.params), frozenset(), request_uri_hash)
+
+
+async def _signed_params(
+    params: dict[str, str],
+    repeated: frozenset[str],
+    client: Client | None,
+    context: RequestObjectContext,
+) -> RequestParams:
+    """RFC 9101 §5: client_id in the query names the keys; every refusal is shown on our page,
+    since a redirect_uri in an object not verified cannot be trusted."""
+    if "client_id" in repeated:
+        raise AuthorizationPageError(InvalidRequestError("client_id was sent more than once"))
+    client_id = params.get("client_id")
+    if client_id is None:
+        raise AuthorizationPageError(
+            InvalidRequestError("client_id is required with request (RFC 9101 section 5)")
+        )
+    if client is None:
+        raise AuthorizationPageError(InvalidRequestError("the client is unknown"))
+    try:
+        unpacked = await request_object_params(params["request"], client, client_id, context)
+    except OAuthError as error:
+        raise AuthorizationPageError(error) from None
+    return RequestParams(unpacked, frozenset())
 
 
 def _refuse_unpushed(

@@ -69,12 +69,6 @@ def read_assertion_credentials(
     return ClientCredentials(sub, None, method, assertion=assertion)
 
 
-def assertion_kid(credentials: ClientCredentials, algorithms: tuple[str, ...]) -> str | None:
-    header, _ = read_assertion(credentials.assertion or "", allowed_algorithms=algorithms)
-    kid = header.get("kid")
-    return kid if isinstance(kid, str) else None
-
-
 async def validate_assertion_claims(
     claims: dict[str, Any], credentials: ClientCredentials, context: ClientAuthContext
 ) -> None:

@@ -5,16 +5,16 @@ registered JWK Set (`jwks`, or fetched from `jwks_uri`). Asymmetric algorithms o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from auth_service.oauth.client_auth.base import (
     ClientAuthContext,
     ClientAuthMethod,
     ClientCredentials,
+    ClientKeySource,
     ClientKeysUnavailable,
 )
 from auth_service.oauth.client_auth.jwt_assertion import (
-    assertion_kid,
     is_assertion,
     read_assertion_credentials,
     uses_hmac,
@@ -22,9 +22,22 @@ from auth_service.oauth.client_auth.jwt_assertion import (
 )
 from shared.errors import InvalidTokenError
 from shared.models import Client
-from shared.tokens import SIGNATURE_ALGORITHMS, verify_with_jwk_set
+from shared.tokens import SIGNATURE_ALGORITHMS, read_assertion, verify_with_jwk_set
 
 ALGORITHMS = SIGNATURE_ALGORITHMS  # RS256, PS256, ES256, EdDSA
+
+
+async def verify_client_signed_jwt(
+    token: str, client: Client, keys: ClientKeySource, algorithms: tuple[str, ...] = ALGORITHMS
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(header, claims) of a JWT signed with one of the client's registered asymmetric keys:
+    the header policed (no none or HMAC, no embedded keys or key URLs, no crit; RFC 8725 §3.1,
+    §3.10), the signature checked against `jwks` or `jwks_uri`. Shared by client assertions and
+    request objects (RFC 9101 §6.1). Raises InvalidTokenError, or ClientKeysUnavailable."""
+    header, _ = read_assertion(token, allowed_algorithms=algorithms)
+    kid = header.get("kid")
+    jwks = await keys.jwks_for(client, kid if isinstance(kid, str) else None)
+    return header, verify_with_jwk_set(token, jwks, algorithms=algorithms)
 
 
 class PrivateKeyJwt(ClientAuthMethod):
@@ -45,13 +58,11 @@ class PrivateKeyJwt(ClientAuthMethod):
         if context is None or credentials.assertion is None:
             return False
         try:
-            jwks = await context.keys.jwks_for(client, assertion_kid(credentials, ALGORITHMS))
-        except InvalidTokenError:
-            return False
+            claims = (await verify_client_signed_jwt(credentials.assertion, client, context.keys))[
+                1
+            ]
         except ClientKeysUnavailable:  # an unreachable or broken jwks_uri is the client's
             raise credentials.failure("the client's keys could not be fetched") from None
-        try:
-            claims = verify_with_jwk_set(credentials.assertion, jwks, algorithms=ALGORITHMS)
         except InvalidTokenError as error:
             raise credentials.failure(f"client assertion refused: {error.description}") from None
         await validate_assertion_claims(claims, credentials, context)

@@ -248,9 +248,10 @@ OTHER_ERRORS: dict[str, dict[str, str | None]] = {
     "unknown_scope": {"scope": "no-such-scope"},
     "missing_pkce": {"code_challenge": None, "code_challenge_method": None},
     "plain_pkce": {"code_challenge_method": "plain"},
-    "request_object": {"request": "eyJhbGciOiJub25lIn0.e30."},
     "prompt_none": {"prompt": "none"},
 }
+# A `request` object replaces the query (RFC 9101 §6.3), so a bad query redirect_uri beside one
+# is not what is judged; its refusals, all on our page, are in test_request_objects.py.
 BAD_REDIRECT_URI_OTHER_ERRORS = list(OTHER_ERRORS)
 UNKNOWN_CLIENT_OTHER_ERRORS = ["response_type_token", "unknown_scope", "missing_pkce"]
 

@@ -47,13 +47,8 @@ OIDC_REFUSALS = [
             ("empty_claims_parameter", '{"userinfo":{}}'),
         ]
     ),
-    # OIDC Core §6.1 / §3.1.2.6: a provider that does not support request objects says so.
-    refused(
-        "request_object_redirects_request_not_supported",
-        "request_not_supported",
-        "request objects are not supported",
-        extra={"request": "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9."},
-    ),
+    # Request objects (RFC 9101) are tested in test_request_objects.py: their refusals are
+    # shown on our page, since the redirect_uri of an unverified object cannot be trusted.
     # OIDC Core §6.2 / §3.1.2.6: request_uri_not_supported; the URI is never fetched.
     refused(
         "request_uri_redirects_request_uri_not_supported",

@@ -138,8 +138,20 @@ async def test_discovery_oidc_unsupported_request_features_are_false(
     # §3 defaults claims_parameter_supported to false but request_uri_parameter_supported to
     # true, so "not supported" must be stated explicitly.
     assert configuration["claims_parameter_supported"] is False
-    assert configuration["request_parameter_supported"] is False
     assert configuration["request_uri_parameter_supported"] is False
+
+
+async def test_discovery_oidc_announces_signed_request_objects(
+    configuration: dict[str, Any],
+) -> None:
+    # RFC 9101 §10.5 / OIDC Discovery §3: `request` by value, asymmetric algorithms only.
+    assert configuration["request_parameter_supported"] is True
+    assert configuration["request_object_signing_alg_values_supported"] == [
+        "RS256",
+        "PS256",
+        "ES256",
+        "EdDSA",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(ENDPOINTS))

@@ -254,9 +254,9 @@ async def test_par_public_client_without_pkce_is_invalid_request_and_nothing_sto
         ),
         pytest.param(
             {"request": "eyJhbGciOiJub25lIn0.e30."},
-            "request_not_supported",
-            "request objects are not supported",
-            id="request_object",
+            "invalid_request_object",
+            "the client registered no keys (jwks or jwks_uri) to sign request objects with",
+            id="request_object_without_client_keys",
         ),
         pytest.param(
             {"prompt": "none login"},
