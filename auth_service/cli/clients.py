@@ -25,6 +25,7 @@ from auth_service.clients.registry import (
     update_client,
 )
 from auth_service.config import AuthSettings
+from auth_service.oauth import fapi2
 from auth_service.repositories import Repositories
 from auth_service.security.secret_box import SecretBox
 from shared.models import Client
@@ -48,6 +49,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         **_jwt_auth_json(client),
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
+        "profile": client.profile,
     }
 
 
@@ -63,6 +65,19 @@ JwksOption = Annotated[
 JwksUriOption = Annotated[
     str | None, typer.Option("--jwks-uri", help="https URL of the client's JWK Set")
 ]
+AuthSigningAlgOption = Annotated[
+    str | None,
+    typer.Option(
+        "--auth-signing-alg",
+        help="token_endpoint_auth_signing_alg: the one JWT assertion algorithm (RFC 7591)",
+    ),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option("--profile", help="fapi2: hold the client to the FAPI 2.0 Security Profile"),
+]
+NO_PROFILE = "none"  # clients update --profile none / --auth-signing-alg any: clear them
+ANY_ALG = "any"
 
 
 def _jwt_auth_json(client: Client) -> dict[str, Any]:
@@ -74,6 +89,8 @@ def _jwt_auth_json(client: Client) -> dict[str, Any]:
         shown["jwks"] = client.jwks
     if client.jwks_uri is not None:
         shown["jwks_uri"] = client.jwks_uri
+    if client.token_endpoint_auth_signing_alg is not None:
+        shown["token_endpoint_auth_signing_alg"] = client.token_endpoint_auth_signing_alg
     return shown
 
 
@@ -106,6 +123,19 @@ def _id_token_alg(value: str | None, held: tuple[str, ...], *, allow_default: bo
     raise ClientMetadataError(f"must be one of {choices}", field="id_token_signed_response_alg")
 
 
+def _profile_id_token_alg(client: Client, chosen: str | None, held: tuple[str, ...]) -> None:
+    """A fapi2 client's ID and access token algorithm: never RS256 (FAPI 2.0 §5.4.1)."""
+    alg, problem = fapi2.id_token_alg_problem(client.profile, chosen, held)
+    if problem is not None:
+        raise ClientMetadataError(problem, field="id_token_signed_response_alg")
+    client.id_token_signed_response_alg = alg
+
+
+def _cleared(value: str | None, clear: str) -> str | None:
+    """An update option: None keeps, the `clear` word becomes "" (ClientChanges: clear it)."""
+    return "" if value == clear else value
+
+
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option()],
@@ -134,6 +164,8 @@ def clients_create(
         str | None,
         typer.Option(help="Signs its ID and access tokens; default AUTH_SIGNING_ALG"),
     ] = None,
+    auth_signing_alg: AuthSigningAlgOption = None,
+    profile: ProfileOption = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     try:
@@ -156,12 +188,14 @@ def clients_create(
         token_endpoint_auth_method=auth_method,
         keys=keys,
         dpop_bound_access_tokens=dpop_bound,
+        token_endpoint_auth_signing_alg=auth_signing_alg,
+        profile=profile,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
         _id_token_alg(id_token_alg, settings.signing_algs, allow_default=False)
         registered = await register_client(repos, spec, now=utc_now(), seal=_seal(settings))
-        registered.client.id_token_signed_response_alg = id_token_alg
+        _profile_id_token_alg(registered.client, id_token_alg, settings.signing_algs)
         await repos.clients.save(registered.client)
         result = {"client_id": registered.client.client_id}
         if registered.client_secret is not None:
@@ -231,6 +265,13 @@ def clients_update(
     id_token_alg: Annotated[
         str | None, typer.Option(help="One of AUTH_SIGNING_ALGS; default = AUTH_SIGNING_ALG")
     ] = None,
+    auth_signing_alg: Annotated[
+        str | None,
+        typer.Option("--auth-signing-alg", help="JWT assertion algorithm; any = every allowed one"),
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", help="fapi2, or none to drop the profile")
+    ] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     try:
@@ -250,6 +291,8 @@ def clients_update(
         token_endpoint_auth_method=auth_method,
         keys=keys,
         dpop_bound_access_tokens=dpop_bound,
+        token_endpoint_auth_signing_alg=_cleared(auth_signing_alg, ANY_ALG),
+        profile=_cleared(profile, NO_PROFILE),
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:
@@ -262,7 +305,8 @@ def clients_update(
             client.id_token_signed_response_alg = (
                 None if id_token_alg == SERVER_DEFAULT else id_token_alg
             )
-            await repos.clients.save(client)
+        _profile_id_token_alg(client, client.id_token_signed_response_alg, settings.signing_algs)
+        await repos.clients.save(client)
         return _client_json(client)
 
     try:

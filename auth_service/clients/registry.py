@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from auth_service.clients.keys import jwks_problem, jwks_uri_problem
-from auth_service.oauth.client_auth import AUTH_METHODS, auth_method_names
+from auth_service.oauth import fapi2
+from auth_service.oauth.client_auth import (
+    AUTH_METHODS,
+    auth_method_names,
+    auth_signing_alg_problem,
+)
 from auth_service.oauth.grants import GRANTS, browser_app_grant_types
 from auth_service.oauth.grants.base import GrantType
 from auth_service.oauth.revocation import DENY_MARGIN
@@ -73,6 +78,8 @@ class ClientSpec:
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
     keys: ClientKeys | None = None  # RFC 7591 §2 jwks / jwks_uri, for private_key_jwt
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
+    token_endpoint_auth_signing_alg: str | None = None  # RFC 7591 §2, for the JWT methods
+    profile: str | None = None  # None or "fapi2" (auth_service/oauth/fapi2.py)
 
     @property
     def auth_method(self) -> str:
@@ -100,6 +107,8 @@ class ClientChanges:
     require_pushed_authorization_requests: bool | None = None  # RFC 9126 §6
     keys: ClientKeys | None = None  # replaces the registered keys; None keeps them
     dpop_bound_access_tokens: bool | None = None  # RFC 9449 §5.2
+    token_endpoint_auth_signing_alg: str | None = None  # RFC 7591 §2; "" clears it
+    profile: str | None = None  # "fapi2", or "" for none
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,19 @@ def new_client_id() -> str:
     return client_id
 
 
+def with_profile(spec: ClientSpec) -> ClientSpec:
+    """The spec with what its profile forces: FAPI 2.0 §5.3.2.2 PAR and PKCE, §5.3.2.1
+    sender-constrained (DPoP) tokens. What cannot be forced is checked by validate_client_spec."""
+    if not fapi2.is_fapi2(spec.profile):
+        return spec
+    return replace(
+        spec,
+        require_pkce=True,
+        require_pushed_authorization_requests=True,
+        dpop_bound_access_tokens=True,
+    )
+
+
 def validate_client_spec(spec: ClientSpec) -> None:
     _validate_lifetimes(spec.access_token_ttl, spec.refresh_token_ttl)
     method = AUTH_METHODS.get(spec.auth_method)
@@ -127,6 +149,9 @@ def validate_client_spec(spec: ClientSpec) -> None:
             field="token_endpoint_auth_method",
         )
     _validate_keys(spec)
+    alg_problem = auth_signing_alg_problem(spec.auth_method, spec.token_endpoint_auth_signing_alg)
+    if alg_problem is not None:
+        raise ClientMetadataError(alg_problem, field="token_endpoint_auth_signing_alg")
     for field, url in (("homepage_uri", spec.homepage_uri), ("logo_uri", spec.logo_uri)):
         problem = web_url_problem(url) if url else None
         if problem is not None:
@@ -147,6 +172,7 @@ def validate_client_spec(spec: ClientSpec) -> None:
             field="can_introspect",
         )
     _validate_grant_holder(spec, grants)
+    _validate_profile(spec)
     for uri in (*spec.redirect_uris, *spec.post_logout_redirect_uris):
         problem = redirect_uri_problem(uri)
         if problem is not None:
@@ -185,6 +211,19 @@ def _validate_keys(spec: ClientSpec) -> None:
         raise ClientMetadataError(problem, field="jwks" if keys.jwks is not None else "jwks_uri")
 
 
+def _validate_profile(spec: ClientSpec) -> None:
+    """What the client's profile asks that with_profile cannot force (FAPI 2.0 §5.3.2.1)."""
+    problem = fapi2.registration_problem(
+        spec.profile,
+        is_public=spec.is_public,
+        auth_method=spec.auth_method,
+        grant_types=spec.grant_types,
+        auth_signing_alg=spec.token_endpoint_auth_signing_alg,
+    )
+    if problem is not None:
+        raise ClientMetadataError(problem[0], field=problem[1])
+
+
 def _known_grants(grant_types: Sequence[str]) -> list[type[GrantType]]:
     """The grant classes of `grant_types`; their declarations say who may hold them."""
     unknown_grants = set(grant_types) - GRANTS.keys()
@@ -217,6 +256,7 @@ async def register_client(
     client_id: str | None = None,
     seal: Sealer | None = None,
 ) -> RegisteredClient:
+    spec = with_profile(spec)
     validate_client_spec(spec)
     if spec.auth_method in SEALED_SECRET_METHODS and seal is None:
         raise ClientMetadataError(
@@ -251,6 +291,8 @@ async def register_client(
             seal(secret) if seal and secret and spec.auth_method in SEALED_SECRET_METHODS else None
         ),
         dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
+        token_endpoint_auth_signing_alg=spec.token_endpoint_auth_signing_alg,
+        profile=spec.profile,
         created_at=now,
         updated_at=now,
     )
@@ -309,7 +351,12 @@ async def update_client(
         dpop_bound_access_tokens=pick(
             changes.dpop_bound_access_tokens, client.dpop_bound_access_tokens
         ),
+        token_endpoint_auth_signing_alg=_cleared(
+            changes.token_endpoint_auth_signing_alg, client.token_endpoint_auth_signing_alg
+        ),
+        profile=_cleared(changes.profile, client.profile),
     )
+    spec = with_profile(spec)
     validate_client_spec(spec)
     client.name = spec.name.strip()
     client.redirect_uris = list(dict.fromkeys(spec.redirect_uris))
@@ -333,6 +380,9 @@ async def update_client(
         # secret (rotate it), since only a digest of the current one is known.
         client.client_secret_encrypted = None
     client.dpop_bound_access_tokens = spec.dpop_bound_access_tokens
+    client.require_pkce = spec.require_pkce
+    client.token_endpoint_auth_signing_alg = spec.token_endpoint_auth_signing_alg
+    client.profile = spec.profile
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)
@@ -347,6 +397,13 @@ def _keys_after(changes: ClientChanges, client: Client) -> ClientKeys | None:
     if method not in KEY_METHODS:
         return None
     return ClientKeys(client.jwks, client.jwks_uri)
+
+
+def _cleared(new: str | None, old: str | None) -> str | None:
+    """None keeps the old value, "" clears it."""
+    if new is None:
+        return old
+    return new or None
 
 
 def _ttl(new: int | None, old: int | None) -> int | None:

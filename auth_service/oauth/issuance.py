@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from auth_service.oauth import fapi2
 from auth_service.oauth.grants.base import GrantContext, GrantType
 from auth_service.oauth.tokens import issue_refresh_token
 from shared.errors import InvalidGrantError
@@ -53,6 +54,8 @@ class TokenSubject:
     parent_hash: str | None = None
     id_token: bool = False
     nonce: str | None = None
+    # A refresh token answered again instead of a successor (FAPI 2.0 §5.3.2.1: not rotated).
+    kept_refresh_token: str | None = None
 
 
 async def issue_token_set(
@@ -78,9 +81,10 @@ async def issue_token_set(
         auth_time=subject.auth_time,
         cnf=binding.cnf,
     )
-    refresh_token = None
+    refresh_token = subject.kept_refresh_token
     if (
-        grant is not None
+        refresh_token is None
+        and grant is not None
         and grant_type.issues_refresh_token
         and client.allows_grant_type("refresh_token")
     ):
@@ -126,8 +130,9 @@ def validate_refresh_dpop_key(grant: Grant, dpop_jkt: str | None) -> None:
 
 async def bind_refresh_to_dpop_key(ctx: GrantContext, grant: Grant, client: Client) -> None:
     """RFC 9449 §5: a public client's refresh tokens are bound to the key of its first DPoP
-    proof; a confidential client's are not (it authenticates every refresh instead)."""
-    if client.is_public and ctx.dpop_jkt is not None and grant.dpop_jkt is None:
+    proof; a confidential client's are not (it authenticates every refresh instead), except a
+    fapi2 client's, which are not rotated (FAPI 2.0 §5.3.2.1)."""
+    if fapi2.binds_refresh_tokens(client) and ctx.dpop_jkt is not None and grant.dpop_jkt is None:
         await ctx.repos.grants.bind_dpop_key(grant.id, ctx.dpop_jkt)
 
 

@@ -101,6 +101,10 @@ def spec_from_metadata(metadata: dict[str, Any]) -> ClientSpec:
         ),
         keys=_keys(metadata),
         dpop_bound_access_tokens=_dpop_bound(metadata),
+        token_endpoint_auth_signing_alg=_string(
+            metadata, "token_endpoint_auth_signing_alg", limit=10
+        ),
+        profile=_string(metadata, "profile", limit=16),
     )
 
 
@@ -163,6 +167,8 @@ def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[st
         metadata["require_pushed_authorization_requests"] = True
     if client.dpop_bound_access_tokens:
         metadata["dpop_bound_access_tokens"] = True  # RFC 9449 §5.2; false is the default
+    if client.profile is not None:
+        metadata["profile"] = client.profile  # ours (README "The FAPI 2.0 profile")
     if not client.is_public:
         metadata["client_secret_expires_at"] = 0  # §3.2.1: 0 means it does not expire
     for name, value in (
@@ -170,6 +176,7 @@ def client_metadata(client: Client, *, issuer: str, signing_alg: str) -> dict[st
         ("logo_uri", client.logo_uri),
         ("jwks", client.jwks),
         ("jwks_uri", client.jwks_uri),
+        ("token_endpoint_auth_signing_alg", client.token_endpoint_auth_signing_alg),
     ):
         if value:
             metadata[name] = value
@@ -189,12 +196,13 @@ async def register(
     """RFC 7591 §3: register the client; the response echoes what was registered (§3.2.1)."""
     spec = spec_from_metadata(metadata)
     extra = validate_extra_metadata(metadata, signing_algs=signing_algs)
+    id_token_alg = validate_id_token_alg(metadata, signing_algs, profile=spec.profile)
     try:
         registered = await register_client(repos, spec, now=now, seal=seal)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
     registered.client.registered_metadata = extra
-    registered.client.id_token_signed_response_alg = validate_id_token_alg(metadata, signing_algs)
+    registered.client.id_token_signed_response_alg = id_token_alg
     await repos.clients.save(registered.client)
     registration_token = new_token()
     await repos.clients.set_registration_token_hash(
@@ -251,14 +259,17 @@ async def update(
         require_pushed_authorization_requests=spec.require_pushed_authorization_requests,
         keys=spec.keys,  # §2.2: the full metadata, so keys not sent are no longer registered
         dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
+        token_endpoint_auth_signing_alg=spec.token_endpoint_auth_signing_alg or "",
+        profile=spec.profile or "",
     )
+    id_token_alg = validate_id_token_alg(metadata, signing_algs, profile=spec.profile)
     try:
         await update_client(repos, client, changes, now=now)
     except ClientMetadataError as error:
         raise _protocol_error(error) from None
     # §2.2 replaces the whole registration: what is not sent again is no longer registered.
     client.registered_metadata = extra
-    client.id_token_signed_response_alg = validate_id_token_alg(metadata, signing_algs)
+    client.id_token_signed_response_alg = id_token_alg
     await repos.clients.save(client)
     return client_metadata(client, issuer=issuer, signing_alg=signing_alg)
 

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from typing import Any
 
 from auth_service.clients.registry import web_url_problem
+from auth_service.oauth import fapi2
 from shared.errors import InvalidClientMetadataError
 
 # Defined metadata for features we do not have (encryption, signed userinfo, request objects,
@@ -29,7 +30,6 @@ UNSUPPORTED = (
     "request_object_signing_alg",
     "request_object_encryption_alg",
     "request_object_encryption_enc",
-    "token_endpoint_auth_signing_alg",
     "default_max_age",
     "default_acr_values",
     "initiate_login_uri",
@@ -90,16 +90,22 @@ def validate_extra_metadata(
     return kept
 
 
-def validate_id_token_alg(metadata: dict[str, Any], signing_algs: Collection[str]) -> str | None:
+def validate_id_token_alg(
+    metadata: dict[str, Any], signing_algs: Collection[str], *, profile: str | None = None
+) -> str | None:
     """OIDC Registration §2 id_token_signed_response_alg: one we hold a key for, or None (the
     server default). Never `none` (an unsigned ID token proves nothing, OIDC Core §2) nor HS*,
-    whose key would be the client secret (RFC 8725 §3.1); neither is ever held."""
+    whose key would be the client secret (RFC 8725 §3.1); neither is ever held. A fapi2 client
+    gets a FAPI 2.0 algorithm (never RS256), PS256 first when it chose none."""
     alg = metadata.get("id_token_signed_response_alg")
     if alg is not None and alg not in signing_algs:
         raise InvalidClientMetadataError(
             f"id_token_signed_response_alg must be one of {', '.join(signing_algs)}"
         )
-    return alg
+    chosen, problem = fapi2.id_token_alg_problem(profile, alg, signing_algs)
+    if problem is not None:
+        raise InvalidClientMetadataError(problem)
+    return chosen
 
 
 def _validate_provider_values(metadata: dict[str, Any], signing_algs: Collection[str]) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from auth_service.oauth import fapi2
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
 from auth_service.security.keys import KeySet
 from auth_service.security.secrets import hash_token, new_token
@@ -47,7 +48,14 @@ class TokenMinter:
         (FAPI 2.0 Security Profile §5.4 asks PS256, ES256 or EdDSA of both); else the default.
         A choice we no longer hold a key for (AUTH_SIGNING_ALGS shrank) falls back to it too."""
         alg = client.id_token_signed_response_alg
-        return alg if alg in self.policy.signing_algs else self.policy.signing_alg
+        if alg in self.policy.signing_algs:
+            return alg
+        if fapi2.is_fapi2(client.profile):
+            # FAPI 2.0 Security Profile §5.4.1: never RS256, even when the choice fell away.
+            held = [a for a in fapi2.SIGNING_ALGS if a in self.policy.signing_algs]
+            if held:
+                return held[0]
+        return self.policy.signing_alg
 
     def access_token(
         self,
@@ -131,9 +139,6 @@ async def issue_refresh_token(
     parent_hash: str | None = None,
 ) -> str:
     """A new token of the grant's family; it dies at the family's absolute or its own idle expiry."""
-    absolute_ttl = client.refresh_token_ttl or policy.refresh_token_ttl
-    family_expiry = grant.created_at + timedelta(seconds=absolute_ttl)
-    idle_expiry = now + timedelta(seconds=policy.refresh_token_idle_ttl)
     token = new_token()
     await repo.add(
         RefreshToken(
@@ -143,7 +148,16 @@ async def issue_refresh_token(
             scope=format_scope(scopes),
             parent_hash=parent_hash,
             created_at=now,
-            expires_at=min(family_expiry, idle_expiry),
+            expires_at=refresh_token_expiry(policy, client, grant, now),
         )
     )
     return token
+
+
+def refresh_token_expiry(
+    policy: TokenPolicy, client: Client, grant: Grant, now: datetime
+) -> datetime:
+    """A refresh token used at `now` lives until the family's absolute expiry or its idle one."""
+    absolute_ttl = client.refresh_token_ttl or policy.refresh_token_ttl
+    family_expiry = grant.created_at + timedelta(seconds=absolute_ttl)
+    return min(family_expiry, now + timedelta(seconds=policy.refresh_token_idle_ttl))

@@ -34,6 +34,20 @@ class RefreshTokenRepository:
         )
         return result.rowcount == 1
 
+    async def renew(self, token_hash: str, expires_at: datetime) -> bool:
+        """Push back the expiry of a live token that is kept rather than rotated; False when it
+        was revoked or rotated meanwhile."""
+        result = await self.session.exec(
+            update(RefreshToken)
+            .where(
+                col(RefreshToken.token_hash) == token_hash,
+                col(RefreshToken.rotated_at).is_(None),
+                col(RefreshToken.revoked_at).is_(None),
+            )
+            .values(expires_at=expires_at)
+        )
+        return result.rowcount == 1
+
     async def revoke_grant(self, grant_id: str, now: datetime) -> None:
         await self.session.exec(
             update(RefreshToken)

@@ -11,6 +11,7 @@ from auth_service.audit import Auditor
 from auth_service.oauth.authorize.codes import issue_authorization_code
 from auth_service.oauth.authorize.request import AuthorizationRedirectError, AuthorizationRequest
 from auth_service.oauth.authorize.steps import Step, next_step
+from auth_service.oauth.fapi2 import code_lifetime
 from auth_service.repositories import Repositories
 from auth_service.web.front_channel import redirect_to_client
 from shared.errors import OAuthError
@@ -54,7 +55,7 @@ async def finish_with_code(
         user_id=session.user_id,
         auth_time=session.auth_time,
         now=now,
-        ttl=request.app.state.settings.authorization_code_ttl,
+        ttl=code_lifetime(authz.profile, request.app.state.settings.authorization_code_ttl),
     )
     audit.record("authorization_code_issued", user_id=session.user_id, client_id=authz.client_id)
     return redirect_to_client(request, authz.redirect_uri, {"code": code, "state": authz.state})

@@ -20,6 +20,7 @@ from auth_service.clients.registry import (
     update_client,
 )
 from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
+from auth_service.oauth.fapi2 import FAPI2
 from auth_service.oauth.grants import browser_app_grant_types
 from auth_service.repositories import Repositories
 from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render, render_form
@@ -53,6 +54,7 @@ def _form_values(form: dict[str, str]) -> dict[str, Any]:
         # One checkbox per scope, named scope-<name>, so no parameter repeats.
         "scope": format_scope(name for name in SCOPES if f"scope-{name}" in form),
         "require_par": "require_par" in form,  # RFC 9126 §6
+        "fapi2": "fapi2" in form,  # README "The FAPI 2.0 profile"
         "client_type": _client_type(form.get("client_type")),
         # private_key_jwt (RFC 7523 section 2.2): a JWKS URL or the public keys pasted as JSON.
         "jwks_uri": form.get("jwks_uri", "").strip() or None,
@@ -106,6 +108,7 @@ def _values_of(client: Client) -> dict[str, Any]:
         "scope": client.scope,
         "client_type": "public" if client.is_public else "confidential",
         "require_par": client.require_pushed_authorization_requests,
+        "fapi2": client.profile == FAPI2,
         "jwks_uri": client.jwks_uri,
         "jwks_text": json.dumps(client.jwks, indent=2) if client.jwks else "",
     }
@@ -191,6 +194,7 @@ async def create_app(
         require_pushed_authorization_requests=values["require_par"],
         token_endpoint_auth_method="private_key_jwt" if keyed else None,
         keys=keys,
+        profile=FAPI2 if values["fapi2"] else None,
     )
     try:
         registered = await register_client(repos, spec, now=now, owner_id=session.user_id)
@@ -244,6 +248,7 @@ async def update_app(
         logo_uri=values["logo_uri"] or "",
         require_pushed_authorization_requests=values["require_par"],
         keys=keys,
+        profile=FAPI2 if values["fapi2"] else "",
     )
     try:
         await update_client(repos, client, changes, now=now)

@@ -56,6 +56,12 @@ class Client(SQLModel, table=True):
     jwks_uri: str | None = Field(default=None, max_length=2000)
     # OIDC Registration §2: the ID token signing algorithm; None means the server's default.
     id_token_signed_response_alg: str | None = Field(default=None, max_length=10)
+    # RFC 7591 §2: the only algorithm this client's JWT assertions may use; None = any the
+    # registered method allows.
+    token_endpoint_auth_signing_alg: str | None = Field(default=None, max_length=10)
+    # A security profile the client is held to as a whole: None, or "fapi2" (FAPI 2.0 Security
+    # Profile; auth_service/oauth/fapi2.py says what that enforces).
+    profile: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -56,7 +56,7 @@ def register_fapi2_client(stack: LiveStack, key: ClientKey, tmp_path: Path) -> s
     created = stack.cli(
         "clients", "create", "--name", "FAPI Example", "--redirect-uri", REDIRECT_URI,
         "--scope", SCOPE, "--auth-method", "private_key_jwt", "--jwks", str(jwks_file),
-        "--require-par", "--dpop-bound", "--id-token-alg", "PS256",
+        "--profile", "fapi2",
     )  # fmt: skip
     client_id: str = created["client_id"]
     return client_id
@@ -125,4 +125,6 @@ def test_the_example_client_gets_bound_tokens_calls_the_notes_api_and_refreshes(
     assert as_bearer.status_code == 401
     assert as_bearer.headers["www-authenticate"].startswith("DPoP ")
     assert refreshed["token_type"] == "DPoP"
+    # FAPI 2.0 §5.3.2.1: the profile keeps (does not rotate) the DPoP-bound refresh token.
+    assert refreshed["refresh_token"] == tokens["refresh_token"]
     assert after_refresh.status_code == 200, after_refresh.text

@@ -60,6 +60,8 @@ class AuthorizationRequest:
     pushed_request_hash: str | None = None
     # RFC 9449 §10: the DPoP key the code will be bound to.
     dpop_jkt: str | None = None
+    # The client's security profile (FAPI 2.0 bounds its code lifetime), as validated.
+    profile: str | None = None
 
     def to_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -79,6 +81,8 @@ class AuthorizationRequest:
             params["pushed_request_hash"] = self.pushed_request_hash
         if self.dpop_jkt is not None:
             params["dpop_jkt"] = self.dpop_jkt
+        if self.profile is not None:
+            params["profile"] = self.profile
         return params
 
     @classmethod
@@ -98,6 +102,7 @@ class AuthorizationRequest:
             client_vetted=params.get("client_vetted", True),
             pushed_request_hash=params.get("pushed_request_hash"),
             dpop_jkt=params.get("dpop_jkt"),
+            profile=params.get("profile"),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
+from auth_service.oauth import fapi2
 from auth_service.oauth.client_auth.base import ClientKeySource, ClientKeysUnavailable
 from auth_service.oauth.client_auth.private_key_jwt import verify_client_signed_jwt
 from shared.errors import InvalidRequestError, InvalidRequestObjectError, InvalidTokenError
@@ -56,7 +57,9 @@ async def request_object_params(
             "the client registered no keys (jwks or jwks_uri) to sign request objects with"
         )
     try:
-        header, claims = await verify_client_signed_jwt(token, client, context.keys, ALGORITHMS)
+        header, claims = await verify_client_signed_jwt(
+            token, client, context.keys, fapi2.request_object_algorithms(client, ALGORITHMS)
+        )
     except ClientKeysUnavailable:
         raise InvalidRequestObjectError("the client's keys could not be fetched") from None
     except InvalidTokenError as error:

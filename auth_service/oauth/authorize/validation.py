@@ -6,6 +6,7 @@ far are shown on our own page), then everything else (errors go back to the clie
 
 from __future__ import annotations
 
+from auth_service.oauth import fapi2
 from auth_service.oauth.authorize.request import (
     MAX_LOGIN_HINT_LENGTH,
     MAX_NONCE_LENGTH,
@@ -97,7 +98,8 @@ def _validate_rest(
         raise InvalidRequestError(f"parameter {sorted(repeated)[0]} was sent more than once")
     if state is not None and len(state) > MAX_STATE_LENGTH:
         raise InvalidRequestError("state is too long")
-    # OIDC Core §6: we support neither request objects nor request_uri.
+    # RFC 9101 §6.3: request objects and our PAR request_uris are unpacked before validation
+    # (request_object.py, pushed.py); one still here came from within those and is refused.
     if "request" in params:
         raise RequestNotSupportedError("request objects are not supported")
     if "request_uri" in params:
@@ -107,6 +109,7 @@ def _validate_rest(
     _validate_response_type(params, client)
     scopes = _validate_scope(params.get("scope"), client)
     challenge, method = _validate_pkce(params, client)
+    fapi2.validate_authorization_request(client, redirect_uri_given=redirect_uri_given)
     nonce = params.get("nonce")
     if nonce is not None and len(nonce) > MAX_NONCE_LENGTH:
         raise InvalidRequestError("nonce is too long")
@@ -127,6 +130,7 @@ def _validate_rest(
         login_hint=login_hint,
         client_vetted=client.is_vetted,
         dpop_jkt=validate_dpop_jkt(params.get("dpop_jkt")),
+        profile=client.profile,
     )
 
 
@@ -166,7 +170,7 @@ def _validate_pkce(params: dict[str, str], client: Client) -> tuple[str | None, 
         if method is not None:
             raise InvalidRequestError("code_challenge_method was sent without code_challenge")
         # RFC 9700 §2.1.1: PKCE for public clients always, for confidential ones by default.
-        if client.is_public or client.require_pkce:
+        if client.is_public or client.require_pkce or fapi2.requires_pkce(client):
             raise InvalidRequestError("code_challenge is required (PKCE, RFC 7636)")
         return None, None
     # RFC 7636 §4.3 would default a missing method to "plain", which we refuse (RFC 9700 §2.1.1).

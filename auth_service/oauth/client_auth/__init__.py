@@ -31,6 +31,7 @@ __all__ = [
     "ClientAuthContext",
     "ClientCredentials",
     "auth_method_names",
+    "auth_signing_alg_problem",
     "authenticate_client",
     "read_client_credentials",
 ]
@@ -61,6 +62,21 @@ def auth_method_names(*, public: bool | None = None) -> tuple[str, ...]:
         for name, method in AUTH_METHODS.items()
         if public is None or method.for_public_clients == public
     )
+
+
+def auth_signing_alg_problem(auth_method: str, alg: str | None) -> str | None:
+    """RFC 7591 §2 token_endpoint_auth_signing_alg: only for a JWT method, and one it verifies."""
+    if alg is None:
+        return None
+    algorithms: tuple[str, ...] = getattr(AUTH_METHODS.get(auth_method), "signing_algorithms", ())
+    if not algorithms:
+        return "token_endpoint_auth_signing_alg is only for private_key_jwt and client_secret_jwt"
+    if alg not in algorithms:
+        return (
+            f"token_endpoint_auth_signing_alg must be one of {', '.join(algorithms)} "
+            f"for {auth_method}"
+        )
+    return None
 
 
 def read_client_credentials(

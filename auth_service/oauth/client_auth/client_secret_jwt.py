@@ -18,6 +18,7 @@ from auth_service.oauth.client_auth.jwt_assertion import (
     uses_hmac,
     validate_assertion_claims,
 )
+from auth_service.oauth.fapi2 import assertion_algorithms
 from shared.errors import InvalidTokenError
 from shared.models import Client
 from shared.tokens import SECRET_ASSERTION_ALGORITHMS, verify_with_secret
@@ -46,7 +47,9 @@ class ClientSecretJwt(ClientAuthMethod):
         if secret is None:
             return False
         try:
-            claims = verify_with_secret(credentials.assertion, secret, algorithms=ALGORITHMS)
+            claims = verify_with_secret(
+                credentials.assertion, secret, algorithms=assertion_algorithms(client, ALGORITHMS)
+            )
         except InvalidTokenError as error:
             raise credentials.failure(f"client assertion refused: {error.description}") from None
         await validate_assertion_claims(claims, credentials, context)

@@ -20,6 +20,7 @@ from auth_service.oauth.client_auth.jwt_assertion import (
     uses_hmac,
     validate_assertion_claims,
 )
+from auth_service.oauth.fapi2 import assertion_algorithms
 from shared.errors import InvalidTokenError
 from shared.models import Client
 from shared.tokens import SIGNATURE_ALGORITHMS, read_assertion, verify_with_jwk_set
@@ -58,9 +59,12 @@ class PrivateKeyJwt(ClientAuthMethod):
         if context is None or credentials.assertion is None:
             return False
         try:
-            claims = (await verify_client_signed_jwt(credentials.assertion, client, context.keys))[
-                1
-            ]
+            _, claims = await verify_client_signed_jwt(
+                credentials.assertion,
+                client,
+                context.keys,
+                assertion_algorithms(client, ALGORITHMS),
+            )
         except ClientKeysUnavailable:  # an unreachable or broken jwks_uri is the client's
             raise credentials.failure("the client's keys could not be fetched") from None
         except InvalidTokenError as error:

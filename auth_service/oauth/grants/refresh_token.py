@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import ClassVar, Self
 
+from auth_service.oauth import fapi2
 from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantType
 from auth_service.oauth.issuance import (
     TokenSubject,
@@ -19,6 +20,7 @@ from auth_service.oauth.issuance import (
 )
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.revocation import revoke_family
+from auth_service.oauth.tokens import refresh_token_expiry
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from shared.models import Client, Grant, RefreshToken
@@ -58,6 +60,8 @@ class RefreshTokenGrant(GrantType):
         if token.rotated_at is None and token.expires_at <= ctx.now:
             raise InvalidGrantError("refresh token has expired")
         scopes = _requested_scopes(request.scope, token)
+        if token.rotated_at is None and not fapi2.rotates_refresh_tokens(client):
+            return await self._issue_kept(request.refresh_token, token, grant, client, scopes, ctx)
         if token.rotated_at is not None or not await ctx.repos.refresh_tokens.rotate(
             token_hash, ctx.now
         ):
@@ -101,6 +105,30 @@ class RefreshTokenGrant(GrantType):
         )
         await ctx.repos.session.commit()
         raise InvalidGrantError("refresh token was already used")
+
+    async def _issue_kept(
+        self,
+        refresh_token: str,
+        token: RefreshToken,
+        grant: Grant,
+        client: Client,
+        scopes: frozenset[str],
+        ctx: GrantContext,
+    ) -> TokenResponse:
+        """FAPI 2.0 §5.3.2.1: the same refresh token again, its idle expiry pushed back; it is
+        DPoP-bound (checked above), so there is no rotation and no reuse to detect."""
+        expires_at = refresh_token_expiry(ctx.minter.policy, client, grant, ctx.now)
+        if not await ctx.repos.refresh_tokens.renew(token.token_hash, expires_at):
+            raise InvalidGrantError("refresh token was revoked")
+        subject = TokenSubject(
+            sub=grant.user_id,
+            scopes=scopes,
+            grant=grant,
+            auth_time=grant.auth_time,
+            id_token="openid" in scopes,  # OIDC Core §12.2
+            kept_refresh_token=refresh_token,
+        )
+        return await issue_token_set(self, ctx, client, subject)
 
     async def _issue(
         self,

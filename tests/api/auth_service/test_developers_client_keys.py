@@ -127,3 +127,38 @@ async def test_portal_private_key_jwt_app_has_no_secret_to_rotate(
         "invalid_client",
         status=401,
     )
+
+
+async def test_portal_fapi2_checkbox_holds_a_keyed_app_to_the_profile_and_can_be_unset(
+    db: Database, portal: httpx.AsyncClient, key: ClientKey
+) -> None:
+    page = await register_app(portal, client_type="keys", jwks=json.dumps(jwks_of(key)), fapi2="on")
+
+    client_id, _ = credentials_from(page)
+    row = await db.get(Client, client_id)
+    assert row is not None
+    assert row.profile == "fapi2"
+    # README "The FAPI 2.0 profile": PAR and DPoP forced on though the PAR box was not ticked.
+    assert row.require_pushed_authorization_requests and row.dpop_bound_access_tokens
+    settings = await portal.get(f"/developers/apps/{client_id}")
+    assert 'id="fapi2" name="fapi2" type="checkbox" aria-describedby="fapi2-help" checked' in (
+        settings.text
+    )
+    await submit(
+        portal, f"/developers/apps/{client_id}", f"/developers/apps/{client_id}",
+        {"name": row.name, "redirect_uris": "\n".join(row.redirect_uris), "scope-openid": "on",
+         "jwks": json.dumps(jwks_of(key))},
+    )  # fmt: skip
+    row = await db.get(Client, client_id)
+    assert row is not None
+    assert row.profile is None
+
+
+async def test_portal_fapi2_for_an_app_with_a_secret_shows_the_error_and_stores_nothing(
+    db: Database, portal: httpx.AsyncClient
+) -> None:
+    page = await register_app(portal, client_type="confidential", fapi2="on")
+
+    assert page.status_code == 400
+    assert "private_key_jwt" in page_error(page)
+    assert await db.all(Client) == []

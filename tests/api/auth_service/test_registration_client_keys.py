@@ -175,3 +175,44 @@ async def test_registration_update_replaces_keys_and_the_old_key_stops_working(
     )
     row = await db.get(Client, body["client_id"])
     assert row is not None and row.jwks == jwks_of(rotated)
+
+
+async def test_token_endpoint_auth_signing_alg_pins_the_assertion_algorithm(
+    db: Database, auth_client: httpx.AsyncClient, key: ClientKey
+) -> None:
+    """RFC 7591 §2: the one algorithm the client signs its assertions with; another registered
+    key of another algorithm no longer authenticates it."""
+    ed = new_client_key("EdDSA")
+    response = await register(
+        auth_client, jwks=jwks_of(key, ed), token_endpoint_auth_signing_alg="ES256"
+    )
+
+    assert response.status_code == 201, response.text
+    client_id = response.json()["client_id"]
+    assert response.json()["token_endpoint_auth_signing_alg"] == "ES256"
+    row = await db.get(Client, client_id)
+    assert row is not None and row.token_endpoint_auth_signing_alg == "ES256"
+    assert (await client_credentials(auth_client, client_id, key)).status_code == 200
+    refused = await client_credentials(auth_client, client_id, ed)
+    assert_oauth_error(refused, "invalid_client", status=401)
+
+
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({"token_endpoint_auth_signing_alg": "HS256"}, "must be one of"),
+        (
+            {"token_endpoint_auth_method": "client_secret_basic", "jwks": None,
+             "token_endpoint_auth_signing_alg": "ES256"},
+            "only for private_key_jwt and client_secret_jwt",
+        ),
+    ],
+)  # fmt: skip
+async def test_token_endpoint_auth_signing_alg_that_cannot_apply_is_invalid_client_metadata(
+    db: Database, auth_client: httpx.AsyncClient, key: ClientKey, changes: dict[str, Any], text: str
+) -> None:
+    response = await register(auth_client, **{"jwks": jwks_of(key), **changes})
+
+    assert_oauth_error(response, "invalid_client_metadata")
+    assert text in response.json()["error_description"]
+    assert await db.all(Client) == []
