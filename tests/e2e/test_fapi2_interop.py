@@ -56,12 +56,13 @@ def stack(
 
 
 def register_fapi2_client(stack: LiveStack, key: ClientKey, jwks_file: Path) -> str:
-    """The one place the FAPI 2.0 client is registered, so it can become `--profile fapi2`."""
+    """The FAPI 2.0 client, registered with the admin CLI's profile (README "The FAPI 2.0
+    profile"): PAR, PKCE and DPoP forced on, tokens signed PS256."""
     jwks_file.write_text(json.dumps(jwks_of(key)))
     created = run_cli(
         stack, "clients", "create", "--name", "FAPI Interop", "--redirect-uri", REDIRECT_URI,
         "--scope", SCOPE, "--auth-method", "private_key_jwt", "--jwks", str(jwks_file),
-        "--require-par", "--dpop-bound", "--id-token-alg", "PS256",
+        "--profile", "fapi2",
     ).json()  # fmt: skip
     client_id: str = created["client_id"]
     return client_id
@@ -150,7 +151,8 @@ def test_oauth4webapi_and_openid_client_run_fapi2_par_private_key_jwt_dpop_flow(
         for name in names:
             assert claims_of(library[name])["cnf"] == {"jkt": jkt}, name
     assert first["notes_status"] == 200 and first["notes_body"]["items"] == []
-    assert first["refreshed_token_type"] == "dpop" and first["rotated"] is True
+    # FAPI 2.0 §5.3.2.1: the profile keeps the DPoP-bound refresh token instead of rotating it.
+    assert first["refreshed_token_type"] == "dpop" and first["rotated"] is False
     # RFC 9449 §8: the first proof to the authorization server (the push) is refused for want of a
     # nonce; the code and refresh requests reuse the nonce the handle kept (§8.2: it is good for
     # the whole lifetime step). §9: the notes API demands its own nonce once.
