@@ -123,11 +123,20 @@ def public_jwk_and_thumbprint(data: Mapping[str, Any], alg: str) -> tuple[JoseKe
     §6.1 cnf.jkt) is remembered by the JWK's canonical JSON, a bounded number of keys."""
     if not isinstance(alg, str):  # a JWK's own "alg" member may be any JSON value
         raise ValueError("the JWK's alg is not a string")
+    if not isinstance(data, Mapping):
+        raise ValueError("the JWK is not a JSON object")
     try:
         canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
         raise ValueError("the JWK is not a JSON object") from None
+    if len(canonical) > MAX_CACHED_JWK_CHARS:
+        # Padded keys are imported every time: the cache holds 1024 keys of bounded size.
+        key = _import_key(dict(data), alg, private=False)
+        return key, key.thumbprint()
     return _imported_public_jwk(canonical, alg)
+
+
+MAX_CACHED_JWK_CHARS = 4096  # an RSA-4096 public JWK is about 750 characters
 
 
 @lru_cache(maxsize=1024)

@@ -38,15 +38,38 @@ async def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+# IPv6 ranges that carry or stand for IPv4 addresses, or that `ipaddress` has called global in
+# some CPython releases though they never are on the public internet: refused outright.
+_NEVER_GLOBAL = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "::/96",  # IPv4-compatible (RFC 4291 §2.5.5.1, deprecated)
+        "::ffff:0:0:0/96",  # IPv4-translated (RFC 2765)
+        "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215): reaches whatever the site maps
+        "fec0::/10",  # site-local (RFC 3879, deprecated)
+        "ff00::/8",  # multicast
+    )
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+
+
 def is_global_address(address: str) -> bool:
-    """True for an address on the public internet; an IPv4-mapped IPv6 address counts as the
-    IPv4 address it carries, and a scoped IPv6 address (fe80::1%eth0) never passes."""
+    """True for an address on the public internet. An IPv6 address that carries an IPv4 one
+    (IPv4-mapped, 6to4, NAT64) counts as the IPv4 address it carries: through a NAT64 gateway
+    `64:ff9b::a00:1` is 10.0.0.1. A scoped IPv6 address (fe80::1%eth0) never passes."""
     try:
         parsed = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
-    mapped = getattr(parsed, "ipv4_mapped", None)
-    return bool((mapped or parsed).is_global)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if any(parsed in net for net in _NEVER_GLOBAL):
+            return False
+        embedded = parsed.ipv4_mapped or parsed.sixtofour
+        if parsed in _NAT64:
+            embedded = ipaddress.IPv4Address(int(parsed) & 0xFFFFFFFF)
+        if embedded is not None:
+            return embedded.is_global
+    return parsed.is_global
 
 
 async def global_addresses(host: str, port: int, resolver: Resolver = resolve) -> list[str]:
@@ -75,13 +98,13 @@ class GlobalOnlyBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        failure: httpcore.ConnectError | None = None
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in await global_addresses(host, port, self._resolver):
             try:
                 return await self._inner.connect_tcp(
                     address, port, timeout, local_address, socket_options
                 )
-            except httpcore.ConnectError as exc:  # the next address of the same name
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:  # try the next one
                 failure = exc
         assert failure is not None  # noqa: S101 - global_addresses never returns an empty list
         raise failure

@@ -67,6 +67,9 @@ async def request_object_params(
     typ = header.get("typ")
     if typ is not None and not _is_request_object_typ(typ):
         raise InvalidRequestObjectError(f"request object typ must be {REQUEST_OBJECT_TYP}")
+    # FAPI 2.0 Message Signing §5.3.1 makes nbf required; RFC 9101 alone leaves it optional.
+    if fapi2.is_fapi2(client.profile) and "nbf" not in claims:
+        raise InvalidRequestObjectError("request object has no nbf (required for this client)")
     await _check_claims(claims, client_id, context)
     return _as_params(claims, client_id)
 

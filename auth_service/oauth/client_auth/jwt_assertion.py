@@ -47,6 +47,21 @@ def uses_hmac(form: Mapping[str, str]) -> bool:
     return isinstance(header, dict) and str(header.get("alg", "")).startswith("HS")
 
 
+# Explicit types of other JWTs this server reads or issues (RFC 9101 §4, RFC 9449 §4.2,
+# RFC 9068 §2.1, OIDC Back-Channel Logout §2.4, RFC 8417 §2.3); "JWT" or none is what clients send.
+OTHER_JWT_TYPES = frozenset(
+    {"oauth-authz-req+jwt", "dpop+jwt", "at+jwt", "logout+jwt", "secevent+jwt"}
+)
+
+
+def _typ_of_another_kind(typ: object) -> bool:
+    if typ is None:
+        return False
+    if not isinstance(typ, str):
+        return True
+    return typ.lower().removeprefix("application/") in OTHER_JWT_TYPES
+
+
 def read_assertion_credentials(
     form: Mapping[str, str], method: ClientAuthMethod, algorithms: tuple[str, ...]
 ) -> ClientCredentials:
@@ -57,9 +72,13 @@ def read_assertion_credentials(
     if not assertion:
         raise InvalidClientError("client_assertion is missing")
     try:
-        _, claims = read_assertion(assertion, allowed_algorithms=algorithms)
+        header, claims = read_assertion(assertion, allowed_algorithms=algorithms)
     except InvalidTokenError as error:
         raise InvalidClientError(f"client assertion refused: {error.description}") from None
+    if _typ_of_another_kind(header.get("typ")):
+        # RFC 8725 §3.11: a JWT made for another purpose (a request object seen in a browser's
+        # address bar, a DPoP proof, an access token) is never accepted as a client assertion.
+        raise InvalidClientError("client assertion typ names another kind of JWT")
     iss, sub = claims.get("iss"), claims.get("sub")
     if not isinstance(sub, str) or not sub or iss != sub:
         # RFC 7523 §3 items 1-2: for client authentication both name the client.

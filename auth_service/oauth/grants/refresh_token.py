@@ -117,6 +117,9 @@ class RefreshTokenGrant(GrantType):
     ) -> TokenResponse:
         """FAPI 2.0 §5.3.2.1: the same refresh token again, its idle expiry pushed back; it is
         DPoP-bound (checked above), so there is no rotation and no reuse to detect."""
+        # A grant from before the client took the profile may be unbound yet: bound now, to the
+        # key of this proof (required for the profile), so the kept token is never a bearer one.
+        await bind_refresh_to_dpop_key(ctx, grant, client)
         expires_at = refresh_token_expiry(ctx.minter.policy, client, grant, ctx.now)
         if not await ctx.repos.refresh_tokens.renew(token.token_hash, expires_at):
             raise InvalidGrantError("refresh token was revoked")

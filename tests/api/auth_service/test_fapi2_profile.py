@@ -9,10 +9,17 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import update
 
 from auth_service.clients.registry import ClientKeys, ClientMetadataError
 from auth_service.config import AuthSettings
-from shared.models import AuthorizationCode, Client, PushedAuthorizationRequest, RefreshToken
+from shared.models import (
+    AuthorizationCode,
+    Client,
+    Grant,
+    PushedAuthorizationRequest,
+    RefreshToken,
+)
 from tests.api.auth_service.test_par import authorize_url, sign_in_and_allow
 from tests.conftest import ISSUER
 from tests.factories import REDIRECT_URI, TestClient, TestUser, make_client
@@ -373,3 +380,61 @@ async def test_fapi2_client_cannot_use_the_password_grant(
 
     assert_oauth_error(response, "unauthorized_client")
     assert await db.all(RefreshToken) == []
+
+
+async def test_fapi2_kept_refresh_token_of_an_unbound_grant_is_bound_at_its_first_use(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    fapi_client: TestClient,
+    key: ClientKey,
+    user: TestUser,
+    clock: TestClock,
+) -> None:
+    """A grant from before the client took the profile has no DPoP key: the first refresh
+    binds it, so the kept (never rotated) token is not a bearer token afterwards."""
+    dpop = DpopKey("ES256")
+    request = AuthorizationRequest(fapi_client)
+    code = await code_for(auth_client, key, fapi_client, user, clock, dpop, request)
+    tokens = await redeem(
+        auth_client,
+        key,
+        fapi_client,
+        clock,
+        request,
+        code,
+        dpop.proof("POST", TOKEN_URL, now=clock()),
+    )
+    token = tokens.json()["refresh_token"]
+    await db.run(lambda repos: repos.session.exec(update(Grant).values(dpop_jkt=None)))
+    other = DpopKey("ES256")
+
+    first = await refresh(
+        auth_client, key, fapi_client, clock, token, other.proof("POST", TOKEN_URL, now=clock())
+    )
+
+    assert first.status_code == 200, first.text
+    (grant,) = await db.all(Grant)
+    assert grant.dpop_jkt == other.jkt
+    old_key = await refresh(
+        auth_client, key, fapi_client, clock, token, dpop.proof("POST", TOKEN_URL, now=clock())
+    )
+    assert_oauth_error(old_key, "invalid_grant")
+
+
+async def test_fapi2_request_object_without_nbf_is_refused_at_par(
+    db: Database, auth_client: httpx.AsyncClient, fapi_client: TestClient, key: ClientKey,
+    clock: TestClock,
+) -> None:  # fmt: skip
+    """FAPI 2.0 Message Signing §5.3.1: nbf is required of a fapi2 client's request objects."""
+    request = AuthorizationRequest(fapi_client)
+    now = int(clock().timestamp())
+    claims = {**request.params(), "iss": fapi_client.client_id, "aud": ISSUER, "exp": now + 300}
+    signed = sign_assertion(key, claims, typ="oauth-authz-req+jwt")
+    form = authenticated(key, fapi_client, clock, client_id=fapi_client.client_id, request=signed)
+    headers = {"DPoP": DpopKey("ES256").proof("POST", PAR_URL, now=clock())}
+
+    response = await auth_client.post("/oauth/par", data=form, headers=headers)
+
+    assert_oauth_error(response, "invalid_request_object")
+    assert "nbf" in response.json()["error_description"]
+    assert await db.all(PushedAuthorizationRequest) == []

@@ -216,3 +216,23 @@ async def test_token_endpoint_auth_signing_alg_that_cannot_apply_is_invalid_clie
     assert_oauth_error(response, "invalid_client_metadata")
     assert text in response.json()["error_description"]
     assert await db.all(Client) == []
+
+
+@pytest.mark.parametrize("typ", ["oauth-authz-req+jwt", "application/dpop+jwt", "at+jwt"])
+async def test_a_jwt_of_another_kind_is_not_a_client_assertion(
+    auth_client: httpx.AsyncClient, key: ClientKey, typ: object
+) -> None:
+    """RFC 8725 §3.11: a request object seen in the browser, a DPoP proof or an access token
+    signed by the client's key does not authenticate it."""
+    client_id = (await register(auth_client, jwks=jwks_of(key))).json()["client_id"]
+    assertion = sign_assertion(key, assertion_claims(client_id), typ=typ)
+    data = {"grant_type": "client_credentials", **assertion_form(assertion)}
+
+    response = await auth_client.post("/oauth/token", data=data)
+
+    assert_oauth_error(response, "invalid_client", status=401)
+    plain = sign_assertion(key, assertion_claims(client_id), typ="JWT")
+    ok = await auth_client.post(
+        "/oauth/token", data={"grant_type": "client_credentials", **assertion_form(plain)}
+    )
+    assert ok.status_code == 200, ok.text

@@ -68,6 +68,15 @@ class Redirecting(httpcore.AsyncNetworkBackend):
         ("fe80::1%eth0", False),
         ("fd00::1", False),
         ("not-an-address", False),
+        ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+        ("64:ff9b::5db8:d822", True),  # NAT64 of 93.184.216.34
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("2002:a00:1::", False),  # 6to4 of 10.0.0.1
+        ("2002:5db8:d822::", True),  # 6to4 of 93.184.216.34
+        ("::a00:1", False),  # IPv4-compatible
+        ("::ffff:0:a00:1", False),  # IPv4-translated
+        ("fec0::1", False),  # site-local
+        ("ff0e::1", False),  # multicast
     ],
 )
 def test_only_public_internet_addresses_are_global(address: str, expected: bool) -> None:

@@ -423,3 +423,23 @@ def test_a_public_jwk_is_imported_once_and_its_thumbprint_matches_rfc_7638() -> 
             public_jwk_and_thumbprint(jwk, "PS256")
         with pytest.raises(ValueError):
             public_jwk_and_thumbprint({**jwk, "d": jwk["x"]}, "ES256")
+
+
+def test_a_padded_jwk_is_imported_each_time_but_still_verifies() -> None:
+    """Large JWKs (extra members) are kept out of the import cache, which holds small keys."""
+    from joserfc.jwk import ECKey
+
+    from shared.tokens import MAX_CACHED_JWK_CHARS, public_jwk_and_thumbprint
+
+    jwk = {
+        **ECKey.generate_key("P-256").as_dict(private=False),
+        "x-pad": "a" * MAX_CACHED_JWK_CHARS,
+    }
+    first, jkt = public_jwk_and_thumbprint(jwk, "ES256")
+    again, _ = public_jwk_and_thumbprint(jwk, "ES256")
+    assert first is not again
+    assert (
+        jkt == public_jwk_and_thumbprint({k: v for k, v in jwk.items() if k != "x-pad"}, "ES256")[1]
+    )
+    with pytest.raises(ValueError):
+        public_jwk_and_thumbprint("not a jwk", "ES256")  # type: ignore[arg-type]
