@@ -47,6 +47,7 @@ JWKS_MAX_AGE = 60
 ACTIVATION_DELAY = 120  # must be at least JWKS_MAX_AGE (settings validation)
 LEEWAY = 30  # ResourceSettings.leeway default
 SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -421,9 +422,11 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _revocation(now, later),
         AuditEvent(created_at=now - timedelta(days=89), event="login_failed"),
         recently_retired,
-        _pushed(confidential_client, "kept", now, now + SECOND),
-        _pushed(confidential_client, "recently expired", now, now - pending_ttl + SECOND),
-        UsedJti(key="kept", expires_at=now + SECOND),
+        # A minute of margin: the clock runs on while the rows are written (a busy CI machine
+        # took more than the second these once had).
+        _pushed(confidential_client, "kept", now, now + MINUTE),
+        _pushed(confidential_client, "recently expired", now, now - pending_ttl + MINUTE),
+        UsedJti(key="kept", expires_at=now + MINUTE),
     ]
     await db.add(*gone, *kept)
     before = {model: await db.count(model) for model in {type(row) for row in gone}}
