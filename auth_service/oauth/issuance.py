@@ -56,6 +56,8 @@ class TokenSubject:
     nonce: str | None = None
     # A refresh token answered again instead of a successor (FAPI 2.0 §5.3.2.1: not rotated).
     kept_refresh_token: str | None = None
+    # The access token's `aud` (RFC 8707 §2); None is the default audience.
+    audience: str | None = None
 
 
 async def issue_token_set(
@@ -80,6 +82,7 @@ async def issue_token_set(
         grant_id=grant.id if grant is not None else None,
         auth_time=subject.auth_time,
         cnf=binding.cnf,
+        audience=subject.audience,
     )
     refresh_token = subject.kept_refresh_token
     if (

@@ -67,13 +67,15 @@ class TokenMinter:
         grant_id: str | None,
         auth_time: datetime | None,
         cnf: Mapping[str, Any] | None = None,
+        audience: str | None = None,
     ) -> str:
-        """An RFC 9068 §2 access token; `cnf` binds it to a key (RFC 7800 §3.1)."""
+        """An RFC 9068 §2 access token; `cnf` binds it to a key (RFC 7800 §3.1). `audience` is
+        the resource it is for (RFC 8707 §2, RFC 9068 §3); None is the default audience."""
         iat = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.policy.issuer,
             "sub": sub,
-            "aud": self.policy.audience,
+            "aud": self.policy.audience if audience is None else audience,
             "client_id": client.client_id,
             "scope": format_scope(scopes),
             "iat": iat,
