@@ -97,6 +97,12 @@ class InvalidScopeError(OAuthError):
     default_description = "the requested scope is invalid, unknown or not allowed"
 
 
+# RFC 8707 §2; also RFC 8693 §2.2.2 for an audience or resource a token exchange may not target.
+class InvalidTargetError(OAuthError):
+    error = "invalid_target"
+    default_description = "the requested resource is invalid, unknown or not allowed"
+
+
 class AccessDeniedError(OAuthError):
     error = "access_denied"
     status_code = 403
