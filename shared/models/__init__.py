@@ -8,6 +8,7 @@ from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
 from shared.models.notes import Note
 from shared.models.pushed_requests import PushedAuthorizationRequest
+from shared.models.resource_servers import ResourceServer
 from shared.models.revocations import RevocationEvent
 from shared.models.used_jtis import UsedJti
 from shared.models.users import RecoveryCode, User, UserSession
@@ -23,6 +24,7 @@ __all__ = [
     "PushedAuthorizationRequest",
     "RecoveryCode",
     "RefreshToken",
+    "ResourceServer",
     "RevocationEvent",
     "ScheduledJob",
     "SigningKey",

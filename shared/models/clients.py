@@ -62,6 +62,9 @@ class Client(SQLModel, table=True):
     # A security profile the client is held to as a whole: None, or "fapi2" (FAPI 2.0 Security
     # Profile; auth_service/oauth/fapi2.py says what that enforces).
     profile: str | None = Field(default=None, max_length=16)
+    # RFC 8707 §2: the resource server URIs this client may ask tokens for; None = every
+    # registered one.
+    resources: list[str] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -78,6 +81,9 @@ class Client(SQLModel, table=True):
 
     def allows_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+    def allows_resource(self, uri: str) -> bool:
+        return self.resources is None or uri in self.resources
 
     def allows_redirect_uri(self, redirect_uri: str) -> bool:
         # RFC 9700 §4.1.3 / RFC 6749 §3.1.2.3: simple string comparison, nothing else.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
 from shared.models.types import UTCDateTime
 from shared.scopes import parse_scope
@@ -59,6 +59,9 @@ class Grant(SQLModel, table=True):
     # RFC 9449 §5.0 / §5.2: the JWK thumbprint (RFC 7638) the grant's refresh tokens are bound
     # to, for public clients that used DPoP; None when they are not bound.
     dpop_jkt: str | None = Field(default=None, max_length=64)
+    # RFC 8707 §2.1: the resources the authorization was asked for; its codes and refresh
+    # tokens obtain access tokens for these only. Empty: the default audience.
+    resources: list[str] = Field(default_factory=list, sa_type=JSON)
 
     @property
     def scopes(self) -> frozenset[str]:
