@@ -20,7 +20,8 @@ from auth_service.oauth.client_auth import (
     authenticate_client,
     read_client_credentials,
 )
-from auth_service.oauth.requests import parse_form
+from auth_service.oauth.requests import parse_form_items, require_unique, take_repeatable
+from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.operations.key_lifecycle import KeyStore
 from auth_service.repositories import Repositories
@@ -118,12 +119,22 @@ KeyStoreDep = Annotated[KeyStore, Depends(get_key_store)]
 
 
 async def get_form(request: Request) -> dict[str, str]:
-    """The urlencoded body, parsed once with duplicate detection (RFC 6749 §3.2)."""
+    """The urlencoded body, parsed once with duplicate detection (RFC 6749 §3.2); `resource`,
+    which may be repeated (RFC 8707 §2), is kept apart (get_form_resources)."""
     cached: dict[str, str] | None = getattr(request.state, "form", None)
     if cached is None:
-        cached = parse_form(await request.body(), request.headers.get("content-type"))
+        items = parse_form_items(await request.body(), request.headers.get("content-type"))
+        items, request.state.form_resources = take_repeatable(items, RESOURCE_PARAM)
+        cached = require_unique(items)
         request.state.form = cached
     return cached
+
+
+async def get_form_resources(request: Request) -> tuple[str, ...]:
+    """The body's `resource` values (RFC 8707 §2), in order."""
+    await get_form(request)
+    resources: tuple[str, ...] = request.state.form_resources
+    return resources
 
 
 FormDep = Annotated[dict[str, str], Depends(get_form)]
@@ -157,6 +168,8 @@ class ClientCall:
     audit: Auditor
     now: datetime
     ip: str | None
+    # RFC 8707 §2: the body's `resource` values, which unlike the rest may repeat.
+    resources: tuple[str, ...] = ()
 
 
 async def get_client_call(request: Request, uow: UnitOfWorkDep) -> ClientCall:
@@ -164,7 +177,8 @@ async def get_client_call(request: Request, uow: UnitOfWorkDep) -> ClientCall:
     now: datetime = request.app.state.clock()
     ip = request.client.host if request.client else None
     client = await _authenticate_client(request, form, uow, request.app.state.throttle, ip)
-    return ClientCall(form, client, uow, _auditor(request, uow, now), now, ip)
+    resources = await get_form_resources(request)
+    return ClientCall(form, client, uow, _auditor(request, uow, now), now, ip, resources)
 
 
 ClientCallDep = Annotated[ClientCall, Depends(get_client_call)]

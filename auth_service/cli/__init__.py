@@ -9,6 +9,7 @@ import typer
 
 from auth_service.cli.clients import clients_app
 from auth_service.cli.keys import keys_app
+from auth_service.cli.resources import resources_app
 from auth_service.cli.support import (
     fail,
     load_settings,
@@ -30,6 +31,7 @@ demo_app = typer.Typer(help="Demo data for local use.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(clients_app, name="clients")
+app.add_typer(resources_app, name="resources")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
 

@@ -50,6 +50,8 @@ def _client_json(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "profile": client.profile,
+        # RFC 8707 §2: None = every registered resource server.
+        "resources": client.resources,
     }
 
 
@@ -75,6 +77,13 @@ AuthSigningAlgOption = Annotated[
 ProfileOption = Annotated[
     str | None,
     typer.Option("--profile", help="fapi2: hold the client to the FAPI 2.0 Security Profile"),
+]
+ResourceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--resource",
+        help="A resource server URI it may target (repeat for several; default: all)",
+    ),
 ]
 NO_PROFILE = "none"  # clients update --profile none / --auth-signing-alg any: clear them
 ANY_ALG = "any"
@@ -166,6 +175,7 @@ def clients_create(
     ] = None,
     auth_signing_alg: AuthSigningAlgOption = None,
     profile: ProfileOption = None,
+    resource: ResourceOption = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     try:
@@ -190,6 +200,7 @@ def clients_create(
         dpop_bound_access_tokens=dpop_bound,
         token_endpoint_auth_signing_alg=auth_signing_alg,
         profile=profile,
+        resources=resource or None,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -272,8 +283,17 @@ def clients_update(
     profile: Annotated[
         str | None, typer.Option("--profile", help="fapi2, or none to drop the profile")
     ] = None,
+    resource: Annotated[
+        list[str] | None,
+        typer.Option("--resource", help="Replaces the resource servers it may target"),
+    ] = None,
+    all_resources: Annotated[
+        bool, typer.Option("--all-resources", help="May target every resource server again")
+    ] = False,
 ) -> None:
     """Change a client's registration; prints the result."""
+    if resource and all_resources:
+        raise fail("resources: --resource and --all-resources exclude each other")
     try:
         keys = _keys(jwks, jwks_uri)
     except ClientMetadataError as exc:
@@ -293,6 +313,8 @@ def clients_update(
         dpop_bound_access_tokens=dpop_bound,
         token_endpoint_auth_signing_alg=_cleared(auth_signing_alg, ANY_ALG),
         profile=_cleared(profile, NO_PROFILE),
+        resources=resource or None,
+        all_resources=all_resources,
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

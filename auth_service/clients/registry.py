@@ -80,6 +80,8 @@ class ClientSpec:
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
     token_endpoint_auth_signing_alg: str | None = None  # RFC 7591 §2, for the JWT methods
     profile: str | None = None  # None or "fapi2" (auth_service/oauth/fapi2.py)
+    # RFC 8707 §2: the registered resource servers it may target; None = every one.
+    resources: Sequence[str] | None = None
 
     @property
     def auth_method(self) -> str:
@@ -109,6 +111,8 @@ class ClientChanges:
     dpop_bound_access_tokens: bool | None = None  # RFC 9449 §5.2
     token_endpoint_auth_signing_alg: str | None = None  # RFC 7591 §2; "" clears it
     profile: str | None = None  # "fapi2", or "" for none
+    resources: Sequence[str] | None = None  # RFC 8707 §2; replaces the list
+    all_resources: bool = False  # back to every registered resource server
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +266,7 @@ async def register_client(
         raise ClientMetadataError(
             f"{spec.auth_method} is not available here", field="token_endpoint_auth_method"
         )
+    resources = await _validated_resources(repos, spec.resources)
     # A client that proves itself with its own keys gets no secret (RFC 7591 §3.2.1: optional).
     secret = None if spec.is_public or spec.auth_method in KEY_METHODS else new_token()
     keys = spec.keys or ClientKeys()
@@ -293,6 +298,7 @@ async def register_client(
         dpop_bound_access_tokens=spec.dpop_bound_access_tokens,
         token_endpoint_auth_signing_alg=spec.token_endpoint_auth_signing_alg,
         profile=spec.profile,
+        resources=resources,
         created_at=now,
         updated_at=now,
     )
@@ -358,6 +364,10 @@ async def update_client(
     )
     spec = with_profile(spec)
     validate_client_spec(spec)
+    if changes.all_resources:
+        client.resources = None
+    elif changes.resources is not None:
+        client.resources = await _validated_resources(repos, changes.resources)
     client.name = spec.name.strip()
     client.redirect_uris = list(dict.fromkeys(spec.redirect_uris))
     client.post_logout_redirect_uris = list(dict.fromkeys(spec.post_logout_redirect_uris))
@@ -386,6 +396,18 @@ async def update_client(
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)
+
+
+async def _validated_resources(repos: Repositories, uris: Sequence[str] | None) -> list[str] | None:
+    """RFC 8707 §2: the resource servers a client is limited to, each one registered."""
+    if uris is None:
+        return None
+    for uri in uris:
+        if await repos.resource_servers.get_by_uri(uri) is None:
+            raise ClientMetadataError(
+                f"{uri[:100]}: not a registered resource server", field="resources"
+            )
+    return list(dict.fromkeys(uris))
 
 
 def _keys_after(changes: ClientChanges, client: Client) -> ClientKeys | None:

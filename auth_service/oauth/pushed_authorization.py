@@ -12,7 +12,11 @@ from auth_service.oauth.authorize.request import (
     AuthorizationPageError,
     AuthorizationRedirectError,
 )
-from auth_service.oauth.authorize.validation import validate_authorization_request
+from auth_service.oauth.authorize.validation import (
+    validate_authorization_request,
+    validate_request_resources,
+)
+from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidRequestError
@@ -37,10 +41,17 @@ class PushedRequest:
 
 
 async def push_authorization_request(
-    repos: Repositories, client: Client, form: dict[str, str], *, now: datetime, lifetime: int
+    repos: Repositories,
+    client: Client,
+    form: dict[str, str],
+    *,
+    now: datetime,
+    lifetime: int,
+    resources: tuple[str, ...] = (),
 ) -> PushedRequest:
     """RFC 9126 §2.1-2.3: validate the pushed parameters as /oauth/authorize would, answering any
-    error as JSON (never a redirect), and keep them under the digest of a new request_uri."""
+    error as JSON (never a redirect), and keep them under the digest of a new request_uri.
+    `resources` (RFC 8707 §2.1) are kept as a list beside them."""
     if "request_uri" in form:
         raise InvalidRequestError(
             "request_uri must not be sent to the pushed authorization request endpoint "
@@ -53,16 +64,20 @@ async def push_authorization_request(
     try:
         # The redirect URI must be one the client registered: the section 2.4 option to accept
         # another from an authenticated client is not offered.
-        validate_authorization_request(params, frozenset(), client)
+        authz = validate_authorization_request(params, frozenset(), client)
+        authz = await validate_request_resources(repos, authz, resources, client)
     except (AuthorizationPageError, AuthorizationRedirectError) as exc:
         raise exc.error from None
+    stored: dict[str, object] = dict(params)
+    if authz.resources:
+        stored[RESOURCE_PARAM] = list(authz.resources)
     # RFC 9126 §7.1: 256 random bits, so a request_uri cannot be guessed.
     request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
     await repos.pushed.add(
         PushedAuthorizationRequest(
             request_uri_hash=hash_token(request_uri),
             client_id=client.client_id,
-            params=params,
+            params=stored,
             created_at=now,
             expires_at=now + timedelta(seconds=lifetime),
         )

@@ -48,6 +48,22 @@ def unique_params(items: Iterable[tuple[str, str]]) -> tuple[dict[str, str], fro
     return params, frozenset(repeated)
 
 
+def take_repeatable(
+    items: Iterable[tuple[str, str]], name: str
+) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    """The other items, and the values of `name`, a parameter the protocol lets a client repeat
+    (RFC 8707 §2 `resource`); values sent empty count as omitted (RFC 6749 §3.1)."""
+    rest: list[tuple[str, str]] = []
+    values: list[str] = []
+    for item in items:
+        if item[0] == name:
+            if item[1] != "":
+                values.append(item[1])
+        else:
+            rest.append(item)
+    return rest, tuple(values)
+
+
 def require_unique(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     params, repeated = unique_params(items)
     if repeated:
@@ -92,13 +108,15 @@ class TokenRequest(BaseModel):
     scope: str | None = Field(default=None, max_length=1000)
     username: str | None = Field(default=None, max_length=254)
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
+    # RFC 8707 §2.2: the `resource` values, as sent (the grant allows at most one).
+    resources: tuple[str, ...] = ()
 
     @classmethod
-    def from_form(cls, form: dict[str, str]) -> TokenRequest:
+    def from_form(cls, form: dict[str, str], resources: tuple[str, ...] = ()) -> TokenRequest:
         if "grant_type" not in form:
             raise InvalidRequestError("grant_type is required")
         try:
-            return cls.model_validate(form)
+            return cls.model_validate({**form, "resources": resources})
         except ValidationError as exc:
             field = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "request"
             raise InvalidRequestError(f"parameter {field} is invalid") from None

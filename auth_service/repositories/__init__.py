@@ -16,6 +16,7 @@ from auth_service.repositories.jobs import JobRepository
 from auth_service.repositories.pushed_requests import PushedRequestRepository
 from auth_service.repositories.recovery_codes import RecoveryCodeRepository
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
+from auth_service.repositories.resource_servers import ResourceServerRepository
 from auth_service.repositories.revocations import RevocationRepository
 from auth_service.repositories.signing_keys import SigningKeyRepository
 from auth_service.repositories.used_jtis import UsedJtiRepository
@@ -42,6 +43,7 @@ class Repositories:
     audit: AuditRepository
     pushed: PushedRequestRepository
     used_jtis: UsedJtiRepository
+    resource_servers: ResourceServerRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -62,4 +64,5 @@ class Repositories:
             audit=AuditRepository(session),
             pushed=PushedRequestRepository(session),
             used_jtis=UsedJtiRepository(session),
+            resource_servers=ResourceServerRepository(session),
         )

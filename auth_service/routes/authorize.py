@@ -22,9 +22,13 @@ from auth_service.oauth.authorize.pending import save_pending
 from auth_service.oauth.authorize.pushed import authorization_params
 from auth_service.oauth.authorize.request import AuthorizationPageError
 from auth_service.oauth.authorize.steps import Step
-from auth_service.oauth.authorize.validation import validate_authorization_request
+from auth_service.oauth.authorize.validation import (
+    validate_authorization_request,
+    validate_request_resources,
+)
 from auth_service.oauth.id_token_hint import validate_min_auth_time
-from auth_service.oauth.requests import parse_form_items, unique_params
+from auth_service.oauth.requests import parse_form_items, take_repeatable, unique_params
+from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page
 from shared.errors import OAuthError
 
@@ -55,7 +59,9 @@ async def authorize(
     now: Now,
 ) -> Response:
     await throttle.hit_address("authorize-ip", ip, throttle.policy.authorize_per_ip)
-    params, repeated = unique_params(await _request_items(request))
+    # RFC 8707 §2.1: `resource` may be repeated, unlike every other parameter.
+    items, resources = take_repeatable(await _request_items(request), RESOURCE_PARAM)
+    params, repeated = unique_params(items)
     client = None
     if "client_id" in params and len(params["client_id"]) <= 64:
         client = await repos.clients.get_by_client_id(params["client_id"])
@@ -67,8 +73,11 @@ async def authorize(
         server_requires_par=settings.require_par,
         now=now,
         request_objects=request_object_context(request, repos),
+        resources=resources,
     )
     authz = validate_authorization_request(sent.params, sent.repeated, client)
+    assert client is not None  # noqa: S101 - validation refuses an unknown client
+    authz = await validate_request_resources(repos, authz, sent.resources, client)
     if sent.pushed_request_hash is not None:
         authz = replace(authz, pushed_request_hash=sent.pushed_request_hash)
     min_auth_time = await validate_min_auth_time(

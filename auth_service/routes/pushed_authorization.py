@@ -35,12 +35,17 @@ async def pushed_authorization_request(request: Request, call: ClientCallDep) ->
         now=call.now,
     )
     # RFC 9126 §3 / RFC 9101 §6.3: a signed request object stands for every parameter.
-    form = await pushed_params(
-        call.form, call.client, request_object_context(request, call.uow.repos)
+    signed = await pushed_params(
+        call.form, call.resources, call.client, request_object_context(request, call.uow.repos)
     )
-    form = bind_pushed_request(form, proof)
+    form = bind_pushed_request(signed.params, proof)
     pushed = await push_authorization_request(
-        call.uow.repos, call.client, form, now=call.now, lifetime=state.settings.par_lifetime
+        call.uow.repos,
+        call.client,
+        form,
+        now=call.now,
+        lifetime=state.settings.par_lifetime,
+        resources=signed.resources,
     )
     # RFC 9126 §2.2: 201 Created; the request_uri is a credential, so never cached.
     return JSONResponse(pushed.to_wire(), status_code=201, headers=NO_STORE_HEADERS)

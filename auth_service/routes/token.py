@@ -24,7 +24,7 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
     await throttle.hit(
         "token-client", client_budget_key(call.client, call.ip), throttle.policy.token_per_client
     )
-    token_request = TokenRequest.from_form(call.form)
+    token_request = TokenRequest.from_form(call.form, call.resources)
     grant = get_grant(state.grants, token_request.grant_type)
     if not call.client.allows_grant_type(grant.grant_type):
         raise UnauthorizedClientError(f"this client may not use grant_type={grant.grant_type}")

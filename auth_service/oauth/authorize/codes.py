@@ -44,6 +44,8 @@ async def issue_authorization_code(
             scope=format_scope(request.scopes),
             auth_time=auth_time,
             created_at=now,
+            # RFC 8707 §2.1: the family's tokens are for these resources only.
+            resources=list(request.resources),
         )
     )
     code = new_token()

@@ -20,6 +20,7 @@ from auth_service.oauth.authorize.request_object import (
     request_object_params,
 )
 from auth_service.oauth.authorize.validation import validate_client_and_redirect_uri
+from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidRequestError, InvalidRequestUriError, OAuthError
@@ -37,6 +38,8 @@ class RequestParams:
     params: dict[str, str]
     repeated: frozenset[str]
     pushed_request_hash: str | None = None
+    # RFC 8707 §2.1: the `resource` values, which may be repeated.
+    resources: tuple[str, ...] = ()
 
 
 def is_pushed_request_uri(value: str) -> bool:
@@ -52,6 +55,7 @@ async def authorization_params(
     server_requires_par: bool,
     now: datetime,
     request_objects: RequestObjectContext,
+    resources: tuple[str, ...] = (),
 ) -> RequestParams:
     """RFC 9126 §4: the pushed parameters and only those (the rest of the query is ignored);
     without a pushed request, the request as sent unless PAR is required. RFC 9101 §6.3: a
@@ -73,7 +77,7 @@ async def authorization_params(
             _refuse_unpushed(params, repeated, client, server_requires_par=server_requires_par)
         if signed:
             return await _signed_params(params, repeated, client, request_objects)
-        return RequestParams(params, repeated)
+        return RequestParams(params, repeated, resources=resources)
     if "client_id" in repeated:
         raise AuthorizationPageError(InvalidRequestError("client_id was sent more than once"))
     if "client_id" not in params:
@@ -99,7 +103,10 @@ async def authorization_params(
         raise AuthorizationPageError(
             InvalidRequestUriError("the request_uri has expired (RFC 9126 section 4)")
         )
-    return RequestParams(dict(pushed.params), frozenset(), request_uri_hash)
+    pushed_params = dict(pushed.params)
+    # Stored as the list push_authorization_request validated (pushed_authorization.py).
+    pushed_resources = tuple(pushed_params.pop(RESOURCE_PARAM, ()))
+    return RequestParams(pushed_params, frozenset(), request_uri_hash, pushed_resources)
 
 
 async def _signed_params(
@@ -123,7 +130,7 @@ async def _signed_params(
         unpacked = await request_object_params(params["request"], client, client_id, context)
     except OAuthError as error:
         raise AuthorizationPageError(error) from None
-    return RequestParams(unpacked, frozenset())
+    return RequestParams(unpacked.params, frozenset(), resources=unpacked.resources)
 
 
 def _refuse_unpushed(

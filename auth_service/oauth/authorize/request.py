@@ -62,6 +62,8 @@ class AuthorizationRequest:
     dpop_jkt: str | None = None
     # The client's security profile (FAPI 2.0 bounds its code lifetime), as validated.
     profile: str | None = None
+    # RFC 8707 §2.1: the registered resource servers the tokens are asked for.
+    resources: tuple[str, ...] = ()
 
     def to_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {
@@ -83,6 +85,8 @@ class AuthorizationRequest:
             params["dpop_jkt"] = self.dpop_jkt
         if self.profile is not None:
             params["profile"] = self.profile
+        if self.resources:
+            params["resource"] = list(self.resources)
         return params
 
     @classmethod
@@ -103,6 +107,7 @@ class AuthorizationRequest:
             pushed_request_hash=params.get("pushed_request_hash"),
             dpop_jkt=params.get("dpop_jkt"),
             profile=params.get("profile"),
+            resources=tuple(params.get("resource", ())),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 from auth_service.oauth import fapi2
 from auth_service.oauth.client_auth.base import ClientKeySource, ClientKeysUnavailable
 from auth_service.oauth.client_auth.private_key_jwt import verify_client_signed_jwt
+from auth_service.oauth.resources import RESOURCE_PARAM
 from shared.errors import InvalidRequestError, InvalidRequestObjectError, InvalidTokenError
 from shared.models import Client
 from shared.tokens import SIGNATURE_ALGORITHMS
@@ -47,9 +48,18 @@ class RequestObjectContext:
     first_use: Callable[[str, str, datetime], Awaitable[bool]]
 
 
+@dataclass(frozen=True, slots=True)
+class SignedParams:
+    """An authorization request's parameters as strings, and its `resource` values apart: the
+    one parameter that may be repeated (RFC 8707 §2), in an object as a string or an array."""
+
+    params: dict[str, str]
+    resources: tuple[str, ...] = field(default=())
+
+
 async def request_object_params(
     token: str, client: Client, client_id: str, context: RequestObjectContext
-) -> dict[str, str]:
+) -> SignedParams:
     """RFC 9101 §6.1-6.3: verify the object and return the authorization request it carries,
     its parameters as strings with `client_id` set; raises invalid_request_object."""
     if client.jwks is None and client.jwks_uri is None:
@@ -71,7 +81,19 @@ async def request_object_params(
     if fapi2.is_fapi2(client.profile) and "nbf" not in claims:
         raise InvalidRequestObjectError("request object has no nbf (required for this client)")
     await _check_claims(claims, client_id, context)
-    return _as_params(claims, client_id)
+    resources = _resources(claims.pop(RESOURCE_PARAM, None))
+    return SignedParams(_as_params(claims, client_id), resources)
+
+
+def _resources(value: object) -> tuple[str, ...]:
+    """RFC 8707 §2 in a request object: one URI as a string, several as an array of them."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,) if value else ()
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(item for item in value if item)
+    raise InvalidRequestObjectError("request object resource must be a string or array of strings")
 
 
 def _is_request_object_typ(typ: object) -> bool:
@@ -155,11 +177,14 @@ def refuse_with_request_uri(params: dict[str, str], repeated: frozenset[str]) ->
 
 
 async def pushed_params(
-    form: dict[str, str], client: Client, context: RequestObjectContext
-) -> dict[str, str]:
+    form: dict[str, str],
+    resources: tuple[str, ...],
+    client: Client,
+    context: RequestObjectContext,
+) -> SignedParams:
     """RFC 9126 §3: at the PAR endpoint, a `request` object's claims are the pushed request
     (the client is authenticated already, so its client_id is the one to match)."""
     if "request" not in form:
-        return form
+        return SignedParams(form, resources)
     refuse_with_request_uri(form, frozenset())
     return await request_object_params(form["request"], client, client.client_id, context)

@@ -6,6 +6,9 @@ far are shown on our own page), then everything else (errors go back to the clie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 from auth_service.oauth import fapi2
 from auth_service.oauth.authorize.request import (
     MAX_LOGIN_HINT_LENGTH,
@@ -17,6 +20,8 @@ from auth_service.oauth.authorize.request import (
     AuthorizationRequest,
 )
 from auth_service.oauth.dpop import validate_dpop_jkt
+from auth_service.oauth.resources import validate_resources
+from auth_service.repositories import Repositories
 from auth_service.security import pkce
 from shared.errors import (
     InvalidRequestError,
@@ -83,6 +88,21 @@ def validate_authorization_request(
     except OAuthError as error:
         raise AuthorizationRedirectError(
             error, redirect_uri, state, confirm=not client.is_vetted
+        ) from None
+
+
+async def validate_request_resources(
+    repos: Repositories, authz: AuthorizationRequest, resources: Sequence[str], client: Client
+) -> AuthorizationRequest:
+    """RFC 8707 §2.1: each `resource` registered and allowed for the client, checked last, once
+    the redirect URI is known good: a refusal goes back to it (RFC 6749 §4.1.2.1)."""
+    if not resources:
+        return authz
+    try:
+        return replace(authz, resources=await validate_resources(repos, client, resources))
+    except OAuthError as error:
+        raise AuthorizationRedirectError(
+            error, authz.redirect_uri, authz.state, confirm=not client.is_vetted
         ) from None
 
 

@@ -11,6 +11,7 @@ from auth_service.oauth.issuance import (
     issue_token_set,
 )
 from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.resources import token_target
 from auth_service.oauth.revocation import revoke_family
 from auth_service.security import pkce
 from auth_service.security.secrets import hash_token
@@ -46,7 +47,7 @@ class AuthorizationCodeGrant(GrantType):
             # RFC 9700 §4.8: a failed verifier uses the code up, so it cannot be guessed at.
             await ctx.repos.session.commit()
             raise InvalidGrantError(problem)
-        return await self._issue(code, client, ctx)
+        return await self._issue(code, request, client, ctx)
 
     async def _refuse_unusable(self, code_hash: str, client: Client, ctx: GrantContext) -> NoReturn:
         """The code is unknown or was used before; a second use revokes what the first obtained."""
@@ -63,7 +64,7 @@ class AuthorizationCodeGrant(GrantType):
         raise InvalidGrantError("authorization code was already used")
 
     async def _issue(
-        self, code: AuthorizationCode, client: Client, ctx: GrantContext
+        self, code: AuthorizationCode, request: TokenRequest, client: Client, ctx: GrantContext
     ) -> TokenResponse:
         # Locked, like every writer of a family, so a concurrent revocation is either seen here
         # or sees the access token issued here.
@@ -71,15 +72,23 @@ class AuthorizationCodeGrant(GrantType):
         if grant is None:
             await ctx.repos.session.commit()
             raise InvalidGrantError("the authorization was revoked")
-        await bind_refresh_to_dpop_key(ctx, grant, client)
         scopes = parse_scope(code.scope)
+        # RFC 8707 §2.2: refused before anything is written; the code stays unused (rollback).
+        target = await token_target(
+            ctx.repos, client, request.resources, scopes, granted=grant.resources
+        )
+        await bind_refresh_to_dpop_key(ctx, grant, client)
         subject = TokenSubject(
             sub=code.user_id,
-            scopes=scopes,
+            scopes=target.scopes,
             grant=grant,
             auth_time=code.auth_time,
+            # The ID token does not depend on the resource: the client is its audience.
             id_token="openid" in scopes,  # OIDC Core §3.1.3.3
             nonce=code.nonce,
+            # The refresh token keeps the whole grant, for tokens for its other resources.
+            refresh_scopes=scopes,
+            audience=target.audience,
         )
         return await issue_token_set(self, ctx, client, subject)
 

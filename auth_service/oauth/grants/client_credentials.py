@@ -7,6 +7,7 @@ from typing import ClassVar
 from auth_service.oauth.grants.base import GrantContext, GrantType
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.resources import token_target
 from shared.errors import InvalidScopeError, UnauthorizedClientError
 from shared.models import Client
 from shared.schemas import TokenResponse
@@ -27,8 +28,10 @@ class ClientCredentialsGrant(GrantType):
         if client.is_public:
             raise UnauthorizedClientError("client_credentials is only for confidential clients")
         scopes = _requested_scopes(request.scope, client)
+        # RFC 8707 §2.2: any resource the client may target; its scopes only.
+        target = await token_target(ctx.repos, client, request.resources, scopes, granted=None)
         # RFC 9068 §2.2: no resource owner, so sub is the client.
-        subject = TokenSubject(sub=client.client_id, scopes=scopes)
+        subject = TokenSubject(sub=client.client_id, scopes=target.scopes, audience=target.audience)
         return await issue_token_set(self, ctx, client, subject)
 
 

@@ -14,6 +14,7 @@ from auth_service.identity.authentication import authenticate_user
 from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantType
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.resources import token_target
 from auth_service.security.passwords import PasswordHasher
 from auth_service.throttling.policy import Throttle
 from auth_service.throttling.sign_in import SignInAttempt, SignInThrottle
@@ -52,6 +53,8 @@ class PasswordGrant(GrantType):
         scopes = parse_scope(request.scope) if request.scope is not None else client.scopes
         if not scopes or not scopes <= client.scopes:
             raise InvalidScopeError("scope must be a non-empty subset of the client's scopes")
+        # RFC 8707 §2.2: checked before the password, so a refusal costs no sign-in attempt.
+        target = await token_target(ctx.repos, client, request.resources, scopes, granted=None)
         user = await self._authenticate(request.username, request.password, client, ctx)
         grant = await ctx.repos.grants.add(
             Grant(
@@ -64,10 +67,19 @@ class PasswordGrant(GrantType):
                 access_expires_at=ctx.now + timedelta(seconds=ctx.minter.access_token_ttl(client)),
                 # RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key.
                 dpop_jkt=ctx.dpop_jkt if client.is_public else None,
+                # The family's refresh tokens get tokens for this resource (RFC 8707 §2.2).
+                resources=[target.audience] if target.audience is not None else [],
             )
         )
         # No ID token: OIDC defines none for this grant, and the user signed in to no page of ours.
-        subject = TokenSubject(sub=user.id, scopes=scopes, grant=grant, auth_time=ctx.now)
+        subject = TokenSubject(
+            sub=user.id,
+            scopes=target.scopes,
+            grant=grant,
+            auth_time=ctx.now,
+            refresh_scopes=scopes,
+            audience=target.audience,
+        )
         return await issue_token_set(self, ctx, client, subject)
 
     async def _authenticate(

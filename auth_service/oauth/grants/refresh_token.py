@@ -19,6 +19,7 @@ from auth_service.oauth.issuance import (
     validate_refresh_dpop_key,
 )
 from auth_service.oauth.requests import TokenRequest
+from auth_service.oauth.resources import TokenTarget, token_target
 from auth_service.oauth.revocation import revoke_family
 from auth_service.oauth.tokens import refresh_token_expiry
 from auth_service.security.secrets import hash_token
@@ -60,13 +61,33 @@ class RefreshTokenGrant(GrantType):
         if token.rotated_at is None and token.expires_at <= ctx.now:
             raise InvalidGrantError("refresh token has expired")
         scopes = _requested_scopes(request.scope, token)
-        if token.rotated_at is None and not fapi2.rotates_refresh_tokens(client):
-            return await self._issue_kept(request.refresh_token, token, grant, client, scopes, ctx)
-        if token.rotated_at is not None or not await ctx.repos.refresh_tokens.rotate(
-            token_hash, ctx.now
-        ):
+        if token.rotated_at is not None:
+            # Reuse detection first: a bad resource must not spare a stolen token's family.
             await self._handle_reuse(token, grant, client, ctx)
-        return await self._issue(token, grant, client, scopes, ctx)
+            target = await self._target(request, grant, client, scopes, ctx)
+            return await self._issue(token, grant, client, scopes, target, ctx)
+        # RFC 8707 §2.2: refused before the token rotates, so nothing is written.
+        target = await self._target(request, grant, client, scopes, ctx)
+        if not fapi2.rotates_refresh_tokens(client):
+            return await self._issue_kept(
+                request.refresh_token, token, grant, client, scopes, target, ctx
+            )
+        if not await ctx.repos.refresh_tokens.rotate(token_hash, ctx.now):
+            await self._handle_reuse(token, grant, client, ctx)
+        return await self._issue(token, grant, client, scopes, target, ctx)
+
+    async def _target(
+        self,
+        request: TokenRequest,
+        grant: Grant,
+        client: Client,
+        scopes: frozenset[str],
+        ctx: GrantContext,
+    ) -> TokenTarget:
+        """RFC 8707 §2.2: the access token is for one of the resources of the authorization."""
+        return await token_target(
+            ctx.repos, client, request.resources, scopes, granted=grant.resources
+        )
 
     async def _handle_reuse(
         self, token: RefreshToken, grant: Grant, client: Client, ctx: GrantContext
@@ -113,6 +134,7 @@ class RefreshTokenGrant(GrantType):
         grant: Grant,
         client: Client,
         scopes: frozenset[str],
+        target: TokenTarget,
         ctx: GrantContext,
     ) -> TokenResponse:
         """FAPI 2.0 §5.3.2.1: the same refresh token again, its idle expiry pushed back; it is
@@ -125,11 +147,12 @@ class RefreshTokenGrant(GrantType):
             raise InvalidGrantError("refresh token was revoked")
         subject = TokenSubject(
             sub=grant.user_id,
-            scopes=scopes,
+            scopes=target.scopes,
             grant=grant,
             auth_time=grant.auth_time,
-            id_token="openid" in scopes,  # OIDC Core §12.2
+            id_token="openid" in scopes,  # OIDC Core §12.2, whatever the resource
             kept_refresh_token=refresh_token,
+            audience=target.audience,
         )
         return await issue_token_set(self, ctx, client, subject)
 
@@ -139,12 +162,14 @@ class RefreshTokenGrant(GrantType):
         grant: Grant,
         client: Client,
         scopes: frozenset[str],
+        target: TokenTarget,
         ctx: GrantContext,
     ) -> TokenResponse:
         await bind_refresh_to_dpop_key(ctx, grant, client)
         subject = TokenSubject(
             sub=grant.user_id,
-            scopes=scopes,
+            scopes=target.scopes,
+            audience=target.audience,
             grant=grant,
             auth_time=grant.auth_time,
             # The successor keeps the family's scope: a narrower request narrows this access

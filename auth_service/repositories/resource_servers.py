@@ -1,0 +1,49 @@
+"""Registered resource servers (RFC 8707), looked up by their identifier URI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from shared.models import ResourceServer
+
+
+class ResourceServerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, server: ResourceServer) -> ResourceServer:
+        self.session.add(server)
+        await self.session.flush()
+        return server
+
+    async def save(self, server: ResourceServer) -> ResourceServer:
+        """Write the changes made to a loaded resource server."""
+        await self.session.flush()
+        return server
+
+    async def get_by_uri(self, uri: str) -> ResourceServer | None:
+        result = await self.session.exec(select(ResourceServer).where(ResourceServer.uri == uri))
+        return result.first()
+
+    async def get_by_id(self, server_id: str) -> ResourceServer | None:
+        return await self.session.get(ResourceServer, server_id)
+
+    async def list_all(self) -> Sequence[ResourceServer]:
+        result = await self.session.exec(
+            select(ResourceServer).order_by(col(ResourceServer.created_at), col(ResourceServer.uri))
+        )
+        return result.all()
+
+    async def list_owned_by(self, owner_id: str) -> Sequence[ResourceServer]:
+        result = await self.session.exec(
+            select(ResourceServer)
+            .where(ResourceServer.owner_id == owner_id)
+            .order_by(col(ResourceServer.created_at), col(ResourceServer.uri))
+        )
+        return result.all()
+
+    async def delete(self, server_id: str) -> None:
+        await self.session.exec(delete(ResourceServer).where(col(ResourceServer.id) == server_id))

@@ -1,0 +1,94 @@
+"""Creating, changing and deleting resource servers, under one set of rules (RFC 8707 §2)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from auth_service.oauth.resources import resource_uri_problem
+from auth_service.repositories import Repositories
+from shared.errors import InvalidScopeError
+from shared.models import ResourceServer
+from shared.scopes import SCOPES, format_scope, parse_scope
+
+
+class ResourceServerError(ValueError):
+    """Why the resource server cannot be registered; `field` says which part."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceServerSpec:
+    uri: str
+    name: str
+    scopes: Sequence[str]
+
+
+def _validated_scope(scopes: Sequence[str]) -> str:
+    """The scopes as a wire string: known ones, at least one (a token for a resource carries
+    only the scopes it serves, so a resource serving none could get no token)."""
+    names: set[str] = set()
+    try:
+        for value in scopes:
+            names |= parse_scope(value)
+    except InvalidScopeError:
+        raise ResourceServerError("scope is malformed", field="scope") from None
+    unknown = names - SCOPES.keys()
+    if unknown:
+        raise ResourceServerError(f"unknown scope: {sorted(unknown)[0]}", field="scope")
+    if not names:
+        raise ResourceServerError("a resource server serves at least one scope", field="scope")
+    return format_scope(names)
+
+
+def _validated_name(name: str) -> str:
+    if not name.strip() or len(name) > 200:
+        raise ResourceServerError("name must be 1-200 characters", field="name")
+    return name.strip()
+
+
+async def register_resource_server(
+    repos: Repositories, spec: ResourceServerSpec, *, now: datetime, owner_id: str | None = None
+) -> ResourceServer:
+    """A new resource server; its identifier is an absolute URI without fragment, not taken."""
+    problem = resource_uri_problem(spec.uri)
+    if problem is not None:
+        raise ResourceServerError(f"the identifier {problem}", field="uri")
+    server = ResourceServer(
+        uri=spec.uri,
+        name=_validated_name(spec.name),
+        scope=_validated_scope(spec.scopes),
+        owner_id=owner_id,
+        created_at=now,
+        updated_at=now,
+    )
+    # The unique index is the guard against a concurrent twin; this gives the usual case a message.
+    if await repos.resource_servers.get_by_uri(spec.uri) is not None:
+        raise ResourceServerError("a resource server with this identifier exists", field="uri")
+    return await repos.resource_servers.add(server)
+
+
+async def update_resource_server(
+    repos: Repositories,
+    server: ResourceServer,
+    *,
+    name: str | None = None,
+    scopes: Sequence[str] | None = None,
+    now: datetime,
+) -> ResourceServer:
+    """Change the name or the scopes (None keeps them). The identifier stays: it is the `aud`
+    of tokens already issued, and the URI clients and grants name."""
+    new_name = server.name if name is None else _validated_name(name)
+    new_scope = server.scope if scopes is None else _validated_scope(scopes)
+    server.name, server.scope, server.updated_at = new_name, new_scope, now
+    return await repos.resource_servers.save(server)
+
+
+async def delete_resource_server(repos: Repositories, server: ResourceServer) -> None:
+    """Gone from the registry: no new token names it. Access tokens already issued for it
+    live out their (short) lifetime; grants that named it get invalid_target from now on."""
+    await repos.resource_servers.delete(server.id)
