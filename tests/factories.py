@@ -9,8 +9,9 @@ from typing import Any
 
 from auth_service.clients.registry import ClientSpec, register_client
 from auth_service.identity.accounts import create_user
+from auth_service.resource_servers.registry import ResourceServerSpec, register_resource_server
 from auth_service.security.passwords import PasswordHasher
-from shared.models import Client, User
+from shared.models import Client, ResourceServer, User
 from tests.support.db import Database
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_kib=64, parallelism=1)
@@ -76,3 +77,13 @@ async def make_client(db: Database, **overrides: Any) -> TestClient:
     spec = ClientSpec(**values)
     registered = await db.run(lambda repos: register_client(repos, spec, now=datetime.now(UTC)))
     return TestClient(registered.client, registered.client_secret)
+
+
+async def make_resource_server(
+    db: Database, uri: str, *, scopes: tuple[str, ...] = ("read:notes",), **overrides: Any
+) -> ResourceServer:
+    """A registered resource server (RFC 8707), through the same rules as the CLI."""
+    spec = ResourceServerSpec(uri=uri, name=overrides.pop("name", "Test API"), scopes=scopes)
+    return await db.run(
+        lambda repos: register_resource_server(repos, spec, now=datetime.now(UTC), **overrides)
+    )
