@@ -3,9 +3,7 @@ the access token's `aud`, scopes narrowed to what the resource serves, and every
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -27,6 +25,7 @@ from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, authorize
 from tests.support.lifecycle import snapshot, verified_claims
 from tests.support.pages import assert_client_code, assert_client_error, page_error_text
+from tests.support.resources import ResourceRequest
 
 NOTES = "https://notes.example/api"
 CALENDAR = "https://calendar.example"
@@ -36,16 +35,6 @@ NOT_REGISTERED = "the resource is not a registered resource server"
 NOT_ALLOWED = "this client may not ask for tokens for the resource"
 NOT_ASKED = "the resource was not asked for in the authorization request"
 ONE_PER_REQUEST = "only one resource per token request (RFC 8707 section 2.2)"
-
-
-@dataclass
-class ResourceRequest(AuthorizationRequest):
-    """An authorization request with `resource` sent once per value (RFC 8707 §2.1)."""
-
-    resources: list[str] = field(default_factory=list)
-
-    def url(self) -> str:
-        return super().url() + "".join("&" + urlencode({"resource": r}) for r in self.resources)
 
 
 @pytest.fixture
