@@ -56,7 +56,8 @@ def demo_seed(
         typer.Option(envvar="COOLNOTES_PUBLIC_URL", help="CoolNotesApp's URL in the browser"),
     ] = DEMO_CLIENT_URL,
 ) -> None:
-    """Create the demo user and CoolNotesApp client if missing; prints their credentials."""
+    """Create the demo user, CoolNotesApp client and notes API resource server if missing;
+    prints the credentials."""
     if not load_settings().is_development:
         raise fail("demo data is for AUTH_ENVIRONMENT=development only")
 
@@ -67,6 +68,7 @@ def demo_seed(
             credentials_file=credentials_file,
             now=utc_now(),
             client_url=client_url,
+            resource_uri=settings.resource_audience,
         )
         return creds.to_json()
 

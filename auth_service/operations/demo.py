@@ -1,4 +1,5 @@
-"""Idempotent demo data for `make run`: a user and the CoolNotesApp confidential client.
+"""Idempotent demo data for `make run`: a user, the CoolNotesApp confidential client and the
+notes API as a resource server (RFC 8707) at AUTH_RESOURCE_AUDIENCE.
 
 CoolNotesApp's redirect URIs derive from its public URL: `auth-service demo seed --client-url`,
 which reads `COOLNOTES_PUBLIC_URL` like the app itself (docker compose and the browser tests set it),
@@ -22,6 +23,11 @@ from auth_service.clients.registry import (
 )
 from auth_service.identity.accounts import create_user
 from auth_service.repositories import Repositories
+from auth_service.resource_servers.registry import (
+    ResourceServerSpec,
+    register_resource_server,
+    update_resource_server,
+)
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secrets import token_matches
 
@@ -31,6 +37,10 @@ DEMO_PASSWORD = "demo-password-1"  # noqa: S105
 DEMO_CLIENT_ID = "coolnotes"
 DEMO_CLIENT_URL = "http://127.0.0.1:8002"
 DEMO_SCOPE = "openid profile email read:notes write:notes offline_access"
+NOTES_API_NAME = "Notes API"
+# What resource_service serves: /api/v1/notes (read:notes, write:notes), /api/v1/me (profile)
+# and /api/v1/email (email).
+NOTES_API_SCOPES = ("read:notes", "write:notes", "profile", "email")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +68,11 @@ async def seed_demo(
     credentials_file: Path,
     now: datetime,
     client_url: str | None = None,
+    resource_uri: str | None = None,
 ) -> DemoCredentials:
     """Create what is missing. The client secret is kept in a 0600 file, since we only store its hash."""
+    if resource_uri is not None:
+        await seed_notes_api(repos, resource_uri, now=now)
     if await repos.users.get_by_username(DEMO_USERNAME) is None:
         await create_user(
             repos,
@@ -106,6 +119,16 @@ async def seed_demo(
     )
     _write(credentials_file, credentials)
     return credentials
+
+
+async def seed_notes_api(repos: Repositories, uri: str, *, now: datetime) -> None:
+    """The notes API registered at `uri` with the scopes it serves; kept so on every run."""
+    server = await repos.resource_servers.get_by_uri(uri)
+    if server is None:
+        spec = ResourceServerSpec(uri=uri, name=NOTES_API_NAME, scopes=NOTES_API_SCOPES)
+        await register_resource_server(repos, spec, now=now)
+    elif server.scopes != frozenset(NOTES_API_SCOPES):
+        await update_resource_server(repos, server, scopes=NOTES_API_SCOPES, now=now)
 
 
 def _read(path: Path) -> str | None:
