@@ -9,6 +9,7 @@ from auth_service.routes import (
     authorize,
     connected_apps,
     consent,
+    developer_resources,
     developers,
     end_session,
     home,
@@ -44,6 +45,7 @@ for module in (
     two_factor,
     signup,
     developers,
+    developer_resources,
     home,
 ):
     api_router.include_router(module.router)
