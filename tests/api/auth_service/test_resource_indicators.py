@@ -530,3 +530,31 @@ async def test_resources_client_credentials_resource_serving_none_is_invalid_sco
         "invalid_scope",
         description="none of the scopes is served by the requested resource",
     )
+
+
+async def test_resources_password_grant_token_and_its_refreshes_are_for_the_resource(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser, registry: None
+) -> None:
+    client = await make_client(
+        db, grant_types=["password", "refresh_token"], is_first_party=True, scope=SCOPE
+    )
+    data = {"grant_type": "password", "username": user.username, "password": user.password}
+
+    response = await token_request(auth_client, client, {**data, "resource": CALENDAR})
+
+    assert response.status_code == 200, response.text
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert (claims["aud"], claims["scope"]) == (CALENDAR, "profile")
+    (grant,) = await db.all(Grant)
+    assert (grant.resources, grant.scope) == ([CALENDAR], SCOPE)
+    refreshed = await token_request(
+        auth_client,
+        client,
+        {"grant_type": "refresh_token", "refresh_token": response.json()["refresh_token"]},
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    again = await verified_claims(auth_client, refreshed.json()["access_token"])
+    assert (again["aud"], again["scope"]) == (CALENDAR, "profile")
+    refused = await token_request(auth_client, client, {**data, "resource": "https://x.example"})
+    assert_oauth_error(refused, "invalid_target", description=NOT_REGISTERED)
+    assert await db.count(Grant) == 1
