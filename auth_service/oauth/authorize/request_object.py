@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
@@ -54,7 +54,7 @@ class SignedParams:
     one parameter that may be repeated (RFC 8707 §2), in an object as a string or an array."""
 
     params: dict[str, str]
-    resources: tuple[str, ...] = field(default=())
+    resources: tuple[str, ...] = ()
 
 
 async def request_object_params(
