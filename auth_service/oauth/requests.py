@@ -92,6 +92,7 @@ class TokenRequest(BaseModel):
     scope: str | None = Field(default=None, max_length=1000)
     username: str | None = Field(default=None, max_length=254)
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
+    device_code: str | None = Field(default=None, max_length=512)  # RFC 8628 §3.4
 
     @classmethod
     def from_form(cls, form: dict[str, str]) -> TokenRequest:

@@ -11,6 +11,7 @@ from auth_service.repositories.authorization_codes import AuthorizationCodeRepos
 from auth_service.repositories.authorization_requests import PendingAuthorizationRepository
 from auth_service.repositories.clients import ClientRepository
 from auth_service.repositories.consents import ConsentRepository
+from auth_service.repositories.device_authorizations import DeviceAuthorizationRepository
 from auth_service.repositories.grants import GrantRepository
 from auth_service.repositories.jobs import JobRepository
 from auth_service.repositories.pushed_requests import PushedRequestRepository
@@ -42,6 +43,7 @@ class Repositories:
     audit: AuditRepository
     pushed: PushedRequestRepository
     used_jtis: UsedJtiRepository
+    devices: DeviceAuthorizationRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -62,4 +64,5 @@ class Repositories:
             audit=AuditRepository(session),
             pushed=PushedRequestRepository(session),
             used_jtis=UsedJtiRepository(session),
+            devices=DeviceAuthorizationRepository(session),
         )
