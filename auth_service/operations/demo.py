@@ -1,4 +1,5 @@
-"""Idempotent demo data for `make run`: a user and the CoolNotesApp confidential client.
+"""Idempotent demo data for `make run`: a user, the CoolNotesApp confidential client, and the
+public client of the notes command-line tool (examples/notes_cli.py, device grant, RFC 8628).
 
 CoolNotesApp's redirect URIs derive from its public URL: `auth-service demo seed --client-url`,
 which reads `COOLNOTES_PUBLIC_URL` like the app itself (docker compose and the browser tests set it),
@@ -21,6 +22,7 @@ from auth_service.clients.registry import (
     update_client,
 )
 from auth_service.identity.accounts import create_user
+from auth_service.oauth.device_authorization import DEVICE_CODE_GRANT
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secrets import token_matches
@@ -31,6 +33,10 @@ DEMO_PASSWORD = "demo-password-1"  # noqa: S105
 DEMO_CLIENT_ID = "coolnotes"
 DEMO_CLIENT_URL = "http://127.0.0.1:8002"
 DEMO_SCOPE = "openid profile email read:notes write:notes offline_access"
+# examples/notes_cli.py: a public client (nothing on a user's machine stays secret) that signs in
+# with the device grant and keeps a refresh token.
+DEMO_CLI_CLIENT_ID = "notes-cli"
+DEMO_CLI_SCOPE = "read:notes write:notes offline_access"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +107,30 @@ async def seed_demo(
         else:
             secret = await rotate_client_secret(repos, client, now=now)
     assert secret is not None  # noqa: S101 - the demo client is confidential
+    await _seed_cli_client(repos, now)
     credentials = DemoCredentials(
         DEMO_USERNAME, DEMO_PASSWORD, DEMO_CLIENT_ID, secret, f"{client_url}/auth/callback"
     )
     _write(credentials_file, credentials)
     return credentials
+
+
+async def _seed_cli_client(repos: Repositories, now: datetime) -> None:
+    """The notes CLI's public client, registered once; re-seeding leaves it as it is."""
+    if await repos.clients.get_by_client_id(DEMO_CLI_CLIENT_ID) is not None:
+        return
+    await register_client(
+        repos,
+        ClientSpec(
+            name="Notes CLI",
+            redirect_uris=(),
+            scope=DEMO_CLI_SCOPE,
+            grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
+            is_public=True,
+        ),
+        now=now,
+        client_id=DEMO_CLI_CLIENT_ID,
+    )
 
 
 def _read(path: Path) -> str | None:
