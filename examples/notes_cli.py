@@ -66,7 +66,11 @@ def poll(
         time.sleep(interval)
         response = http.post(
             token_endpoint,
-            data={"grant_type": DEVICE_CODE_GRANT, "device_code": device_code, "client_id": client_id},
+            data={
+                "grant_type": DEVICE_CODE_GRANT,
+                "device_code": device_code,
+                "client_id": client_id,
+            },
         )
         if response.status_code == 200:
             tokens: dict[str, Any] = response.json()
