@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from auth_service.config import AuthSettings
 from auth_service.oauth.device_authorization import DEVICE_CODE_GRANT
 from shared.models import AuditEvent, Consent, DeviceAuthorization, Grant, RefreshToken
 from tests.conftest import AUDIENCE, ISSUER
@@ -19,6 +20,7 @@ from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.device import DEVICE_SCOPE, approve_device, poll, start_device, started
+from tests.support.dpop import DpopKey
 from tests.support.flows import csrf_from
 from tests.support.forge import unverified_claims
 from tests.support.pages import sha256_hex
@@ -307,6 +309,36 @@ async def test_device_poll_after_approval_issues_tokens_once_from_a_new_family(
     assert [e.details["grant_type"] for e in issued] == [DEVICE_CODE_GRANT]
 
 
+async def test_device_poll_with_a_dpop_proof_gets_a_dpop_bound_token(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
+    device_client: TestClient,
+    user: TestUser,
+    clock: TestClock,
+) -> None:
+    key = DpopKey()
+    codes = await started(auth_client, device_client)
+    await approve_device(browser, user, codes["user_code"])
+
+    response = await auth_client.post(
+        "/oauth/token",
+        data={
+            "grant_type": DEVICE_CODE_GRANT,
+            "device_code": codes["device_code"],
+            "client_id": device_client.client_id,
+        },
+        headers={"DPoP": key.proof("POST", f"{ISSUER}/oauth/token", now=clock())},
+    )
+
+    # RFC 9449 §5: the same issuing path binds the token, and a public client's family.
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    assert unverified_claims(response.json()["access_token"])["cnf"] == {"jkt": key.jkt}
+    (grant,) = await db.all(Grant)
+    assert grant.dpop_jkt == key.jkt
+
+
 async def test_device_refresh_token_from_the_device_grant_rotates(
     auth_client: httpx.AsyncClient,
     browser: httpx.AsyncClient,
@@ -488,6 +520,45 @@ async def test_device_poll_after_the_user_withdrew_the_app_is_invalid_grant(
     assert_oauth_error(response, "invalid_grant", description="the authorization was revoked")
     assert await db.count(RefreshToken) == 0
     assert await db.count(Consent) == 0
+
+
+# --- Dynamic registration (RFC 7591 §2) ---
+
+
+@pytest.fixture
+def setting_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def settings(settings: AuthSettings, setting_overrides: dict[str, Any]) -> AuthSettings:
+    return settings.model_copy(update=setting_overrides)
+
+
+@pytest.mark.parametrize("setting_overrides", [{"registration_open": True}])
+async def test_device_grant_is_open_to_dynamic_registration_without_redirect_uris(
+    db: Database, auth_client: httpx.AsyncClient
+) -> None:
+    registered = await auth_client.post(
+        "/oauth/register",
+        json={
+            "client_name": "Thermostat",
+            "grant_types": [DEVICE_CODE_GRANT],
+            "token_endpoint_auth_method": "none",
+            "scope": "read:notes",
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    body = registered.json()
+    assert (body["grant_types"], body["response_types"]) == ([DEVICE_CODE_GRANT], [])
+
+    response = await auth_client.post(
+        "/oauth/device_authorization",
+        data={"client_id": body["client_id"], "scope": "read:notes"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert await db.count(DeviceAuthorization, DeviceAuthorization.client_id == body["client_id"])
 
 
 # --- Discovery (RFC 8628 §4) ---
