@@ -368,3 +368,27 @@ async def test_device_code_expired_shows_a_clear_message_and_cannot_be_allowed(
         assert response.status_code == 400
         assert page_error_text(EXPIRED) in response.text
     await assert_still_pending(db, codes)
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        pytest.param('{"user_code": "BCDF-GHJK"}', "application/json", id="json"),
+        pytest.param("user_code=A&user_code=B", "application/x-www-form-urlencoded", id="repeated"),
+        pytest.param(b"user_code=%ff", "application/x-www-form-urlencoded", id="not-utf-8"),
+    ],
+)
+async def test_device_malformed_form_gets_our_error_page_and_changes_nothing(
+    db: Database,
+    browser: httpx.AsyncClient,
+    codes: dict[str, Any],
+    content: str | bytes,
+    content_type: str,
+) -> None:
+    for path in ("/device", "/device/consent"):
+        response = await browser.post(path, content=content, headers={"content-type": content_type})
+
+        assert response.status_code == 400, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert "invalid_request" in response.text
+    await assert_still_pending(db, codes)
