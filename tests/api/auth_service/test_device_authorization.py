@@ -3,6 +3,7 @@ with the device_code grant (§3.4-3.5), and discovery (§4)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -391,6 +392,27 @@ async def test_device_code_redeemed_twice_is_invalid_grant_and_revokes_the_famil
     assert await db.count(AuditEvent, AuditEvent.event == "device_code_reused") == 1
     refused = await refresh(auth_client, device_client, first["refresh_token"])
     assert_oauth_error(refused, "invalid_grant")
+
+
+async def test_device_code_polled_twice_at_once_is_redeemed_by_exactly_one(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
+    device_client: TestClient,
+    user: TestUser,
+) -> None:
+    codes = await started(auth_client, device_client)
+    await approve_device(browser, user, codes["user_code"])
+
+    responses = await asyncio.gather(
+        *(poll(auth_client, device_client, codes["device_code"]) for _ in range(2))
+    )
+
+    # One conditional UPDATE redeems it: one winner, and the other is a reuse.
+    assert sorted(r.status_code for r in responses) == [200, 400]
+    (loser,) = [r for r in responses if r.status_code == 400]
+    assert_oauth_error(loser, "invalid_grant", description=USED)
+    assert await db.count(RefreshToken) == 1
 
 
 async def test_device_poll_after_the_user_denied_is_access_denied(
