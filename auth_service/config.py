@@ -71,6 +71,12 @@ class AuthSettings(BaseSettings):
     # must push its authorization requests (section 5, require_pushed_authorization_requests).
     par_lifetime: int = Field(default=60, ge=5, le=600)
     require_par: bool = False
+    # Device authorization (RFC 8628): how long a device code and its user code live (§3.2
+    # expires_in), and the polling interval a device is given (§3.2 interval; 5 s is the RFC's
+    # default). Wrong user codes per address before each further one doubles a wait (§5.1).
+    device_code_lifetime: int = Field(default=600, ge=60, le=3600)
+    device_poll_interval: int = Field(default=5, ge=1, le=60)
+    device_user_code_failures_before_delay: int = Field(default=10, ge=1)
     leeway: int = Field(default=30, ge=0, le=MAX_LEEWAY)
     # RFC 9700 §4.14.2 reuse detection; a retry of the just-rotated token within this window is
     # answered instead of being treated as theft. 0 means strict.
@@ -228,6 +234,12 @@ class AuthSettings(BaseSettings):
             registration_per_ip=Window(self.registration_limit_per_ip, 3600),
             authorize_per_ip=Window(self.authorize_limit_per_ip, 60),
             unknown_clients_per_ip=Window(self.unknown_client_limit_per_ip, 300),
+            device_user_code_ip=Backoff(
+                self.device_user_code_failures_before_delay,
+                self.max_failure_delay,
+                self.ip_failure_window,
+                sliding=False,
+            ),
             revocation_feed_per_ip=Window(self.revocation_feed_limit_per_ip, 60),
             known_account_memory=self.ip_known_account_memory,
         )

@@ -253,7 +253,13 @@ def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext
         # RFC 7523 section 3 item 3: the issuer identifies us; the token endpoint's URL is the
         # other value clients use, and RFC 9126 section 2 makes the PAR endpoint's acceptable.
         audiences=frozenset(
-            {settings.issuer, f"{settings.issuer}/oauth/token", f"{settings.issuer}/oauth/par"}
+            {
+                settings.issuer,
+                f"{settings.issuer}/oauth/token",
+                f"{settings.issuer}/oauth/par",
+                # RFC 8628 §3.1: client authentication as at the token endpoint.
+                f"{settings.issuer}/oauth/device_authorization",
+            }
         ),
         leeway=settings.leeway,
         keys=state.client_keys,

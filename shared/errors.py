@@ -109,6 +109,29 @@ class AccessDeniedError(OAuthError):
     default_description = "the resource owner denied the request"
 
 
+# RFC 8628 §3.5: the token endpoint's answers to a device that polls with its device code.
+class AuthorizationPendingError(OAuthError):
+    error = "authorization_pending"
+    default_description = "the user has not yet answered the authorization request"
+
+
+class SlowDownError(OAuthError):
+    error = "slow_down"
+    default_description = "polling too fast: add 5 seconds to the interval"
+
+
+class ExpiredTokenError(OAuthError):
+    error = "expired_token"
+    default_description = "the device_code has expired: start a new device authorization"
+
+
+class DeviceAccessDeniedError(AccessDeniedError):
+    """RFC 8628 §3.5 access_denied at the token endpoint: a 400 like every error there (RFC
+    6749 §5.2), not the 403 of a refused resource request."""
+
+    status_code = 400
+
+
 class ServerError(OAuthError):
     error = "server_error"
     status_code = 500

@@ -34,6 +34,8 @@ def provider_metadata(
         "userinfo_endpoint": f"{issuer}/oauth/userinfo",
         "end_session_endpoint": f"{issuer}/oauth/logout",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
+        # RFC 8628 §4: where a device starts; its grant type is in grant_types_supported.
+        "device_authorization_endpoint": f"{issuer}/oauth/device_authorization",
         "revocation_endpoint_auth_methods_supported": list(auth_method_names()),
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         # RFC 7662 §2.1: the caller must authenticate, so not the public clients' `none`.

@@ -110,6 +110,7 @@ class TokenRequest(BaseModel):
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
     # RFC 8707 §2.2: the `resource` values, as sent (the grant allows at most one).
     resources: tuple[str, ...] = ()
+    device_code: str | None = Field(default=None, max_length=512)  # RFC 8628 §3.4
 
     @classmethod
     def from_form(cls, form: dict[str, str], resources: tuple[str, ...] = ()) -> TokenRequest:

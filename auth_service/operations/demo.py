@@ -1,5 +1,6 @@
-"""Idempotent demo data for `make run`: a user, the CoolNotesApp confidential client and the
-notes API as a resource server (RFC 8707) at AUTH_RESOURCE_AUDIENCE.
+"""Idempotent demo data for `make run`: a user, the CoolNotesApp confidential client, the public
+client of the notes command-line tool (examples/notes_cli.py, device grant, RFC 8628) and the notes
+API as a resource server (RFC 8707) at AUTH_RESOURCE_AUDIENCE.
 
 CoolNotesApp's redirect URIs derive from its public URL: `auth-service demo seed --client-url`,
 which reads `COOLNOTES_PUBLIC_URL` like the app itself (docker compose and the browser tests set it),
@@ -22,6 +23,7 @@ from auth_service.clients.registry import (
     update_client,
 )
 from auth_service.identity.accounts import create_user
+from auth_service.oauth.device_authorization import DEVICE_CODE_GRANT
 from auth_service.repositories import Repositories
 from auth_service.resource_servers.registry import (
     ResourceServerSpec,
@@ -41,6 +43,10 @@ NOTES_API_NAME = "Notes API"
 # What resource_service serves: /api/v1/notes (read:notes, write:notes), /api/v1/me (profile)
 # and /api/v1/email (email).
 NOTES_API_SCOPES = ("read:notes", "write:notes", "profile", "email")
+# examples/notes_cli.py: a public client (nothing on a user's machine stays secret) that signs in
+# with the device grant and keeps a refresh token.
+DEMO_CLI_CLIENT_ID = "notes-cli"
+DEMO_CLI_SCOPE = "read:notes write:notes offline_access"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +120,7 @@ async def seed_demo(
         else:
             secret = await rotate_client_secret(repos, client, now=now)
     assert secret is not None  # noqa: S101 - the demo client is confidential
+    await _seed_cli_client(repos, now)
     credentials = DemoCredentials(
         DEMO_USERNAME, DEMO_PASSWORD, DEMO_CLIENT_ID, secret, f"{client_url}/auth/callback"
     )
@@ -129,6 +136,24 @@ async def seed_notes_api(repos: Repositories, uri: str, *, now: datetime) -> Non
         await register_resource_server(repos, spec, now=now)
     elif server.scopes != frozenset(NOTES_API_SCOPES):
         await update_resource_server(repos, server, scopes=NOTES_API_SCOPES, now=now)
+
+
+async def _seed_cli_client(repos: Repositories, now: datetime) -> None:
+    """The notes CLI's public client, registered once; re-seeding leaves it as it is."""
+    if await repos.clients.get_by_client_id(DEMO_CLI_CLIENT_ID) is not None:
+        return
+    await register_client(
+        repos,
+        ClientSpec(
+            name="Notes CLI",
+            redirect_uris=(),
+            scope=DEMO_CLI_SCOPE,
+            grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
+            is_public=True,
+        ),
+        now=now,
+        client_id=DEMO_CLI_CLIENT_ID,
+    )
 
 
 def _read(path: Path) -> str | None:

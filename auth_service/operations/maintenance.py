@@ -141,6 +141,9 @@ async def _delete_expired(
         "pushed_authorization_requests": await repos.pushed.delete_expired(now - pending_ttl),
         "used_jtis": await repos.used_jtis.delete_expired(now),
         "authorization_codes": await repos.codes.delete_expired(old),
+        # Kept a day past expiry like codes: a late poll still gets expired_token, a reuse
+        # invalid_grant, and the user a clear page (RFC 8628 §3.5).
+        "device_authorizations": await repos.devices.delete_expired(old),
         "refresh_tokens": await repos.refresh_tokens.delete_expired(old),
         "grants": await repos.grants.delete_stale(old),
         "sessions": await repos.sessions.delete_expired(now),

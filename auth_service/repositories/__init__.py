@@ -11,6 +11,7 @@ from auth_service.repositories.authorization_codes import AuthorizationCodeRepos
 from auth_service.repositories.authorization_requests import PendingAuthorizationRepository
 from auth_service.repositories.clients import ClientRepository
 from auth_service.repositories.consents import ConsentRepository
+from auth_service.repositories.device_authorizations import DeviceAuthorizationRepository
 from auth_service.repositories.grants import GrantRepository
 from auth_service.repositories.jobs import JobRepository
 from auth_service.repositories.pushed_requests import PushedRequestRepository
@@ -44,6 +45,7 @@ class Repositories:
     pushed: PushedRequestRepository
     used_jtis: UsedJtiRepository
     resource_servers: ResourceServerRepository
+    devices: DeviceAuthorizationRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -65,4 +67,5 @@ class Repositories:
             pushed=PushedRequestRepository(session),
             used_jtis=UsedJtiRepository(session),
             resource_servers=ResourceServerRepository(session),
+            devices=DeviceAuthorizationRepository(session),
         )

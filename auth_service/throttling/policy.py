@@ -54,6 +54,8 @@ class ThrottlePolicy:
     authorize_per_ip: Window
     unknown_clients_per_ip: Window
     revocation_feed_per_ip: Window = Window(6000, 60)  # GET /oauth/revocations
+    # Wrong user codes at /device per address (RFC 8628 §5.1), fixed window: offices share one.
+    device_user_code_ip: Backoff = Backoff(10, 60, 3600, sliding=False)
     # How long an account that signed in from an address stays exempt from that address's waits.
     known_account_memory: float = 30 * 86400
 

@@ -17,6 +17,7 @@ _PAGE_PREFIXES = (
     "/account",
     "/signup",
     "/developers",
+    "/device",
 )
 
 

@@ -3,6 +3,7 @@
 from shared.models.audit import AuditEvent
 from shared.models.authorization_requests import PendingAuthorization
 from shared.models.clients import Client
+from shared.models.device_authorizations import DeviceAuthorization
 from shared.models.grants import AuthorizationCode, Consent, Grant, RefreshToken
 from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
@@ -18,6 +19,7 @@ __all__ = [
     "AuthorizationCode",
     "Client",
     "Consent",
+    "DeviceAuthorization",
     "Grant",
     "Note",
     "PendingAuthorization",

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auth_service.operations.demo import DEMO_CLIENT_ID, seed_demo
+from auth_service.operations.demo import DEMO_CLI_CLIENT_ID, DEMO_CLIENT_ID, seed_demo
 from auth_service.repositories import Repositories
 from shared.models import Client, User
 from tests.factories import FAST_HASHER
@@ -74,3 +74,19 @@ async def test_demo_seed_without_the_saved_secret_issues_a_new_one(
 
     # Only the digest is stored, so a lost file means a new secret (the old one stops working).
     assert second["client_secret"] != first["client_secret"]
+
+
+async def test_demo_seed_registers_the_notes_cli_device_client_once(
+    db: Database, tmp_path: Path
+) -> None:
+    await _seed(db, tmp_path / "demo-credentials.json")
+
+    await _seed(db, tmp_path / "demo-credentials.json")
+
+    # examples/notes_cli.py's client (README "Devices and command-line tools"), RFC 8628.
+    (client,) = await db.all(Client, Client.client_id == DEMO_CLI_CLIENT_ID)
+    assert client.is_public
+    assert client.token_endpoint_auth_method == "none"
+    assert client.grant_types == ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+    assert client.redirect_uris == []
+    assert client.scope == "read:notes write:notes offline_access"

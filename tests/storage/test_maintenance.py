@@ -25,6 +25,7 @@ from auth_service.security.keys import new_signing_key, write_private_key
 from shared.models import (
     AuditEvent,
     AuthorizationCode,
+    DeviceAuthorization,
     Grant,
     PendingAuthorization,
     PushedAuthorizationRequest,
@@ -361,6 +362,18 @@ def _code(grant: Grant, expires_at: datetime) -> AuthorizationCode:
     )
 
 
+def _device(client: TestClient, expires_at: datetime) -> DeviceAuthorization:
+    return DeviceAuthorization(
+        device_code_hash=secrets.token_hex(32),
+        user_code_hash=secrets.token_hex(32),
+        client_id=client.client_id,
+        scope="read:notes",
+        interval=5,
+        created_at=expires_at - timedelta(minutes=10),
+        expires_at=expires_at,
+    )
+
+
 def _refresh_token(grant: Grant, expires_at: datetime) -> RefreshToken:
     return RefreshToken(
         token_hash=secrets.token_hex(32),
@@ -405,6 +418,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _session(user, now - SECOND),
         _code(grant, now - day - timedelta(minutes=1)),
         _refresh_token(grant, now - day - timedelta(minutes=1)),
+        _device(confidential_client, now - day - timedelta(minutes=1)),
         _revocation(now - day, now - SECOND),
         AuditEvent(created_at=now - timedelta(days=91), event="login_failed"),
         long_retired,
@@ -419,6 +433,8 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _session(user, later),
         _code(grant, now - timedelta(hours=1)),
         _refresh_token(grant, now - timedelta(hours=1)),
+        # RFC 8628 §3.5: a late poll still gets expired_token, not invalid_grant.
+        _device(confidential_client, now - timedelta(hours=1)),
         _revocation(now, later),
         AuditEvent(created_at=now - timedelta(days=89), event="login_failed"),
         recently_retired,
@@ -438,6 +454,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         "pushed_authorization_requests": 1,
         "used_jtis": 1,
         "authorization_codes": 1,
+        "device_authorizations": 1,
         "refresh_tokens": 1,
         "sessions": 1,
         "revocation_events": 1,

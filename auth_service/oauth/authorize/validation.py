@@ -127,7 +127,7 @@ def _validate_rest(
     if "claims" in params:
         raise InvalidRequestError("the claims parameter is not supported")
     _validate_response_type(params, client)
-    scopes = _validate_scope(params.get("scope"), client)
+    scopes = validate_scope(params.get("scope"), client)
     challenge, method = _validate_pkce(params, client)
     fapi2.validate_authorization_request(client, redirect_uri_given=redirect_uri_given)
     nonce = params.get("nonce")
@@ -168,7 +168,9 @@ def _validate_response_type(params: dict[str, str], client: Client) -> None:
         raise UnauthorizedClientError("this client may not use the authorization code flow")
 
 
-def _validate_scope(scope: str | None, client: Client) -> frozenset[str]:
+def validate_scope(scope: str | None, client: Client) -> frozenset[str]:
+    """RFC 6749 §3.3: required (no default scope), known, and allowed for the client; also
+    the device authorization endpoint's rule (RFC 8628 §3.1)."""
     scopes = parse_scope(scope)
     if not scopes:
         # RFC 6749 §3.3: with no default scope we fail the request.

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from auth_service.oauth.grants.authorization_code import AuthorizationCodeGrant
 from auth_service.oauth.grants.base import GrantServices, GrantType
 from auth_service.oauth.grants.client_credentials import ClientCredentialsGrant
+from auth_service.oauth.grants.device_code import DeviceCodeGrant
 from auth_service.oauth.grants.password import PasswordGrant
 from auth_service.oauth.grants.refresh_token import RefreshTokenGrant
 from shared.errors import UnsupportedGrantTypeError
@@ -23,6 +24,7 @@ GRANTS: Mapping[str, type[GrantType]] = {
         RefreshTokenGrant,
         ClientCredentialsGrant,
         PasswordGrant,
+        DeviceCodeGrant,
     )
 }
 
@@ -41,7 +43,9 @@ def browser_app_grant_types() -> tuple[str, ...]:
     """What the developer portal gives the browser apps it registers: the self-registrable
     grants that act for a user."""
     return tuple(
-        name for name, grant in GRANTS.items() if grant.dynamic_registration and grant.acts_for_user
+        name
+        for name, grant in GRANTS.items()
+        if grant.dynamic_registration and grant.acts_for_user and grant.for_browser_apps
     )
 
 

@@ -74,6 +74,8 @@ class GrantType(ABC):
     issues_refresh_token: ClassVar[bool] = True
     # Only for clients an operator marked first-party (the password grant, RFC 9700 §2.4).
     first_party_only: ClassVar[bool] = False
+    # Whether the developer portal and `clients create` give it to browser apps by default.
+    for_browser_apps: ClassVar[bool] = True
     # The authorization endpoint's response_type that starts this grant, if any (RFC 7591 §2.1).
     response_type: ClassVar[str | None] = None
 

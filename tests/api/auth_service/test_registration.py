@@ -317,11 +317,13 @@ async def test_register_invalid_post_logout_uri_returns_invalid_redirect_uri(
         ),
         (
             {"grant_types": ["authorization_code", "password"]},
-            "grant_types may be authorization_code, refresh_token, client_credentials",
+            "grant_types may be authorization_code, refresh_token, client_credentials, "
+            "urn:ietf:params:oauth:grant-type:device_code",
         ),
         (
             {"grant_types": ["implicit"], "response_types": []},
-            "grant_types may be authorization_code, refresh_token, client_credentials",
+            "grant_types may be authorization_code, refresh_token, client_credentials, "
+            "urn:ietf:params:oauth:grant-type:device_code",
         ),
         (
             {"grant_types": ["client_credentials"]},

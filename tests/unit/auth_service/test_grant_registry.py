@@ -24,6 +24,7 @@ from shared.scopes import SCOPES
 from tests.factories import REDIRECT_URI
 
 EXAMPLE_GRANT = "urn:example:params:oauth:grant-type:example"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 class ExampleGrant(GrantType):
@@ -55,6 +56,7 @@ def test_grant_registry_lists_grant_types_in_registry_order() -> None:
         "refresh_token",
         "client_credentials",
         "password",
+        DEVICE_CODE,
     )
 
 
@@ -63,11 +65,13 @@ def test_grant_registry_dynamic_registration_excludes_the_password_grant() -> No
         "authorization_code",
         "refresh_token",
         "client_credentials",
+        DEVICE_CODE,
     )
     assert grants.grant_types(dynamic_registration=False) == ("password",)
 
 
 def test_grant_registry_browser_apps_get_the_user_grants_anyone_may_register() -> None:
+    # Not the device grant (RFC 8628): only apps that ask for it (CLI, RFC 7591) get it.
     assert grants.browser_app_grant_types() == ("authorization_code", "refresh_token")
     assert DEFAULT_GRANT_TYPES == ("authorization_code", "refresh_token")
 
@@ -76,7 +80,7 @@ def test_grant_registry_response_types_map_code_to_authorization_code() -> None:
     assert grants.response_types() == {"code": "authorization_code"}
 
 
-def test_grant_registry_declarations_of_the_four_grants() -> None:
+def test_grant_registry_declarations_of_each_grant() -> None:
     declared = {
         name: (g.dynamic_registration, g.acts_for_user, g.issues_refresh_token, g.first_party_only)
         for name, g in grants.GRANTS.items()
@@ -86,6 +90,7 @@ def test_grant_registry_declarations_of_the_four_grants() -> None:
         "refresh_token": (True, True, True, False),
         "client_credentials": (True, False, False, False),
         "password": (False, True, True, True),
+        DEVICE_CODE: (True, True, True, False),
     }
 
 
@@ -137,5 +142,5 @@ def test_added_grant_not_open_to_dynamic_registration_is_refused_there() -> None
     with pytest.raises(InvalidClientMetadataError) as raised:
         spec_from_metadata(metadata(grant_types=["authorization_code", EXAMPLE_GRANT]))
     assert raised.value.description == (
-        "grant_types may be authorization_code, refresh_token, client_credentials"
+        f"grant_types may be authorization_code, refresh_token, client_credentials, {DEVICE_CODE}"
     )
