@@ -50,6 +50,7 @@ def _client_json(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "profile": client.profile,
+        "may_exchange_for": client.may_exchange_for,
     }
 
 
@@ -76,6 +77,14 @@ ProfileOption = Annotated[
     str | None,
     typer.Option("--profile", help="fapi2: hold the client to the FAPI 2.0 Security Profile"),
 ]
+MayExchangeForOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--may-exchange-for",
+        help="CLIENT_ID whose access tokens this client may exchange (RFC 8693); repeatable",
+    ),
+]
+NO_CLIENTS = "none"  # clients update --may-exchange-for none: exchange only its own tokens
 NO_PROFILE = "none"  # clients update --profile none / --auth-signing-alg any: clear them
 ANY_ALG = "any"
 
@@ -136,6 +145,13 @@ def _cleared(value: str | None, clear: str) -> str | None:
     return "" if value == clear else value
 
 
+def _exchange_sources(values: list[str] | None) -> list[str] | None:
+    """`clients update --may-exchange-for`: None keeps the list, `none` alone empties it."""
+    if values is None:
+        return None
+    return [] if values == [NO_CLIENTS] else values
+
+
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option()],
@@ -166,6 +182,7 @@ def clients_create(
     ] = None,
     auth_signing_alg: AuthSigningAlgOption = None,
     profile: ProfileOption = None,
+    may_exchange_for: MayExchangeForOption = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     try:
@@ -190,6 +207,7 @@ def clients_create(
         dpop_bound_access_tokens=dpop_bound,
         token_endpoint_auth_signing_alg=auth_signing_alg,
         profile=profile,
+        may_exchange_for=may_exchange_for or (),
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -272,6 +290,13 @@ def clients_update(
     profile: Annotated[
         str | None, typer.Option("--profile", help="fapi2, or none to drop the profile")
     ] = None,
+    may_exchange_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--may-exchange-for",
+            help="Replaces the list of CLIENT_IDs whose tokens it may exchange; none empties it",
+        ),
+    ] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     try:
@@ -293,6 +318,7 @@ def clients_update(
         dpop_bound_access_tokens=dpop_bound,
         token_endpoint_auth_signing_alg=_cleared(auth_signing_alg, ANY_ALG),
         profile=_cleared(profile, NO_PROFILE),
+        may_exchange_for=_exchange_sources(may_exchange_for),
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

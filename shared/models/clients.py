@@ -62,6 +62,9 @@ class Client(SQLModel, table=True):
     # A security profile the client is held to as a whole: None, or "fapi2" (FAPI 2.0 Security
     # Profile; auth_service/oauth/fapi2.py says what that enforces).
     profile: str | None = Field(default=None, max_length=16)
+    # RFC 8693 §5 policy: the other clients whose users' access tokens this client may present
+    # as subject (or actor) tokens in a token exchange; its own it always may.
+    may_exchange_for: list[str] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -78,6 +81,10 @@ class Client(SQLModel, table=True):
 
     def allows_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
+
+    def may_exchange_tokens_of(self, client_id: str) -> bool:
+        """Whether a token issued to `client_id` may be exchanged by this client (RFC 8693 §5)."""
+        return client_id == self.client_id or client_id in self.may_exchange_for
 
     def allows_redirect_uri(self, redirect_uri: str) -> bool:
         # RFC 9700 §4.1.3 / RFC 6749 §3.1.2.3: simple string comparison, nothing else.
