@@ -20,7 +20,7 @@ from auth_service.oauth.authorize.request import AuthorizationPageError, Authori
 from auth_service.oauth.dpop import DpopPolicy
 from auth_service.oauth.grants import build_grants
 from auth_service.oauth.grants.base import GrantServices
-from auth_service.oauth.introspection import IntrospectionState
+from auth_service.oauth.introspection import ActiveAccessTokens, IntrospectionState
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.operations.key_lifecycle import KeyStore, ensure_signing_key
 from auth_service.operations.maintenance import Maintenance
@@ -125,6 +125,12 @@ def create_app(
         # Past this age (several failed reads in a row) introspection asks the database itself.
         app.state.introspection = IntrospectionState(
             mirror, max_staleness=max(5.0, 3 * settings.revocation_sync_interval)
+        )
+        app.state.access_tokens = ActiveAccessTokens(
+            app.state.introspection,
+            key_store,
+            issuer=settings.issuer,
+            audience=settings.resource_audience,
         )
         app.state.audit_buffer = AuditBuffer(sessionmaker)
         app.state.audit_buffer.start()

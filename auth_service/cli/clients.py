@@ -50,7 +50,8 @@ def _client_json(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "profile": client.profile,
-        "may_exchange_for": client.may_exchange_for,
+        # Shown only when set, like the JWT authentication fields.
+        **({"may_exchange_for": client.may_exchange_for} if client.may_exchange_for else {}),
     }
 
 

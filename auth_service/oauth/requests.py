@@ -92,6 +92,14 @@ class TokenRequest(BaseModel):
     scope: str | None = Field(default=None, max_length=1000)
     username: str | None = Field(default=None, max_length=254)
     password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
+    # RFC 8693 §2.1 token exchange; one audience or resource per request (RFC 8707 §2).
+    subject_token: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
+    subject_token_type: str | None = Field(default=None, max_length=200)
+    actor_token: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
+    actor_token_type: str | None = Field(default=None, max_length=200)
+    requested_token_type: str | None = Field(default=None, max_length=200)
+    audience: str | None = Field(default=None, max_length=2000)
+    resource: str | None = Field(default=None, max_length=2000)
 
     @classmethod
     def from_form(cls, form: dict[str, str]) -> TokenRequest:

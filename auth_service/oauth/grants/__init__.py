@@ -14,6 +14,7 @@ from auth_service.oauth.grants.base import GrantServices, GrantType
 from auth_service.oauth.grants.client_credentials import ClientCredentialsGrant
 from auth_service.oauth.grants.password import PasswordGrant
 from auth_service.oauth.grants.refresh_token import RefreshTokenGrant
+from auth_service.oauth.grants.token_exchange import TokenExchangeGrant
 from shared.errors import UnsupportedGrantTypeError
 
 GRANTS: Mapping[str, type[GrantType]] = {
@@ -23,6 +24,7 @@ GRANTS: Mapping[str, type[GrantType]] = {
         RefreshTokenGrant,
         ClientCredentialsGrant,
         PasswordGrant,
+        TokenExchangeGrant,
     )
 }
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import ClassVar, Self
 
 from auth_service.audit import Auditor
+from auth_service.oauth.introspection import ActiveAccessTokens
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.repositories import Repositories
@@ -41,6 +42,8 @@ class GrantContext:
     audit: Auditor
     client_ip: str | None
     now: datetime
+    # Our active access tokens as introspection sees them (token exchange's input, RFC 8693).
+    access_tokens: ActiveAccessTokens
     # RFC 9449 §5: the thumbprint of the request's verified DPoP proof key, if it had one.
     dpop_jkt: str | None = None
 

@@ -24,6 +24,7 @@ from shared.scopes import SCOPES
 from tests.factories import REDIRECT_URI
 
 EXAMPLE_GRANT = "urn:example:params:oauth:grant-type:example"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 class ExampleGrant(GrantType):
@@ -55,16 +56,17 @@ def test_grant_registry_lists_grant_types_in_registry_order() -> None:
         "refresh_token",
         "client_credentials",
         "password",
+        TOKEN_EXCHANGE,
     )
 
 
-def test_grant_registry_dynamic_registration_excludes_the_password_grant() -> None:
+def test_grant_registry_dynamic_registration_excludes_password_and_token_exchange() -> None:
     assert grants.grant_types(dynamic_registration=True) == (
         "authorization_code",
         "refresh_token",
         "client_credentials",
     )
-    assert grants.grant_types(dynamic_registration=False) == ("password",)
+    assert grants.grant_types(dynamic_registration=False) == ("password", TOKEN_EXCHANGE)
 
 
 def test_grant_registry_browser_apps_get_the_user_grants_anyone_may_register() -> None:
@@ -76,7 +78,7 @@ def test_grant_registry_response_types_map_code_to_authorization_code() -> None:
     assert grants.response_types() == {"code": "authorization_code"}
 
 
-def test_grant_registry_declarations_of_the_four_grants() -> None:
+def test_grant_registry_declarations_of_the_grants() -> None:
     declared = {
         name: (g.dynamic_registration, g.acts_for_user, g.issues_refresh_token, g.first_party_only)
         for name, g in grants.GRANTS.items()
@@ -86,6 +88,8 @@ def test_grant_registry_declarations_of_the_four_grants() -> None:
         "refresh_token": (True, True, True, False),
         "client_credentials": (True, False, False, False),
         "password": (False, True, True, True),
+        # RFC 8693 §5: operator-granted, confidential clients only, no refresh token.
+        TOKEN_EXCHANGE: (False, False, False, False),
     }
 
 
