@@ -185,6 +185,7 @@ def create_app(
             hasher=app.state.password_hasher,
             throttle=app.state.throttle,
             refresh_token_reuse_grace=settings.refresh_token_reuse_grace,
+            access_tokens=lambda: app.state.access_tokens,
         )
     )
     app.include_router(api_router)

@@ -45,7 +45,6 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
         audit=call.audit,
         client_ip=call.ip,
         now=call.now,
-        access_tokens=state.access_tokens,
         dpop_jkt=validate_proof_required(proof, call.client),
     )
     response = await grant.exchange(token_request, call.client, ctx)

@@ -8,6 +8,7 @@ grant types), and builds itself from the app's services once, at start-up.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, Self
@@ -31,6 +32,9 @@ class GrantServices:
     hasher: PasswordHasher
     throttle: Throttle
     refresh_token_reuse_grace: int  # seconds; 0 means strict
+    # Our active access tokens as introspection decides (token exchange's input, RFC 8693); a
+    # getter, since introspection's state is built in the lifespan, after the grants.
+    access_tokens: Callable[[], ActiveAccessTokens]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +46,6 @@ class GrantContext:
     audit: Auditor
     client_ip: str | None
     now: datetime
-    # Our active access tokens as introspection sees them (token exchange's input, RFC 8693).
-    access_tokens: ActiveAccessTokens
     # RFC 9449 §5: the thumbprint of the request's verified DPoP proof key, if it had one.
     dpop_jkt: str | None = None
 

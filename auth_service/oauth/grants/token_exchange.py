@@ -8,10 +8,12 @@ remaining lifetime; it names its actors in `act`. No refresh token: the service 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from auth_service.oauth.grants.base import GrantContext, GrantType
+from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantType
+from auth_service.oauth.introspection import ActiveAccessTokens
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import TokenPolicy
@@ -43,6 +45,13 @@ class TokenExchangeGrant(GrantType):
     # RFC 8693 §2.2.1 allows a refresh token; we issue none (the subject token's family has one).
     issues_refresh_token: ClassVar[bool] = False
 
+    def __init__(self, access_tokens: Callable[[], ActiveAccessTokens]) -> None:
+        self._access_tokens = access_tokens
+
+    @classmethod
+    def build(cls, services: GrantServices) -> Self:
+        return cls(services.access_tokens)
+
     async def exchange(
         self, request: TokenRequest, client: Client, ctx: GrantContext
     ) -> TokenResponse:
@@ -50,10 +59,11 @@ class TokenExchangeGrant(GrantType):
         if client.is_public:
             raise UnauthorizedClientError("token exchange is only for confidential clients")
         subject_token, actor_token = _validate_token_parameters(request)
-        subject = await _presented_token(ctx, client, subject_token, "subject_token")
+        tokens = self._access_tokens()
+        subject = await _presented_token(tokens, ctx, client, subject_token, "subject_token")
         actor = None
         if actor_token is not None:
-            actor = await _presented_token(ctx, client, actor_token, "actor_token")
+            actor = await _presented_token(tokens, ctx, client, actor_token, "actor_token")
         scopes = _exchanged_scopes(request.scope, subject, client)
         audience = await exchange_audience(
             ctx.repos,
@@ -102,12 +112,12 @@ def _validate_token_parameters(request: TokenRequest) -> tuple[str, str | None]:
 
 
 async def _presented_token(
-    ctx: GrantContext, client: Client, token: str, parameter: str
+    tokens: ActiveAccessTokens, ctx: GrantContext, client: Client, token: str, parameter: str
 ) -> AccessTokenClaims:
     """An active access token of ours (introspection's decision: signature, issuer, typ, exp,
     revocation) issued to the client or to one it may exchange for. RFC 8693 §2.2.2: a token
     that is invalid for any reason or unacceptable by policy is invalid_request."""
-    claims = await ctx.access_tokens.claims(ctx.uow, token, ctx.now)
+    claims = await tokens.claims(ctx.uow, token, ctx.now)
     if claims is None:
         raise InvalidRequestError(f"the {parameter} is not an active access token of this server")
     if not client.may_exchange_tokens_of(claims.client_id):
