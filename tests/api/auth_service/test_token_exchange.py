@@ -18,13 +18,14 @@ from sqlmodel import col, update
 
 from auth_service.clients.registry import ClientMetadataError
 from auth_service.config import AuthSettings
-from shared.models import AuditEvent, Client, Grant, RefreshToken, SigningKey
+from shared.models import AuditEvent, Client, Grant, RefreshToken, RevocationEvent, SigningKey
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, TestUser, make_client
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, tokens_for
+from tests.support.dpop import DpopKey, dpop_code_flow_token
+from tests.support.flows import AuthorizationRequest, csrf_from, tokens_for
 from tests.support.forge import Forger, access_claims, with_claims
 from tests.support.lifecycle import (
     bearer,
@@ -329,6 +330,37 @@ async def test_token_exchange_client_credentials_subject_is_allowed_without_a_fa
     assert (event.user_id, event.details["grant_id"]) == (None, None)
 
 
+async def test_token_exchange_dpop_bound_subject_gives_a_token_bound_to_the_exchange_proof(
+    auth_client: httpx.AsyncClient,
+    clock: TestClock,
+    user: TestUser,
+    confidential_client: TestClient,
+    service: TestClient,
+) -> None:
+    subject_token = await dpop_code_flow_token(
+        auth_client, confidential_client, user, DpopKey(), clock()
+    )
+    service_key = DpopKey()
+
+    response = await auth_client.post(
+        "/oauth/token",
+        data={
+            "grant_type": TOKEN_EXCHANGE,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE,
+        },
+        headers={"DPoP": service_key.proof("POST", f"{ISSUER}/oauth/token", now=clock())},
+        auth=service.basic_auth(),
+    )
+
+    # RFC 9449 §5: the service's own proof binds the new token to the service's key.
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert claims["cnf"] == {"jkt": service_key.jkt}
+    assert claims["scope"] == "profile"
+
+
 @pytest.mark.parametrize("param", ["audience", "resource"])
 async def test_token_exchange_default_audience_named_is_accepted(
     auth_client: httpx.AsyncClient, service: TestClient, user_tokens: dict[str, Any], param: str
@@ -397,6 +429,38 @@ async def test_token_exchange_revoking_the_original_grant_revokes_the_exchanged_
     # And the service cannot exchange the user's token again.
     again = await exchange(auth_client, service, user_tokens["access_token"])
     assert_oauth_error(again, "invalid_request", description=NOT_ACTIVE)
+
+
+async def test_token_exchange_user_revoking_the_app_revokes_the_exchanged_token(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+    introspector: TestClient,
+) -> None:
+    response = await exchange(auth_client, service, user_tokens["access_token"])
+    token = assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)[
+        "access_token"
+    ]
+    page = await auth_client.get("/account/apps")  # the user's browser, still signed in
+    assert page.status_code == 200, page.text
+
+    revoked = await auth_client.post(
+        "/account/apps/revoke",
+        data={"client_id": confidential_client.client_id, "csrf_token": csrf_from(page.text)},
+    )
+
+    assert revoked.status_code == 303, revoked.text
+    (grant,) = await db.all(Grant)
+    assert grant.revoked_at is not None
+    # The revocation is published until the family's last access token, the exchanged one
+    # included, has expired.
+    (event,) = await db.all(RevocationEvent)
+    claims = await verified_claims(auth_client, token)
+    assert (event.kind, event.value) == ("grant", claims["grant_id"])
+    assert event.expires_at.timestamp() >= claims["exp"]
+    assert (await introspect(auth_client, introspector, token)).json() == {"active": False}
 
 
 # --- Refusals: who may exchange ---
