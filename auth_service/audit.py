@@ -40,6 +40,9 @@ class AuditBuffer:
         # Column values, not ORM objects: building a mapped instance per token cost ~0.1 ms.
         self._pending: deque[dict[str, Any]] = deque(maxlen=self.MAX_PENDING)
         self._task: asyncio.Task[None] | None = None
+        # One flush at a time: two would both insert the same batch, and the later one's
+        # popleft would then fail on an emptied queue (ending the background task).
+        self._flushing = asyncio.Lock()
 
     def add(self, row: dict[str, Any]) -> None:
         self._pending.append(row)
@@ -57,6 +60,10 @@ class AuditBuffer:
         await self.flush()
 
     async def flush(self) -> int:
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> int:
         batch = list(self._pending)
         if not batch:
             return 0

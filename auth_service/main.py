@@ -20,7 +20,7 @@ from auth_service.oauth.authorize.request import AuthorizationPageError, Authori
 from auth_service.oauth.dpop import DpopPolicy
 from auth_service.oauth.grants import build_grants
 from auth_service.oauth.grants.base import GrantServices
-from auth_service.oauth.introspection import IntrospectionState
+from auth_service.oauth.introspection import ActiveAccessTokens, IntrospectionState
 from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.operations.key_lifecycle import KeyStore, ensure_signing_key
 from auth_service.operations.maintenance import Maintenance
@@ -126,6 +126,12 @@ def create_app(
         app.state.introspection = IntrospectionState(
             mirror, max_staleness=max(5.0, 3 * settings.revocation_sync_interval)
         )
+        app.state.access_tokens = ActiveAccessTokens(
+            app.state.introspection,
+            key_store,
+            issuer=settings.issuer,
+            audience=settings.resource_audience,
+        )
         app.state.audit_buffer = AuditBuffer(sessionmaker)
         app.state.audit_buffer.start()
         metrics_listener = start_metrics_listener(
@@ -179,6 +185,7 @@ def create_app(
             hasher=app.state.password_hasher,
             throttle=app.state.throttle,
             refresh_token_reuse_grace=settings.refresh_token_reuse_grace,
+            access_tokens=lambda: app.state.access_tokens,
         )
     )
     app.include_router(api_router)

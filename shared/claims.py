@@ -35,6 +35,8 @@ class AccessTokenClaims(BaseModel):
     grant_id: str | None = None
     # RFC 7800 §3.1 confirmation; RFC 9449 §6.1 `{"jkt": ...}` for a DPoP-bound token.
     cnf: dict[str, Any] | None = None
+    # RFC 8693 §4.1: who acts for `sub` (delegation), nested for a chain; None when nobody does.
+    act: dict[str, Any] | None = None
 
     @property
     def dpop_jkt(self) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -14,6 +16,8 @@ class TokenResponse(BaseModel):
     scope: str
     refresh_token: str | None = None
     id_token: str | None = None
+    # RFC 8693 §2.2.1: what a token exchange issued (a token type URI, RFC 8693 §3).
+    issued_token_type: str | None = None
 
     def to_wire(self) -> dict[str, str | int]:
         # RFC 6749 §5.1: omit what we did not issue rather than sending nulls.
@@ -37,6 +41,8 @@ class IntrospectionResponse(BaseModel):
     jti: str | None = None
     # RFC 9449 §6.2: the key a DPoP-bound token is bound to.
     cnf: dict[str, str] | None = None
+    # RFC 8693 §4.1 actor chain; §4 defines its claims for introspection responses as well.
+    act: dict[str, Any] | None = None
 
     def to_wire(self) -> dict[str, object]:
         # RFC 7662 §2.2: an inactive token reveals nothing but `active: false`.

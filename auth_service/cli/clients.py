@@ -52,6 +52,8 @@ def _client_json(client: Client) -> dict[str, Any]:
         "profile": client.profile,
         # RFC 8707 §2: None = every registered resource server.
         "resources": client.resources,
+        # Shown only when set, like the JWT authentication fields.
+        **({"may_exchange_for": client.may_exchange_for} if client.may_exchange_for else {}),
     }
 
 
@@ -85,6 +87,14 @@ ResourceOption = Annotated[
         help="A resource server URI it may target (repeat for several; default: all)",
     ),
 ]
+MayExchangeForOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--may-exchange-for",
+        help="CLIENT_ID whose access tokens this client may exchange (RFC 8693); repeatable",
+    ),
+]
+NO_CLIENTS = "none"  # clients update --may-exchange-for none: exchange only its own tokens
 NO_PROFILE = "none"  # clients update --profile none / --auth-signing-alg any: clear them
 ANY_ALG = "any"
 
@@ -145,6 +155,13 @@ def _cleared(value: str | None, clear: str) -> str | None:
     return "" if value == clear else value
 
 
+def _exchange_sources(values: list[str] | None) -> list[str] | None:
+    """`clients update --may-exchange-for`: None keeps the list, `none` alone empties it."""
+    if values is None:
+        return None
+    return [] if values == [NO_CLIENTS] else values
+
+
 @clients_app.command("create")
 def clients_create(
     name: Annotated[str, typer.Option()],
@@ -176,6 +193,7 @@ def clients_create(
     auth_signing_alg: AuthSigningAlgOption = None,
     profile: ProfileOption = None,
     resource: ResourceOption = None,
+    may_exchange_for: MayExchangeForOption = None,
 ) -> None:
     """Register a client; prints client_id and (once) client_secret."""
     try:
@@ -201,6 +219,7 @@ def clients_create(
         token_endpoint_auth_signing_alg=auth_signing_alg,
         profile=profile,
         resources=resource or None,
+        may_exchange_for=may_exchange_for or (),
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
@@ -290,6 +309,13 @@ def clients_update(
     all_resources: Annotated[
         bool, typer.Option("--all-resources", help="May target every resource server again")
     ] = False,
+    may_exchange_for: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--may-exchange-for",
+            help="Replaces the list of CLIENT_IDs whose tokens it may exchange; none empties it",
+        ),
+    ] = None,
 ) -> None:
     """Change a client's registration; prints the result."""
     if resource and all_resources:
@@ -315,6 +341,7 @@ def clients_update(
         profile=_cleared(profile, NO_PROFILE),
         resources=resource or None,
         all_resources=all_resources,
+        may_exchange_for=_exchange_sources(may_exchange_for),
     )
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, Any]:

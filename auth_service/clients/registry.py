@@ -82,6 +82,8 @@ class ClientSpec:
     profile: str | None = None  # None or "fapi2" (auth_service/oauth/fapi2.py)
     # RFC 8707 §2: the registered resource servers it may target; None = every one.
     resources: Sequence[str] | None = None
+    # RFC 8693 §5: other clients whose access tokens this one may exchange (token exchange).
+    may_exchange_for: Sequence[str] = ()
 
     @property
     def auth_method(self) -> str:
@@ -113,6 +115,7 @@ class ClientChanges:
     profile: str | None = None  # "fapi2", or "" for none
     resources: Sequence[str] | None = None  # RFC 8707 §2; replaces the list
     all_resources: bool = False  # back to every registered resource server
+    may_exchange_for: Sequence[str] | None = None  # replaces the list; () empties it
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,11 @@ def validate_client_spec(spec: ClientSpec) -> None:
             field="can_introspect",
         )
     _validate_grant_holder(spec, grants)
+    if spec.is_public and spec.may_exchange_for:
+        # RFC 8693 §5: exchange policy is per authenticated client; a public one is anyone.
+        raise ClientMetadataError(
+            "only a confidential client can exchange tokens", field="may_exchange_for"
+        )
     _validate_profile(spec)
     for uri in (*spec.redirect_uris, *spec.post_logout_redirect_uris):
         problem = redirect_uri_problem(uri)
@@ -262,6 +270,7 @@ async def register_client(
 ) -> RegisteredClient:
     spec = with_profile(spec)
     validate_client_spec(spec)
+    await _validate_exchange_sources(repos, spec.may_exchange_for)
     if spec.auth_method in SEALED_SECRET_METHODS and seal is None:
         raise ClientMetadataError(
             f"{spec.auth_method} is not available here", field="token_endpoint_auth_method"
@@ -299,6 +308,7 @@ async def register_client(
         token_endpoint_auth_signing_alg=spec.token_endpoint_auth_signing_alg,
         profile=spec.profile,
         resources=resources,
+        may_exchange_for=list(dict.fromkeys(spec.may_exchange_for)),
         created_at=now,
         updated_at=now,
     )
@@ -361,6 +371,7 @@ async def update_client(
             changes.token_endpoint_auth_signing_alg, client.token_endpoint_auth_signing_alg
         ),
         profile=_cleared(changes.profile, client.profile),
+        may_exchange_for=pick(changes.may_exchange_for, client.may_exchange_for),
     )
     spec = with_profile(spec)
     validate_client_spec(spec)
@@ -368,6 +379,8 @@ async def update_client(
         client.resources = None
     elif changes.resources is not None:
         client.resources = await _validated_resources(repos, changes.resources)
+    if changes.may_exchange_for is not None:
+        await _validate_exchange_sources(repos, changes.may_exchange_for)
     client.name = spec.name.strip()
     client.redirect_uris = list(dict.fromkeys(spec.redirect_uris))
     client.post_logout_redirect_uris = list(dict.fromkeys(spec.post_logout_redirect_uris))
@@ -393,6 +406,7 @@ async def update_client(
     client.require_pkce = spec.require_pkce
     client.token_endpoint_auth_signing_alg = spec.token_endpoint_auth_signing_alg
     client.profile = spec.profile
+    client.may_exchange_for = list(dict.fromkeys(spec.may_exchange_for))
     client.updated_at = now
     announce_client_change(repos, client.client_id, now=now)
     return await repos.clients.save(client)
@@ -408,6 +422,13 @@ async def _validated_resources(repos: Repositories, uris: Sequence[str] | None) 
                 f"{uri[:100]}: not a registered resource server", field="resources"
             )
     return list(dict.fromkeys(uris))
+
+
+async def _validate_exchange_sources(repos: Repositories, client_ids: Sequence[str]) -> None:
+    """Each client named in `may_exchange_for` exists (a typo would silently allow nothing)."""
+    for client_id in dict.fromkeys(client_ids):
+        if await repos.clients.get_by_client_id(client_id) is None:
+            raise ClientMetadataError(f"no such client: {client_id[:64]}", field="may_exchange_for")
 
 
 def _keys_after(changes: ClientChanges, client: Client) -> ClientKeys | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from auth_service.repositories import Repositories
@@ -66,6 +67,28 @@ class IntrospectionState:
         return name
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveAccessTokens:
+    """Introspection's answer to "is this one of our active access tokens?", for grants that
+    take access tokens as input (token exchange, RFC 8693 §2.1)."""
+
+    state: IntrospectionState
+    keys: VerificationKeys
+    issuer: str
+    audience: str
+
+    async def claims(self, uow: UnitOfWork, token: str, now: datetime) -> AccessTokenClaims | None:
+        return await active_access_token(
+            uow,
+            self.state,
+            token,
+            keys=self.keys,
+            issuer=self.issuer,
+            audience=self.audience,
+            now=now,
+        )
+
+
 def validate_introspecting_client(client: Client) -> Client:
     """RFC 7662 §2.1 and §4: the endpoint is protected, and only confidential clients an
     operator designated may learn about tokens; anyone else is refused with a 403."""
@@ -98,6 +121,33 @@ async def introspect(
     return response
 
 
+async def active_access_token(
+    uow: UnitOfWork,
+    state: IntrospectionState,
+    token: str,
+    *,
+    keys: VerificationKeys,
+    issuer: str,
+    audience: str,
+    now: datetime,
+) -> AccessTokenClaims | None:
+    """The claims of one of our access tokens that is active (RFC 7662 §2.2: signed by our
+    keys, ours, not expired, not revoked); None for any other token. Token exchange (RFC 8693)
+    asks the same question of its subject and actor tokens."""
+    claims = state.verified.get(token, now.timestamp(), leeway=0)
+    if claims is None:
+        try:
+            claims = await decode_access_token(
+                token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=0
+            )
+        except InvalidTokenError:
+            return None
+        state.verified.put(token, claims)
+    if await _is_revoked(uow, state, claims, now):
+        return None
+    return claims
+
+
 async def _access_token(
     uow: UnitOfWork,
     state: IntrospectionState,
@@ -107,16 +157,10 @@ async def _access_token(
     audience: str,
     now: datetime,
 ) -> IntrospectionResponse:
-    claims = state.verified.get(token, now.timestamp(), leeway=0)
+    claims = await active_access_token(
+        uow, state, token, keys=keys, issuer=issuer, audience=audience, now=now
+    )
     if claims is None:
-        try:
-            claims = await decode_access_token(
-                token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=0
-            )
-        except InvalidTokenError:
-            return INACTIVE
-        state.verified.put(token, claims)
-    if await _is_revoked(uow, state, claims, now):
         return INACTIVE
     return IntrospectionResponse(
         active=True,
@@ -128,6 +172,8 @@ async def _access_token(
         # RFC 9449 §6.2: a DPoP-bound token says so, with the key it is bound to.
         token_type="DPoP" if claims.dpop_jkt is not None else "Bearer",
         cnf={"jkt": claims.dpop_jkt} if claims.dpop_jkt is not None else None,
+        # RFC 8693 §4, §4.1: an exchanged token says who acts for its subject.
+        act=claims.act,
         exp=claims.exp,
         iat=claims.iat,
         sub=claims.sub,

@@ -58,6 +58,11 @@ class TokenSubject:
     kept_refresh_token: str | None = None
     # The access token's `aud` (RFC 8707 §2); None is the default audience.
     audience: str | None = None
+    # RFC 8693 §4.1: the actor chain of a delegated token, e.g. {"sub": ..., "act": {...}}.
+    act: Mapping[str, Any] | None = None
+    # The most seconds the access token may live (a token exchange's subject token's remaining
+    # life, RFC 8693 §2.2.1); None leaves the client's lifetime.
+    max_lifetime: int | None = None
 
 
 async def issue_token_set(
@@ -74,6 +79,9 @@ async def issue_token_set(
     if binding is None:
         binding = dpop_binding(ctx.dpop_jkt) if ctx.dpop_jkt is not None else BEARER
     grant = subject.grant
+    lifetime = ctx.minter.access_token_ttl(client)
+    if subject.max_lifetime is not None:
+        lifetime = min(lifetime, subject.max_lifetime)
     access_token = ctx.minter.access_token(
         now=ctx.now,
         sub=subject.sub,
@@ -83,6 +91,8 @@ async def issue_token_set(
         auth_time=subject.auth_time,
         cnf=binding.cnf,
         audience=subject.audience,
+        act=subject.act,
+        lifetime=lifetime,
     )
     refresh_token = subject.kept_refresh_token
     if (
@@ -115,7 +125,7 @@ async def issue_token_set(
     return TokenResponse(
         access_token=access_token,
         token_type=binding.token_type,
-        expires_in=ctx.minter.access_token_ttl(client),
+        expires_in=lifetime,
         scope=format_scope(subject.scopes),
         refresh_token=refresh_token,
         id_token=id_token,

@@ -111,6 +111,13 @@ class TokenRequest(BaseModel):
     # RFC 8707 §2.2: the `resource` values, as sent (the grant allows at most one).
     resources: tuple[str, ...] = ()
     device_code: str | None = Field(default=None, max_length=512)  # RFC 8628 §3.4
+    # RFC 8693 §2.1 token exchange; `resource` comes in `resources` (RFC 8707 §2).
+    subject_token: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
+    subject_token_type: str | None = Field(default=None, max_length=200)
+    actor_token: str | None = Field(default=None, max_length=MAX_VALUE_LENGTH)
+    actor_token_type: str | None = Field(default=None, max_length=200)
+    requested_token_type: str | None = Field(default=None, max_length=200)
+    audience: str | None = Field(default=None, max_length=2000)
 
     @classmethod
     def from_form(cls, form: dict[str, str], resources: tuple[str, ...] = ()) -> TokenRequest:

@@ -68,9 +68,12 @@ class TokenMinter:
         auth_time: datetime | None,
         cnf: Mapping[str, Any] | None = None,
         audience: str | None = None,
+        act: Mapping[str, Any] | None = None,
+        lifetime: int | None = None,
     ) -> str:
         """An RFC 9068 §2 access token; `cnf` binds it to a key (RFC 7800 §3.1). `audience` is
-        the resource it is for (RFC 8707 §2, RFC 9068 §3); None is the default audience."""
+        the resource it is for (RFC 8707 §2, RFC 9068 §3); None is the default audience. `act`
+        names who acts for `sub` (RFC 8693 §4.1); `lifetime` (seconds) replaces the client's."""
         iat = int(now.timestamp())
         claims: dict[str, Any] = {
             "iss": self.policy.issuer,
@@ -79,7 +82,7 @@ class TokenMinter:
             "client_id": client.client_id,
             "scope": format_scope(scopes),
             "iat": iat,
-            "exp": iat + self.access_token_ttl(client),
+            "exp": iat + (self.access_token_ttl(client) if lifetime is None else lifetime),
             "jti": secrets.token_urlsafe(16),
         }
         if grant_id is not None:
@@ -88,6 +91,8 @@ class TokenMinter:
             claims["auth_time"] = int(auth_time.timestamp())  # RFC 9068 §2.2.1
         if cnf is not None:
             claims["cnf"] = dict(cnf)
+        if act is not None:
+            claims["act"] = dict(act)
         return self._sign(claims, now, typ=ACCESS_TOKEN_TYP, alg=self.signing_alg(client))
 
     def id_token(

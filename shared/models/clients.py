@@ -65,6 +65,9 @@ class Client(SQLModel, table=True):
     # RFC 8707 §2: the resource server URIs this client may ask tokens for; None = every
     # registered one.
     resources: list[str] | None = Field(default=None, sa_type=JSON)
+    # RFC 8693 §5 policy: the other clients whose users' access tokens this client may present
+    # as subject (or actor) tokens in a token exchange; its own it always may.
+    may_exchange_for: list[str] = Field(default_factory=list, sa_type=JSON)
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -84,6 +87,10 @@ class Client(SQLModel, table=True):
 
     def allows_resource(self, uri: str) -> bool:
         return self.resources is None or uri in self.resources
+
+    def may_exchange_tokens_of(self, client_id: str) -> bool:
+        """Whether a token issued to `client_id` may be exchanged by this client (RFC 8693 §5)."""
+        return client_id == self.client_id or client_id in self.may_exchange_for
 
     def allows_redirect_uri(self, redirect_uri: str) -> bool:
         # RFC 9700 §4.1.3 / RFC 6749 §3.1.2.3: simple string comparison, nothing else.

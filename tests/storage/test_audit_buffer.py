@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,19 @@ async def test_audit_buffer_writes_pending_events_in_one_batch(db: Database) -> 
 
     assert await buffer.flush() == 3
     assert await buffer.flush() == 0
+    assert sorted(e.details["n"] for e in await db.all(AuditEvent)) == [0, 1, 2]
+
+
+async def test_audit_buffer_concurrent_flushes_write_each_event_once(db: Database) -> None:
+    # A test (or shutdown) flushing while the background task flushes: the same batch must not
+    # be inserted twice, nor the second flush fail on the queue the first one emptied.
+    buffer = AuditBuffer(db.sessionmaker)
+    for n in range(3):
+        buffer.add(_event(n))
+
+    written = await asyncio.gather(buffer.flush(), buffer.flush())
+
+    assert sorted(written) == [0, 3]
     assert sorted(e.details["n"] for e in await db.all(AuditEvent)) == [0, 1, 2]
 
 

@@ -15,6 +15,7 @@ from auth_service.oauth.grants.client_credentials import ClientCredentialsGrant
 from auth_service.oauth.grants.device_code import DeviceCodeGrant
 from auth_service.oauth.grants.password import PasswordGrant
 from auth_service.oauth.grants.refresh_token import RefreshTokenGrant
+from auth_service.oauth.grants.token_exchange import TokenExchangeGrant
 from shared.errors import UnsupportedGrantTypeError
 
 GRANTS: Mapping[str, type[GrantType]] = {
@@ -25,6 +26,7 @@ GRANTS: Mapping[str, type[GrantType]] = {
         ClientCredentialsGrant,
         PasswordGrant,
         DeviceCodeGrant,
+        TokenExchangeGrant,
     )
 }
 

@@ -8,11 +8,13 @@ grant types), and builds itself from the app's services once, at start-up.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar, Self
 
 from auth_service.audit import Auditor
+from auth_service.oauth.introspection import ActiveAccessTokens
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.repositories import Repositories
@@ -30,6 +32,9 @@ class GrantServices:
     hasher: PasswordHasher
     throttle: Throttle
     refresh_token_reuse_grace: int  # seconds; 0 means strict
+    # Our active access tokens as introspection decides (token exchange's input, RFC 8693); a
+    # getter, since introspection's state is built in the lifespan, after the grants.
+    access_tokens: Callable[[], ActiveAccessTokens]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from tests.factories import REDIRECT_URI
 
 EXAMPLE_GRANT = "urn:example:params:oauth:grant-type:example"
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 class ExampleGrant(GrantType):
@@ -57,17 +58,18 @@ def test_grant_registry_lists_grant_types_in_registry_order() -> None:
         "client_credentials",
         "password",
         DEVICE_CODE,
+        TOKEN_EXCHANGE,
     )
 
 
-def test_grant_registry_dynamic_registration_excludes_the_password_grant() -> None:
+def test_grant_registry_dynamic_registration_excludes_password_and_token_exchange() -> None:
     assert grants.grant_types(dynamic_registration=True) == (
         "authorization_code",
         "refresh_token",
         "client_credentials",
         DEVICE_CODE,
     )
-    assert grants.grant_types(dynamic_registration=False) == ("password",)
+    assert grants.grant_types(dynamic_registration=False) == ("password", TOKEN_EXCHANGE)
 
 
 def test_grant_registry_browser_apps_get_the_user_grants_anyone_may_register() -> None:
@@ -91,6 +93,8 @@ def test_grant_registry_declarations_of_each_grant() -> None:
         "client_credentials": (True, False, False, False),
         "password": (False, True, True, True),
         DEVICE_CODE: (True, True, True, False),
+        # RFC 8693 §5: operator-granted, confidential clients only, no refresh token.
+        TOKEN_EXCHANGE: (False, False, False, False),
     }
 
 
