@@ -50,6 +50,8 @@ def _client_json(client: Client) -> dict[str, Any]:
         "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
         "id_token_signed_response_alg": client.id_token_signed_response_alg,
         "profile": client.profile,
+        # Copied from its Client ID Metadata Document (the client_id is its URL): not editable.
+        "from_metadata_document": client.from_metadata_document,
     }
 
 

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlmodel import JSON, Field, SQLModel, Text
 
-from shared.models.types import UTCDateTime
+from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 from shared.scopes import parse_scope
 
 
 class Client(SQLModel, table=True):
     __tablename__ = "client"
 
-    client_id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_MAX_LENGTH)
     # SHA-256 hex digest of the secret; None for public clients (RFC 6749 §2.1).
     client_secret_hash: str | None = Field(default=None, max_length=64)
     name: str = Field(max_length=200)
@@ -62,6 +62,10 @@ class Client(SQLModel, table=True):
     # A security profile the client is held to as a whole: None, or "fapi2" (FAPI 2.0 Security
     # Profile; auth_service/oauth/fapi2.py says what that enforces).
     profile: str | None = Field(default=None, max_length=16)
+    # draft-ietf-oauth-client-id-metadata-document-00: the client_id is an https URL and this
+    # row is a copy of the JSON document found there (auth_service/clients/metadata_documents.py),
+    # rewritten whenever the document is fetched again; never edited by the CLI or the portal.
+    from_metadata_document: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -74,7 +78,13 @@ class Client(SQLModel, table=True):
         """Registered by the operator (CLI), not self-service (portal, dynamic registration):
         only such a client's URIs are redirected to without the user choosing to (RFC 9700
         §4.11.2), so self-registered ones cannot turn us into an open redirector."""
-        return self.owner_id is None and self.registration_access_token_hash is None
+        return (
+            self.owner_id is None
+            and self.registration_access_token_hash is None
+            # Anyone can publish a metadata document (draft-ietf-oauth-client-id-metadata-document
+            # -00 §6): such a client is as unvetted as a self-registered one.
+            and not self.from_metadata_document
+        )
 
     def allows_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types
