@@ -15,9 +15,16 @@ from fastapi import FastAPI
 from auth_service.clients.registry import ClientChanges, rotate_client_secret, update_client
 from auth_service.config import AuthSettings
 from auth_service.repositories import Repositories
-from shared.models import Client, Consent, Grant, RefreshToken
+from shared.models import Client, Consent, RefreshToken
 from tests.factories import TestClient, TestUser
 from tests.support.assertions import assert_error_page, assert_oauth_error, redirect_params
+from tests.support.assertions_jwt import (
+    assertion_claims,
+    assertion_form,
+    jwks_of,
+    new_client_key,
+    sign_assertion,
+)
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import (
@@ -30,7 +37,7 @@ from tests.support.flows import (
 )
 from tests.support.forge import unverified_claims
 from tests.support.lifecycle import snapshot
-from tests.support.metadata_document_server import DocumentServer, Served, document_server
+from tests.support.metadata_document_server import DocumentServer, document_server
 from tests.support.token_endpoint import refresh
 
 PATH = "/oauth/client.json"
@@ -539,3 +546,57 @@ async def test_document_client_cannot_be_changed_or_given_a_secret(
     assert await db.run(change) == [message, message]
     row = await db.get(Client, client_id)
     assert row is not None and row.name == "Agent Smith" and row.client_secret_hash is None
+
+
+async def test_document_with_private_key_jwt_authenticates_with_its_own_keys(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, user: TestUser
+) -> None:
+    key = new_client_key("ES256")
+    client_id = docs.publish(PATH, token_endpoint_auth_method="private_key_jwt", jwks=jwks_of(key))
+    request = AuthorizationRequest(url_client(docs, client_id))
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+    fields = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": request.redirect_uri,
+        "code_verifier": request.verifier,
+    }
+
+    forged = await auth_client.post(
+        "/oauth/token",
+        data=assertion_form(
+            sign_assertion(new_client_key("ES256"), assertion_claims(client_id)), **fields
+        ),
+    )
+    response = await auth_client.post(
+        "/oauth/token",
+        data=assertion_form(sign_assertion(key, assertion_claims(client_id)), **fields),
+    )
+
+    assert_oauth_error(forged, "invalid_client", status=401)
+    assert response.status_code == 200, response.text
+    assert unverified_claims(response.json()["access_token"])["client_id"] == client_id
+    row = await db.get(Client, client_id)
+    assert row is not None
+    assert (row.is_public, row.token_endpoint_auth_method) == (False, "private_key_jwt")
+    assert row.client_secret_hash is None and row.jwks == jwks_of(key)
+
+
+async def test_url_client_revokes_its_refresh_token(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, user: TestUser
+) -> None:
+    client_id = docs.publish(PATH, scope="openid offline_access")
+    request = AuthorizationRequest(url_client(docs, client_id), scope="openid offline_access")
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+    tokens = (await exchange_code(auth_client, request, code)).json()
+
+    response = await auth_client.post(
+        "/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id}
+    )
+
+    assert response.status_code == 200, response.text
+    assert await db.count(RefreshToken, RefreshToken.revoked_at.is_not(None)) >= 1  # type: ignore[union-attr]
