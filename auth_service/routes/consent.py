@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -49,13 +47,7 @@ async def _consent_page(
         {
             "title": f"Allow {client.name if client else 'this app'}?",
             "client": client,
-            # The host of a URL client_id: what the user can trust, unlike its name (README
-            # "Client ID Metadata Documents").
-            "published_by": (
-                urlsplit(client.client_id).hostname
-                if client and client.from_metadata_document
-                else None
-            ),
+            "published_by": client.published_by if client else None,
             "user": user,
             "scopes": describe(authz.scopes),
             "request_id": pending.id,

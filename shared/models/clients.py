@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import JSON, Field, SQLModel, Text
 
@@ -85,6 +86,12 @@ class Client(SQLModel, table=True):
             # -00 §6): such a client is as unvetted as a self-registered one.
             and not self.from_metadata_document
         )
+
+    @property
+    def published_by(self) -> str | None:
+        """The host of a metadata-document client's URL: the one part of it nobody else can
+        claim (its name is whatever the document says), shown wherever the client is named."""
+        return urlsplit(self.client_id).hostname if self.from_metadata_document else None
 
     def allows_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

@@ -130,6 +130,9 @@ async def test_url_client_id_code_flow_with_pkce_issues_tokens_and_refreshes(
     assert refreshed.json()["refresh_token"] != body["refresh_token"]  # rotated (RFC 9700)
     assert await db.count(RefreshToken, RefreshToken.client_id == client_id) == 2
     assert docs.hits[PATH] == 1  # one fetch, then the cache
+    apps = await auth_client.get("/account/apps")
+    assert "<h2>Agent Smith</h2>" in apps.text
+    assert "Published by <strong>127.0.0.1</strong>" in apps.text
 
 
 async def test_url_client_id_consent_page_shows_the_host_prominently(
