@@ -52,7 +52,8 @@ def validate_document(
     for name in SECRET_MEMBERS:
         if name in document:
             raise MetadataDocumentError(f"a client metadata document must not contain {name}")
-    metadata = dict(document)
+    # As in registration, a JSON null counts as absent.
+    metadata = {name: value for name, value in document.items() if value is not None}
     # No secret is possible, so a document that names no method uses none (RFC 7591's
     # client_secret_basic default cannot apply).
     method = metadata.setdefault("token_endpoint_auth_method", "none")
@@ -64,7 +65,7 @@ def validate_document(
     if not isinstance(redirect_uris, list) or not redirect_uris:
         raise MetadataDocumentError("the document must list its redirect_uris")
     grant_types = metadata.get("grant_types", ["authorization_code"])
-    if not isinstance(grant_types, list) or not set(grant_types) <= set(GRANT_TYPES):
+    if not isinstance(grant_types, list) or not all(g in GRANT_TYPES for g in grant_types):
         raise MetadataDocumentError(f"grant_types may only be {' and '.join(GRANT_TYPES)}")
     # RFC 7591 §2: without `scope` the server may choose a default; every scope we define,
     # each still asked of the user on the consent page.

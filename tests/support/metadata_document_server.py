@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +20,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.support.live import free_port
@@ -36,6 +36,7 @@ class Served:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    chunked: bool = False  # no Content-Length: the body comes in 1 KiB chunks until it ends
 
     def content(self) -> bytes:
         return self.body if self.body is not None else json.dumps(self.document).encode()
@@ -72,11 +73,25 @@ class DocumentServer:
             return Response(status_code=404)
         if served.delay:
             await asyncio.sleep(served.delay)
+        if served.chunked:
+            content = served.content()
+            chunks = (content[i : i + 1024] for i in range(0, len(content), 1024))
+            return StreamingResponse(
+                _iterate(chunks),
+                status_code=served.status,
+                headers={"content-type": served.content_type, **served.headers},
+            )
         return Response(
             served.content(),
             status_code=served.status,
             headers={"content-type": served.content_type, **served.headers},
         )
+
+
+async def _iterate(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)
 
 
 @contextmanager

@@ -169,7 +169,7 @@ async def test_url_client_id_at_par_pushes_the_request(
 
 INVALID = "the client metadata document is invalid: "
 # (change to the served answer, error_description)
-REFUSED_DOCUMENTS: dict[str, tuple[dict[str, Any], str]] = {
+REFUSED_DOCUMENTS: dict[str, tuple[dict[str, Any], str | None]] = {
     "mismatched-client-id": (
         {"document": {"client_id": "http://127.0.0.1/other.json"}},
         "the document's client_id is not the URL it was fetched from",
@@ -198,6 +198,44 @@ REFUSED_DOCUMENTS: dict[str, tuple[dict[str, Any], str]] = {
         {"document": {"grant_types": ["client_credentials"]}},
         "grant_types may only be authorization_code and refresh_token",
     ),
+    "grant-types-not-strings": (
+        {"document": {"grant_types": [{"a": 1}]}},
+        "grant_types may only be authorization_code and refresh_token",
+    ),
+    "secret-jwt-auth-method": (
+        {"document": {"token_endpoint_auth_method": "client_secret_jwt"}},
+        "token_endpoint_auth_method must be none or private_key_jwt",
+    ),
+    "redirect-uri-not-a-string": (
+        {"document": {"redirect_uris": [7]}},
+        INVALID + "redirect_uris must be an array of at most 20 strings",
+    ),
+    "redirect-uri-with-fragment": (
+        {"document": {"redirect_uris": ["https://app.example/cb#x"]}},
+        None,
+    ),
+    "client-name-not-a-string": (
+        {"document": {"client_name": ["x"]}},
+        INVALID + "client_name must be a string of at most 200 characters",
+    ),
+    "private-key-jwt-without-keys": (
+        {"document": {"token_endpoint_auth_method": "private_key_jwt"}},
+        INVALID + "private_key_jwt needs jwks or jwks_uri",
+    ),
+    "jwks-with-private-key": (
+        {
+            "document": {
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+            }
+        },
+        None,
+    ),
+    "deeply-nested": ({"body": b"[" * 3000 + b"]" * 3000}, None),
+    "invalid-utf8": (
+        {"body": b'{"client_id": "\xff"}'},
+        "the client metadata document is not JSON",
+    ),
     "unknown-scope": (
         {"document": {"scope": "openid admin"}},
         INVALID + "unknown scope: admin",
@@ -212,6 +250,10 @@ REFUSED_DOCUMENTS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "too-large": (
         {"document": {"client_name": "x" * 6000}},
+        "the client metadata document is too large",
+    ),
+    "too-large-without-content-length": (
+        {"body": b'{"client_id": "' + b"x" * 100_000 + b'"}', "chunked": True},
         "the client metadata document is too large",
     ),
     "not-json": ({"body": b"<html>hello</html>"}, "the client metadata document is not JSON"),
@@ -235,7 +277,7 @@ def serve_refused(docs: DocumentServer, change: dict[str, Any]) -> str:
     served = docs.served[PATH]
     document = {**served.document, **change.get("document", {})}
     served.document = {k: v for k, v in document.items() if v is not None}
-    for name in ("body", "status", "content_type", "delay"):
+    for name in ("body", "status", "content_type", "delay", "chunked"):
         if name in change:
             setattr(served, name, change[name])
     served.headers.update(change.get("headers", {}))
@@ -252,7 +294,7 @@ async def test_token_with_refused_document_is_invalid_client_and_stores_nothing(
     db: Database,
     docs: DocumentServer,
     change: dict[str, Any],
-    description: str,
+    description: str | None,
 ) -> None:
     client_id = serve_refused(docs, change)
     before = await snapshot(db)
@@ -260,6 +302,8 @@ async def test_token_with_refused_document_is_invalid_client_and_stores_nothing(
     response = await token_probe(auth_client, client_id)
 
     assert_oauth_error(response, "invalid_client", status=401, description=description)
+    if description is None:  # the exact text comes from a shared rule; it names the document
+        assert response.json()["error_description"].startswith("the client metadata document")
     assert "www-authenticate" not in response.headers  # no Basic credentials were sent
     assert docs.hits[PATH] == 1
     await assert_nothing_changed(auth_app, db, before)
@@ -273,6 +317,7 @@ async def test_authorize_with_refused_document_shows_our_error_page_and_stores_n
     auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, case: str
 ) -> None:
     change, description = REFUSED_DOCUMENTS[case]
+    assert description is not None
     client_id = serve_refused(docs, change)
     request = AuthorizationRequest(url_client(docs, client_id))
     before = await snapshot(db)
