@@ -12,7 +12,8 @@ SQLite cannot change a column's type in place, and rebuilding `client` (batch mo
 the table first, which with foreign keys on cascades to every consent, grant and token. The
 length of a VARCHAR means nothing to SQLite (the column stays TEXT affinity, nothing on disk
 changes), so there only the declared type in the schema text is rewritten, the way SQLite's
-own ALTER TABLE documentation describes ("Making Other Kinds Of Table Schema Changes").
+own ALTER TABLE documentation describes ("Making Other Kinds Of Table Schema Changes"). That
+reads the schema version, so this migration runs online only (nothing here uses `--sql`).
 """
 
 from collections.abc import Sequence
