@@ -104,9 +104,17 @@ class CachePolicy:
         return min(max(asked, self.floor), self.ceiling)
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedDocument:
+    """A document and when this instance fetched it (the clock of the app)."""
+
+    document: dict[str, Any]
+    fetched_at: datetime
+
+
 @dataclass(slots=True)
 class _Cached:
-    document: dict[str, Any]
+    fetched: FetchedDocument
     fresh_until: datetime
 
 
@@ -130,7 +138,7 @@ class MetadataDocumentFetcher:
         self._locks: dict[str, asyncio.Lock] = {}
         self.fetch_count = 0
 
-    async def document(self, url: str) -> dict[str, Any]:
+    async def document(self, url: str) -> FetchedDocument:
         """The document at `url`, from the cache while it is fresh."""
         cached = self._fresh(url)
         if cached is not None:
@@ -143,19 +151,21 @@ class MetadataDocumentFetcher:
                 if cached is not None:
                     return cached
                 document, lifetime = await self._fetch(url)
-                self._cache[url] = _Cached(document, self._clock() + lifetime)
+                now = self._clock()
+                fetched = FetchedDocument(document, now)
+                self._cache[url] = _Cached(fetched, now + lifetime)
                 self._cache.move_to_end(url)
                 while len(self._cache) > MAX_CACHED_DOCUMENTS:
                     self._cache.popitem(last=False)
-                return document
+                return fetched
         finally:
             if not lock.locked():
                 self._locks.pop(url, None)
 
-    def _fresh(self, url: str) -> dict[str, Any] | None:
+    def _fresh(self, url: str) -> FetchedDocument | None:
         cached = self._cache.get(url)
         if cached is not None and self._clock() < cached.fresh_until:
-            return cached.document
+            return cached.fetched
         return None
 
     def forget(self, url: str) -> None:

@@ -99,27 +99,31 @@ async def resolve_client(
         raise MetadataDocumentError(problem)
     # Fetched before the first database read: on SQLite a transaction holds the one writer
     # lock, and a slow document server must not hold it for everyone.
-    document = await fetcher.document(client_id)
+    fetched = await fetcher.document(client_id)
     existing = await repos.clients.get_by_client_id(client_id)
     if existing is not None and not existing.from_metadata_document:
         return existing  # a registered client with this id (none can be made so today) wins
-    # Checked and compared even when cached: a request that failed after storing a newer
-    # document rolled its row back, and the row must not stay behind the cache.
+    # Checked even when cached: a cached document may have been stored by a request that was
+    # then refused (and rolled back with it).
     try:
         spec, extra, id_token_alg = validate_document(
-            client_id, document, signing_algs=signing_algs
+            client_id, fetched.document, signing_algs=signing_algs
         )
     except MetadataDocumentError:
         fetcher.forget(client_id)  # a fixed document is seen on the next request
         raise
     values = _row_values(spec, extra, id_token_alg)
+    written = max(now, fetched.fetched_at)
     if existing is None:
-        new = Client(client_id=client_id, created_at=now, updated_at=now, **values)
+        new = Client(client_id=client_id, created_at=now, updated_at=written, **values)
         return await repos.clients.add_if_absent(new)
-    if any(getattr(existing, name) != value for name, value in values.items()):
+    # Only a copy fetched after the row was written replaces it: another instance may still
+    # hold an older copy in its cache and must not write it back over a newer one.
+    newer = fetched.fetched_at >= existing.updated_at
+    if newer and any(getattr(existing, name) != value for name, value in values.items()):
         for name, value in values.items():
             setattr(existing, name, value)
-        existing.updated_at = now
+        existing.updated_at = written
         await repos.clients.save(existing)
     return existing
 

@@ -10,12 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from auth_service.clients.registry import ClientChanges, rotate_client_secret, update_client
 from auth_service.config import AuthSettings
+from auth_service.main import create_app as create_auth_app
 from auth_service.repositories import Repositories
 from shared.models import Client, Consent, RefreshToken
+from tests.conftest import ISSUER
 from tests.factories import TestClient, TestUser
 from tests.support.assertions import assert_error_page, assert_oauth_error, redirect_params
 from tests.support.assertions_jwt import (
@@ -648,3 +651,27 @@ async def test_url_client_revokes_its_refresh_token(
 
     assert response.status_code == 200, response.text
     assert await db.count(RefreshToken, RefreshToken.revoked_at.is_not(None)) >= 1  # type: ignore[union-attr]
+
+
+async def test_instance_with_an_older_cached_document_does_not_write_it_back(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    client_id = docs.publish(PATH)
+    docs.served[PATH].headers["cache-control"] = "max-age=600"
+    other = create_auth_app(settings, clock=clock)  # a second instance on the same database
+    transport = httpx.ASGITransport(app=other)
+    async with (
+        LifespanManager(other),
+        httpx.AsyncClient(transport=transport, base_url=ISSUER) as other_client,
+    ):
+        assert await _fetches_after(other_client, docs, clock, 0) == 1  # caches the first copy
+        docs.served[PATH].document["client_name"] = "Agent Smith 2"
+        assert await _fetches_after(auth_client, docs, clock, 1) == 2  # fetches the new one
+        assert await _fetches_after(other_client, docs, clock, 1) == 2  # still its old copy
+
+    row = await db.get(Client, client_id)
+    assert row is not None and row.name == "Agent Smith 2"
