@@ -17,7 +17,7 @@ from auth_service.clients.registry import ClientChanges, rotate_client_secret, u
 from auth_service.config import AuthSettings
 from auth_service.main import create_app as create_auth_app
 from auth_service.repositories import Repositories
-from shared.models import Client, Consent, RefreshToken
+from shared.models import AuditEvent, Client, Consent, RefreshToken
 from tests.conftest import ISSUER
 from tests.factories import TestClient, TestUser
 from tests.support.assertions import assert_error_page, assert_oauth_error, redirect_params
@@ -675,3 +675,28 @@ async def test_instance_with_an_older_cached_document_does_not_write_it_back(
 
     row = await db.get(Client, client_id)
     assert row is not None and row.name == "Agent Smith 2"
+
+
+async def test_client_id_url_of_255_characters_fits_every_client_id_column(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    user: TestUser,
+) -> None:
+    path = "/" + "a" * (255 - len(docs.url("/")))
+    client_id = docs.publish(path, scope="openid offline_access")
+    assert len(client_id) == 255
+    request = AuthorizationRequest(url_client(docs, client_id), scope="openid offline_access")
+
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+    response = await exchange_code(auth_client, request, code)
+
+    assert response.status_code == 200, response.text
+    assert await db.count(Client, Client.client_id == client_id) == 1
+    assert await db.count(Consent, Consent.client_id == client_id) == 1
+    assert await db.count(RefreshToken, RefreshToken.client_id == client_id) == 1
+    await auth_app.state.audit_buffer.flush()
+    assert await db.count(AuditEvent, AuditEvent.client_id == client_id) >= 2  # consent, tokens
