@@ -186,6 +186,16 @@ class AuthSettings(BaseSettings):
     client_jwks_refetch_interval: float = Field(default=60.0, ge=1, le=3600)
     client_jwks_timeout: float = Field(default=2.0, gt=0, le=30)
     client_jwks_max_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-00, README
+    # "Client ID Metadata Documents"): an https URL as client_id names a JSON document we fetch
+    # (through the guarded fetcher) with this timeout and size limit, and keep as its
+    # Cache-Control / Expires headers say, but never shorter than the floor nor longer than the
+    # ceiling. Off: such client_ids are unknown clients and discovery does not offer them.
+    client_metadata_documents_enabled: bool = True
+    client_metadata_timeout: float = Field(default=3.0, gt=0, le=30)
+    client_metadata_max_bytes: int = Field(default=5 * 1024, ge=1024, le=64 * 1024)
+    client_metadata_min_ttl: int = Field(default=60, ge=0, le=86400)
+    client_metadata_max_ttl: int = Field(default=86400, ge=0, le=7 * 86400)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")
@@ -267,6 +277,10 @@ class AuthSettings(BaseSettings):
             raise ValueError(
                 "AUTH_FORWARDED_ALLOW_IPS=* would believe any client's X-Forwarded-For; "
                 "name your reverse proxies' addresses or networks instead"
+            )
+        if self.client_metadata_min_ttl > self.client_metadata_max_ttl:
+            raise ValueError(
+                "AUTH_CLIENT_METADATA_MIN_TTL must not exceed AUTH_CLIENT_METADATA_MAX_TTL"
             )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from auth_service.audit import Auditor
 from auth_service.clients.cache import ClientCache
+from auth_service.clients.metadata_documents import MetadataDocumentError, looks_like_document_url
 from auth_service.config import AuthSettings
 from auth_service.identity.authentication import SessionLifetime, current_session
 from auth_service.oauth.authorize.request_object import RequestObjectContext
@@ -20,7 +21,12 @@ from auth_service.oauth.client_auth import (
     authenticate_client,
     read_client_credentials,
 )
-from auth_service.oauth.requests import parse_form_items, require_unique, take_repeatable
+from auth_service.oauth.client_metadata_documents import resolve_client
+from auth_service.oauth.requests import (
+    parse_form_items,
+    require_unique,
+    take_repeatable,
+)
 from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.operations.key_lifecycle import KeyStore
@@ -35,6 +41,7 @@ from auth_service.unit_of_work import UnitOfWork
 from auth_service.web.pages import LoginRequired, session_cookie_of
 from shared.errors import InvalidClientError
 from shared.models import Client, User, UserSession
+from shared.models.types import CLIENT_ID_MAX_LENGTH
 
 
 async def get_settings(request: Request) -> AuthSettings:
@@ -195,7 +202,7 @@ async def _authenticate_client(
     cache: ClientCache = request.app.state.client_cache
 
     async def load(client_id: str) -> Client | None:
-        client = await uow.repos.clients.get_by_client_id(client_id)
+        client = await client_by_id(request, uow.repos, client_id)
         if client is not None:
             # Detached, so this request's rollback cannot expire the copy other requests share.
             uow.session.expunge(client)
@@ -204,7 +211,13 @@ async def _authenticate_client(
     async def lookup(client_id: str) -> Client | None:
         return await cache.get(client_id, load)
 
-    known = await lookup(credentials.client_id) is not None
+    try:
+        known = await lookup(credentials.client_id) is not None
+    except MetadataDocumentError as error:
+        # draft-ietf-oauth-client-id-metadata-document-00 §4.3: a client whose document cannot
+        # be had or used is not authenticated (the cause, never the document, is described).
+        await throttle.hit_address("client-auth-ip", ip, throttle.policy.unknown_clients_per_ip)
+        raise credentials.failure(str(error)) from None
     if not known:
         # No per-client key for ids that do not exist (random ids would crowd the counter store);
         # such failures count per address instead.
@@ -215,6 +228,24 @@ async def _authenticate_client(
         if known:
             await throttle.failed("client-auth", throttle_key, throttle.policy.client_auth)
         raise
+
+
+async def client_by_id(request: Request, repos: Repositories, client_id: str) -> Client | None:
+    """The client with this id: a URL (when metadata documents are enabled) is resolved through
+    its Client ID Metadata Document, raising MetadataDocumentError when that fails."""
+    settings: AuthSettings = request.app.state.settings
+    if settings.client_metadata_documents_enabled and looks_like_document_url(client_id):
+        return await resolve_client(
+            repos,
+            request.app.state.client_documents,
+            client_id,
+            development=settings.is_development,
+            signing_algs=settings.signing_algs,
+            now=request.app.state.clock(),
+        )
+    if len(client_id) > CLIENT_ID_MAX_LENGTH:
+        return None
+    return await repos.clients.get_by_client_id(client_id)
 
 
 def _jti_first_use(

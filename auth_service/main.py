@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -15,6 +15,7 @@ from starlette.responses import Response
 from auth_service.audit import AuditBuffer
 from auth_service.clients.cache import ClientCache
 from auth_service.clients.keys import ClientKeyFetcher
+from auth_service.clients.metadata_documents import CachePolicy, MetadataDocumentFetcher
 from auth_service.config import AuthSettings, get_settings
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.dpop import DpopPolicy
@@ -108,6 +109,16 @@ def create_app(
             max_bytes=settings.client_jwks_max_bytes,
             development=settings.is_development,
         )
+        app.state.client_documents = MetadataDocumentFetcher(
+            timeout=settings.client_metadata_timeout,
+            max_bytes=settings.client_metadata_max_bytes,
+            cache=CachePolicy(
+                floor=timedelta(seconds=settings.client_metadata_min_ttl),
+                ceiling=timedelta(seconds=settings.client_metadata_max_ttl),
+            ),
+            development=settings.is_development,
+            clock=clock,
+        )
         app.state.device_cookies = DeviceCookies(
             app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl
         )
@@ -151,6 +162,7 @@ def create_app(
             await notifier.aclose()
             await app.state.throttle.store.aclose()
             await app.state.client_keys.aclose()
+            await app.state.client_documents.aclose()
             if app.state.replay_guard is not None:
                 await app.state.replay_guard.aclose()
             await engine.dispose()

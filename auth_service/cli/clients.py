@@ -54,6 +54,8 @@ def _client_json(client: Client) -> dict[str, Any]:
         "resources": client.resources,
         # Shown only when set, like the JWT authentication fields.
         **({"may_exchange_for": client.may_exchange_for} if client.may_exchange_for else {}),
+        # Copied from its Client ID Metadata Document (the client_id is its URL): not editable.
+        "from_metadata_document": client.from_metadata_document,
     }
 
 

@@ -336,6 +336,7 @@ async def update_client(
     repos: Repositories, client: Client, changes: ClientChanges, *, now: datetime
 ) -> Client:
     """Apply `changes` under the same rules as registration; nothing is saved if any is invalid."""
+    _refuse_document_client(client)
 
     def pick(new: T | None, old: T) -> T:
         return old if new is None else new
@@ -431,6 +432,16 @@ async def _validate_exchange_sources(repos: Repositories, client_ids: Sequence[s
             raise ClientMetadataError(f"no such client: {client_id[:64]}", field="may_exchange_for")
 
 
+def _refuse_document_client(client: Client) -> None:
+    """A client copied from its Client ID Metadata Document changes only with that document,
+    and never gets a secret (draft-ietf-oauth-client-id-metadata-document-00 §4.1)."""
+    if client.from_metadata_document:
+        raise ClientMetadataError(
+            "this client is defined by its client metadata document; change the document",
+            field="client_id",
+        )
+
+
 def _keys_after(changes: ClientChanges, client: Client) -> ClientKeys | None:
     """The keys a change leaves: the new ones, none when the client stops using them, or the
     registered ones."""
@@ -483,6 +494,7 @@ async def delete_client(repos: Repositories, client: Client, *, now: datetime) -
 async def rotate_client_secret(
     repos: Repositories, client: Client, *, now: datetime, seal: Sealer | None = None
 ) -> str:
+    _refuse_document_client(client)
     if client.is_public:
         raise ClientMetadataError("a public client has no secret", field="client_secret")
     sealed = client.token_endpoint_auth_method in SEALED_SECRET_METHODS

@@ -21,6 +21,7 @@ def provider_metadata(
     signing_algs: Iterable[str],
     registration_enabled: bool,
     require_pushed_authorization_requests: bool = False,
+    client_id_metadata_documents: bool = False,
 ) -> dict[str, Any]:
     claims = sorted(
         {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash"}
@@ -70,6 +71,9 @@ def provider_metadata(
         metadata[f"{endpoint}_endpoint_auth_signing_alg_values_supported"] = list(
             ASSERTION_SIGNING_ALGORITHMS
         )
+    if client_id_metadata_documents:
+        # draft-ietf-oauth-client-id-metadata-document-00 §5: an https URL may be a client_id.
+        metadata["client_id_metadata_document_supported"] = True
     if registration_enabled:
         metadata["registration_endpoint"] = f"{issuer}/oauth/register"  # RFC 8414 §2
     return metadata

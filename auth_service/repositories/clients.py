@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth_service.repositories.upsert import insert_for
 from shared.models import Client
 
 
@@ -26,6 +27,20 @@ class ClientRepository:
         self.session.add(client)
         await self.session.flush()
         return client
+
+    async def add_if_absent(self, client: Client) -> Client:
+        """Insert `client` unless a row with its id exists (a concurrent request wrote it first:
+        the conflict clause settles the race); return the stored row."""
+        self.changed.add(client.client_id)
+        values = {column.name: getattr(client, column.name) for column in Client.__table__.columns}  # type: ignore[attr-defined]
+        await self.session.exec(
+            insert_for(self.session, Client)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["client_id"])
+        )
+        stored = await self.session.get(Client, client.client_id, populate_existing=True)
+        assert stored is not None  # noqa: S101 - inserted or already there
+        return stored
 
     async def save(self, client: Client) -> Client:
         """Write the changes made to a loaded client."""

@@ -7,15 +7,17 @@ from dataclasses import replace
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from auth_service.clients.metadata_documents import MetadataDocumentError
 from auth_service.deps import (
     AuditorDep,
     ClientIp,
     KeyStoreDep,
     Now,
-    OptionalSession,
     ReposDep,
     SettingsDep,
     ThrottleDep,
+    client_by_id,
+    get_browser_session,
     request_object_context,
 )
 from auth_service.oauth.authorize.pending import save_pending
@@ -30,7 +32,8 @@ from auth_service.oauth.id_token_hint import validate_min_auth_time
 from auth_service.oauth.requests import parse_form_items, take_repeatable, unique_params
 from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.routes.authorization_flow import decide, finish_with_code, to_step_page
-from shared.errors import OAuthError
+from shared.errors import InvalidRequestError, OAuthError
+from shared.models import Client
 
 router = APIRouter(tags=["oauth"])
 
@@ -50,7 +53,6 @@ async def _request_items(request: Request) -> list[tuple[str, str]]:
 async def authorize(
     request: Request,
     repos: ReposDep,
-    session: OptionalSession,
     settings: SettingsDep,
     audit: AuditorDep,
     keys: KeyStoreDep,
@@ -62,9 +64,10 @@ async def authorize(
     # RFC 8707 §2.1: `resource` may be repeated, unlike every other parameter.
     items, resources = take_repeatable(await _request_items(request), RESOURCE_PARAM)
     params, repeated = unique_params(items)
-    client = None
-    if "client_id" in params and len(params["client_id"]) <= 64:
-        client = await repos.clients.get_by_client_id(params["client_id"])
+    client = await _client(request, repos, params.get("client_id"))
+    # Read after the client: resolving a URL client_id may fetch its metadata document, and no
+    # database transaction should wait on that (deps.client_by_id).
+    session = await get_browser_session(request, repos, now)
     sent = await authorization_params(
         repos,
         params,
@@ -90,3 +93,14 @@ async def authorize(
         repos, authz, now=now, ttl=settings.pending_request_ttl, min_auth_time=min_auth_time
     )
     return to_step_page(step, request_id)
+
+
+async def _client(request: Request, repos: ReposDep, client_id: str | None) -> Client | None:
+    """The client named by the request, or None; a URL client_id whose metadata document
+    cannot be used is shown on our error page, never redirected (RFC 6749 §4.1.2.1)."""
+    if client_id is None:
+        return None
+    try:
+        return await client_by_id(request, repos, client_id)
+    except MetadataDocumentError as error:
+        raise AuthorizationPageError(InvalidRequestError(str(error))) from None

@@ -27,6 +27,7 @@ async def connected_apps(
         {
             "client_id": client.client_id,
             "name": client.name,
+            "published_by": client.published_by,
             "scopes": describe(consent.scopes),
             "granted_at": consent.created_at,
             "last_used_at": last_used.get(client.client_id),

@@ -47,6 +47,7 @@ async def _consent_page(
         {
             "title": f"Allow {client.name if client else 'this app'}?",
             "client": client,
+            "published_by": client.published_by if client else None,
             "user": user,
             "scopes": describe(authz.scopes),
             "request_id": pending.id,

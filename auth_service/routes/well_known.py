@@ -27,6 +27,7 @@ async def discovery(settings: SettingsDep) -> JSONResponse:
         scopes=SCOPES,
         signing_algs=settings.signing_algs,
         registration_enabled=settings.registration_enabled,
+        client_id_metadata_documents=settings.client_metadata_documents_enabled,
         require_pushed_authorization_requests=settings.require_par,
     )
     return JSONResponse(metadata, headers=_cache_headers(settings.discovery_max_age))

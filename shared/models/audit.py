@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import JSON, Field, SQLModel
 
-from shared.models.types import UTCDateTime
+from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 
 
 class AuditEvent(SQLModel, table=True):
@@ -17,7 +17,7 @@ class AuditEvent(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime, index=True)
     event: str = Field(max_length=64, index=True)
     user_id: str | None = Field(default=None, max_length=36, index=True)
-    client_id: str | None = Field(default=None, max_length=64)
+    client_id: str | None = Field(default=None, max_length=CLIENT_ID_MAX_LENGTH)
     request_id: str | None = Field(default=None, max_length=64)
     ip: str | None = Field(default=None, max_length=64)
     details: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

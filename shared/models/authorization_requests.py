@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import JSON, Field, SQLModel
 
-from shared.models.types import UTCDateTime
+from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 
 
 class PendingAuthorization(SQLModel, table=True):
@@ -17,7 +17,10 @@ class PendingAuthorization(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     client_id: str = Field(
-        max_length=64, foreign_key="client.client_id", ondelete="CASCADE", index=True
+        max_length=CLIENT_ID_MAX_LENGTH,
+        foreign_key="client.client_id",
+        ondelete="CASCADE",
+        index=True,
     )
     # The validated parameters (redirect_uri, scope, state, nonce, PKCE, prompt, ...).
     params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import JSON, Field, SQLModel, Text
 
-from shared.models.types import UTCDateTime
+from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 from shared.scopes import parse_scope
 
 
 class Client(SQLModel, table=True):
     __tablename__ = "client"
 
-    client_id: str = Field(primary_key=True, max_length=64)
+    client_id: str = Field(primary_key=True, max_length=CLIENT_ID_MAX_LENGTH)
     # SHA-256 hex digest of the secret; None for public clients (RFC 6749 §2.1).
     client_secret_hash: str | None = Field(default=None, max_length=64)
     name: str = Field(max_length=200)
@@ -68,6 +69,10 @@ class Client(SQLModel, table=True):
     # RFC 8693 §5 policy: the other clients whose users' access tokens this client may present
     # as subject (or actor) tokens in a token exchange; its own it always may.
     may_exchange_for: list[str] = Field(default_factory=list, sa_type=JSON)
+    # draft-ietf-oauth-client-id-metadata-document-00: the client_id is an https URL and this
+    # row is a copy of the JSON document found there (auth_service/clients/metadata_documents.py),
+    # rewritten whenever the document is fetched again; never edited by the CLI or the portal.
+    from_metadata_document: bool = False
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -80,7 +85,19 @@ class Client(SQLModel, table=True):
         """Registered by the operator (CLI), not self-service (portal, dynamic registration):
         only such a client's URIs are redirected to without the user choosing to (RFC 9700
         §4.11.2), so self-registered ones cannot turn us into an open redirector."""
-        return self.owner_id is None and self.registration_access_token_hash is None
+        return (
+            self.owner_id is None
+            and self.registration_access_token_hash is None
+            # Anyone can publish a metadata document (draft-ietf-oauth-client-id-metadata-document
+            # -00 §6): such a client is as unvetted as a self-registered one.
+            and not self.from_metadata_document
+        )
+
+    @property
+    def published_by(self) -> str | None:
+        """The host of a metadata-document client's URL: the one part of it nobody else can
+        claim (its name is whatever the document says), shown wherever the client is named."""
+        return urlsplit(self.client_id).hostname if self.from_metadata_document else None
 
     def allows_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.grant_types

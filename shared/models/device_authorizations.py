@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from shared.models.types import UTCDateTime
+from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 from shared.scopes import parse_scope
 
 # RFC 8628 §3.5: what the user has said so far.
@@ -22,7 +22,7 @@ class DeviceAuthorization(SQLModel, table=True):
     device_code_hash: str = Field(primary_key=True, max_length=64)
     user_code_hash: str = Field(max_length=64, unique=True, index=True)
     client_id: str = Field(
-        max_length=64, foreign_key="client.client_id", ondelete="CASCADE", index=True
+        max_length=CLIENT_ID_MAX_LENGTH, foreign_key="client.client_id", ondelete="CASCADE", index=True
     )
     scope: str = Field(max_length=1000)
     status: str = Field(default=PENDING, max_length=16)

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import JSON, Field, SQLModel
 
-from shared.models.types import UTCDateTime
+from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 from shared.scopes import parse_scope
 
 
@@ -27,7 +27,10 @@ class Consent(SQLModel, table=True):
         max_length=36, foreign_key="user_account.id", ondelete="CASCADE", primary_key=True
     )
     client_id: str = Field(
-        max_length=64, foreign_key="client.client_id", ondelete="CASCADE", primary_key=True
+        max_length=CLIENT_ID_MAX_LENGTH,
+        foreign_key="client.client_id",
+        ondelete="CASCADE",
+        primary_key=True,
     )
     scope: str = Field(max_length=1000)
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -46,7 +49,10 @@ class Grant(SQLModel, table=True):
         max_length=36, foreign_key="user_account.id", ondelete="CASCADE", index=True
     )
     client_id: str = Field(
-        max_length=64, foreign_key="client.client_id", ondelete="CASCADE", index=True
+        max_length=CLIENT_ID_MAX_LENGTH,
+        foreign_key="client.client_id",
+        ondelete="CASCADE",
+        index=True,
     )
     scope: str = Field(max_length=1000)
     auth_time: datetime = Field(sa_type=UTCDateTime)
@@ -75,7 +81,9 @@ class AuthorizationCode(SQLModel, table=True):
 
     code_hash: str = Field(primary_key=True, max_length=64)
     grant_id: str = Field(max_length=32, foreign_key="grant.id", ondelete="CASCADE", index=True)
-    client_id: str = Field(max_length=64, foreign_key="client.client_id", ondelete="CASCADE")
+    client_id: str = Field(
+        max_length=CLIENT_ID_MAX_LENGTH, foreign_key="client.client_id", ondelete="CASCADE"
+    )
     user_id: str = Field(max_length=36, foreign_key="user_account.id", ondelete="CASCADE")
     # None when the request omitted redirect_uri (RFC 6749 §4.1.3 then needs none at the token).
     redirect_uri: str | None = Field(default=None, max_length=2000)
@@ -99,7 +107,9 @@ class RefreshToken(SQLModel, table=True):
 
     token_hash: str = Field(primary_key=True, max_length=64)
     grant_id: str = Field(max_length=32, foreign_key="grant.id", ondelete="CASCADE", index=True)
-    client_id: str = Field(max_length=64, foreign_key="client.client_id", ondelete="CASCADE")
+    client_id: str = Field(
+        max_length=CLIENT_ID_MAX_LENGTH, foreign_key="client.client_id", ondelete="CASCADE"
+    )
     scope: str = Field(max_length=1000)
     parent_hash: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = Field(sa_type=UTCDateTime)

@@ -29,3 +29,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)  # noqa: S101 - the column only holds datetimes
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Long enough for a client_id that is a URL (a Client ID Metadata Document, README "Client ID
+# Metadata Documents"); every column holding a client_id has this length.
+CLIENT_ID_MAX_LENGTH = 255

@@ -68,6 +68,7 @@ def test_cli_clients_create_with_can_introspect_is_listed_with_it(stack: LiveSta
             "id_token_signed_response_alg": None,
             "profile": None,
             "resources": None,
+            "from_metadata_document": False,
         }
     ]
     assert client_row(stack, created["client_id"]).client_secret_hash == hash_token(

@@ -23,6 +23,7 @@ from auth_service.oauth.client_auth.none import NoneAuth
 from auth_service.oauth.client_auth.private_key_jwt import PrivateKeyJwt
 from shared.errors import InvalidClientError, InvalidRequestError
 from shared.models import Client
+from shared.models.types import CLIENT_ID_MAX_LENGTH
 
 __all__ = [
     "ASSERTION_SIGNING_ALGORITHMS",
@@ -106,7 +107,11 @@ async def authenticate_client(
     credentials: ClientCredentials, lookup: ClientLookup, context: ClientAuthContext | None = None
 ) -> Client:
     """Return the client these credentials prove, or raise InvalidClientError."""
-    client = await lookup(credentials.client_id) if len(credentials.client_id) <= 64 else None
+    client = (
+        await lookup(credentials.client_id)
+        if len(credentials.client_id) <= CLIENT_ID_MAX_LENGTH
+        else None
+    )
     if client is None:
         raise credentials.failure("client authentication failed")
     method = credentials.method

@@ -1,0 +1,238 @@
+"""Fetching Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-00): the
+rules for a client_id that is a URL, and the guarded, cached fetch of the JSON document there.
+
+Anyone can make us fetch such a URL by sending it as a client_id, so the fetch is the security
+rules' one guarded fetcher (auth_service.security.egress): outside development only https and
+only global addresses (checked on the address dialled), no redirects, a short timeout, a small
+size limit read as a stream (§6.5 SSRF, §6.6 maximum response size). Documents are kept in
+process memory as their HTTP cache headers say, between a floor and a ceiling (§4.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+from auth_service.security.egress import InternalAddressError, global_addresses, outbound_client
+from shared.models.types import CLIENT_ID_MAX_LENGTH
+from shared.tokens import strict_json
+
+logger = logging.getLogger(__name__)
+
+MAX_CACHED_DOCUMENTS = 10_000
+# application/json, or a more specific application/<something>+json (§4.1).
+_JSON_MEDIA_TYPE = re.compile(r"application/([a-z0-9.!#$&^_-]+\+)?json", re.IGNORECASE)
+
+
+class MetadataDocumentError(Exception):
+    """The client_id URL or its document cannot be used; the message is safe to show (ASCII)."""
+
+
+def looks_like_document_url(client_id: str) -> bool:
+    """A client_id we would resolve by fetching it: our own ids never contain a colon."""
+    return client_id.startswith(("https://", "http://"))
+
+
+def client_id_url_problem(url: str, *, development: bool) -> str | None:
+    """§3: an https URL with a path, no fragment, no user name or password, no dot segments.
+    Development also takes http (README "Client ID Metadata Documents"). At most
+    CLIENT_ID_MAX_LENGTH characters, so it fits every client_id column."""
+    if len(url) > CLIENT_ID_MAX_LENGTH:
+        return f"the client_id URL is longer than {CLIENT_ID_MAX_LENGTH} characters"
+    if not url.isascii() or not url.isprintable() or " " in url:
+        return "the client_id URL must be printable ASCII without spaces"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "the client_id URL is malformed"
+    schemes = ("https", "http") if development else ("https",)
+    if parts.scheme not in schemes or not host:
+        return "the client_id URL must be an absolute https URL"
+    if "#" in url:
+        return "the client_id URL must not contain a fragment"
+    if "@" in parts.netloc:
+        return "the client_id URL must not contain a user name or password"
+    if parts.path in ("", "/"):
+        return "the client_id URL must contain a path"
+    if any(segment in (".", "..") for segment in parts.path.split("/")):
+        return "the client_id URL must not contain dot segments"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """How long a document is kept: `floor` and `ceiling` bound what its headers ask (§4.4)."""
+
+    floor: timedelta
+    ceiling: timedelta
+
+    def lifetime(self, headers: httpx.Headers, now: datetime) -> timedelta:
+        """RFC 9111 §5.2.2 / §5.3: no-store and no-cache keep it only for the floor, max-age
+        wins over Expires; with neither, the floor."""
+        directives = {
+            part.strip().lower().split("=", 1)[0]: part.strip().split("=", 1)[-1].strip('"')
+            for part in headers.get("cache-control", "").split(",")
+            if part.strip()
+        }
+        asked: timedelta | None = None
+        if "no-store" in directives or "no-cache" in directives:
+            asked = timedelta()
+        elif "max-age" in directives:
+            try:
+                asked = timedelta(seconds=max(0, int(directives["max-age"])))
+            except ValueError:
+                asked = timedelta()  # RFC 9111 §4.2.1: an invalid max-age means stale
+        elif "expires" in headers:
+            try:
+                asked = parsedate_to_datetime(headers["expires"]) - now
+            except (TypeError, ValueError):
+                asked = timedelta()  # RFC 9111 §5.3: an invalid date means already expired
+        if asked is None:
+            return self.floor
+        return min(max(asked, self.floor), self.ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedDocument:
+    """A document and when this instance fetched it (the clock of the app)."""
+
+    document: dict[str, Any]
+    fetched_at: datetime
+
+
+@dataclass(slots=True)
+class _Cached:
+    fetched: FetchedDocument
+    fresh_until: datetime
+
+
+class MetadataDocumentFetcher:
+    """One per process (app state): the outbound httpx client and the documents it fetched."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        max_bytes: int,
+        cache: CachePolicy,
+        development: bool,
+        clock: Callable[[], datetime],
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._http = http or outbound_client(timeout=timeout, development=development)
+        self._timeout, self._max_bytes = timeout, max_bytes
+        self._policy, self._development, self._clock = cache, development, clock
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.fetch_count = 0
+
+    async def document(self, url: str) -> FetchedDocument:
+        """The document at `url`, from the cache while it is fresh."""
+        cached = self._fresh(url)
+        if cached is not None:
+            return cached
+        # Requests for one URL at the same moment share a single fetch.
+        lock = self._locks.setdefault(url, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._fresh(url)
+                if cached is not None:
+                    return cached
+                document, lifetime = await self._fetch(url)
+                now = self._clock()
+                fetched = FetchedDocument(document, now)
+                self._cache[url] = _Cached(fetched, now + lifetime)
+                self._cache.move_to_end(url)
+                while len(self._cache) > MAX_CACHED_DOCUMENTS:
+                    self._cache.popitem(last=False)
+                return fetched
+        finally:
+            if not lock.locked():
+                self._locks.pop(url, None)
+
+    def _fresh(self, url: str) -> FetchedDocument | None:
+        cached = self._cache.get(url)
+        if cached is not None and self._clock() < cached.fresh_until:
+            return cached.fetched
+        return None
+
+    def forget(self, url: str) -> None:
+        """Drop a document (it was invalid), so the next request fetches it again."""
+        self._cache.pop(url, None)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _fetch(self, url: str) -> tuple[dict[str, Any], timedelta]:
+        problem = client_id_url_problem(url, development=self._development)
+        if problem is not None:
+            raise MetadataDocumentError(problem)
+        if not self._development:
+            await _refuse_internal_resolution(url)
+        self.fetch_count += 1
+        try:
+            # httpx's timeout bounds each step; this bounds the whole fetch (a byte a second).
+            async with (
+                asyncio.timeout(self._timeout),
+                self._http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+            ):
+                body = await self._read(response)
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
+            logger.warning("client metadata document fetch failed: %s", type(exc).__name__)
+            raise MetadataDocumentError(
+                "the client metadata document could not be fetched"
+            ) from None
+        try:
+            document = strict_json(body)
+        except (ValueError, UnicodeDecodeError):
+            raise MetadataDocumentError("the client metadata document is not JSON") from None
+        if not isinstance(document, dict):
+            raise MetadataDocumentError("the client metadata document is not a JSON object")
+        return document, self._policy.lifetime(response.headers, self._clock())
+
+    async def _read(self, response: httpx.Response) -> bytes:
+        # §4: a 200 answer only; a redirect is not followed (it could lead anywhere).
+        if response.is_redirect:
+            raise MetadataDocumentError("the client metadata document URL redirects")
+        if response.status_code != 200:
+            raise MetadataDocumentError(
+                f"the client metadata document answered HTTP {response.status_code}"
+            )
+        media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
+        if not _JSON_MEDIA_TYPE.fullmatch(media_type):
+            raise MetadataDocumentError("the client metadata document is not served as JSON")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise MetadataDocumentError("the client metadata document is too large")
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body.extend(chunk)
+            if len(body) > self._max_bytes:  # stop reading: never hold more than the limit
+                raise MetadataDocumentError("the client metadata document is too large")
+        return bytes(body)
+
+
+async def _refuse_internal_resolution(url: str) -> None:
+    """A clear error for a host that resolves inside; the fetch itself dials only the global
+    addresses it resolved (egress.py), which also stops a name that changes its answer."""
+    parts = urlsplit(url)
+    try:
+        await global_addresses(parts.hostname or "", parts.port or 443)
+    except InternalAddressError:
+        raise MetadataDocumentError(
+            "the client_id URL resolves to a private or loopback address"
+        ) from None
+    except httpcore.ConnectError:
+        raise MetadataDocumentError("the client_id URL host cannot be resolved") from None

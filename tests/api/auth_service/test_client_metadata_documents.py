@@ -1,0 +1,702 @@
+"""Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-00): a URL as
+client_id at /oauth/authorize, /oauth/par and /oauth/token, resolved by fetching its document
+from a real local web server; every refusal, the cache, discovery and the consent page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from auth_service.clients.registry import ClientChanges, rotate_client_secret, update_client
+from auth_service.config import AuthSettings
+from auth_service.main import create_app as create_auth_app
+from auth_service.repositories import Repositories
+from shared.models import AuditEvent, Client, Consent, RefreshToken
+from tests.conftest import ISSUER
+from tests.factories import TestClient, TestUser
+from tests.support.assertions import assert_error_page, assert_oauth_error, redirect_params
+from tests.support.assertions_jwt import (
+    assertion_claims,
+    assertion_form,
+    jwks_of,
+    new_client_key,
+    sign_assertion,
+)
+from tests.support.clock import TestClock
+from tests.support.db import Database
+from tests.support.flows import (
+    AuthorizationRequest,
+    authorize,
+    csrf_from,
+    exchange_code,
+    login,
+    request_id_from,
+)
+from tests.support.forge import unverified_claims
+from tests.support.lifecycle import snapshot
+from tests.support.metadata_document_server import DocumentServer, document_server
+from tests.support.token_endpoint import refresh
+
+PATH = "/oauth/client.json"
+
+
+@pytest.fixture
+def setting_overrides() -> dict[str, Any]:
+    """Parametrize with AuthSettings fields to change for one test."""
+    return {}
+
+
+@pytest.fixture
+def settings(settings: AuthSettings, setting_overrides: dict[str, Any]) -> AuthSettings:
+    # The client cache (2 s of real time) would hide the document cache these tests observe.
+    return settings.model_copy(update={"client_cache_ttl": 0, **setting_overrides})
+
+
+@pytest.fixture
+def docs() -> Iterator[DocumentServer]:
+    with document_server() as server:
+        yield server
+
+
+def url_client(docs: DocumentServer, client_id: str) -> TestClient:
+    """The test-side view of a URL client: its id and first redirect URI (nothing stored)."""
+    now = datetime.now(UTC)
+    redirect_uri = docs.url("/callback")
+    client = Client(
+        client_id=client_id, name="", redirect_uris=[redirect_uri], created_at=now, updated_at=now
+    )
+    return TestClient(client, None)
+
+
+async def token_probe(auth: httpx.AsyncClient, client_id: str) -> httpx.Response:
+    """A token request that gets as far as client authentication and then fails on the code."""
+    return await auth.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "code": "no-such-code",
+            "redirect_uri": "http://127.0.0.1/callback",
+            "code_verifier": "v" * 43,
+        },
+    )
+
+
+async def assert_nothing_changed(
+    auth_app: FastAPI, db: Database, before: dict[str, list[tuple[Any, ...]]]
+) -> None:
+    await auth_app.state.audit_buffer.flush()
+    after = await snapshot(db)
+    assert after == before
+    assert await db.count(Client) == 0
+
+
+# --- the whole flow ----------------------------------------------------------------------------
+
+
+async def test_url_client_id_code_flow_with_pkce_issues_tokens_and_refreshes(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, user: TestUser
+) -> None:
+    client_id = docs.publish(PATH, scope="openid profile read:notes offline_access")
+    client = url_client(docs, client_id)
+    request = AuthorizationRequest(client, scope="openid read:notes offline_access")
+
+    code = redirect_params(await authorize(auth_client, request, user), client.redirect_uri)["code"]
+    response = await exchange_code(auth_client, request, code)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert body["scope"] == "openid read:notes offline_access"
+    assert unverified_claims(body["access_token"])["client_id"] == client_id
+    assert unverified_claims(body["id_token"])["aud"] == client_id
+    row = await db.get(Client, client_id)
+    assert row is not None
+    assert row.from_metadata_document is True
+    assert row.is_public is True
+    assert row.client_secret_hash is None
+    assert row.name == "Agent Smith"
+    assert row.redirect_uris == [client.redirect_uri]
+    assert row.token_endpoint_auth_method == "none"
+    assert row.is_vetted is False  # anyone can publish one: treated as self-registered
+    assert await db.count(Consent, Consent.client_id == client_id) == 1
+
+    refreshed = await refresh(auth_client, client, body["refresh_token"])
+
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["refresh_token"] != body["refresh_token"]  # rotated (RFC 9700)
+    assert await db.count(RefreshToken, RefreshToken.client_id == client_id) == 2
+    assert docs.hits[PATH] == 1  # one fetch, then the cache
+    apps = await auth_client.get("/account/apps")
+    assert "<h2>Agent Smith</h2>" in apps.text
+    assert "Published by <strong>127.0.0.1</strong>" in apps.text
+
+
+async def test_url_client_id_consent_page_shows_the_host_prominently(
+    auth_client: httpx.AsyncClient, docs: DocumentServer, user: TestUser
+) -> None:
+    client_id = docs.publish(PATH, client_name="Totally Google")
+    request = AuthorizationRequest(url_client(docs, client_id))
+
+    started = await auth_client.get(request.url())
+    request_id = request_id_from(started.headers["location"])
+    logged_in = await login(auth_client, user, request_id=request_id)
+    page = await auth_client.get(logged_in.headers["location"])
+
+    assert page.status_code == 200, page.text
+    assert "<strong>Totally Google</strong> wants to access your account" in page.text
+    assert "App published by <strong>127.0.0.1</strong>" in page.text
+    assert "Anyone can publish an app description on their own website" in page.text
+    assert csrf_from(page.text)
+
+
+async def test_url_client_id_at_par_pushes_the_request(
+    auth_client: httpx.AsyncClient, docs: DocumentServer
+) -> None:
+    client_id = docs.publish(PATH)
+    request = AuthorizationRequest(url_client(docs, client_id))
+
+    response = await auth_client.post("/oauth/par", data=request.params())
+
+    assert response.status_code == 201, response.text
+    assert set(response.json()) == {"request_uri", "expires_in"}
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+INVALID = "the client metadata document is invalid: "
+# (change to the served answer, error_description)
+REFUSED_DOCUMENTS: dict[str, tuple[dict[str, Any], str | None]] = {
+    "mismatched-client-id": (
+        {"document": {"client_id": "http://127.0.0.1/other.json"}},
+        "the document's client_id is not the URL it was fetched from",
+    ),
+    "missing-redirect-uris": (
+        {"document": {"redirect_uris": None}},
+        "the document must list its redirect_uris",
+    ),
+    "empty-redirect-uris": (
+        {"document": {"redirect_uris": []}},
+        "the document must list its redirect_uris",
+    ),
+    "client-secret": (
+        {"document": {"client_secret": "shh"}},
+        "a client metadata document must not contain client_secret",
+    ),
+    "client-secret-expires-at": (
+        {"document": {"client_secret_expires_at": 0}},
+        "a client metadata document must not contain client_secret_expires_at",
+    ),
+    "secret-auth-method": (
+        {"document": {"token_endpoint_auth_method": "client_secret_basic"}},
+        "token_endpoint_auth_method must be none or private_key_jwt",
+    ),
+    "client-credentials-grant": (
+        {"document": {"grant_types": ["client_credentials"]}},
+        "grant_types may only be authorization_code and refresh_token",
+    ),
+    "grant-types-not-strings": (
+        {"document": {"grant_types": [{"a": 1}]}},
+        "grant_types may only be authorization_code and refresh_token",
+    ),
+    "secret-jwt-auth-method": (
+        {"document": {"token_endpoint_auth_method": "client_secret_jwt"}},
+        "token_endpoint_auth_method must be none or private_key_jwt",
+    ),
+    "redirect-uri-not-a-string": (
+        {"document": {"redirect_uris": [7]}},
+        INVALID + "redirect_uris must be an array of at most 20 strings",
+    ),
+    "redirect-uri-with-fragment": (
+        {"document": {"redirect_uris": ["https://app.example/cb#x"]}},
+        None,
+    ),
+    "client-name-not-a-string": (
+        {"document": {"client_name": ["x"]}},
+        INVALID + "client_name must be a string of at most 200 characters",
+    ),
+    "private-key-jwt-without-keys": (
+        {"document": {"token_endpoint_auth_method": "private_key_jwt"}},
+        INVALID + "private_key_jwt needs jwks or jwks_uri",
+    ),
+    "jwks-with-private-key": (
+        {
+            "document": {
+                "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]},
+            }
+        },
+        None,
+    ),
+    "deeply-nested": ({"body": b"[" * 3000 + b"]" * 3000}, None),
+    "invalid-utf8": (
+        {"body": b'{"client_id": "\xff"}'},
+        "the client metadata document is not JSON",
+    ),
+    "unknown-scope": (
+        {"document": {"scope": "openid admin"}},
+        INVALID + "unknown scope: admin",
+    ),
+    "bad-logo-uri": (
+        {"document": {"logo_uri": "javascript:alert(1)"}},
+        INVALID + "the URL must be an absolute https URL",
+    ),
+    "unsupported-metadata": (
+        {"document": {"request_uris": ["https://x.example/r"]}},
+        INVALID + "request_uris is not supported by this server",
+    ),
+    "too-large": (
+        {"document": {"client_name": "x" * 6000}},
+        "the client metadata document is too large",
+    ),
+    "too-large-without-content-length": (
+        {"body": b'{"client_id": "' + b"x" * 100_000 + b'"}', "chunked": True},
+        "the client metadata document is too large",
+    ),
+    "not-json": ({"body": b"<html>hello</html>"}, "the client metadata document is not JSON"),
+    "json-array": ({"body": b"[1, 2]"}, "the client metadata document is not a JSON object"),
+    "html-content-type": (
+        {"content_type": "text/html"},
+        "the client metadata document is not served as JSON",
+    ),
+    "not-found": ({"status": 404}, "the client metadata document answered HTTP 404"),
+    "server-error": ({"status": 500}, "the client metadata document answered HTTP 500"),
+    "redirect": (
+        {"status": 302, "headers": {"location": "http://127.0.0.1:1/elsewhere.json"}},
+        "the client metadata document URL redirects",
+    ),
+    "timeout": ({"delay": 2.0}, "the client metadata document could not be fetched"),
+}
+
+
+def serve_refused(docs: DocumentServer, change: dict[str, Any]) -> str:
+    client_id = docs.publish(PATH)
+    served = docs.served[PATH]
+    document = {**served.document, **change.get("document", {})}
+    served.document = {k: v for k, v in document.items() if v is not None}
+    for name in ("body", "status", "content_type", "delay", "chunked"):
+        if name in change:
+            setattr(served, name, change[name])
+    served.headers.update(change.get("headers", {}))
+    return client_id
+
+
+@pytest.mark.parametrize("setting_overrides", [{"client_metadata_timeout": 0.5}])
+@pytest.mark.parametrize(
+    ("change", "description"), REFUSED_DOCUMENTS.values(), ids=REFUSED_DOCUMENTS
+)
+async def test_token_with_refused_document_is_invalid_client_and_stores_nothing(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    change: dict[str, Any],
+    description: str | None,
+) -> None:
+    client_id = serve_refused(docs, change)
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, client_id)
+
+    assert_oauth_error(response, "invalid_client", status=401, description=description)
+    if description is None:  # the exact text comes from a shared rule; it names the document
+        assert response.json()["error_description"].startswith("the client metadata document")
+    assert "www-authenticate" not in response.headers  # no Basic credentials were sent
+    assert docs.hits[PATH] == 1
+    await assert_nothing_changed(auth_app, db, before)
+
+
+@pytest.mark.parametrize("setting_overrides", [{"client_metadata_timeout": 0.5}])
+@pytest.mark.parametrize(
+    "case", ["mismatched-client-id", "client-secret", "not-found", "redirect", "timeout"]
+)
+async def test_authorize_with_refused_document_shows_our_error_page_and_stores_nothing(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, case: str
+) -> None:
+    change, description = REFUSED_DOCUMENTS[case]
+    assert description is not None
+    client_id = serve_refused(docs, change)
+    request = AuthorizationRequest(url_client(docs, client_id))
+    before = await snapshot(db)
+
+    response = await auth_client.get(request.url())
+
+    assert_error_page(response, description.replace("'", "&#39;"))
+    await assert_nothing_changed(auth_app, db, before)
+
+
+async def test_authorize_with_unregistered_redirect_uri_shows_our_error_page(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
+) -> None:
+    client_id = docs.publish(PATH)
+    request = AuthorizationRequest(
+        url_client(docs, client_id), extra={"redirect_uri": docs.url("/callback/other")}
+    )
+    before = await snapshot(db)
+
+    response = await auth_client.get(request.url())
+
+    assert_error_page(response, "redirect_uri does not match any URI registered for this client")
+    # A refused request rolls back, the copy of the (valid) document with it.
+    await assert_nothing_changed(auth_app, db, before)
+
+
+async def test_par_with_refused_document_is_json_invalid_client(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
+) -> None:
+    client_id = serve_refused(docs, REFUSED_DOCUMENTS["client-secret"][0])
+    request = AuthorizationRequest(url_client(docs, client_id))
+    before = await snapshot(db)
+
+    response = await auth_client.post("/oauth/par", data=request.params())
+
+    assert_oauth_error(
+        response,
+        "invalid_client",
+        status=401,
+        description="a client metadata document must not contain client_secret",
+    )
+    await assert_nothing_changed(auth_app, db, before)
+
+
+REFUSED_URLS = {
+    "too-long": ("/" + "a" * 250, "the client_id URL is longer than 255 characters"),
+    "fragment": (PATH + "#frag", "the client_id URL must not contain a fragment"),
+    "no-path": ("", "the client_id URL must contain a path"),
+    "root-path": ("/", "the client_id URL must contain a path"),
+    "dot-segment": ("/oauth/../client.json", "the client_id URL must not contain dot segments"),
+    "single-dot": ("/./client.json", "the client_id URL must not contain dot segments"),
+}
+
+
+@pytest.mark.parametrize(("path", "description"), REFUSED_URLS.values(), ids=REFUSED_URLS)
+async def test_token_with_refused_client_id_url_fetches_nothing(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    path: str,
+    description: str,
+) -> None:
+    client_id = docs.url(path)
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, client_id)
+
+    assert_oauth_error(response, "invalid_client", status=401, description=description)
+    assert sum(docs.hits.values()) == 0
+    await assert_nothing_changed(auth_app, db, before)
+
+
+async def test_token_with_userinfo_in_client_id_url_fetches_nothing(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
+) -> None:
+    client_id = f"http://user:pw@127.0.0.1:{docs.port}{PATH}"
+    docs.publish(PATH)
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, client_id)
+
+    assert_oauth_error(
+        response,
+        "invalid_client",
+        status=401,
+        description="the client_id URL must not contain a user name or password",
+    )
+    assert sum(docs.hits.values()) == 0
+    await assert_nothing_changed(auth_app, db, before)
+
+
+PRODUCTION = {"environment": "production", "issuer": "https://auth.test"}
+
+
+@pytest.mark.parametrize("setting_overrides", [PRODUCTION])
+async def test_production_refuses_http_client_id_urls(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
+) -> None:
+    client_id = docs.publish(PATH)
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, client_id)
+
+    assert_oauth_error(
+        response,
+        "invalid_client",
+        status=401,
+        description="the client_id URL must be an absolute https URL",
+    )
+    assert docs.hits[PATH] == 0
+    await assert_nothing_changed(auth_app, db, before)
+
+
+@pytest.mark.parametrize("setting_overrides", [PRODUCTION])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "10.0.0.1", "169.254.169.254", "[::1]", "2130706433"]
+)
+async def test_production_refuses_client_id_urls_on_internal_addresses(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, host: str
+) -> None:
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, f"https://{host}:{docs.port}{PATH}")
+
+    assert_oauth_error(
+        response,
+        "invalid_client",
+        status=401,
+        description="the client_id URL resolves to a private or loopback address",
+    )
+    assert sum(docs.hits.values()) == 0
+    await assert_nothing_changed(auth_app, db, before)
+
+
+# --- the cache -----------------------------------------------------------------------------------
+
+
+async def _fetches_after(
+    auth: httpx.AsyncClient, docs: DocumentServer, clock: TestClock, seconds: float
+) -> int:
+    """Move the clock, start an authorization request (which stores the client row with the
+    pending request), and count the fetches so far."""
+    clock.advance(seconds)
+    request = AuthorizationRequest(url_client(docs, docs.url(PATH)))
+    response = await auth.get(request.url())
+    assert response.status_code == 303, response.text
+    assert response.headers["location"].startswith("/login")
+    return docs.hits[PATH]
+
+
+@pytest.mark.parametrize(
+    "setting_overrides", [{"client_metadata_min_ttl": 60, "client_metadata_max_ttl": 3600}]
+)
+@pytest.mark.parametrize(
+    ("headers", "fresh_for"),
+    [
+        ({"cache-control": "max-age=600"}, 600),
+        ({"cache-control": "public, max-age=5"}, 60),  # the floor
+        ({"cache-control": "max-age=999999"}, 3600),  # the ceiling
+        ({"cache-control": "no-store"}, 60),
+        ({"cache-control": "no-cache"}, 60),
+        ({}, 60),
+        ({"expires": "Thu, 01 Jan 2099 00:00:00 GMT"}, 3600),
+        ({"expires": "garbage"}, 60),
+    ],
+    ids=["max-age", "floor", "ceiling", "no-store", "no-cache", "none", "expires", "bad-expires"],
+)
+async def test_document_cache_follows_http_headers_within_floor_and_ceiling(
+    auth_client: httpx.AsyncClient,
+    docs: DocumentServer,
+    clock: TestClock,
+    headers: dict[str, str],
+    fresh_for: int,
+) -> None:
+    docs.publish(PATH)
+    docs.served[PATH].headers.update(headers)
+
+    assert await _fetches_after(auth_client, docs, clock, 0) == 1
+    assert await _fetches_after(auth_client, docs, clock, fresh_for - 1) == 1
+    assert await _fetches_after(auth_client, docs, clock, 2) == 2
+
+
+async def test_changed_document_updates_the_client_row_when_fetched_again(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, clock: TestClock
+) -> None:
+    client_id = docs.publish(PATH)
+    docs.served[PATH].headers["cache-control"] = "max-age=120"
+    assert await _fetches_after(auth_client, docs, clock, 0) == 1
+    docs.served[PATH].document["client_name"] = "Agent Smith 2"
+
+    assert await _fetches_after(auth_client, docs, clock, 60) == 1
+    row = await db.get(Client, client_id)
+    assert row is not None and row.name == "Agent Smith"
+    assert await _fetches_after(auth_client, docs, clock, 61) == 2
+    row = await db.get(Client, client_id)
+    assert row is not None and row.name == "Agent Smith 2"
+
+
+async def test_document_that_became_invalid_refuses_the_stored_client(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    clock: TestClock,
+) -> None:
+    client_id = docs.publish(PATH)
+    assert await _fetches_after(auth_client, docs, clock, 0) == 1
+    docs.served[PATH].status = 404
+    clock.advance(61)
+
+    response = await token_probe(auth_client, client_id)
+
+    assert_oauth_error(
+        response,
+        "invalid_client",
+        status=401,
+        description="the client metadata document answered HTTP 404",
+    )
+
+
+# --- discovery, the setting, and who may change such a client ------------------------------------
+
+
+async def test_discovery_offers_client_id_metadata_documents(
+    auth_client: httpx.AsyncClient,
+) -> None:
+    for path in ("/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"):
+        metadata = (await auth_client.get(path)).json()
+        assert metadata["client_id_metadata_document_supported"] is True
+
+
+@pytest.mark.parametrize("setting_overrides", [{"client_metadata_documents_enabled": False}])
+async def test_disabled_feature_is_not_offered_and_url_client_ids_are_unknown(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
+) -> None:
+    client_id = docs.publish(PATH)
+    metadata = (await auth_client.get("/.well-known/openid-configuration")).json()
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, client_id)
+    page = await auth_client.get(AuthorizationRequest(url_client(docs, client_id)).url())
+
+    assert "client_id_metadata_document_supported" not in metadata
+    assert_oauth_error(
+        response, "invalid_client", status=401, description="client authentication failed"
+    )
+    assert_error_page(page, "the client is unknown")
+    assert docs.hits[PATH] == 0
+    await assert_nothing_changed(auth_app, db, before)
+
+
+async def test_document_client_cannot_be_changed_or_given_a_secret(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, clock: TestClock
+) -> None:
+    client_id = docs.publish(PATH)
+    await _fetches_after(auth_client, docs, clock, 0)
+    message = "this client is defined by its client metadata document; change the document"
+
+    async def change(repos: Repositories) -> list[str]:
+        client = await repos.clients.get_by_client_id(client_id)
+        assert client is not None
+        problems = []
+        for attempt in (
+            update_client(repos, client, ClientChanges(name="Mine now"), now=clock()),
+            rotate_client_secret(repos, client, now=clock()),
+        ):
+            try:
+                await attempt
+            except ValueError as error:
+                problems.append(str(error))
+        return problems
+
+    assert await db.run(change) == [message, message]
+    row = await db.get(Client, client_id)
+    assert row is not None and row.name == "Agent Smith" and row.client_secret_hash is None
+
+
+async def test_document_with_private_key_jwt_authenticates_with_its_own_keys(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, user: TestUser
+) -> None:
+    key = new_client_key("ES256")
+    client_id = docs.publish(PATH, token_endpoint_auth_method="private_key_jwt", jwks=jwks_of(key))
+    request = AuthorizationRequest(url_client(docs, client_id))
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+    fields = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": request.redirect_uri,
+        "code_verifier": request.verifier,
+    }
+
+    forged = await auth_client.post(
+        "/oauth/token",
+        data=assertion_form(
+            sign_assertion(new_client_key("ES256"), assertion_claims(client_id)), **fields
+        ),
+    )
+    response = await auth_client.post(
+        "/oauth/token",
+        data=assertion_form(sign_assertion(key, assertion_claims(client_id)), **fields),
+    )
+
+    assert_oauth_error(forged, "invalid_client", status=401)
+    assert response.status_code == 200, response.text
+    assert unverified_claims(response.json()["access_token"])["client_id"] == client_id
+    row = await db.get(Client, client_id)
+    assert row is not None
+    assert (row.is_public, row.token_endpoint_auth_method) == (False, "private_key_jwt")
+    assert row.client_secret_hash is None and row.jwks == jwks_of(key)
+
+
+async def test_url_client_revokes_its_refresh_token(
+    auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, user: TestUser
+) -> None:
+    client_id = docs.publish(PATH, scope="openid offline_access")
+    request = AuthorizationRequest(url_client(docs, client_id), scope="openid offline_access")
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+    tokens = (await exchange_code(auth_client, request, code)).json()
+
+    response = await auth_client.post(
+        "/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id}
+    )
+
+    assert response.status_code == 200, response.text
+    assert await db.count(RefreshToken, RefreshToken.revoked_at.is_not(None)) >= 1  # type: ignore[union-attr]
+
+
+async def test_instance_with_an_older_cached_document_does_not_write_it_back(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    client_id = docs.publish(PATH)
+    docs.served[PATH].headers["cache-control"] = "max-age=600"
+    other = create_auth_app(settings, clock=clock)  # a second instance on the same database
+    transport = httpx.ASGITransport(app=other)
+    async with (
+        LifespanManager(other),
+        httpx.AsyncClient(transport=transport, base_url=ISSUER) as other_client,
+    ):
+        assert await _fetches_after(other_client, docs, clock, 0) == 1  # caches the first copy
+        docs.served[PATH].document["client_name"] = "Agent Smith 2"
+        assert await _fetches_after(auth_client, docs, clock, 1) == 2  # fetches the new one
+        assert await _fetches_after(other_client, docs, clock, 1) == 2  # still its old copy
+
+    row = await db.get(Client, client_id)
+    assert row is not None and row.name == "Agent Smith 2"
+
+
+async def test_client_id_url_of_255_characters_fits_every_client_id_column(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    user: TestUser,
+) -> None:
+    path = "/" + "a" * (255 - len(docs.url("/")))
+    client_id = docs.publish(path, scope="openid offline_access")
+    assert len(client_id) == 255
+    request = AuthorizationRequest(url_client(docs, client_id), scope="openid offline_access")
+
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+    response = await exchange_code(auth_client, request, code)
+
+    assert response.status_code == 200, response.text
+    assert await db.count(Client, Client.client_id == client_id) == 1
+    assert await db.count(Consent, Consent.client_id == client_id) == 1
+    assert await db.count(RefreshToken, RefreshToken.client_id == client_id) == 1
+    await auth_app.state.audit_buffer.flush()
+    assert await db.count(AuditEvent, AuditEvent.client_id == client_id) >= 2  # consent, tokens
