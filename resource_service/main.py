@@ -15,7 +15,12 @@ from starlette.responses import JSONResponse, Response
 
 from resource_service.config import ResourceSettings, get_settings
 from resource_service.profiles import ProfileCache
-from resource_service.routes import api_router
+from resource_service.protected_resource import (
+    metadata_url,
+    protected_resource_metadata,
+    required_scopes,
+)
+from resource_service.routes import ROUTERS, api_router
 from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
@@ -143,6 +148,14 @@ def create_app(
     app.state.dpop = _dpop_checker(settings)
     app.include_router(api_router)
     app.include_router(operations_router(public_metrics=settings.metrics_port is None))
+    app.state.resource_metadata_url = metadata_url(app.state.public_url)
+    app.state.protected_resource_metadata = protected_resource_metadata(
+        resource=settings.audience,
+        issuer=settings.issuer,
+        scopes=required_scopes(r for router in ROUTERS for r in router.routes),
+        dpop_algs=app.state.dpop.algorithms,
+        name=app.title,
+    )
     app.add_exception_handler(OAuthError, oauth_error_handler)
     install_failure_handlers(app)
     app.add_exception_handler(RequestValidationError, validation_error)
