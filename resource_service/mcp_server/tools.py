@@ -56,7 +56,7 @@ def _request(ctx: Context) -> Request:
     return request
 
 
-def _owner(ctx: Context, tool: str) -> str:
+def authorized_owner(ctx: Context, tool: str) -> str:
     """The user the token acts for, once it holds the tool's scope (RFC 6750 §3.1's rule, checked
     again here although the endpoint already refused such calls with a 403)."""
     claims: AccessTokenClaims | None = getattr(_request(ctx).state, CLAIMS_STATE, None)
@@ -88,7 +88,7 @@ async def list_notes(
     cursor: Annotated[str | None, Field(max_length=32)] = None,
 ) -> NotePage:
     """List your notes, newest first. Pass a page's next_cursor as cursor for the next page."""
-    owner_id = _owner(ctx, "list_notes")
+    owner_id = authorized_owner(ctx, "list_notes")
     if cursor is not None:
         try:
             decode_cursor(cursor)
@@ -101,7 +101,7 @@ async def list_notes(
 
 async def get_note(ctx: Context, note_id: NoteId) -> NoteOut:
     """Read one of your notes by its id."""
-    owner_id = _owner(ctx, "get_note")
+    owner_id = authorized_owner(ctx, "get_note")
     async with _unit_of_work(ctx) as session:
         await _require_profile(session, owner_id)
         note = await NoteRepository(session).get_for_owner(owner_id, note_id)
@@ -112,7 +112,7 @@ async def get_note(ctx: Context, note_id: NoteId) -> NoteOut:
 
 async def create_note(ctx: Context, title: Title, body: Body = "") -> NoteOut:
     """Write a new note with a title (1 to 200 characters) and an optional body."""
-    owner_id = _owner(ctx, "create_note")
+    owner_id = authorized_owner(ctx, "create_note")
     now = _request(ctx).app.state.clock()
     note = Note(owner_id=owner_id, title=title, body=body, created_at=now, updated_at=now)
     try:
@@ -125,7 +125,7 @@ async def create_note(ctx: Context, title: Title, body: Body = "") -> NoteOut:
 
 async def delete_note(ctx: Context, note_id: NoteId) -> Deleted:
     """Delete one of your notes by its id."""
-    owner_id = _owner(ctx, "delete_note")
+    owner_id = authorized_owner(ctx, "delete_note")
     async with _unit_of_work(ctx) as session:
         if not await NoteRepository(session).delete_for_owner(owner_id, note_id):
             await _require_profile(session, owner_id)

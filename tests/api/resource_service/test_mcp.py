@@ -6,12 +6,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from mcp.server.mcpserver.exceptions import ToolError
+from starlette.requests import Request
 
 from auth_service.config import AuthSettings
+from resource_service.mcp_server.tools import CLAIMS_STATE, TOOL_SCOPES
+from resource_service.mcp_server.tools import authorized_owner as owner
+from shared.claims import AccessTokenClaims
 from shared.models import Note, SigningKey
 from tests.conftest import AUDIENCE
 from tests.factories import TestUser, make_user
@@ -377,3 +383,42 @@ async def test_mcp_body_that_is_not_json_rpc_gets_the_sdks_parse_error(
 
     assert 400 <= response.status_code < 500
     assert json.loads(response.text)["error"]["code"] == -32700
+
+
+# --- each tool checks its scope itself too ---------------------------------------------------------
+
+
+def _context(claims: AccessTokenClaims | None) -> Any:
+    """What a tool sees of the request: the SDK hands it the Starlette request (duck-typed here)."""
+    state = {} if claims is None else {CLAIMS_STATE: claims}
+    return SimpleNamespace(
+        request_context=SimpleNamespace(request=Request({"type": "http", "state": state}))
+    )
+
+
+@pytest.mark.parametrize(
+    ("tool", "scope", "missing"),
+    [
+        ("create_note", "read:notes", "write:notes"),
+        ("delete_note", "read:notes", "write:notes"),
+        ("list_notes", "write:notes", "read:notes"),
+        ("get_note", "profile", "read:notes"),
+    ],
+)
+def test_mcp_tool_without_its_scope_refuses_even_past_the_endpoint(
+    tool: str, scope: str, missing: str
+) -> None:
+    claims = AccessTokenClaims(
+        iss="i", sub="u", aud=AUDIENCE, client_id="c", scope=scope, iat=0, exp=0, jti="j"
+    )
+
+    with pytest.raises(ToolError) as refused:
+        owner(_context(claims), tool)
+
+    assert str(refused.value) == f"the access token lacks the required scope {missing}"
+    assert TOOL_SCOPES[tool] == frozenset({missing})
+
+
+def test_mcp_tool_without_verified_claims_refuses() -> None:
+    with pytest.raises(ToolError, match="the request carried no verified access token"):
+        owner(_context(None), "list_notes")
