@@ -1,8 +1,8 @@
-"""Bearer authentication (RFC 6750) and scope checks for resource routes."""
+"""Bearer and DPoP authentication (RFC 6750, RFC 9449) and scope checks for resource routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
@@ -11,9 +11,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from resource_service.config import ResourceSettings
 from shared.claims import AccessTokenClaims
-from shared.dpop import DPOP_ALGORITHMS
 from shared.dpop_auth import as_dpop_challenge, authenticate_access_token
-from shared.errors import InsufficientScopeError, InvalidTokenError
+from shared.errors import InsufficientScopeError, InvalidTokenError, OAuthError
 from shared.token_cache import VerifiedTokenCache
 from shared.tokens import decode_access_token
 
@@ -48,12 +47,22 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def get_bearer_claims(request: Request) -> AccessTokenClaims:
-    # One dependency reading the app state itself: every sub-dependency FastAPI resolves costs
+    return await authenticate(request)
+
+
+async def authenticate(
+    request: Request, *, challenge_scope: str | None = None
+) -> AccessTokenClaims:
+    """The verified claims of the request's access token (Bearer or DPoP), or the refusal. Every
+    challenge names our metadata (RFC 9728 §5.1); `challenge_scope` is the scope a request
+    without credentials is told to ask for (RFC 6750 §3)."""
+    # One function reading the app state itself: every sub-dependency FastAPI resolves costs
     # about as much as the cached path below, and this runs on every API request.
     state = request.app.state
     settings: ResourceSettings = state.settings
     now: datetime = state.clock()
     cache: VerifiedTokenCache = state.verified_tokens
+    resource_metadata: str = state.resource_metadata_url
 
     async def verify(token: str) -> AccessTokenClaims:
         claims = cache.get(token, now.timestamp(), settings.leeway)
@@ -69,11 +78,15 @@ async def get_bearer_claims(request: Request) -> AccessTokenClaims:
                 )
             except InvalidTokenError as exc:
                 # One protected resource, one realm in every challenge (RFC 7235 §2.2).
-                raise InvalidTokenError(exc.description, realm=REALM) from None
+                raise InvalidTokenError(
+                    exc.description, realm=REALM, resource_metadata=resource_metadata
+                ) from None
             cache.put(token, claims)
         # Checked on every request, cached or not: revocation is the one thing that changes.
         if state.revocations.is_revoked(claims):
-            raise InvalidTokenError("the access token was revoked", realm=REALM)
+            raise InvalidTokenError(
+                "the access token was revoked", realm=REALM, resource_metadata=resource_metadata
+            )
         return claims
 
     # RFC 6750 §2.1: only the Authorization header; tokens in URLs end up in logs (RFC 9700 §4.3.2).
@@ -87,6 +100,8 @@ async def get_bearer_claims(request: Request) -> AccessTokenClaims:
         url=state.public_url + _path_as_sent(request),
         now=now.timestamp(),
         realm=REALM,
+        resource_metadata=resource_metadata,
+        challenge_scope=challenge_scope,
     )
     return claims
 
@@ -102,23 +117,38 @@ def _path_as_sent(request: Request) -> str:
 BearerClaims = Annotated[AccessTokenClaims, Depends(get_bearer_claims)]
 
 
-def require_scopes(
-    *names: str,
-) -> Callable[[Request, AccessTokenClaims], Awaitable[AccessTokenClaims]]:
-    """A dependency that passes the claims on when the token holds every scope in `names`."""
-    needed = frozenset(names)
+def insufficient_scope(request: Request, needed: frozenset[str]) -> OAuthError:
+    """RFC 6750 §3.1: 403 naming the scope the request needs (and, RFC 9728 §5.1, where our
+    metadata is), in the scheme the client used (RFC 9449 §7.1). Call after `authenticate`."""
+    resource_metadata: str = request.app.state.resource_metadata_url
+    error = InsufficientScopeError(
+        "the access token lacks the required scope",
+        realm=REALM,
+        scope=" ".join(sorted(needed)),
+        resource_metadata=resource_metadata,
+    )
+    if request.state.dpop:
+        algs = " ".join(request.app.state.dpop.algorithms)
+        return as_dpop_challenge(error, realm=REALM, algs=algs, resource_metadata=resource_metadata)
+    return error
 
-    async def check(request: Request, claims: BearerClaims) -> AccessTokenClaims:
-        if not needed <= claims.scopes:
-            # RFC 6750 §3.1: 403 with the scope the request needs.
-            error = InsufficientScopeError(
-                "the access token lacks the required scope",
-                realm=REALM,
-                scope=" ".join(sorted(needed)),
-            )
-            if request.state.dpop:  # RFC 9449 §7.1: in the scheme the client used
-                raise as_dpop_challenge(error, realm=REALM, algs=" ".join(DPOP_ALGORITHMS))
-            raise error
+
+class RequireScopes:
+    """A dependency that passes the claims on when the token holds every scope in `scopes`.
+
+    A class rather than a closure so the scopes stay readable: the protected resource metadata
+    lists what the routes require (`resource_service.protected_resource`), not a second list.
+    """
+
+    def __init__(self, scopes: frozenset[str]) -> None:
+        self.scopes = scopes
+
+    async def __call__(self, request: Request, claims: BearerClaims) -> AccessTokenClaims:
+        if not self.scopes <= claims.scopes:
+            raise insufficient_scope(request, self.scopes)
         return claims
 
-    return check
+
+def require_scopes(*names: str) -> RequireScopes:
+    """A dependency that passes the claims on when the token holds every scope in `names`."""
+    return RequireScopes(frozenset(names))

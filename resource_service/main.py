@@ -11,11 +11,21 @@ from datetime import UTC, datetime
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from resource_service.config import ResourceSettings, get_settings
+from resource_service.mcp_server.endpoint import MCP_PATH, McpEndpoint
+from resource_service.mcp_server.tools import TOOL_SCOPES, build_notes_server
 from resource_service.profiles import ProfileCache
-from resource_service.routes import api_router
+from resource_service.protected_resource import (
+    metadata_url,
+    protected_resource_metadata,
+    required_scopes,
+)
+from resource_service.routes import ROUTERS, api_router
 from shared.api_docs import install_api_docs
 from shared.body_limit import BodySizeLimitMiddleware
 from shared.database import make_engine, make_sessionmaker
@@ -59,6 +69,19 @@ def _dpop_checker(settings: ResourceSettings) -> DpopProofChecker:
     return DpopProofChecker(
         make_replay_guard(settings.redis_url), window=settings.dpop_proof_window, nonces=nonces
     )
+
+
+def _mcp_sessions() -> StreamableHTTPSessionManager:
+    """A new MCP session manager (each runs once, so one per lifespan). Stateless, JSON
+    responses: see resource_service.mcp_server.endpoint. The SDK's Host/Origin checks stay off:
+    the endpoint checks Origin against our public URL itself, and Host varies behind proxies."""
+    server = build_notes_server()
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+    return server.session_manager
 
 
 def create_app(
@@ -116,8 +139,11 @@ def create_app(
         metrics_listener = start_metrics_listener(
             app.state.metrics, host=settings.metrics_host, port=settings.metrics_port
         )
+        mcp_sessions = _mcp_sessions()
+        app.state.mcp_sessions = mcp_sessions
         try:
-            yield
+            async with mcp_sessions.run():
+                yield
         finally:
             await metrics_listener.aclose()
             await feed.aclose()
@@ -143,6 +169,17 @@ def create_app(
     app.state.dpop = _dpop_checker(settings)
     app.include_router(api_router)
     app.include_router(operations_router(public_metrics=settings.metrics_port is None))
+    app.router.routes.append(Route(MCP_PATH, McpEndpoint()))
+    app.state.resource_metadata_url = metadata_url(app.state.public_url)
+    app.state.protected_resource_metadata = protected_resource_metadata(
+        resource=settings.audience,
+        issuer=settings.issuer,
+        scopes=required_scopes(r for router in ROUTERS for r in router.routes).union(
+            *TOOL_SCOPES.values()
+        ),
+        dpop_algs=app.state.dpop.algorithms,
+        name=app.title,
+    )
     app.add_exception_handler(OAuthError, oauth_error_handler)
     install_failure_handlers(app)
     app.add_exception_handler(RequestValidationError, validation_error)

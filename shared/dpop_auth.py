@@ -17,13 +17,15 @@ from shared.errors import (
     MissingTokenError,
     OAuthError,
     UseDpopNonceError,
-    protocol_text,
+    format_challenge,
 )
 
 DPOP_SCHEME = "dpop"
 
 
-def dpop_from_header(authorization: str | None, *, realm: str, algs: str) -> str | None:
+def dpop_from_header(
+    authorization: str | None, *, realm: str, algs: str, resource_metadata: str | None = None
+) -> str | None:
     """The token of an `Authorization: DPoP …` header (RFC 9449 §7.1); None for other schemes."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != DPOP_SCHEME:
@@ -36,29 +38,54 @@ def dpop_from_header(authorization: str | None, *, realm: str, algs: str) -> str
             realm=realm,
             algs=algs,
             status=400,
+            resource_metadata=resource_metadata,
         )
     return token
 
 
-def missing_token(realm: str, algs: str) -> MissingTokenError:
-    """RFC 9449 §7.1 and RFC 7235 §4.1: no credentials get a challenge for each scheme we take."""
-    error = MissingTokenError(realm=realm)
-    error.challenge = f'{error.challenge}, DPoP realm="{protocol_text(realm)}", algs="{algs}"'
+def missing_token(
+    realm: str, algs: str, *, resource_metadata: str | None = None, scope: str | None = None
+) -> MissingTokenError:
+    """RFC 9449 §7.1 and RFC 7235 §4.1: no credentials get a challenge for each scheme we take,
+    each naming the scope to ask for (RFC 6750 §3) and the metadata URL (RFC 9728 §5.1) if given."""
+    error = MissingTokenError(realm=realm, scope=scope, resource_metadata=resource_metadata)
+    dpop = format_challenge(
+        "DPoP",
+        [
+            ("realm", realm),
+            ("scope", scope),
+            ("algs", algs),
+            ("resource_metadata", resource_metadata),
+        ],
+    )
+    error.challenge = f"{error.challenge}, {dpop}"
     return error
 
 
-def as_dpop_challenge(error: OAuthError, *, realm: str, algs: str) -> DpopChallengeError:
+def as_dpop_challenge(
+    error: OAuthError, *, realm: str, algs: str, resource_metadata: str | None = None
+) -> DpopChallengeError:
     """The same refusal in the DPoP scheme: the caller used DPoP, so the challenge is DPoP."""
     if isinstance(error, UseDpopNonceError):
         return DpopChallengeError(
-            error.error, error.description, realm=realm, algs=algs, nonce=error.nonce
+            error.error,
+            error.description,
+            realm=realm,
+            algs=algs,
+            nonce=error.nonce,
+            resource_metadata=resource_metadata,
         )
-    scope = None
-    if isinstance(error, BearerTokenError) and error.challenge and 'scope="' in error.challenge:
-        scope = error.challenge.rpartition('scope="')[2].rstrip('"')
+    # The scope travels as a value, not parsed back out of the Bearer challenge's text.
+    scope = error.scope if isinstance(error, BearerTokenError) else None
     status = 401 if isinstance(error, InvalidDpopProofError) else error.status_code
     return DpopChallengeError(
-        error.error, error.description, realm=realm, algs=algs, status=status, scope=scope
+        error.error,
+        error.description,
+        realm=realm,
+        algs=algs,
+        status=status,
+        scope=scope,
+        resource_metadata=resource_metadata,
     )
 
 
@@ -72,16 +99,24 @@ async def authenticate_access_token(
     url: str,
     now: float,
     realm: str,
+    resource_metadata: str | None = None,
+    challenge_scope: str | None = None,
 ) -> tuple[AccessTokenClaims, bool]:
     """The verified claims and whether DPoP was used. `verify` checks the token itself
     (signature, claims, revocation) and raises InvalidTokenError; the proof is checked here on
-    every request, so a token cache in `verify` never skips it."""
+    every request, so a token cache in `verify` never skips it. Every challenge names
+    `resource_metadata` (RFC 9728 §5.1); one for a request without credentials also suggests
+    `challenge_scope` (RFC 6750 §3)."""
     algs = " ".join(checker.algorithms)
-    token = dpop_from_header(authorization, realm=realm, algs=algs)
+    token = dpop_from_header(
+        authorization, realm=realm, algs=algs, resource_metadata=resource_metadata
+    )
     if token is None:
-        token = bearer_from_header(authorization, realm=realm)
+        token = bearer_from_header(authorization, realm=realm, resource_metadata=resource_metadata)
         if token is None:
-            raise missing_token(realm, algs)
+            raise missing_token(
+                realm, algs, resource_metadata=resource_metadata, scope=challenge_scope
+            )
         claims = await verify(token)
         if claims.dpop_jkt is not None:
             # RFC 9449 §7.2: a DPoP-bound token is never accepted as a bearer token.
@@ -90,6 +125,7 @@ async def authenticate_access_token(
                 "the access token is DPoP-bound: send it with the DPoP scheme and a proof",
                 realm=realm,
                 algs=algs,
+                resource_metadata=resource_metadata,
             )
         return claims, False
     try:
@@ -105,5 +141,7 @@ async def authenticate_access_token(
             now=now,
         )
     except OAuthError as error:
-        raise as_dpop_challenge(error, realm=realm, algs=algs) from None
+        raise as_dpop_challenge(
+            error, realm=realm, algs=algs, resource_metadata=resource_metadata
+        ) from None
     return claims, True

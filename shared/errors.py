@@ -7,6 +7,7 @@ its own renderer in the auth service.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from starlette.requests import Request
@@ -27,6 +28,14 @@ def protocol_text(value: str) -> str:
     return "".join(
         ch if ch in PROTOCOL_TEXT_CHARACTERS else "'" if ch == '"' else "?" for ch in value
     )
+
+
+def format_challenge(scheme: str, params: Iterable[tuple[str, str | None]]) -> str:
+    """An RFC 7235 §2.1 challenge: `scheme` and its auth-params as quoted strings, in order, those
+    whose value is None left out. RFC 6750 §3: every value is reduced to the error_description
+    set, so none can hold a quote or backslash that would need escaping or end it early."""
+    rendered = [f'{name}="{protocol_text(value)}"' for name, value in params if value is not None]
+    return f"{scheme} {', '.join(rendered)}" if rendered else scheme
 
 
 class OAuthError(Exception):
@@ -237,7 +246,8 @@ class UseDpopNonceError(OAuthError):
 
 class DpopChallengeError(OAuthError):
     """RFC 9449 §7.1: a protected resource refusing a request, 401 (403 for scope) with a DPoP
-    challenge naming the error and the algorithms it accepts; other challenges may follow."""
+    challenge naming the error and the algorithms it accepts; other challenges may follow.
+    `resource_metadata` is the RFC 9728 §5.1 URL of the resource's metadata."""
 
     status_code = 401
 
@@ -252,14 +262,22 @@ class DpopChallengeError(OAuthError):
         scope: str | None = None,
         nonce: str | None = None,
         also: str | None = None,
+        resource_metadata: str | None = None,
     ) -> None:
         super().__init__(description)
         self.code, self.status_code, self.nonce = code, status, nonce  # type: ignore[misc]
-        params = [("realm", realm), ("error", code), ("error_description", self.description)]
-        if scope is not None:
-            params.append(("scope", scope))
-        params.append(("algs", algs))
-        self.challenge = "DPoP " + ", ".join(f'{k}="{protocol_text(v)}"' for k, v in params)
+        self.scope = scope
+        self.challenge = format_challenge(
+            "DPoP",
+            [
+                ("realm", realm),
+                ("error", code),
+                ("error_description", self.description),
+                ("scope", scope),
+                ("algs", algs),
+                ("resource_metadata", resource_metadata),
+            ],
+        )
         if also is not None:
             self.challenge += ", " + also
 
@@ -274,20 +292,33 @@ class DpopChallengeError(OAuthError):
 
 
 class BearerTokenError(OAuthError):
-    """An RFC 6750 §3 error: the challenge names the realm, the code and, if any, the scope."""
+    """An RFC 6750 §3 error: the challenge names the realm, the code and, if any, the scope and
+    (RFC 9728 §5.1) the URL of the protected resource's metadata."""
 
     status_code = 401
 
     def __init__(
-        self, description: str | None = None, *, realm: str = "api", scope: str | None = None
+        self,
+        description: str | None = None,
+        *,
+        realm: str = "api",
+        scope: str | None = None,
+        resource_metadata: str | None = None,
     ) -> None:
         super().__init__(description)
-        params = [("realm", realm), ("error", self.error), ("error_description", self.description)]
-        if scope is not None:
-            params.append(("scope", scope))
-        # RFC 6750 §3: every attribute value stays in the error_description set, so none can
-        # hold a quote or backslash that would need escaping or end the quoted-string early.
-        self.challenge = "Bearer " + ", ".join(f'{k}="{protocol_text(v)}"' for k, v in params)
+        # Kept apart as well, so a caller re-rendering this error in another scheme (DPoP) takes
+        # the values, never parses them back out of the header.
+        self.realm, self.scope, self.resource_metadata = realm, scope, resource_metadata
+        self.challenge = format_challenge(
+            "Bearer",
+            [
+                ("realm", realm),
+                ("error", self.error),
+                ("error_description", self.description),
+                ("scope", scope),
+                ("resource_metadata", resource_metadata),
+            ],
+        )
 
 
 class InvalidTokenError(BearerTokenError):
@@ -308,13 +339,24 @@ class BearerRequestError(BearerTokenError):
 
 
 class MissingTokenError(OAuthError):
-    """No credentials at all: RFC 6750 §3.1 says the challenge then carries no error code."""
+    """No credentials at all: RFC 6750 §3.1 says the challenge then carries no error code. It may
+    still say which scope to ask for (RFC 6750 §3) and where the resource's metadata is (RFC 9728
+    §5.1), which is how a client that knows only the URL finds its authorization server."""
 
     status_code = 401
     default_description = "a bearer access token is required"
 
-    def __init__(self, *, realm: str = "api") -> None:
-        super().__init__(challenge=f'Bearer realm="{protocol_text(realm)}"')
+    def __init__(
+        self,
+        *,
+        realm: str = "api",
+        scope: str | None = None,
+        resource_metadata: str | None = None,
+    ) -> None:
+        challenge = format_challenge(
+            "Bearer", [("realm", realm), ("scope", scope), ("resource_metadata", resource_metadata)]
+        )
+        super().__init__(challenge=challenge)
 
     def to_dict(self) -> dict[str, str]:
         return {"error_description": self.description}

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from resource_service.routes import me, notes
+from resource_service.routes import me, metadata, notes
+
+# Each router's own routes are APIRoutes, so the protected resource metadata reads their scopes
+# from here (resource_service.protected_resource.required_scopes).
+ROUTERS = (me.router, notes.router, metadata.router)
 
 api_router = APIRouter()
-api_router.include_router(me.router)
-api_router.include_router(notes.router)
+for _router in ROUTERS:
+    api_router.include_router(_router)

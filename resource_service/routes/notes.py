@@ -68,15 +68,20 @@ def _clean(value: str) -> str:
 CleanText = AfterValidator(_clean)
 
 
+# The rules for a note's text, shared with the MCP tools (resource_service/mcp_server).
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH),
+    CleanText,
+]
+Body = Annotated[str, Field(max_length=MAX_BODY_LENGTH), CleanText]
+
+
 class NoteIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE_LENGTH),
-        CleanText,
-    ]
-    body: Annotated[str, Field(max_length=MAX_BODY_LENGTH), CleanText] = ""
+    title: Title
+    body: Body = ""
 
 
 class NoteOut(BaseModel):
@@ -139,13 +144,18 @@ async def list_notes(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[Cursor, Query(max_length=32)] = None,
 ) -> NotePage:
+    return await read_page(NoteRepository(session), owner_id, limit=limit, cursor=cursor)
+
+
+async def read_page(
+    notes: NoteRepository, owner_id: str, *, limit: int, cursor: str | None
+) -> NotePage:
+    """One page of the owner's notes, newest first, and the cursor of the next (if any)."""
     before_id = decode_cursor(cursor) if cursor else None
     # One row more than asked tells whether another page exists without a COUNT.
-    notes = await NoteRepository(session).list_for_owner(
-        owner_id, limit=limit + 1, before_id=before_id
-    )
-    page = [NoteOut.of(note) for note in notes[:limit]]
-    next_cursor = encode_cursor(page[-1].id) if len(notes) > limit else None
+    rows = await notes.list_for_owner(owner_id, limit=limit + 1, before_id=before_id)
+    page = [NoteOut.of(note) for note in rows[:limit]]
+    next_cursor = encode_cursor(page[-1].id) if len(rows) > limit else None
     return NotePage(items=page, next_cursor=next_cursor)
 
 

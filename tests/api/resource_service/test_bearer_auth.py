@@ -13,6 +13,7 @@ from shared.errors import PROTOCOL_TEXT_CHARACTERS
 from shared.models import SigningKey
 from tests.factories import TestClient, TestUser, make_user
 from tests.support.assertions import assert_oauth_error
+from tests.support.challenges import RESOURCE_METADATA, parse_challenges
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, tokens_for
@@ -48,6 +49,8 @@ def assert_bearer_error(
     assert_oauth_error(response, error, status=status, description=description)
     params = challenge_params(response.headers["www-authenticate"])
     params.pop("realm", None)
+    # RFC 9728 §5.1: every challenge says where the API's metadata is.
+    assert params.pop("resource_metadata") == RESOURCE_METADATA
     assert params == {"error": error, "error_description": description, **extra}
 
 
@@ -105,10 +108,18 @@ async def test_me_without_bearer_credentials_returns_401_with_bare_challenge(
     # RFC 6750 §3: no credentials, or an unsupported scheme, so no error code in the challenge.
     assert response.status_code == 401
     # RFC 9449 §7.1: a challenge for each scheme the API takes.
-    assert response.headers["www-authenticate"] == (
-        f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="ES256 PS256 EdDSA RS256"'
-    )
-    assert "error=" not in response.headers["www-authenticate"]
+    # RFC 9728 §5.1: each names the metadata, which is how a client finds the issuer.
+    assert parse_challenges(response.headers["www-authenticate"]) == [
+        ("Bearer", {"realm": REALM, "resource_metadata": RESOURCE_METADATA}),
+        (
+            "DPoP",
+            {
+                "realm": REALM,
+                "algs": "ES256 PS256 EdDSA RS256",
+                "resource_metadata": RESOURCE_METADATA,
+            },
+        ),
+    ]
     assert response.json() == {"error_description": "a bearer access token is required"}
 
 

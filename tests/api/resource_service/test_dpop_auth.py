@@ -17,6 +17,7 @@ from resource_service.config import ResourceSettings
 from resource_service.main import create_app as create_resource_app
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, TestUser
+from tests.support.challenges import RESOURCE_METADATA
 from tests.support.clock import TestClock
 from tests.support.dpop import DpopKey, dpop_code_flow_token
 from tests.support.services import require_redis
@@ -27,18 +28,28 @@ ALGS = "ES256 PS256 EdDSA RS256"
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
-def dpop_challenge(response: httpx.Response) -> dict[str, str]:
+def dpop_challenge(
+    response: httpx.Response, resource_metadata: str = RESOURCE_METADATA
+) -> dict[str, str]:
+    """The DPoP challenge's parameters, once it names our metadata (RFC 9728 §5.1)."""
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("DPoP "), challenge
-    return dict(_PARAM.findall(challenge))
+    params = dict(_PARAM.findall(challenge))
+    assert params.pop("resource_metadata") == resource_metadata, challenge
+    return params
 
 
 def assert_dpop_error(
-    response: httpx.Response, error: str, description: str, *, status: int = 401
+    response: httpx.Response,
+    error: str,
+    description: str,
+    *,
+    status: int = 401,
+    resource_metadata: str = RESOURCE_METADATA,
 ) -> None:
     assert response.status_code == status, response.text
     assert response.json() == {"error": error, "error_description": description}
-    assert dpop_challenge(response) == {
+    assert dpop_challenge(response, resource_metadata) == {
         "realm": REALM,
         "error": error,
         "error_description": description,
@@ -229,7 +240,11 @@ async def test_me_dpop_htu_is_checked_against_the_public_url(
     accepted = await proxied_client.get("/api/v1/me", headers=dpop_headers(dpop_token, public))
 
     assert_dpop_error(
-        refused, "invalid_dpop_proof", "the DPoP proof htu does not match the request URI"
+        refused,
+        "invalid_dpop_proof",
+        "the DPoP proof htu does not match the request URI",
+        # The metadata is where clients reach the API: at its public URL too.
+        resource_metadata="https://api.example/.well-known/oauth-protected-resource",
     )
     assert accepted.status_code == 200, accepted.text
 

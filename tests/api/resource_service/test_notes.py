@@ -12,6 +12,7 @@ import pytest
 from auth_service.config import AuthSettings
 from shared.models import Note, SigningKey
 from tests.factories import TestClient, TestUser, make_user
+from tests.support.challenges import RESOURCE_METADATA, parse_challenges
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, tokens_for
@@ -350,10 +351,18 @@ async def test_notes_without_the_scope_returns_403_insufficient_scope(
         "error": "insufficient_scope",
         "error_description": "the access token lacks the required scope",
     }
-    assert response.headers["www-authenticate"] == (
-        f'Bearer realm="{REALM}", error="insufficient_scope", '
-        f'error_description="the access token lacks the required scope", scope="{needed}"'
-    )
+    assert parse_challenges(response.headers["www-authenticate"]) == [
+        (
+            "Bearer",
+            {
+                "realm": REALM,
+                "error": "insufficient_scope",
+                "error_description": "the access token lacks the required scope",
+                "scope": needed,
+                "resource_metadata": RESOURCE_METADATA,
+            },
+        )
+    ]
     assert await _notes_of(db, alice) == [("n", "")]
 
 
@@ -363,9 +372,17 @@ async def test_notes_without_a_token_returns_401_bearer_challenge(
     response = await api.post("/api/v1/notes", json={"title": "x"})
 
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == (
-        f'Bearer realm="{REALM}", DPoP realm="{REALM}", algs="ES256 PS256 EdDSA RS256"'
-    )
+    assert parse_challenges(response.headers["www-authenticate"]) == [
+        ("Bearer", {"realm": REALM, "resource_metadata": RESOURCE_METADATA}),
+        (
+            "DPoP",
+            {
+                "realm": REALM,
+                "algs": "ES256 PS256 EdDSA RS256",
+                "resource_metadata": RESOURCE_METADATA,
+            },
+        ),
+    ]
     assert await db.count(Note) == 0
 
 

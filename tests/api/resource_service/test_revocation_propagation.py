@@ -30,6 +30,7 @@ from shared.revocations import OVERLAP_SECONDS, RevocationFeed, RevocationList
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, TestUser
 from tests.support.assertions import assert_oauth_error
+from tests.support.challenges import RESOURCE_METADATA, parse_challenges
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, tokens_for
@@ -83,9 +84,17 @@ async def call_api(resource: httpx.AsyncClient, access_token: str) -> httpx.Resp
 
 def assert_revoked(response: httpx.Response) -> None:
     assert_oauth_error(response, "invalid_token", status=401, description=REVOKED)
-    assert response.headers["www-authenticate"] == (
-        f'Bearer realm="myauth-api", error="invalid_token", error_description="{REVOKED}"'
-    )
+    assert parse_challenges(response.headers["www-authenticate"]) == [
+        (
+            "Bearer",
+            {
+                "realm": "myauth-api",
+                "error": "invalid_token",
+                "error_description": REVOKED,
+                "resource_metadata": RESOURCE_METADATA,
+            },
+        )
+    ]
 
 
 async def refused_within(

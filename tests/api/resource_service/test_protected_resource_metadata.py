@@ -1,0 +1,59 @@
+"""GET /.well-known/oauth-protected-resource (RFC 9728 §3) and the challenges that point to it (§5.1)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from shared.dpop import DPOP_ALGORITHMS
+from tests.conftest import AUDIENCE, ISSUER
+from tests.support.challenges import RESOURCE_METADATA, parse_challenges
+
+EXPECTED = {
+    "resource": AUDIENCE,
+    "authorization_servers": [ISSUER],
+    # What the routes' require_scopes ask for: /api/v1/me, /api/v1/email and the notes.
+    "scopes_supported": ["email", "profile", "read:notes", "write:notes"],
+    "bearer_methods_supported": ["header"],
+    "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),
+    "resource_name": "MyAuthProvider resource API",
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"],
+    ids=["root", "mcp-path-inserted"],
+)
+async def test_protected_resource_metadata_lists_exactly_what_the_api_serves(
+    resource_client: httpx.AsyncClient, path: str
+) -> None:
+    response = await resource_client.get(path)
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert response.json() == EXPECTED
+
+
+async def test_protected_resource_metadata_url_in_a_challenge_leads_to_the_document(
+    resource_client: httpx.AsyncClient,
+) -> None:
+    refused = await resource_client.get("/api/v1/notes")
+    urls = {
+        params["resource_metadata"]
+        for _, params in parse_challenges(refused.headers["www-authenticate"])
+    }
+
+    assert urls == {RESOURCE_METADATA}
+    # RFC 9728 §3.3: the document names the resource whose identifier gave its URL.
+    document = await resource_client.get(RESOURCE_METADATA)
+    assert document.json()["resource"] == AUDIENCE
+
+
+async def test_protected_resource_metadata_refuses_other_methods(
+    resource_client: httpx.AsyncClient,
+) -> None:
+    response = await resource_client.post("/.well-known/oauth-protected-resource", json={})
+
+    assert response.status_code == 405
