@@ -37,6 +37,10 @@ def start(app: str, port: int, app_dir: str | None, env: dict[str, str]) -> subp
 def environment(credentials: dict[str, str] | None) -> dict[str, str]:
     """Ours plus CoolNotesApp's client credentials, from the file `make seed` wrote."""
     env = os.environ.copy()
+    # A local playground on 127.0.0.1: MCP clients register themselves (RFC 7591, as the MCP
+    # authorization specification expects), so registration is open here unless the caller says
+    # otherwise. The service's own default stays closed; throttling stays on.
+    env.setdefault("AUTH_REGISTRATION_OPEN", "true")
     if credentials is not None:
         env.setdefault("COOLNOTES_CLIENT_ID", credentials["client_id"])
         env.setdefault("COOLNOTES_CLIENT_SECRET", credentials["client_secret"])
@@ -51,6 +55,7 @@ def banner(credentials: dict[str, str] | None) -> None:
         "  CoolNotesApp      http://127.0.0.1:8002   (the demo app: start here)",
         "  auth service      http://127.0.0.1:8000   (discovery: /.well-known/openid-configuration)",
         "  resource API      http://127.0.0.1:8001   (/api/v1/notes, /api/v1/me with a token)",
+        "  MCP server        http://127.0.0.1:8001/mcp   (notes tools; clients register themselves)",
     ]
     if credentials is not None:
         lines += [
