@@ -67,6 +67,10 @@ def stack(tmp_path: Path) -> Iterator[LiveStack]:
         live.start_resource()
         live.cli("users", "create", "--username", USERNAME, "--password", PASSWORD,
                  "--email", "ada@example.com")  # fmt: skip
+        # The SDK sends resource=<the metadata's resource> (RFC 8707): the notes API must be a
+        # registered resource server, as `make run`'s seed makes it.
+        live.cli("resources", "create", "--uri", live.audience, "--name", "Notes API",
+                 "--scope", "read:notes write:notes")  # fmt: skip
         yield live
 
 
