@@ -23,15 +23,19 @@ def make_engine(
     pool_timeout: float = 5.0,
     connect_timeout: float = 3.0,
     sqlite_begin_immediate: bool = True,
+    sqlite_foreign_keys: bool = True,
 ) -> AsyncEngine:
     """Create the engine for `url`; SQLite gets WAL, a busy timeout and enforced foreign keys.
 
     `sqlite_begin_immediate` takes SQLite's write lock when a transaction starts, so a
     transaction that reads and then writes cannot fail with SQLITE_BUSY halfway through.
+    `sqlite_foreign_keys` False is for migrations only (shared/migrations/env.py).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, begin_immediate=sqlite_begin_immediate)
+        return _sqlite_engine(
+            url, begin_immediate=sqlite_begin_immediate, foreign_keys=sqlite_foreign_keys
+        )
     connect_args: dict[str, Any] = {"timeout": connect_timeout, "command_timeout": 30}
     return create_async_engine(
         url,
@@ -44,7 +48,7 @@ def make_engine(
     )
 
 
-def _sqlite_engine(url: str, *, begin_immediate: bool) -> AsyncEngine:
+def _sqlite_engine(url: str, *, begin_immediate: bool, foreign_keys: bool = True) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -69,7 +73,9 @@ def _sqlite_engine(url: str, *, begin_immediate: bool) -> AsyncEngine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        # Off only for migrations: a batch migration copies a table and drops the original, and
+        # with foreign keys on that DROP cascades (ON DELETE CASCADE) to every child row.
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

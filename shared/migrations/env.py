@@ -45,10 +45,21 @@ def _run_sync(connection: Connection) -> None:
     _configure(connection=connection)
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            _check_foreign_keys(connection)
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """SQLite migrates with foreign keys off (SQLite's ALTER TABLE documentation, "Making Other
+    Kinds Of Table Schema Changes": a batch copy-and-drop would otherwise cascade to every child
+    row), so check them before the transaction commits."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"migration left rows with broken foreign keys: {broken[:5]}")
 
 
 async def run_migrations_online() -> None:
-    engine = make_engine(_url(), sqlite_begin_immediate=False)
+    engine = make_engine(_url(), sqlite_begin_immediate=False, sqlite_foreign_keys=False)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

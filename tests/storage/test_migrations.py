@@ -194,3 +194,65 @@ def test_migration_0008_gives_existing_clients_no_sealed_secret_and_downgrades(
             "spa": (False, False, None, None, None),
             "web": (False, False, None, None, None),
         }
+
+
+FAMILY_TABLES = ("user_account", "client", "consent", '"grant"', "refresh_token")
+
+
+def _insert_a_family_before_0004(url: str) -> None:
+    """A user who consented to `web`, with its grant and a refresh token: the rows a batch
+    migration of `client` or `grant` must never take with it."""
+
+    async def run() -> None:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.begin() as connection:
+                for statement in (
+                    "INSERT INTO user_account (id, username, email, email_verified, name, "
+                    "password_hash, created_at, updated_at) VALUES ('u1', 'ada', "
+                    "'ada@example.com', false, '', 'x', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                    "INSERT INTO consent (user_id, client_id, scope, created_at, updated_at) "
+                    "VALUES ('u1', 'web', 'openid', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                    'INSERT INTO "grant" (id, user_id, client_id, scope, auth_time, created_at) '
+                    "VALUES ('g1', 'u1', 'web', 'openid', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                    "INSERT INTO refresh_token (token_hash, grant_id, client_id, scope, "
+                    "created_at, expires_at) VALUES ('h1', 'g1', 'web', 'openid', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                ):
+                    await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def _family_counts(url: str) -> dict[str, int]:
+    async def run() -> dict[str, int]:
+        engine = make_engine(url, sqlite_begin_immediate=False)
+        try:
+            async with engine.connect() as connection:
+                counts = {}
+                for name in FAMILY_TABLES:
+                    query = text(f"SELECT count(*) FROM {name}")  # noqa: S608 - our constants
+                    counts[name] = (await connection.execute(query)).scalar_one()
+                return counts
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_migrations_keep_every_consent_grant_and_refresh_token_both_ways(tmp_path: Path) -> None:
+    # SQLite batch migrations copy a table and drop the original; with foreign keys on, that DROP
+    # would cascade to every child row (env.py migrates with them off and checks them after).
+    everything = dict.fromkeys(FAMILY_TABLES, 1) | {"client": 2}
+    with fresh_database(tmp_path) as url:
+        migrations.upgrade(url, "0003")
+        _insert_clients_before_0004(url)
+        _insert_a_family_before_0004(url)
+        migrations.upgrade(url)
+        assert _family_counts(url) == everything
+        migrations.downgrade(url, "0009")
+        assert _family_counts(url) == everything
+        migrations.upgrade(url)
+        assert _family_counts(url) == everything

@@ -27,7 +27,7 @@ def upgrade() -> None:
         "device_authorization",
         sa.Column("device_code_hash", sa.String(length=64), nullable=False),
         sa.Column("user_code_hash", sa.String(length=64), nullable=False),
-        sa.Column("client_id", sa.String(length=255), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("scope", sa.String(length=1000), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("user_id", sa.String(length=36), nullable=True),
