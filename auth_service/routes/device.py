@@ -94,13 +94,14 @@ async def _find(
     try:
         await throttle.hit(LOOKUPS, key, policy.device_lookup_per_ip)
         attempt = await throttle.begin_attempt(BUCKET, key, policy.device_user_code_ip)
-        service_attempt = await _begin_service_wide(throttle, key)
+        service_attempt = await _begin_service_wide(throttle, key, attempt)
     except TooManyRequestsError as error:
         page = _entry_page(request, typed, error=too_many_attempts(error), status_code=429)
         return with_retry_after(page, error)
     code = normalize_user_code(typed)
     row = await find_by_user_code(repos, box.derive_key(KEY_PURPOSE), code) if code else None
     if code is None or row is None:
+        _warn_if_bound_reached(throttle, service_attempt)
         return _entry_page(request, typed, error=WRONG_CODE, status_code=400)
     # Not a guess: taken back, and a wait this very attempt started ends (no one else's).
     await throttle.undo_attempt(
@@ -115,23 +116,31 @@ async def _find(
     return code, row
 
 
-async def _begin_service_wide(throttle: Throttle, key: str) -> int:
-    """The bound on guesses from many addresses: past it every lookup anywhere waits, which
-    an operator must hear of (logged once per window, when the count is reached). Refused
-    here, the address's attempt is taken back: no lookup happened."""
-    backoff = throttle.policy.device_user_code_all
+async def _begin_service_wide(throttle: Throttle, key: str, attempt: int) -> int:
+    """The bound on guesses from many addresses: past it every lookup anywhere waits. Refused
+    here, the address's `attempt` is taken back (and a wait it started ends): no lookup
+    happened."""
+    address = throttle.policy.device_user_code_ip
     try:
-        attempt = await throttle.begin_attempt(BUCKET_ALL, SERVICE_WIDE, backoff)
+        return await throttle.begin_attempt(
+            BUCKET_ALL, SERVICE_WIDE, throttle.policy.device_user_code_all
+        )
     except TooManyRequestsError:
-        await throttle.undo_attempt(BUCKET, key)
+        await throttle.undo_attempt(BUCKET, key, release_wait=attempt >= address.free)
         raise
-    if attempt == backoff.free:
+
+
+def _warn_if_bound_reached(throttle: Throttle, service_attempt: int) -> None:
+    """An operator must hear that every lookup now waits: logged by the wrong code that
+    reached the bound, once per window (a right code takes its attempt back, wrong ones
+    only add)."""
+    backoff = throttle.policy.device_user_code_all
+    if service_attempt == backoff.free:
         logger.warning(
             "wrong device user codes reached the service-wide bound: every /device lookup "
             "now waits (RFC 8628 section 5.1)",
-            extra={"fields": {"failures": attempt, "window_seconds": backoff.memory}},
+            extra={"fields": {"failures": service_attempt, "window_seconds": backoff.memory}},
         )
-    return attempt
 
 
 async def _consent_page(

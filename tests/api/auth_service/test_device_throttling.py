@@ -167,12 +167,16 @@ async def test_device_wrong_codes_from_many_addresses_make_every_lookup_wait_and
     for n in range(3):  # a botnet: each address far below its own limit
         async with phone(auth_app, f"192.0.2.{n + 1}") as bot:
             wrong.append(await enter_code(bot, WRONG))
+        if n == 1:  # a right code at the brink takes its attempt back and warns of nothing
+            async with phone(auth_app, OFFICE) as early_user:
+                early = await enter_code(early_user, codes["user_code"])
     async with phone(auth_app, ELSEWHERE) as user:
         held = await enter_code(user, codes["user_code"])
         throttle_clock.advance(1)
         later = await enter_code(user, codes["user_code"])
 
     assert [r.status_code for r in wrong] == [400, 400, 400]
+    assert early.status_code == 303
     assert_waits(held, 1)
     assert later.status_code == 303
     warnings = [r for r in caplog.records if r.name == "auth_service.routes.device"]
