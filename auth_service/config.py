@@ -76,7 +76,18 @@ class AuthSettings(BaseSettings):
     # default). Wrong user codes per address before each further one doubles a wait (§5.1).
     device_code_lifetime: int = Field(default=600, ge=60, le=3600)
     device_poll_interval: int = Field(default=5, ge=1, le=60)
-    device_user_code_failures_before_delay: int = Field(default=10, ge=1)
+    device_user_code_failures_before_delay: int = Field(default=10, ge=1, le=1000)
+    # RFC 8628 §5.1 against guessing from many addresses: every user-code lookup per address a
+    # minute (a load ceiling: an office's sign-ins take about three each), and wrong codes from
+    # all addresses together in a fixed window, past which every lookup anywhere waits (1, 2,
+    # 4 ... s up to AUTH_MAX_FAILURE_DELAY). The upper bounds keep guessing hopeless: 10 000
+    # guesses an hour at 20**8 codes find one of 1000 pending codes with p < 0.0004.
+    device_lookup_limit_per_ip: int = Field(default=300, ge=1, le=3000)
+    device_user_code_failures_service_wide: int = Field(default=1000, ge=1, le=10_000)
+    device_user_code_failure_window: float = Field(default=3600, ge=60, le=86400)
+    # POST /oauth/device_authorization a minute per confidential client, and per public client
+    # and address: each stores a row a person must answer, so far fewer than token requests.
+    device_authorization_limit_per_client: int = Field(default=30, ge=1, le=600)
     leeway: int = Field(default=30, ge=0, le=MAX_LEEWAY)
     # RFC 9700 §4.14.2 reuse detection; a retry of the just-rotated token within this window is
     # answered instead of being treated as theft. 0 means strict.
@@ -250,6 +261,14 @@ class AuthSettings(BaseSettings):
                 self.ip_failure_window,
                 sliding=False,
             ),
+            device_lookup_per_ip=Window(self.device_lookup_limit_per_ip, 60),
+            device_user_code_all=Backoff(
+                self.device_user_code_failures_service_wide,
+                self.max_failure_delay,
+                self.device_user_code_failure_window,
+                sliding=False,
+            ),
+            device_authorization_per_client=Window(self.device_authorization_limit_per_client, 60),
             revocation_feed_per_ip=Window(self.revocation_feed_limit_per_ip, 60),
             known_account_memory=self.ip_known_account_memory,
         )

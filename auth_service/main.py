@@ -183,6 +183,13 @@ def create_app(
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )
+    if not settings.is_development and not settings.rate_limits_enabled:
+        # Not refused (a closed deployment may throttle at its proxy), but the device grant is
+        # always there: wrong user codes at /device are then bounded by nothing (RFC 8628 §5.1).
+        logger.warning(
+            "AUTH_RATE_LIMITS_ENABLED=false in production: sign-in, client authentication and "
+            "/device user-code guessing are not throttled; throttle in front of the service"
+        )
     # Single-use jtis (DPoP proofs, client assertions): Redis when configured, else the database.
     app.state.replay_guard = RedisReplayGuard(settings.redis_url) if settings.redis_url else None
     app.state.password_hasher = PasswordHasher(

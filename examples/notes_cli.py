@@ -18,11 +18,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import unicodedata
 from typing import Any
 
 import httpx
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+BUSY = (429, 503)  # RFC 6585 §4, RFC 9110 §15.6.4: come back later (after Retry-After)
+MAX_RETRY_AFTER = 300  # seconds: a longer (or absurd) Retry-After is capped
+BUSY_RETRIES = 5  # at the device authorization endpoint, before giving up
 
 
 class SignInFailed(Exception):
@@ -30,16 +34,35 @@ class SignInFailed(Exception):
 
 
 def discover(http: httpx.Client, issuer: str) -> dict[str, Any]:
-    """RFC 8414 §3: the provider's endpoints, from its metadata rather than hard-coded paths."""
+    """RFC 8414 §3: the provider's endpoints, from its metadata rather than hard-coded paths.
+    §3.3: the metadata's `issuer` must be the one we asked, or it is not to be used (someone
+    else's metadata would send our codes and tokens elsewhere)."""
     response = http.get(f"{issuer}/.well-known/oauth-authorization-server")
     response.raise_for_status()
     metadata: dict[str, Any] = response.json()
+    if metadata.get("issuer") != issuer:
+        raise SignInFailed(
+            f"the metadata names the issuer {printable(str(metadata.get('issuer')))!r}, "
+            f"not {issuer!r}"
+        )
     return metadata
 
 
+def retry_after(response: httpx.Response, default: float) -> float:
+    """RFC 9110 §10.2.3: Retry-After in seconds (the HTTP-date form counts as `default`)."""
+    value = response.headers.get("retry-after", "")
+    seconds = int(value) if value.isdigit() else default
+    return float(min(max(seconds, 1), MAX_RETRY_AFTER))
+
+
 def start(http: httpx.Client, endpoint: str, client_id: str, scope: str) -> dict[str, Any]:
-    """RFC 8628 §3.1: a public client names itself with client_id and proves nothing else."""
-    response = http.post(endpoint, data={"client_id": client_id, "scope": scope})
+    """RFC 8628 §3.1: a public client names itself with client_id and proves nothing else.
+    Busy (429, 503): wait as long as the server asks, a few times."""
+    for _ in range(BUSY_RETRIES):
+        response = http.post(endpoint, data={"client_id": client_id, "scope": scope})
+        if response.status_code not in BUSY:
+            break
+        time.sleep(retry_after(response, 5))
     if response.status_code != 200:
         raise SignInFailed(describe_error(response))
     started: dict[str, Any] = response.json()
@@ -58,12 +81,14 @@ def poll(
     """RFC 8628 §3.4-3.5: ask for tokens every `interval` seconds until the user has answered.
 
     `authorization_pending` means "ask again later"; `slow_down` means the same, and that the
-    interval grows by 5 seconds for every later request. Waiting comes first: the user cannot
-    have answered yet when the codes were only just shown.
+    interval grows by 5 seconds for every later request. A busy server (429, 503) is asked
+    again after its Retry-After, if that is longer. Waiting comes first: the user cannot have
+    answered yet when the codes were only just shown.
     """
     deadline = time.monotonic() + expires_in
+    wait: float = interval
     while time.monotonic() < deadline:
-        time.sleep(interval)
+        time.sleep(wait)
         response = http.post(
             token_endpoint,
             data={
@@ -75,11 +100,16 @@ def poll(
         if response.status_code == 200:
             tokens: dict[str, Any] = response.json()
             return tokens
+        if response.status_code in BUSY:
+            wait = max(interval, retry_after(response, interval))
+            continue
         error = error_code(response)
         if error == "authorization_pending":
+            wait = interval
             continue
         if error == "slow_down":
             interval += 5
+            wait = interval
             continue
         if error == "access_denied":
             raise SignInFailed("the request was denied on the other screen")
@@ -107,6 +137,13 @@ def list_notes(http: httpx.Client, api: str, access_token: str) -> list[dict[str
         params["cursor"] = page["next_cursor"]
 
 
+def printable(text: str) -> str:
+    """`text` without control and format characters (Unicode category C): what a server or
+    another user wrote must not move the cursor, recolour or rewrite the terminal (ANSI escape
+    sequences) or reorder what is shown (bidirectional overrides)."""
+    return "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+
+
 def error_code(response: httpx.Response) -> str | None:
     try:
         body = response.json()
@@ -122,7 +159,8 @@ def describe_error(response: httpx.Response) -> str:
     except ValueError:
         body = None
     if isinstance(body, dict) and "error" in body:
-        return f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
+        text = f"{body['error']}: {body.get('error_description', '')}".rstrip(": ")
+        return printable(text)
     return f"HTTP {response.status_code}"
 
 
@@ -142,10 +180,10 @@ def main() -> int:
             )
             # RFC 8628 §3.3: show the short code and where to type it. The "complete" URL holds
             # the code already (for a QR code or a click); the page still asks to confirm it.
-            print(f"To sign in, open {started['verification_uri']}", flush=True)
-            print(f"and enter the code {started['user_code']}", flush=True)
+            print(f"To sign in, open {printable(started['verification_uri'])}", flush=True)
+            print(f"and enter the code {printable(started['user_code'])}", flush=True)
             if "verification_uri_complete" in started:
-                print(f"(or open {started['verification_uri_complete']})", flush=True)
+                print(f"(or open {printable(started['verification_uri_complete'])})", flush=True)
             print("Waiting for you to allow it...", flush=True)
             tokens = poll(
                 http,
@@ -167,7 +205,7 @@ def main() -> int:
     if not notes:
         print("You have no notes yet.")
     for note in notes:
-        print(f"- {note['title']}")
+        print(f"- {printable(note['title'])}")  # a title may hold anything its author typed
     return 0
 
 

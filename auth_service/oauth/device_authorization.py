@@ -3,14 +3,16 @@ on a second screen (§3.3), which starts a token family as a code flow's consent
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from auth_service.oauth.authorize.validation import validate_scope
+from auth_service.oauth.resources import validate_resources
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token
-from auth_service.security.user_codes import display_user_code, new_user_code
+from auth_service.security.user_codes import display_user_code, new_user_code, user_code_digest
 from shared.errors import ServerError, UnauthorizedClientError
 from shared.models import Client, DeviceAuthorization, Grant, UserSession
 from shared.models.device_authorizations import APPROVED, DENIED, PENDING
@@ -21,6 +23,11 @@ VERIFICATION_PATH = "/device"
 # A fresh user code collides with a stored one about once in 20**8 / rows tries: a few draws
 # always suffice; failing all of them means something else is wrong.
 USER_CODE_DRAWS = 8
+GONE = "This code was already answered or has expired. Start again on your device."
+CLIENT_CHANGED = (
+    "This app may no longer connect devices with these permissions. Nothing was changed. "
+    "Start again on your device."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,8 @@ async def start_device_authorization(
     client: Client,
     form: dict[str, str],
     *,
+    resources: Sequence[str],
+    user_code_key: bytes,
     issuer: str,
     now: datetime,
     lifetime: int,
@@ -57,19 +66,23 @@ async def start_device_authorization(
 ) -> DeviceAuthorizationResponse:
     """RFC 8628 §3.1-3.2: an authenticated client that registered the device grant asks for
     scopes it may have (checked as at the authorization endpoint); both codes are new and only
-    their digests are kept."""
+    their digests are kept (the user code's keyed: see security.user_codes)."""
     if not client.allows_grant_type(DEVICE_CODE_GRANT):
         raise UnauthorizedClientError("this client may not use the device authorization grant")
     scopes = validate_scope(form.get("scope"), client)
+    # RFC 8707 §2.1 as at /oauth/authorize: invalid_target before anything is stored; the
+    # approval's grant keeps them, and each token is for one of them (§2.2).
+    targets = await validate_resources(repos, client, resources)
     # RFC 8628 §3.2 / §5.2: the device code is a credential, 256 random bits like our codes.
     device_code = new_token()
     for _ in range(USER_CODE_DRAWS):
         user_code = new_user_code()
         row = DeviceAuthorization(
             device_code_hash=hash_token(device_code),
-            user_code_hash=hash_token(user_code),
+            user_code_hash=user_code_digest(user_code_key, user_code),
             client_id=client.client_id,
             scope=format_scope(scopes),
+            resources=list(targets),
             status=PENDING,
             interval=interval,
             created_at=now,
@@ -92,9 +105,11 @@ async def start_device_authorization(
     )
 
 
-async def find_by_user_code(repos: Repositories, user_code: str) -> DeviceAuthorization | None:
+async def find_by_user_code(
+    repos: Repositories, user_code_key: bytes, user_code: str
+) -> DeviceAuthorization | None:
     """The request a normalized user code names, whatever its state."""
-    return await repos.devices.get_by_user_code_hash(hash_token(user_code))
+    return await repos.devices.get_by_user_code_hash(user_code_digest(user_code_key, user_code))
 
 
 def answered_problem(row: DeviceAuthorization, now: datetime) -> str | None:
@@ -108,16 +123,29 @@ def answered_problem(row: DeviceAuthorization, now: datetime) -> str | None:
     return None
 
 
+def still_allowed(client: Client | None, row: DeviceAuthorization) -> bool:
+    """Whether the client may still get what the request asked for: an operator may have taken
+    the device grant, a scope or a resource away while the user was signing in."""
+    return (
+        client is not None
+        and client.allows_grant_type(DEVICE_CODE_GRANT)
+        and row.scopes <= client.scopes
+        and all(client.allows_resource(uri) for uri in row.resources)
+    )
+
+
 async def approve(
     repos: Repositories, row: DeviceAuthorization, session: UserSession, now: datetime
-) -> bool:
+) -> str | None:
     """RFC 8628 §3.3: the user allowed the device. Record the answer first (one conditional
-    UPDATE: a second answer or an expired request changes nothing and returns False), then
-    start the token family and remember the consent, as the code flow does."""
+    UPDATE: a second answer or an expired request changes nothing), then start the token
+    family and remember the consent, as the code flow does. Why it could not, or None."""
+    if not still_allowed(await repos.clients.get_by_client_id(row.client_id), row):
+        return CLIENT_CHANGED
     if not await repos.devices.decide(
         row.device_code_hash, APPROVED, now, user_id=session.user_id, auth_time=session.auth_time
     ):
-        return False
+        return GONE
     grant = await repos.grants.add(
         Grant(
             user_id=session.user_id,
@@ -125,15 +153,18 @@ async def approve(
             scope=row.scope,
             auth_time=session.auth_time,
             created_at=now,
+            resources=list(row.resources),
         )
     )
     await repos.devices.link_grant(row.device_code_hash, grant.id)
     await repos.consents.record(session.user_id, row.client_id, row.scopes, now)
-    return True
+    return None
 
 
 async def deny(
     repos: Repositories, row: DeviceAuthorization, session: UserSession, now: datetime
-) -> bool:
-    """RFC 8628 §3.5: the device's next poll gets access_denied. False if already answered."""
-    return await repos.devices.decide(row.device_code_hash, DENIED, now, user_id=session.user_id)
+) -> str | None:
+    """RFC 8628 §3.5: the device's next poll gets access_denied. Why not, if already answered."""
+    if await repos.devices.decide(row.device_code_hash, DENIED, now, user_id=session.user_id):
+        return None
+    return GONE

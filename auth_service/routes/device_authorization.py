@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from auth_service.config import AuthSettings
 from auth_service.deps import ClientCallDep
 from auth_service.oauth.device_authorization import start_device_authorization
+from auth_service.security.user_codes import KEY_PURPOSE
 from auth_service.throttling.clients import client_budget_key
 from auth_service.throttling.policy import Throttle
 from shared.errors import NO_STORE_HEADERS
@@ -20,13 +21,16 @@ router = APIRouter(tags=["oauth"])
 async def device_authorization(request: Request, call: ClientCallDep) -> JSONResponse:
     settings: AuthSettings = request.app.state.settings
     throttle: Throttle = request.app.state.throttle
-    # Each request stores a row: bounded like token requests, in a budget of its own.
+    # Each request stores a row a person must answer: a small budget of its own per client
+    # (a public one's per client and address, as at the token endpoint).
     budget = client_budget_key(call.client, call.ip)
-    await throttle.hit("device-client", budget, throttle.policy.token_per_client)
+    await throttle.hit("device-client", budget, throttle.policy.device_authorization_per_client)
     started = await start_device_authorization(
         call.uow.repos,
         call.client,
         call.form,
+        resources=call.resources,
+        user_code_key=request.app.state.secret_box.derive_key(KEY_PURPOSE),
         issuer=settings.issuer,
         now=call.now,
         lifetime=settings.device_code_lifetime,

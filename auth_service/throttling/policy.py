@@ -56,6 +56,12 @@ class ThrottlePolicy:
     revocation_feed_per_ip: Window = Window(6000, 60)  # GET /oauth/revocations
     # Wrong user codes at /device per address (RFC 8628 §5.1), fixed window: offices share one.
     device_user_code_ip: Backoff = Backoff(10, 60, 3600, sliding=False)
+    # Every user-code lookup per address (a load ceiling, sized for offices), and wrong codes
+    # from all addresses together: past its `free` every lookup anywhere waits (RFC 8628 §5.1).
+    device_lookup_per_ip: Window = Window(300, 60)
+    device_user_code_all: Backoff = Backoff(1000, 60, 3600, sliding=False)
+    # POST /oauth/device_authorization per client (public: and address); each stores a row.
+    device_authorization_per_client: Window = Window(30, 60)
     # How long an account that signed in from an address stays exempt from that address's waits.
     known_account_memory: float = 30 * 86400
 
@@ -118,30 +124,37 @@ class Throttle:
             return False
         return await self.store.incr(_key(bucket, key), seconds, extend=False) == 1
 
-    async def begin_attempt(self, bucket: str, key: str, backoff: Backoff) -> None:
+    async def begin_attempt(self, bucket: str, key: str, backoff: Backoff) -> int:
         """Count an attempt as a failure before it is checked, and from the `free`-th on let it
         go ahead only if it is the one that starts the next wait: requests sent together (from
         a botnet, say) cannot all pass a wait the first of them has not set yet. Success
         forgets it all (`succeeded`) or takes it back (`undo_attempt`); failure needs nothing
-        more. Raise TooManyRequestsError while a wait runs."""
+        more. Raise TooManyRequestsError while a wait runs; else the attempt's number (0 when
+        throttling is off), so a caller can tell when one reached `free`."""
         if not self.policy.enabled:
-            return
+            return 0
         wait_key, fail_key = _key(bucket + "-wait", key), _key(bucket + "-fail", key)
         if (left := await self.store.blocked_for(wait_key)) > 0:
             raise TooManyRequestsError(_message(left), retry_after=math.ceil(left))
         attempt = await self.store.incr(fail_key, backoff.memory, extend=backoff.sliding)
         excess = attempt - backoff.free
         if excess < 0:
-            return
+            return attempt
         delay = min(2.0 ** min(excess, 30), backoff.max_delay)
         if not await self.store.acquire(wait_key, delay):  # another attempt got there first
             await self.store.decr(fail_key)
             left = await self.store.blocked_for(wait_key) or 1.0
             raise TooManyRequestsError(_message(left), retry_after=math.ceil(left))
+        return attempt
 
-    async def undo_attempt(self, bucket: str, key: str) -> None:
+    async def undo_attempt(self, bucket: str, key: str, *, release_wait: bool = False) -> None:
+        """Take back an attempt that succeeded. With `release_wait` (the attempt reached
+        `free`, so `begin_attempt` started the running wait for it) the wait ends too: a success
+        holds nobody up, and the count of failures stays as it was."""
         if self.policy.enabled:
             await self.store.decr(_key(bucket + "-fail", key))
+            if release_wait:
+                await self.store.delete(_key(bucket + "-wait", key))
 
     async def remember(self, bucket: str, key: str, seconds: float) -> None:
         """Note that `key` happened, for `seconds` (see `remembers`)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
 from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
 from shared.scopes import parse_scope
@@ -14,7 +14,7 @@ PENDING, APPROVED, DENIED = "pending", "approved", "denied"
 
 
 class DeviceAuthorization(SQLModel, table=True):
-    """RFC 8628 §3.2: both codes are stored only as SHA-256 digests. The device polls with the
+    """RFC 8628 §3.2: both codes are stored only as digests (the user code's keyed). The device polls with the
     device code (§3.4); the user types the user code (§3.3), which is unique among all rows."""
 
     __tablename__ = "device_authorization"
@@ -25,6 +25,8 @@ class DeviceAuthorization(SQLModel, table=True):
         max_length=CLIENT_ID_MAX_LENGTH, foreign_key="client.client_id", ondelete="CASCADE", index=True
     )
     scope: str = Field(max_length=1000)
+    # RFC 8707 §2.1: the resources the device asked for; the approval's grant keeps them.
+    resources: list[str] = Field(default_factory=list, sa_type=JSON)
     status: str = Field(default=PENDING, max_length=16)
     # Set on approval: who allowed it, when they signed in, and the token family it starts.
     user_id: str | None = Field(

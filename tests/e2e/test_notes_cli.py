@@ -29,6 +29,8 @@ pytestmark = pytest.mark.e2e
 CLI = Path(__file__).resolve().parents[2] / "examples" / "notes_cli.py"
 PROMPT = re.compile(r"^and enter the code ([A-Z]{4}-[A-Z]{4})$")
 TITLES = ("Buy milk", "Call the dentist")
+# Another user's words reach the terminal: escape sequences and bidi overrides must not.
+HOSTILE_TITLE = "\x1b[2J\x1b[31mPay \u202eyenom\u202c now\x07"
 
 
 @pytest.fixture
@@ -127,7 +129,7 @@ def allow_on_second_screen(stack: LiveStack, user_code: str) -> None:
 def test_notes_cli_signs_in_with_a_code_on_a_second_screen_and_lists_the_notes(
     stack: LiveStack,
 ) -> None:
-    add_notes(stack, "demo", TITLES)
+    add_notes(stack, "demo", (*TITLES, HOSTILE_TITLE))
     process = subprocess.Popen(  # noqa: S603 - fixed argv
         [sys.executable, str(CLI), "--issuer", stack.issuer, "--api", stack.audience],
         stdout=subprocess.PIPE,
@@ -159,9 +161,29 @@ def test_notes_cli_signs_in_with_a_code_on_a_second_screen_and_lists_the_notes(
         process.stdout.close()
     assert returncode == 0, err
     assert rest[0] == "Signed in."
-    assert sorted(rest[1:]) == sorted(f"- {title}" for title in TITLES)
+    assert sorted(rest[1:]) == sorted(f"- {title}" for title in (*TITLES, "[2J[31mPay yenom now"))
+    assert not any(ch in line for line in rest for ch in "\x1b\x07\u202e\u202c")
     (row,) = rows(stack, DeviceAuthorization)
     assert row.status == "approved"
     assert row.used_at is not None
     assert row.last_polled_at is not None  # it polled before the answer
     assert row.interval == 1  # and never too fast
+
+
+def test_notes_cli_refuses_metadata_of_another_issuer(stack: LiveStack) -> None:
+    """RFC 8414 §3.3: the same server under another name (localhost) is another issuer."""
+    other_name = stack.issuer.replace("127.0.0.1", "localhost")
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, str(CLI), "--issuer", other_name, "--api", stack.audience],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Sign-in failed: the metadata names the issuer {stack.issuer!r}, not {other_name!r}\n"
+    )
+    assert rows(stack, DeviceAuthorization) == []

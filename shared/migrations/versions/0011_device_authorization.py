@@ -5,8 +5,9 @@ Revises: 0010
 Create Date: 2026-12-02 16:00:00.000000
 
 Issue 15 (devices and command-line tools). One table: a device's authorization request, its
-device code and user code kept only as SHA-256 digests (RFC 8628 §3.2), the user's decision,
-the token family an approval starts, and the polling interval (§3.5). Nothing existing changes.
+device code and user code kept only as digests (RFC 8628 §3.2; the user code's an HMAC), the
+resources it asked for (RFC 8707), the user's decision, the token family an approval starts, and
+the polling interval (§3.5). Nothing existing changes.
 """
 
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ def upgrade() -> None:
         sa.Column("user_code_hash", sa.String(length=64), nullable=False),
         sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("scope", sa.String(length=1000), nullable=False),
+        sa.Column("resources", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("user_id", sa.String(length=36), nullable=True),
         sa.Column("auth_time", UTCDateTime(timezone=True), nullable=True),

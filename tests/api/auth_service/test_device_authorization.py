@@ -4,6 +4,8 @@ with the device_code grant (§3.4-3.5), and discovery (§4)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,7 +18,7 @@ from auth_service.config import AuthSettings
 from auth_service.oauth.device_authorization import DEVICE_CODE_GRANT
 from shared.models import AuditEvent, Consent, DeviceAuthorization, Grant, RefreshToken
 from tests.conftest import AUDIENCE, ISSUER
-from tests.factories import TestClient, TestUser, make_client
+from tests.factories import TestClient, TestUser, make_client, make_resource_server
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
@@ -24,6 +26,7 @@ from tests.support.device import DEVICE_SCOPE, approve_device, poll, start_devic
 from tests.support.dpop import DpopKey
 from tests.support.flows import csrf_from
 from tests.support.forge import unverified_claims
+from tests.support.lifecycle import verified_claims
 from tests.support.pages import sha256_hex
 from tests.support.portal import database_text
 from tests.support.token_endpoint import post_token, refresh
@@ -71,7 +74,7 @@ async def assert_no_device_rows(db: Database) -> None:
 
 
 async def test_device_authorization_public_client_gets_codes_stored_only_as_digests(
-    db: Database, auth_client: httpx.AsyncClient, device_client: TestClient
+    db: Database, auth_app: FastAPI, auth_client: httpx.AsyncClient, device_client: TestClient
 ) -> None:
     response = await start_device(auth_client, device_client, "read:notes write:notes")
 
@@ -92,7 +95,12 @@ async def test_device_authorization_public_client_gets_codes_stored_only_as_dige
     assert body["verification_uri_complete"] == f"{ISSUER}/device?user_code={body['user_code']}"
     assert (body["expires_in"], body["interval"]) == (600, 5)
     row = await row_of(db, body["device_code"])
-    assert row.user_code_hash == sha256_hex(body["user_code"].replace("-", ""))
+    # A keyed digest: 20**8 bare SHA-256 digests are computed in seconds from a database copy.
+    user_code = body["user_code"].replace("-", "")
+    key = auth_app.state.secret_box.derive_key("user-code digest v1")
+    assert row.user_code_hash == hmac.new(key, user_code.encode(), hashlib.sha256).hexdigest()
+    assert row.user_code_hash != sha256_hex(user_code)
+    assert row.resources == []
     assert (row.client_id, row.scope, row.status) == (
         device_client.client_id,
         "read:notes write:notes",
@@ -267,6 +275,23 @@ async def test_device_poll_faster_than_the_interval_is_slow_down_and_the_interva
     assert (await row_of(db, device_code)).interval == 15
 
 
+async def test_device_poll_up_to_a_second_early_is_jitter_not_slow_down(
+    db: Database, auth_client: httpx.AsyncClient, device_client: TestClient, clock: TestClock
+) -> None:
+    codes = await started(auth_client, device_client)
+    device_code = codes["device_code"]
+    await poll(auth_client, device_client, device_code)
+
+    clock.advance(4.2)  # the device waited 5 s; its request got here sooner than its last one
+    on_time = await poll(auth_client, device_client, device_code)
+    clock.advance(3.9)  # more than a second early
+    too_soon = await poll(auth_client, device_client, device_code)
+
+    assert_oauth_error(on_time, "authorization_pending")
+    assert_oauth_error(too_soon, "slow_down")
+    assert (await row_of(db, device_code)).interval == 10
+
+
 async def test_device_poll_after_approval_issues_tokens_once_from_a_new_family(
     db: Database,
     auth_app: FastAPI,
@@ -411,8 +436,16 @@ async def test_device_code_polled_twice_at_once_is_redeemed_by_exactly_one(
     # One conditional UPDATE redeems it: one winner, and the other is a reuse.
     assert sorted(r.status_code for r in responses) == [200, 400]
     (loser,) = [r for r in responses if r.status_code == 400]
+    (winner,) = [r for r in responses if r.status_code == 200]
     assert_oauth_error(loser, "invalid_grant", description=USED)
     assert await db.count(RefreshToken) == 1
+    # Kept on purpose (README): like a reused code (RFC 6749 §4.1.2), the loser's poll revokes
+    # the family the winner got, as the two may be the device and a thief with its code.
+    (grant,) = await db.all(Grant)
+    assert grant.revoked_at is not None
+    assert all(t.revoked_at is not None for t in await db.all(RefreshToken))
+    refused = await refresh(auth_client, device_client, winner.json()["refresh_token"])
+    assert_oauth_error(refused, "invalid_grant")
 
 
 async def test_device_poll_after_the_user_denied_is_access_denied(
@@ -542,6 +575,142 @@ async def test_device_poll_after_the_user_withdrew_the_app_is_invalid_grant(
     assert_oauth_error(response, "invalid_grant", description="the authorization was revoked")
     assert await db.count(RefreshToken) == 0
     assert await db.count(Consent) == 0
+
+
+# --- Resource indicators (RFC 8707) ---
+
+NOTES = "https://notes.example/api"
+CALENDAR = "https://calendar.example"
+WRITER = "urn:example:writer"
+
+
+@pytest.fixture
+async def registry(db: Database) -> None:
+    await make_resource_server(db, NOTES, scopes=("read:notes", "write:notes"))
+    await make_resource_server(db, CALENDAR, scopes=("profile",))
+    await make_resource_server(db, WRITER, scopes=("write:notes",))
+
+
+async def start_with_resources(
+    auth: httpx.AsyncClient, client: TestClient, scope: str, *resources: str
+) -> httpx.Response:
+    data = {"client_id": client.client_id, "scope": scope, "resource": list(resources)}
+    return await auth.post("/oauth/device_authorization", data=data)
+
+
+@pytest.mark.parametrize(
+    ("resources", "description"),
+    [
+        pytest.param(
+            ("https://unknown.example",),
+            "the resource is not a registered resource server",
+            id="unregistered",
+        ),
+        pytest.param(
+            (NOTES, "https://unknown.example"),
+            "the resource is not a registered resource server",
+            id="one-of-two",
+        ),
+        pytest.param(
+            ("https://notes.example/api#x",),
+            "resource must not contain a fragment (RFC 8707 section 2)",
+            id="fragment",
+        ),
+        pytest.param(("notes",), "resource must be an absolute URI (RFC 8707 section 2)", id="rel"),
+    ],
+)
+async def test_device_authorization_bad_resource_is_invalid_target_and_stores_nothing(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    device_client: TestClient,
+    registry: None,
+    resources: tuple[str, ...],
+    description: str,
+) -> None:
+    response = await start_with_resources(auth_client, device_client, "read:notes", *resources)
+
+    assert_oauth_error(response, "invalid_target", description=description)
+    await assert_no_device_rows(db)
+
+
+async def test_device_authorization_resource_the_client_may_not_target_is_invalid_target(
+    db: Database, auth_client: httpx.AsyncClient, registry: None
+) -> None:
+    client = await make_client(
+        db,
+        redirect_uris=[],
+        is_public=True,
+        grant_types=[DEVICE_CODE_GRANT],
+        scope="read:notes",
+        resources=[CALENDAR],
+    )
+
+    response = await start_with_resources(auth_client, client, "read:notes", NOTES)
+
+    assert_oauth_error(
+        response,
+        "invalid_target",
+        description="this client may not ask for tokens for the resource",
+    )
+    assert await db.count(DeviceAuthorization) == 0
+
+
+async def test_device_token_for_the_one_resource_asked_for_has_it_as_aud_and_narrowed_scope(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
+    device_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    scope = "openid read:notes offline_access"
+    started_response = await start_with_resources(auth_client, device_client, scope, NOTES)
+    assert started_response.status_code == 200, started_response.text
+    codes = started_response.json()
+    assert (await row_of(db, codes["device_code"])).resources == [NOTES]
+    await approve_device(browser, user, codes["user_code"])
+
+    response = await poll(auth_client, device_client, codes["device_code"])
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["scope"] == "read:notes"
+    claims = await verified_claims(auth_client, body["access_token"])
+    assert (claims["aud"], claims["scope"]) == (NOTES, "read:notes")
+    assert unverified_claims(body["id_token"])["aud"] == device_client.client_id
+    (grant,) = await db.all(Grant)
+    assert grant.resources == [NOTES]
+    (stored,) = await db.all(RefreshToken)
+    assert stored.scope == scope  # the refresh token keeps the whole grant
+
+
+async def test_device_poll_for_a_resource_not_asked_for_is_invalid_target_and_can_retry(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    browser: httpx.AsyncClient,
+    device_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    started_response = await start_with_resources(
+        auth_client, device_client, "read:notes write:notes", NOTES, WRITER
+    )
+    codes = started_response.json()
+    await approve_device(browser, user, codes["user_code"])
+
+    elsewhere = await poll(auth_client, device_client, codes["device_code"], resource=CALENDAR)
+    row = await row_of(db, codes["device_code"])
+    writer = await poll(auth_client, device_client, codes["device_code"], resource=WRITER)
+
+    assert_oauth_error(
+        elsewhere,
+        "invalid_target",
+        description="the resource was not asked for in the authorization request",
+    )
+    assert row.used_at is None  # refused before anything was written: the code still works
+    assert writer.status_code == 200, writer.text
+    claims = await verified_claims(auth_client, writer.json()["access_token"])
+    assert (claims["aud"], claims["scope"]) == (WRITER, "write:notes")
 
 
 # --- Dynamic registration (RFC 7591 §2) ---

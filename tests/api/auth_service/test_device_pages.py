@@ -4,14 +4,17 @@ verification_uri_complete that only pre-fills (§5.4), and wrong codes throttled
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from auth_service.clients.registry import ClientChanges, update_client
 from auth_service.config import AuthSettings
 from auth_service.oauth.device_authorization import DEVICE_CODE_GRANT
+from auth_service.repositories import Repositories
 from shared.models import AuditEvent, Consent, DeviceAuthorization, Grant
 from tests.conftest import ISSUER
 from tests.factories import TestClient, TestUser, make_client, make_user
@@ -392,3 +395,85 @@ async def test_device_malformed_form_gets_our_error_page_and_changes_nothing(
         assert response.headers["content-type"].startswith("text/html")
         assert "invalid_request" in response.text
     await assert_still_pending(db, codes)
+
+
+# --- The client changed while the user was signing in ---
+
+CLIENT_CHANGED = (
+    "This app may no longer connect devices with these permissions. Nothing was changed. "
+    "Start again on your device."
+)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param(ClientChanges(grant_types=["refresh_token"]), id="device-grant-removed"),
+        pytest.param(ClientChanges(scope="openid read:notes"), id="scope-removed"),
+    ],
+)
+async def test_device_allow_after_the_client_lost_what_it_asked_for_changes_nothing(
+    db: Database,
+    browser: httpx.AsyncClient,
+    codes: dict[str, Any],
+    device_client: TestClient,
+    user: TestUser,
+    changes: ClientChanges,
+) -> None:
+    page = await open_device_consent(browser, user, codes["user_code"])
+
+    async def change(repos: Repositories) -> None:
+        row = await repos.clients.get_by_client_id(device_client.client_id)
+        assert row is not None
+        await update_client(repos, row, changes, now=datetime.now(UTC))
+
+    await db.run(change)  # an operator, while the consent page is open
+
+    response = await answer(browser, page, codes["user_code"], "allow")
+
+    assert response.status_code == 400
+    assert page_error_text(CLIENT_CHANGED) in response.text
+    await assert_still_pending(db, codes)
+    assert await db.count(AuditEvent, AuditEvent.event == "device_approved") == 0
+
+
+# --- Apps nobody vetted (self-registered) ---
+
+
+@pytest.mark.parametrize("setting_overrides", [{"registration_open": True}])
+async def test_device_consent_of_a_self_registered_app_warns_and_shows_its_policies(
+    auth_client: httpx.AsyncClient, browser: httpx.AsyncClient, user: TestUser
+) -> None:
+    registered = await auth_client.post(
+        "/oauth/register",
+        json={
+            "client_name": "Thermostat",
+            "grant_types": [DEVICE_CODE_GRANT],
+            "token_endpoint_auth_method": "none",
+            "scope": "read:notes",
+            "policy_uri": "https://thermostat.example/privacy",
+            "tos_uri": "https://thermostat.example/terms",
+        },
+    )
+    assert registered.status_code == 201, registered.text
+    started_response = await auth_client.post(
+        "/oauth/device_authorization",
+        data={"client_id": registered.json()["client_id"], "scope": "read:notes"},
+    )
+    user_code = started_response.json()["user_code"]
+
+    page = await open_device_consent(browser, user, user_code)
+
+    assert (
+        "<strong>Unverified app.</strong> Thermostat was registered by its developer" in page.text
+    )
+    assert "How it uses your data: https://thermostat.example/privacy" in page.text
+    assert "Its terms of service: https://thermostat.example/terms" in page.text
+
+
+async def test_device_consent_of_an_operator_registered_app_has_no_warning(
+    browser: httpx.AsyncClient, codes: dict[str, Any], user: TestUser
+) -> None:
+    page = await open_device_consent(browser, user, codes["user_code"])
+
+    assert "Unverified app" not in page.text
