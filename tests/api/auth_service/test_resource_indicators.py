@@ -17,7 +17,6 @@ from shared.models import (
     PushedAuthorizationRequest,
     RefreshToken,
 )
-from tests.conftest import AUDIENCE
 from tests.factories import REDIRECT_URI, TestClient, TestUser, make_client, make_resource_server
 from tests.support.assertions import assert_error_page, assert_oauth_error
 from tests.support.authorize import assert_nothing_stored
@@ -35,6 +34,8 @@ NOT_REGISTERED = "the resource is not a registered resource server"
 NOT_ALLOWED = "this client may not ask for tokens for the resource"
 NOT_ASKED = "the resource was not asked for in the authorization request"
 ONE_PER_REQUEST = "only one resource per token request (RFC 8707 section 2.2)"
+SEVERAL_GRANTED = "several resources were granted; name one with resource"
+ONLY_ITS_RESOURCES = "this client may only ask for tokens for its resources"
 
 
 @pytest.fixture
@@ -112,19 +113,53 @@ async def test_resources_two_at_authorize_each_token_is_for_one_and_narrowed(
     assert refreshed.json()["scope"] == "profile"
 
 
-async def test_resources_two_at_authorize_none_at_token_gives_the_default_audience(
+async def test_resources_two_at_authorize_none_at_token_is_invalid_target_and_code_unused(
+    db: Database,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
     user: TestUser,
     registry: None,
 ) -> None:
     request, code = await code_for(auth_client, confidential_client, user, NOTES, CALENDAR)
+    before = await snapshot(db)
 
     response = await token_request(auth_client, confidential_client, code_form(request, code))
 
-    assert response.status_code == 200, response.text
-    claims = await verified_claims(auth_client, response.json()["access_token"])
-    assert (claims["aud"], claims["scope"]) == (AUDIENCE, SCOPE)
+    # RFC 8707 §2.2: the audience is left open, so the server refuses rather than guess.
+    assert_oauth_error(response, "invalid_target", description=SEVERAL_GRANTED)
+    assert await snapshot(db) == before
+    (stored,) = await db.all(AuthorizationCode)
+    assert stored.used_at is None
+    # The same code still redeems once it names one of them.
+    named = await token_request(
+        auth_client, confidential_client, code_form(request, code, resource=CALENDAR)
+    )
+    assert named.status_code == 200, named.text
+
+
+async def test_resources_two_at_authorize_refresh_without_resource_is_invalid_target(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    request, code = await code_for(auth_client, confidential_client, user, NOTES, CALENDAR)
+    body = (
+        await token_request(
+            auth_client, confidential_client, code_form(request, code, resource=NOTES)
+        )
+    ).json()
+    before = await snapshot(db)
+
+    response = await token_request(
+        auth_client,
+        confidential_client,
+        {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+    )
+
+    assert_oauth_error(response, "invalid_target", description=SEVERAL_GRANTED)
+    assert await snapshot(db) == before
 
 
 async def test_resources_one_at_authorize_is_the_audience_without_resource_at_token(
@@ -462,7 +497,6 @@ async def service_client(db: Database, registry: None) -> TestClient:
     [
         (NOTES, None, NOTES, "read:notes write:notes"),
         (WRITER, "read:notes write:notes", WRITER, "write:notes"),
-        (None, None, AUDIENCE, "read:notes write:notes"),
     ],
 )
 async def test_resources_client_credentials_token_is_for_the_resource(
@@ -492,6 +526,8 @@ async def test_resources_client_credentials_token_is_for_the_resource(
         (CALENDAR, "invalid_target", NOT_ALLOWED),
         ("https://unknown.example", "invalid_target", NOT_REGISTERED),
         ([NOTES, WRITER], "invalid_target", ONE_PER_REQUEST),
+        # Limited to its resources, and the (unregistered) default audience is none of them.
+        (None, "invalid_target", ONLY_ITS_RESOURCES),
         (
             "relative/path",
             "invalid_target",
@@ -504,12 +540,14 @@ async def test_resources_client_credentials_refused_and_nothing_issued(
     auth_client: httpx.AsyncClient,
     service_client: TestClient,
     registry: None,
-    resource: str | list[str],
+    resource: str | list[str] | None,
     error: str,
     description: str,
 ) -> None:
+    data = {"grant_type": "client_credentials", "resource": resource}
+
     response = await token_request(
-        auth_client, service_client, {"grant_type": "client_credentials", "resource": resource}
+        auth_client, service_client, {k: v for k, v in data.items() if v is not None}
     )
 
     assert_oauth_error(response, error, description=description)

@@ -16,8 +16,8 @@ from shared.models import RevocationEvent, SigningKey
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, make_client, make_resource_server
 from tests.support.db import Database
-from tests.support.lifecycle import bearer, challenge_params, introspect, revoke, verified_claims
 from tests.support.forge import Forger, unverified_claims
+from tests.support.lifecycle import bearer, challenge_params, introspect, revoke, verified_claims
 
 NOTES = "https://notes.example/api"
 DENY_MARGIN = 360  # auth_service.oauth.revocation.DENY_MARGIN
