@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from auth_service.oauth.resources import resource_uri_problem
 from auth_service.repositories import Repositories
@@ -19,6 +20,50 @@ class ResourceServerError(ValueError):
     def __init__(self, message: str, *, field: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class ReservedIdentifiers:
+    """Identifiers only the operator (CLI, demo seed) may register, never a portal user.
+
+    The issuer's origin: a token whose `aud` is one of our own URLs must not be mintable for a
+    stranger's API (RFC 8707 §2 leaves it to us which resources we know; RFC 9068 §5 warns of
+    tokens taken for another audience). The default audience: `/oauth/userinfo` and the notes
+    API accept tokens for it, so whoever registered it would decide their scopes.
+    """
+
+    issuer: str
+    default_audience: str
+
+    def holds(self, uri: str) -> bool:
+        origin = _origin(uri)
+        return (origin is not None and origin == _origin(self.issuer)) or _same_uri(
+            uri, self.default_audience
+        )
+
+
+def _origin(uri: str) -> tuple[str, str, int | None] | None:
+    """RFC 6454 §4: scheme, host and port (the scheme's default filled in), for http(s)."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
+def _same_uri(a: str, b: str) -> bool:
+    """Equal but for the case of scheme and host and a trailing slash (RFC 3986 §6.2.2)."""
+
+    def normal(uri: str) -> tuple[tuple[str, str, int | None] | None, str]:
+        if _origin(uri) is None:
+            return None, uri
+        return _origin(uri), urlsplit(uri)._replace(scheme="", netloc="").geturl().rstrip("/")
+
+    return normal(a) == normal(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,18 +91,27 @@ def _validated_scope(scopes: Sequence[str]) -> str:
 
 
 def _validated_name(name: str) -> str:
-    if not name.strip() or len(name) > 200:
+    name = name.strip()
+    if not name or len(name) > 200:
         raise ResourceServerError("name must be 1-200 characters", field="name")
-    return name.strip()
+    return name
 
 
 async def register_resource_server(
-    repos: Repositories, spec: ResourceServerSpec, *, now: datetime, owner_id: str | None = None
+    repos: Repositories,
+    spec: ResourceServerSpec,
+    *,
+    now: datetime,
+    owner_id: str | None = None,
+    reserved: ReservedIdentifiers | None = None,
 ) -> ResourceServer:
-    """A new resource server; its identifier is an absolute URI without fragment, not taken."""
+    """A new resource server; its identifier is an absolute URI without fragment, not taken,
+    and not one of the `reserved` ones (given for registrations by people, not the operator)."""
     problem = resource_uri_problem(spec.uri)
     if problem is not None:
         raise ResourceServerError(f"the identifier {problem}", field="uri")
+    if reserved is not None and reserved.holds(spec.uri):
+        raise ResourceServerError("this identifier is reserved for the operator", field="uri")
     server = ResourceServer(
         uri=spec.uri,
         name=_validated_name(spec.name),

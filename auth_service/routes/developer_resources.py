@@ -8,9 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
+from auth_service.deps import (
+    AuditorDep,
+    FormDep,
+    Now,
+    ReposDep,
+    SettingsDep,
+    SignedIn,
+    signed_in,
+)
 from auth_service.repositories import Repositories
 from auth_service.resource_servers.registry import (
+    ReservedIdentifiers,
     ResourceServerError,
     ResourceServerSpec,
     delete_resource_server,
@@ -105,7 +114,7 @@ async def new_resource_form(request: Request, me: NewResourceUser) -> Response:
 @router.post(RESOURCES)
 async def create_resource(
     request: Request, form: FormDep, repos: ReposDep, me: NewResourceUser,
-    audit: AuditorDep, now: Now,
+    audit: AuditorDep, now: Now, settings: SettingsDep,
 ) -> Response:  # fmt: skip
     session = me.session
     values = _form_values(form)
@@ -113,7 +122,14 @@ async def create_resource(
         return _resource_form(request, session, values=values, error=FORM_EXPIRED, status_code=400)
     spec = ResourceServerSpec(uri=values["uri"], name=values["name"], scopes=[values["scope"]])
     try:
-        server = await register_resource_server(repos, spec, now=now, owner_id=session.user_id)
+        server = await register_resource_server(
+            repos,
+            spec,
+            now=now,
+            owner_id=session.user_id,
+            # Our own URLs and the default audience are the operator's (CLI, demo seed).
+            reserved=ReservedIdentifiers(settings.issuer, settings.resource_audience),
+        )
     except ResourceServerError as error:
         return _resource_form(request, session, values=values, error=error, status_code=400)
     audit.record("resource_server_registered", user_id=session.user_id, resource=server.uri)

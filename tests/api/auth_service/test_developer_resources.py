@@ -8,6 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from shared.models import ResourceServer
+from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestUser, make_resource_server, make_user
 from tests.support.db import Database
 from tests.support.pages import sign_in
@@ -96,6 +97,44 @@ async def test_developer_resources_register_refused_shows_the_form_and_stores_no
     assert response.status_code == 400
     assert page_error(response) == error
     assert await db.count(ResourceServer) == 0
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        ISSUER,
+        f"{ISSUER}/oauth/userinfo",
+        "HTTP://Auth.Test:80/api",
+        AUDIENCE,
+        f"{AUDIENCE}/",
+        "http://RESOURCE.test",
+    ],
+)
+async def test_developer_resources_reserved_identifier_is_refused_and_nothing_stored(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser, uri: str
+) -> None:
+    await sign_in(auth_client, user)
+
+    response = await register(auth_client, uri=uri)
+
+    # Our own origin and the default audience are the operator's to register (CLI, demo seed).
+    assert response.status_code == 400
+    assert page_error(response) == "this identifier is reserved for the operator"
+    assert 'id="uri" name="uri"' in response.text and 'aria-invalid="true"' in response.text
+    assert await db.count(ResourceServer) == 0
+    assert await audit_events(db, "resource_server_registered") == []
+
+
+async def test_developer_resources_other_origins_and_paths_stay_open(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(auth_client, user)
+
+    for uri in ("https://auth.test", "http://auth.test:8443/api", f"{AUDIENCE}/photos"):
+        response = await register(auth_client, uri=uri)
+        assert response.status_code == 303, (uri, response.text)
+
+    assert await db.count(ResourceServer) == 3
 
 
 async def test_developer_resources_taken_identifier_is_refused(
