@@ -120,10 +120,11 @@ async def register_resource_server(
         created_at=now,
         updated_at=now,
     )
-    # The unique index is the guard against a concurrent twin; this gives the usual case a message.
-    if await repos.resource_servers.get_by_uri(spec.uri) is not None:
+    # The look-up answers the usual case; the unique index a twin registered at the same time.
+    taken = await repos.resource_servers.get_by_uri(spec.uri) is not None
+    if taken or not await repos.resource_servers.add(server):
         raise ResourceServerError("a resource server with this identifier exists", field="uri")
-    return await repos.resource_servers.add(server)
+    return server
 
 
 async def update_resource_server(
