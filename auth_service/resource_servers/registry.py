@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from auth_service.clients.registry import announce_client_change
 from auth_service.oauth.resources import resource_uri_problem
 from auth_service.repositories import Repositories
 from shared.errors import InvalidScopeError
@@ -143,7 +144,19 @@ async def update_resource_server(
     return await repos.resource_servers.save(server)
 
 
-async def delete_resource_server(repos: Repositories, server: ResourceServer) -> None:
+async def delete_resource_server(
+    repos: Repositories, server: ResourceServer, *, now: datetime
+) -> None:
     """Gone from the registry: no new token names it. Access tokens already issued for it
-    live out their (short) lifetime; grants that named it get invalid_target from now on."""
+    live out their (short) lifetime; grants that named it get invalid_target from now on.
+
+    In the same transaction it leaves the resource lists of the clients limited to it (a
+    client limited to nothing else may then target nothing; it is not opened to all), and
+    every instance is told those clients changed."""
+    for client in await repos.clients.list_limited_to(server.uri):
+        # A new list: the JSON column does not notice a change made in place.
+        client.resources = [uri for uri in client.resources or () if uri != server.uri]
+        client.updated_at = now
+        announce_client_change(repos, client.client_id, now=now)
+        await repos.clients.save(client)
     await repos.resource_servers.delete(server.id)

@@ -177,7 +177,7 @@ async def update_resource(
 @router.post(RESOURCES + "/{server_id}/delete")
 async def delete_resource(
     request: Request, server_id: str, form: FormDep, repos: ReposDep, me: ResourcesUser,
-    audit: AuditorDep,
+    audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
     session = me.session
     server = await _own(repos, session, server_id)
@@ -189,6 +189,6 @@ async def delete_resource(
             status_code=400,
         )  # fmt: skip
     uri = server.uri
-    await delete_resource_server(repos, server)
+    await delete_resource_server(repos, server, now=now)
     audit.record("resource_server_deleted", user_id=session.user_id, resource=uri)
     return RedirectResponse(f"{RESOURCES}?message=deleted", status_code=303)

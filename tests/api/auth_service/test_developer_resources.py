@@ -7,14 +7,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.models import ResourceServer
+from shared.models import Client, ResourceServer, RevocationEvent
+from shared.revocations import CLIENT_CHANGED
 from tests.conftest import AUDIENCE, ISSUER
-from tests.factories import TestUser, make_resource_server, make_user
+from tests.factories import TestUser, make_client, make_resource_server, make_user
 from tests.support.db import Database
 from tests.support.pages import sign_in
 from tests.support.portal import FORM_EXPIRED, audit_events, page_error, signed_in, submit
 
 API = "https://photos.example/api"
+OTHER = "https://calendar.example"
 NEW = "/developers/resources/new"
 
 
@@ -207,6 +209,31 @@ async def test_developer_resources_delete_removes_it(
     assert await db.count(ResourceServer) == 0
     (event,) = await audit_events(db, "resource_server_deleted")
     assert event.details == {"resource": API}
+
+
+async def test_developer_resources_delete_takes_it_off_the_clients_limited_to_it(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(auth_client, user)
+    owned = await make_resource_server(db, API, owner_id=user.id)
+    await make_resource_server(db, OTHER)
+    both = await make_client(db, resources=[API, OTHER])
+    only = await make_client(db, resources=[API])
+    unlimited = await make_client(db)
+    path = f"/developers/resources/{owned.id}"
+
+    response = await submit(auth_client, path, f"{path}/delete", {})
+
+    assert response.status_code == 303
+    rows = {c.client_id: c for c in await db.all(Client)}
+    assert rows[both.client_id].resources == [OTHER]
+    # Limited to nothing else: it stays limited (to none), it is not opened to every server.
+    assert rows[only.client_id].resources == []
+    assert rows[unlimited.client_id].resources is None
+    # Every instance forgets its cached copy of the two changed clients (and of no other).
+    changed = await db.all(RevocationEvent, RevocationEvent.kind == CLIENT_CHANGED)
+    assert sorted(e.value for e in changed) == sorted([both.client_id, only.client_id])
+    assert [r.uri for r in await db.all(ResourceServer)] == [OTHER]
 
 
 async def test_developer_resources_of_someone_else_are_not_found(
