@@ -68,14 +68,23 @@ async def resolve_resource(repos: Repositories, client: Client, resource: str) -
 
 
 async def validate_resources(
-    repos: Repositories, client: Client, resources: Sequence[str]
+    repos: Repositories, client: Client, resources: Sequence[str], scopes: frozenset[str]
 ) -> tuple[str, ...]:
-    """RFC 8707 §2.1: every `resource` of an authorization request, in order, repeats dropped."""
+    """RFC 8707 §2.1: every `resource` of an authorization request, in order, repeats dropped.
+
+    A token for a resource carries only the requested scopes it serves, so when none of them
+    serves any of `scopes` no code of this request could ever be redeemed: refused here with
+    invalid_scope (RFC 8707 §2 leaves acceptable resource and scope combinations to the
+    server; RFC 6749 §4.1.2.1). Scopes no resource serves (`openid` for the ID token, say)
+    do not matter as long as one requested scope is served somewhere."""
     unique = tuple(dict.fromkeys(resources))
     if len(unique) > MAX_RESOURCES:
         raise InvalidTargetError(f"at most {MAX_RESOURCES} resources per request")
+    served: set[str] = set()
     for resource in unique:
-        await resolve_resource(repos, client, resource)
+        served |= (await resolve_resource(repos, client, resource)).scopes
+    if unique and not scopes & served:
+        raise InvalidScopeError("none of the scopes is served by the requested resources")
     return unique
 
 

@@ -99,7 +99,9 @@ async def validate_request_resources(
     if not resources:
         return authz
     try:
-        return replace(authz, resources=await validate_resources(repos, client, resources))
+        return replace(
+            authz, resources=await validate_resources(repos, client, resources, authz.scopes)
+        )
     except OAuthError as error:
         raise AuthorizationRedirectError(
             error, authz.redirect_uri, authz.state, confirm=not client.is_vetted

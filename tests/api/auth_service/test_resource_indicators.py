@@ -34,6 +34,7 @@ NOT_REGISTERED = "the resource is not a registered resource server"
 NOT_ALLOWED = "this client may not ask for tokens for the resource"
 NOT_ASKED = "the resource was not asked for in the authorization request"
 ONE_PER_REQUEST = "only one resource per token request (RFC 8707 section 2.2)"
+NONE_SERVED_AT_AUTHORIZE = "none of the scopes is served by the requested resources"
 SEVERAL_GRANTED = "several resources were granted; name one with resource"
 ONLY_ITS_RESOURCES = "this client may only ask for tokens for its resources"
 
@@ -256,13 +257,18 @@ async def test_resources_token_resource_serving_none_of_the_scopes_is_invalid_sc
     user: TestUser,
     registry: None,
 ) -> None:
-    request = ResourceRequest(confidential_client, scope="openid profile", resources=[WRITER])
+    # Calendar serves `profile`, so the request is accepted; the writer serves neither scope.
+    request = ResourceRequest(
+        confidential_client, scope="openid profile", resources=[CALENDAR, WRITER]
+    )
     code = assert_client_code(
         await authorize(auth_client, request, user), REDIRECT_URI, state=request.state
     )
     before = await snapshot(db)
 
-    response = await token_request(auth_client, confidential_client, code_form(request, code))
+    response = await token_request(
+        auth_client, confidential_client, code_form(request, code, resource=WRITER)
+    )
 
     assert_oauth_error(
         response,
@@ -358,6 +364,68 @@ async def test_resources_authorize_refused_redirects_invalid_target_and_stores_n
     # RFC 6749 §4.1.2.1: the redirect URI is verified, so the error goes back to the client.
     assert_client_error(response, REDIRECT_URI, "invalid_target", description, state=request.state)
     await assert_nothing_stored(db)
+
+
+@pytest.mark.parametrize(
+    ("scope", "resources"),
+    [
+        pytest.param("openid profile", [WRITER], id="one-serving-none"),
+        pytest.param("openid read:notes", [CALENDAR, WRITER], id="several-serving-none"),
+        pytest.param("openid", [NOTES], id="only-openid"),
+    ],
+)
+async def test_resources_authorize_none_serving_a_scope_redirects_invalid_scope(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    registry: None,
+    scope: str,
+    resources: list[str],
+) -> None:
+    request = ResourceRequest(confidential_client, scope=scope, resources=resources)
+
+    response = await auth_client.get(request.url())
+
+    # No code of this request could be redeemed: refused before anything is stored.
+    assert_client_error(
+        response, REDIRECT_URI, "invalid_scope", NONE_SERVED_AT_AUTHORIZE, state=request.state
+    )
+    await assert_nothing_stored(db)
+
+
+async def test_resources_authorize_openid_need_not_be_served_when_another_scope_is(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    # Of the requested scopes only `write:notes` is served (by the writer); `openid` is not.
+    request, code = await code_for(auth_client, confidential_client, user, WRITER)
+
+    response = await token_request(auth_client, confidential_client, code_form(request, code))
+
+    assert response.status_code == 200, response.text
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert (claims["aud"], claims["scope"]) == (WRITER, "write:notes")
+    assert "id_token" in response.json()
+
+
+async def test_resources_par_none_serving_a_scope_is_json_invalid_scope_and_nothing_stored(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    registry: None,
+) -> None:
+    request = AuthorizationRequest(confidential_client, scope="openid read:notes")
+    form = {**request.params(), "resource": [CALENDAR]}
+
+    response = await auth_client.post(
+        "/oauth/par", data=form, auth=confidential_client.basic_auth()
+    )
+
+    assert_oauth_error(response, "invalid_scope", description=NONE_SERVED_AT_AUTHORIZE)
+    assert await db.count(PushedAuthorizationRequest) == 0
 
 
 async def test_resources_authorize_bad_resource_with_bad_redirect_uri_shows_our_page(
