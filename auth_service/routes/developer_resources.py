@@ -57,7 +57,7 @@ def _values_of(server: ResourceServer) -> dict[str, Any]:
 def _resource_form(
     request: Request, session: UserSession, *, values: dict[str, Any],
     server: ResourceServer | None = None, error: ResourceServerError | str | None = None,
-    status_code: int = 200,
+    notice: str | None = None, status_code: int = 200,
 ) -> Response:  # fmt: skip
     return render_form(
         request,
@@ -68,6 +68,7 @@ def _resource_form(
             "values": values,
             "scopes": list(SCOPES.values()),
             "error": str(error) if error else None,
+            "notice": notice,
             "error_field": getattr(error, "field", ""),
         },
         purpose="developers",
@@ -144,7 +145,7 @@ async def resource_settings(
     if server is None:
         return _not_found(request)
     return _resource_form(
-        request, me.session, values=_values_of(server), server=server, error=MESSAGES.get(message)
+        request, me.session, values=_values_of(server), server=server, notice=MESSAGES.get(message)
     )
 
 

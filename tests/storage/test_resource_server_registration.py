@@ -3,11 +3,12 @@ registrations at once (SQLite here, PostgreSQL with TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import event, insert, text
 from sqlalchemy.orm import ORMExecuteState
 
 from auth_service.repositories import Repositories
@@ -17,6 +18,7 @@ from auth_service.resource_servers.registry import (
     register_resource_server,
 )
 from shared.models import ResourceServer
+from tests.factories import TestUser, make_client
 from tests.support.db import Database
 
 URI = "https://photos.example/api"
@@ -72,3 +74,37 @@ async def test_repository_add_of_a_taken_identifier_is_false(db: Database) -> No
     assert await db.run(work) == (True, False)
     (row,) = await db.all(ResourceServer)
     assert row.name == "A"
+
+
+async def test_register_strips_the_name_before_checking_its_length(db: Database) -> None:
+    spec = ResourceServerSpec(uri=URI, name="  " + "n" * 200 + "  ", scopes=["profile"])
+
+    server = await db.run(lambda repos: register_resource_server(repos, spec, now=NOW))
+
+    assert server.name == "n" * 200
+    (row,) = await db.all(ResourceServer)
+    assert row.name == "n" * 200
+
+
+async def test_grant_resources_default_to_none_in_the_database_too(
+    db: Database, user: TestUser
+) -> None:
+    """The model's server default is migration 0010's: a row written by plain SQL that
+    predates resource indicators has no resources (`[]`), not NULL or a refusal."""
+    client = await make_client(db)
+
+    async def work(repos: Repositories) -> Any:
+        connection = await repos.session.connection()
+        await connection.execute(
+            text(
+                'INSERT INTO "grant" (id, user_id, client_id, scope, auth_time, created_at) '
+                "VALUES ('g-1', :user_id, :client_id, 'openid', :now, :now)"
+            ),
+            {"user_id": user.id, "client_id": client.client_id, "now": NOW},
+        )
+        result = await connection.execute(text('SELECT resources FROM "grant"'))
+        return result.scalar_one()
+
+    stored = await db.run(work)
+
+    assert (json.loads(stored) if isinstance(stored, str) else stored) == []

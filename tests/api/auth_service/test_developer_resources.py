@@ -63,7 +63,10 @@ async def test_developer_resources_register_shows_it_and_lists_it(
     assert response.headers["location"] == f"/developers/resources/{row.id}?message=saved"
     page = await auth_client.get(response.headers["location"])
     assert page.status_code == 200
-    assert API in page.text and "Saved." in page.text
+    assert API in page.text
+    # A notice (role=status), not an error (role=alert).
+    assert '<p class="notice" role="status">Saved.</p>' in page.text
+    assert page_error(page) is None and 'role="alert"' not in page.text
     listing = await auth_client.get("/developers/resources")
     assert f'href="/developers/resources/{row.id}"' in listing.text
     (event,) = await audit_events(db, "resource_server_registered")

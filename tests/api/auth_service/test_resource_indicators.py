@@ -518,6 +518,48 @@ async def test_resources_par_stores_them_and_the_code_is_for_them(
     assert claims["aud"] == CALENDAR
 
 
+async def test_resources_par_stored_as_one_string_is_one_resource(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    request = AuthorizationRequest(confidential_client, scope=SCOPE)
+    form = {**request.params(), "resource": [CALENDAR]}
+    pushed = await auth_client.post("/oauth/par", data=form, auth=confidential_client.basic_auth())
+    assert pushed.status_code == 201, pushed.text
+    (row,) = await db.all(PushedAuthorizationRequest)
+    # A row that keeps the resource as a bare string (as a hand-written or older row might).
+    async with db.sessionmaker() as session:
+        await session.merge(
+            PushedAuthorizationRequest.model_validate(
+                {**row.model_dump(), "params": {**row.params, "resource": CALENDAR}}
+            )
+        )
+        await session.commit()
+    (stored,) = await db.all(PushedAuthorizationRequest)
+    assert stored.params["resource"] == CALENDAR
+    par_request = AuthorizationRequest(
+        confidential_client,
+        extra={"request_uri": pushed.json()["request_uri"]},
+        verifier=request.verifier,
+        challenge=request.challenge,
+        state=request.state,
+    )
+
+    code = assert_client_code(
+        await authorize(auth_client, par_request, user), REDIRECT_URI, state=request.state
+    )
+
+    (grant,) = await db.all(Grant)
+    assert grant.resources == [CALENDAR]
+    response = await token_request(auth_client, confidential_client, code_form(request, code))
+    assert response.status_code == 200, response.text
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert claims["aud"] == CALENDAR
+
+
 @pytest.mark.parametrize(
     ("resource", "description"),
     [
