@@ -27,10 +27,10 @@ class ResourceServerError(ValueError):
 class ReservedIdentifiers:
     """Identifiers only the operator (CLI, demo seed) may register, never a portal user.
 
-    The issuer's origin: a token whose `aud` is one of our own URLs must not be mintable for a
-    stranger's API (RFC 8707 §2 leaves it to us which resources we know; RFC 9068 §5 warns of
-    tokens taken for another audience). The default audience: `/oauth/userinfo` and the notes
-    API accept tokens for it, so whoever registered it would decide their scopes.
+    A resource server checks that `aud` is its own identifier (RFC 9068 §4), so whoever
+    registers an identifier decides which scopes its tokens carry. The issuer's origin holds
+    our own endpoints; the default audience is what `/oauth/userinfo` and the notes API
+    accept. Neither may be claimed by a stranger.
     """
 
     issuer: str
@@ -43,7 +43,7 @@ class ReservedIdentifiers:
         )
 
 
-def _origin(uri: str) -> tuple[str, str, int | None] | None:
+def _origin(uri: str) -> tuple[str, str, int] | None:
     """RFC 6454 §4: scheme, host and port (the scheme's default filled in), for http(s)."""
     try:
         parts = urlsplit(uri)
@@ -57,12 +57,14 @@ def _origin(uri: str) -> tuple[str, str, int | None] | None:
 
 
 def _same_uri(a: str, b: str) -> bool:
-    """Equal but for the case of scheme and host and a trailing slash (RFC 3986 §6.2.2)."""
+    """Equal but for the case of scheme and host, a default port and a trailing slash
+    (RFC 3986 §6.2.2-6.2.3); other URIs compare as strings."""
 
-    def normal(uri: str) -> tuple[tuple[str, str, int | None] | None, str]:
-        if _origin(uri) is None:
+    def normal(uri: str) -> tuple[tuple[str, str, int] | None, str]:
+        origin = _origin(uri)
+        if origin is None:
             return None, uri
-        return _origin(uri), urlsplit(uri)._replace(scheme="", netloc="").geturl().rstrip("/")
+        return origin, urlsplit(uri)._replace(scheme="", netloc="").geturl().rstrip("/")
 
     return normal(a) == normal(b)
 
