@@ -223,6 +223,18 @@ def read_header(token: str, *, allowed_algorithms: tuple[str, ...]) -> dict[str,
     return _police_header(_split(token).header, allowed_algorithms)
 
 
+def unverified_audiences(token: str) -> tuple[str, ...]:
+    """The `aud` values of a token not yet verified: only to choose which audience to verify
+    it against (the signature check that follows is what makes the choice trustworthy)."""
+    try:
+        claims = strict_json(_split(token).payload.decode("utf-8"))
+    except ValueError:
+        raise InvalidTokenError("malformed token") from None
+    aud = claims.get("aud") if isinstance(claims, dict) else None
+    values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    return tuple(value for value in values if isinstance(value, str))
+
+
 def _verified_claims(parts: _Compact, key: JoseKey, alg: str) -> dict[str, Any]:
     model = _ALG_MODELS.get(alg)
     if model is None or parts.header.get("alg") != alg:

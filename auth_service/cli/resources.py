@@ -98,7 +98,7 @@ def resources_delete(uri: str) -> None:
     """Remove a resource server: no token is issued for it any more."""
 
     async def work(repos: Repositories, settings: AuthSettings) -> dict[str, str]:
-        await delete_resource_server(repos, await _existing(repos, uri))
+        await delete_resource_server(repos, await _existing(repos, uri), now=utc_now())
         return {"deleted": uri}
 
     _run(work)

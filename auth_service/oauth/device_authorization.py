@@ -72,7 +72,7 @@ async def start_device_authorization(
     scopes = validate_scope(form.get("scope"), client)
     # RFC 8707 §2.1 as at /oauth/authorize: invalid_target before anything is stored; the
     # approval's grant keeps them, and each token is for one of them (§2.2).
-    targets = await validate_resources(repos, client, resources)
+    targets = await validate_resources(repos, client, resources, scopes)
     # RFC 8628 §3.2 / §5.2: the device code is a credential, 256 random bits like our codes.
     device_code = new_token()
     for _ in range(USER_CODE_DRAWS):

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from auth_service.oauth.audiences import decode_issued_access_token
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from auth_service.unit_of_work import UnitOfWork
@@ -23,7 +24,7 @@ from shared.models import Client, User
 from shared.revocations import RevocationFollower
 from shared.schemas import IntrospectionResponse
 from shared.token_cache import VerifiedTokenCache
-from shared.tokens import VerificationKeys, decode_access_token
+from shared.tokens import VerificationKeys
 
 INACTIVE = IntrospectionResponse(active=False)
 
@@ -137,8 +138,16 @@ async def active_access_token(
     claims = state.verified.get(token, now.timestamp(), leeway=0)
     if claims is None:
         try:
-            claims = await decode_access_token(
-                token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=0
+            # The default audience needs no database; a registered resource server's one
+            # look-up (RFC 8707: we issue tokens for each of them).
+            claims = await decode_issued_access_token(
+                uow.repos,
+                token,
+                keys=keys,
+                issuer=issuer,
+                default_audience=audience,
+                now=now,
+                leeway=0,
             )
         except InvalidTokenError:
             return None

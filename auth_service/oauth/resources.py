@@ -17,11 +17,15 @@ from auth_service.repositories import Repositories
 from shared.errors import InvalidScopeError, InvalidTargetError
 from shared.models import Client, ResourceServer
 from shared.models.resource_servers import MAX_RESOURCE_URI_LENGTH
+from shared.scopes import SCOPES
 
 # The parameter's name at /oauth/authorize, /oauth/par and /oauth/token (RFC 8707 §2).
 RESOURCE_PARAM = "resource"
 # Resources one authorization request may name: each is looked up, so the number is bounded.
 MAX_RESOURCES = 10
+# What /oauth/userinfo answers to (OIDC Core §5.3, §5.4): openid, and the scopes that release
+# claims. It accepts tokens for the default audience, so those keep these scopes.
+USERINFO_SCOPES = frozenset({"openid"} | {name for name, scope in SCOPES.items() if scope.claims})
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 
@@ -64,14 +68,23 @@ async def resolve_resource(repos: Repositories, client: Client, resource: str) -
 
 
 async def validate_resources(
-    repos: Repositories, client: Client, resources: Sequence[str]
+    repos: Repositories, client: Client, resources: Sequence[str], scopes: frozenset[str]
 ) -> tuple[str, ...]:
-    """RFC 8707 §2.1: every `resource` of an authorization request, in order, repeats dropped."""
+    """RFC 8707 §2.1: every `resource` of an authorization request, in order, repeats dropped.
+
+    A token for a resource carries only the requested scopes it serves, so when none of them
+    serves any of `scopes` no code of this request could ever be redeemed: refused here with
+    invalid_scope (RFC 8707 §2 leaves acceptable resource and scope combinations to the
+    server; RFC 6749 §4.1.2.1). Scopes no resource serves (`openid` for the ID token, say)
+    do not matter as long as one requested scope is served somewhere."""
     unique = tuple(dict.fromkeys(resources))
     if len(unique) > MAX_RESOURCES:
         raise InvalidTargetError(f"at most {MAX_RESOURCES} resources per request")
+    served: set[str] = set()
     for resource in unique:
-        await resolve_resource(repos, client, resource)
+        served |= (await resolve_resource(repos, client, resource)).scopes
+    if unique and not scopes & served:
+        raise InvalidScopeError("none of the scopes is served by the requested resources")
     return unique
 
 
@@ -90,12 +103,16 @@ async def token_target(
     scopes: frozenset[str],
     *,
     granted: Sequence[str] | None,
+    default_audience: str,
 ) -> TokenTarget:
     """RFC 8707 §2.2: the audience of an access token. One `resource` per token request; for a
     code or refresh token (`granted`: what the authorization was asked for) it must be one of
     those, and without one the only one asked for is used. `granted` None (no authorization
-    request: client credentials, password) allows any resource the client may target. Without
-    any resource the default audience and `scopes` stay as they are."""
+    request: client credentials, password) allows any resource the client may target.
+
+    Without any resource the token is for the default audience (`default_audience`), under the
+    same rules as a named resource when it is registered; see `_default_target`.
+    """
     if len(requested) > 1:
         raise InvalidTargetError("only one resource per token request (RFC 8707 section 2.2)")
     if requested:
@@ -107,16 +124,39 @@ async def token_target(
             raise InvalidTargetError("the resource was not asked for in the authorization request")
     elif granted is not None and len(granted) == 1:
         resource = granted[0]
+    elif granted:
+        # RFC 8707 §2.2: the server may refuse a token request that leaves the audience open.
+        raise InvalidTargetError("several resources were granted; name one with resource")
     else:
-        return TokenTarget(None, scopes)
+        return await _default_target(repos, client, scopes, default_audience)
     server = await resolve_resource(repos, client, resource)
     return TokenTarget(server.uri, narrow_scopes(scopes, server))
 
 
-def narrow_scopes(scopes: frozenset[str], server: ResourceServer) -> frozenset[str]:
-    """A token for one resource carries only the scopes it serves (RFC 8707 §2.2 lets the
-    server downscope per resource); none left is invalid_scope (RFC 6749 §5.2)."""
-    narrowed = scopes & server.scopes
+async def _default_target(
+    repos: Repositories, client: Client, scopes: frozenset[str], default_audience: str
+) -> TokenTarget:
+    """No resource anywhere: the default audience. Registered, it is a resource like any
+    other (the client must be allowed it, scopes narrowed to what it serves), except that the
+    OIDC scopes stay: /oauth/userinfo accepts tokens for this audience (OIDC Core §5.3).
+    Unregistered, every scope stays as before resource indicators, for unlimited clients; a
+    client limited to some resources gets tokens for those only."""
+    server = await repos.resource_servers.get_by_uri(default_audience)
+    if server is None:
+        if client.resources is not None:
+            raise InvalidTargetError("this client may only ask for tokens for its resources")
+        return TokenTarget(None, scopes)
+    if not client.allows_resource(server.uri):
+        raise InvalidTargetError("this client may not ask for tokens for the resource")
+    return TokenTarget(None, narrow_scopes(scopes, server, also=USERINFO_SCOPES))
+
+
+def narrow_scopes(
+    scopes: frozenset[str], server: ResourceServer, *, also: frozenset[str] = frozenset()
+) -> frozenset[str]:
+    """A token for one resource carries only the scopes it serves (and `also`; RFC 8707 §2.2
+    lets the server downscope per resource); none left is invalid_scope (RFC 6749 §5.2)."""
+    narrowed = scopes & (server.scopes | also)
     if not narrowed:
         raise InvalidScopeError("none of the scopes is served by the requested resource")
     return narrowed

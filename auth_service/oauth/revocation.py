@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from auth_service.oauth.audiences import decode_issued_access_token
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidTokenError
 from shared.models import Client
-from shared.tokens import MAX_LEEWAY, VerificationKeys, decode_access_token
+from shared.tokens import MAX_LEEWAY, VerificationKeys
 
 # Resource servers accept a token until exp plus their leeway; the deny entry must outlive that
 # (and a minute more for their clocks).
@@ -93,9 +94,15 @@ async def _revoke_access_token(
         return False
     try:
         # As lenient as the most lenient resource server: a token one of them still accepts
-        # can be revoked.
-        claims = await decode_access_token(
-            token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=MAX_LEEWAY
+        # can be revoked, whichever registered resource server it is for (RFC 8707).
+        claims = await decode_issued_access_token(
+            repos,
+            token,
+            keys=keys,
+            issuer=issuer,
+            default_audience=audience,
+            now=now,
+            leeway=MAX_LEEWAY,
         )
     except InvalidTokenError:
         return False  # not ours, forged, or expired beyond any leeway: nothing to revoke

@@ -58,6 +58,12 @@ class ClientRepository:
         )
         return result.all()
 
+    async def list_limited_to(self, resource: str) -> list[Client]:
+        """Clients whose resource list (RFC 8707) names `resource`. Only limited clients are
+        read; the JSON list is compared here, the same way on every database."""
+        result = await self.session.exec(select(Client).where(col(Client.resources).is_not(None)))
+        return [c for c in result.all() if c.resources is not None and resource in c.resources]
+
     async def delete(self, client_id: str) -> None:
         # ON DELETE CASCADE takes consents, grants, codes, refresh tokens and pending requests.
         self.changed.add(client_id)

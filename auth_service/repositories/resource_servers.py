@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -14,10 +15,15 @@ class ResourceServerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, server: ResourceServer) -> ResourceServer:
-        self.session.add(server)
-        await self.session.flush()
-        return server
+    async def add(self, server: ResourceServer) -> bool:
+        """Insert `server`; False when its identifier is taken. The unique index decides two
+        registrations at once; a savepoint keeps the rest of the transaction usable."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(server)
+        except IntegrityError:
+            return False
+        return True
 
     async def save(self, server: ResourceServer) -> ResourceServer:
         """Write the changes made to a loaded resource server."""

@@ -25,6 +25,7 @@ from auth_service.oauth.authorize.pushed import authorization_params
 from auth_service.oauth.authorize.request import AuthorizationPageError
 from auth_service.oauth.authorize.steps import Step
 from auth_service.oauth.authorize.validation import (
+    known_client,
     validate_authorization_request,
     validate_request_resources,
 )
@@ -78,8 +79,8 @@ async def authorize(
         request_objects=request_object_context(request, repos),
         resources=resources,
     )
+    client = known_client(sent.params, sent.repeated, client)  # unknown: our error page
     authz = validate_authorization_request(sent.params, sent.repeated, client)
-    assert client is not None  # noqa: S101 - validation refuses an unknown client
     authz = await validate_request_resources(repos, authz, sent.resources, client)
     if sent.pushed_request_hash is not None:
         authz = replace(authz, pushed_request_hash=sent.pushed_request_hash)

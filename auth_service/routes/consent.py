@@ -41,6 +41,9 @@ async def _consent_page(
 ) -> Response:
     client = await repos.clients.get_by_client_id(pending.client_id)
     user = await repos.users.get_by_id(session.user_id)
+    # RFC 8707 §2.1: the person sees which APIs the tokens will be for (validated at authorize;
+    # one deleted since is left out, its tokens are refused at the token endpoint).
+    servers = [await repos.resource_servers.get_by_uri(uri) for uri in authz.resources]
     return render_form(
         request,
         "consent.html",
@@ -50,6 +53,7 @@ async def _consent_page(
             "published_by": client.published_by if client else None,
             "user": user,
             "scopes": describe(authz.scopes),
+            "resources": [server for server in servers if server is not None],
             "request_id": pending.id,
             "error": error,
         },

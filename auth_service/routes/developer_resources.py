@@ -8,9 +8,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
+from auth_service.deps import (
+    AuditorDep,
+    FormDep,
+    Now,
+    ReposDep,
+    SettingsDep,
+    SignedIn,
+    signed_in,
+)
 from auth_service.repositories import Repositories
 from auth_service.resource_servers.registry import (
+    ReservedIdentifiers,
     ResourceServerError,
     ResourceServerSpec,
     delete_resource_server,
@@ -48,7 +57,7 @@ def _values_of(server: ResourceServer) -> dict[str, Any]:
 def _resource_form(
     request: Request, session: UserSession, *, values: dict[str, Any],
     server: ResourceServer | None = None, error: ResourceServerError | str | None = None,
-    status_code: int = 200,
+    notice: str | None = None, status_code: int = 200,
 ) -> Response:  # fmt: skip
     return render_form(
         request,
@@ -59,6 +68,7 @@ def _resource_form(
             "values": values,
             "scopes": list(SCOPES.values()),
             "error": str(error) if error else None,
+            "notice": notice,
             "error_field": getattr(error, "field", ""),
         },
         purpose="developers",
@@ -105,7 +115,7 @@ async def new_resource_form(request: Request, me: NewResourceUser) -> Response:
 @router.post(RESOURCES)
 async def create_resource(
     request: Request, form: FormDep, repos: ReposDep, me: NewResourceUser,
-    audit: AuditorDep, now: Now,
+    audit: AuditorDep, now: Now, settings: SettingsDep,
 ) -> Response:  # fmt: skip
     session = me.session
     values = _form_values(form)
@@ -113,7 +123,14 @@ async def create_resource(
         return _resource_form(request, session, values=values, error=FORM_EXPIRED, status_code=400)
     spec = ResourceServerSpec(uri=values["uri"], name=values["name"], scopes=[values["scope"]])
     try:
-        server = await register_resource_server(repos, spec, now=now, owner_id=session.user_id)
+        server = await register_resource_server(
+            repos,
+            spec,
+            now=now,
+            owner_id=session.user_id,
+            # Our own URLs and the default audience are the operator's (CLI, demo seed).
+            reserved=ReservedIdentifiers(settings.issuer, settings.resource_audience),
+        )
     except ResourceServerError as error:
         return _resource_form(request, session, values=values, error=error, status_code=400)
     audit.record("resource_server_registered", user_id=session.user_id, resource=server.uri)
@@ -128,7 +145,7 @@ async def resource_settings(
     if server is None:
         return _not_found(request)
     return _resource_form(
-        request, me.session, values=_values_of(server), server=server, error=MESSAGES.get(message)
+        request, me.session, values=_values_of(server), server=server, notice=MESSAGES.get(message)
     )
 
 
@@ -161,7 +178,7 @@ async def update_resource(
 @router.post(RESOURCES + "/{server_id}/delete")
 async def delete_resource(
     request: Request, server_id: str, form: FormDep, repos: ReposDep, me: ResourcesUser,
-    audit: AuditorDep,
+    audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
     session = me.session
     server = await _own(repos, session, server_id)
@@ -173,6 +190,6 @@ async def delete_resource(
             status_code=400,
         )  # fmt: skip
     uri = server.uri
-    await delete_resource_server(repos, server)
+    await delete_resource_server(repos, server, now=now)
     audit.record("resource_server_deleted", user_id=session.user_id, resource=uri)
     return RedirectResponse(f"{RESOURCES}?message=deleted", status_code=303)

@@ -22,7 +22,10 @@ class DeviceAuthorization(SQLModel, table=True):
     device_code_hash: str = Field(primary_key=True, max_length=64)
     user_code_hash: str = Field(max_length=64, unique=True, index=True)
     client_id: str = Field(
-        max_length=CLIENT_ID_MAX_LENGTH, foreign_key="client.client_id", ondelete="CASCADE", index=True
+        max_length=CLIENT_ID_MAX_LENGTH,
+        foreign_key="client.client_id",
+        ondelete="CASCADE",
+        index=True,
     )
     scope: str = Field(max_length=1000)
     # RFC 8707 §2.1: the resources the device asked for; the approval's grant keeps them.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from sqlalchemy import text
 from sqlmodel import JSON, Field, SQLModel
 
 from shared.models.types import CLIENT_ID_MAX_LENGTH, UTCDateTime
@@ -66,8 +67,11 @@ class Grant(SQLModel, table=True):
     # to, for public clients that used DPoP; None when they are not bound.
     dpop_jkt: str | None = Field(default=None, max_length=64)
     # RFC 8707 §2.1: the resources the authorization was asked for; its codes and refresh
-    # tokens obtain access tokens for these only. Empty: the default audience.
-    resources: list[str] = Field(default_factory=list, sa_type=JSON)
+    # tokens obtain access tokens for these only. Empty: the default audience. The server
+    # default is migration 0010's, which gave every existing grant none.
+    resources: list[str] = Field(
+        default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": text("'[]'")}
+    )
 
     @property
     def scopes(self) -> frozenset[str]:

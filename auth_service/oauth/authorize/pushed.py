@@ -13,6 +13,7 @@ from datetime import datetime
 from auth_service.oauth.authorize.request import (
     AuthorizationPageError,
     AuthorizationRedirectError,
+    stored_resources,
 )
 from auth_service.oauth.authorize.request_object import (
     RequestObjectContext,
@@ -105,7 +106,7 @@ async def authorization_params(
         )
     pushed_params = dict(pushed.params)
     # Stored as the list push_authorization_request validated (pushed_authorization.py).
-    pushed_resources = tuple(pushed_params.pop(RESOURCE_PARAM, ()))
+    pushed_resources = stored_resources(pushed_params.pop(RESOURCE_PARAM, ()))
     return RequestParams(pushed_params, frozenset(), request_uri_hash, pushed_resources)
 
 

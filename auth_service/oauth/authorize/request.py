@@ -40,6 +40,16 @@ class AuthorizationRedirectError(Exception):
         self.confirm = confirm
 
 
+def stored_resources(value: object) -> tuple[str, ...]:
+    """The resources kept with a pushed or pending request: a list of strings, or (one kept
+    as a bare string) a single resource, never split into its characters."""
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple):
+        return tuple(item for item in value if isinstance(item, str))
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizationRequest:
     """A fully validated authorization request."""
@@ -107,7 +117,7 @@ class AuthorizationRequest:
             pushed_request_hash=params.get("pushed_request_hash"),
             dpop_jkt=params.get("dpop_jkt"),
             profile=params.get("profile"),
-            resources=tuple(params.get("resource", ())),
+            resources=stored_resources(params.get("resource", ())),
         )
 
     def min_auth_time(self, now: datetime) -> datetime | None:

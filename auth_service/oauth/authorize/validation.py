@@ -38,16 +38,22 @@ from shared.models import (
 from shared.scopes import SCOPES, parse_scope
 
 
-def validate_client_and_redirect_uri(
-    params: dict[str, str], repeated: frozenset[str], client: Client | None
-) -> tuple[str, bool]:
-    """RFC 6749 §3.1.2.4 / §4.1.2.1: errors here must never redirect. Returns (redirect_uri, given)."""
+def known_client(params: dict[str, str], repeated: frozenset[str], client: Client | None) -> Client:
+    """The client the request names, or our error page (RFC 6749 §4.1.2.1: never a redirect)."""
     if "client_id" in repeated:
         raise AuthorizationPageError(InvalidRequestError("client_id was sent more than once"))
     if "client_id" not in params:
         raise AuthorizationPageError(InvalidRequestError("client_id is missing"))
     if client is None:
         raise AuthorizationPageError(InvalidRequestError("the client is unknown"))
+    return client
+
+
+def validate_client_and_redirect_uri(
+    params: dict[str, str], repeated: frozenset[str], client: Client | None
+) -> tuple[str, bool]:
+    """RFC 6749 §3.1.2.4 / §4.1.2.1: errors here must never redirect. Returns (redirect_uri, given)."""
+    client = known_client(params, repeated, client)
     if "redirect_uri" in repeated:
         raise AuthorizationPageError(InvalidRequestError("redirect_uri was sent more than once"))
     redirect_uri = params.get("redirect_uri")
@@ -79,8 +85,8 @@ def validate_authorization_request(
     params: dict[str, str], repeated: frozenset[str], client: Client | None
 ) -> AuthorizationRequest:
     """Validate everything; raise AuthorizationPageError or AuthorizationRedirectError."""
+    client = known_client(params, repeated, client)
     redirect_uri, redirect_uri_given = validate_client_and_redirect_uri(params, repeated, client)
-    assert client is not None  # noqa: S101 - checked above
     # A repeated state cannot be echoed "byte for byte", so it is not echoed at all.
     state = None if "state" in repeated else params.get("state")
     try:
@@ -99,7 +105,9 @@ async def validate_request_resources(
     if not resources:
         return authz
     try:
-        return replace(authz, resources=await validate_resources(repos, client, resources))
+        return replace(
+            authz, resources=await validate_resources(repos, client, resources, authz.scopes)
+        )
     except OAuthError as error:
         raise AuthorizationRedirectError(
             error, authz.redirect_uri, authz.state, confirm=not client.is_vetted

@@ -75,7 +75,12 @@ class AuthorizationCodeGrant(GrantType):
         scopes = parse_scope(code.scope)
         # RFC 8707 §2.2: refused before anything is written; the code stays unused (rollback).
         target = await token_target(
-            ctx.repos, client, request.resources, scopes, granted=grant.resources
+            ctx.repos,
+            client,
+            request.resources,
+            scopes,
+            granted=grant.resources,
+            default_audience=ctx.minter.policy.audience,
         )
         await bind_refresh_to_dpop_key(ctx, grant, client)
         subject = TokenSubject(

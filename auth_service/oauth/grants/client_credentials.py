@@ -29,7 +29,14 @@ class ClientCredentialsGrant(GrantType):
             raise UnauthorizedClientError("client_credentials is only for confidential clients")
         scopes = _requested_scopes(request.scope, client)
         # RFC 8707 §2.2: any resource the client may target; its scopes only.
-        target = await token_target(ctx.repos, client, request.resources, scopes, granted=None)
+        target = await token_target(
+            ctx.repos,
+            client,
+            request.resources,
+            scopes,
+            granted=None,
+            default_audience=ctx.minter.policy.audience,
+        )
         # RFC 9068 §2.2: no resource owner, so sub is the client.
         subject = TokenSubject(sub=client.client_id, scopes=target.scopes, audience=target.audience)
         return await issue_token_set(self, ctx, client, subject)

@@ -105,7 +105,12 @@ class DeviceCodeGrant(GrantType):
         # RFC 8707 §2.2 as for a code: one of the resources the device asked for (the only one
         # by default), scopes narrowed to what it serves. Refused, the redemption is rolled back.
         target = await token_target(
-            ctx.repos, client, request.resources, scopes, granted=grant.resources
+            ctx.repos,
+            client,
+            request.resources,
+            scopes,
+            granted=grant.resources,
+            default_audience=ctx.minter.policy.audience,
         )
         await bind_refresh_to_dpop_key(ctx, grant, client)
         subject = TokenSubject(

@@ -54,7 +54,14 @@ class PasswordGrant(GrantType):
         if not scopes or not scopes <= client.scopes:
             raise InvalidScopeError("scope must be a non-empty subset of the client's scopes")
         # RFC 8707 §2.2: checked before the password, so a refusal costs no sign-in attempt.
-        target = await token_target(ctx.repos, client, request.resources, scopes, granted=None)
+        target = await token_target(
+            ctx.repos,
+            client,
+            request.resources,
+            scopes,
+            granted=None,
+            default_audience=ctx.minter.policy.audience,
+        )
         user = await self._authenticate(request.username, request.password, client, ctx)
         grant = await ctx.repos.grants.add(
             Grant(

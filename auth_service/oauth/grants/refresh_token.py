@@ -86,7 +86,12 @@ class RefreshTokenGrant(GrantType):
     ) -> TokenTarget:
         """RFC 8707 §2.2: the access token is for one of the resources of the authorization."""
         return await token_target(
-            ctx.repos, client, request.resources, scopes, granted=grant.resources
+            ctx.repos,
+            client,
+            request.resources,
+            scopes,
+            granted=grant.resources,
+            default_audience=ctx.minter.policy.audience,
         )
 
     async def _handle_reuse(

@@ -13,7 +13,14 @@ from fastapi import FastAPI
 from auth_service.config import AuthSettings
 from shared.models import AuthorizationCode, Consent, PendingAuthorization
 from shared.scopes import SCOPES
-from tests.factories import REDIRECT_URI, TestClient, TestUser, make_client, make_user
+from tests.factories import (
+    REDIRECT_URI,
+    TestClient,
+    TestUser,
+    make_client,
+    make_resource_server,
+    make_user,
+)
 from tests.support.assertions import assert_error_page
 from tests.support.clock import TestClock
 from tests.support.db import Database
@@ -32,6 +39,7 @@ from tests.support.pages import (
     sign_in,
     start_authorization,
 )
+from tests.support.resources import ResourceRequest
 
 FORM_EXPIRED = "This form has expired. Please try again."
 GONE = (
@@ -86,6 +94,44 @@ async def test_consent_page_uses_registry_wording_for_scope(
     _, page = await open_consent(auth_client, request, user)
 
     assert f'<span class="scope-text">{consent_text(scope)}</span>' in page.text
+
+
+async def test_consent_page_names_the_resource_servers_asked_for(
+    db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    await make_resource_server(db, "https://photos.example", name="Photos <API>")
+    await make_resource_server(db, "https://calendar.example", name="Calendar API")
+    await make_resource_server(db, "https://unasked.example", name="Unasked API")
+    request = ResourceRequest(
+        confidential_client,
+        scope="openid read:notes",
+        resources=["https://photos.example", "https://calendar.example"],
+    )
+
+    _, page = await open_consent(auth_client, request, user)
+
+    # RFC 8707 §2.1: the person sees where the tokens will be good, names escaped.
+    listing = re.search(
+        r'<ul class="resources" aria-labelledby="([^"]+)">(.*?)</ul>', page.text, re.S
+    )
+    assert listing is not None, page.text
+    assert f'id="{listing.group(1)}"' in page.text
+    items = re.findall(
+        r'<span class="resource-name">(.*?)</span> <code>(.*?)</code>', listing.group(2)
+    )
+    assert items == [
+        ("Photos &lt;API&gt;", "https://photos.example"),
+        ("Calendar API", "https://calendar.example"),
+    ]
+    assert "Unasked API" not in page.text
+
+
+async def test_consent_page_without_resources_lists_none(
+    auth_client: httpx.AsyncClient, confidential_client: TestClient, user: TestUser
+) -> None:
+    _, page = await open_consent(auth_client, AuthorizationRequest(confidential_client), user)
+
+    assert 'class="resources"' not in page.text
 
 
 async def test_consent_page_has_allow_and_deny_buttons_in_a_post_form(

@@ -7,13 +7,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from shared.models import ResourceServer
-from tests.factories import TestUser, make_resource_server, make_user
+from shared.models import Client, ResourceServer, RevocationEvent
+from shared.revocations import CLIENT_CHANGED
+from tests.conftest import AUDIENCE, ISSUER
+from tests.factories import TestUser, make_client, make_resource_server, make_user
 from tests.support.db import Database
 from tests.support.pages import sign_in
 from tests.support.portal import FORM_EXPIRED, audit_events, page_error, signed_in, submit
 
 API = "https://photos.example/api"
+OTHER = "https://calendar.example"
 NEW = "/developers/resources/new"
 
 
@@ -60,7 +63,10 @@ async def test_developer_resources_register_shows_it_and_lists_it(
     assert response.headers["location"] == f"/developers/resources/{row.id}?message=saved"
     page = await auth_client.get(response.headers["location"])
     assert page.status_code == 200
-    assert API in page.text and "Saved." in page.text
+    assert API in page.text
+    # A notice (role=status), not an error (role=alert).
+    assert '<p class="notice" role="status">Saved.</p>' in page.text
+    assert page_error(page) is None and 'role="alert"' not in page.text
     listing = await auth_client.get("/developers/resources")
     assert f'href="/developers/resources/{row.id}"' in listing.text
     (event,) = await audit_events(db, "resource_server_registered")
@@ -96,6 +102,44 @@ async def test_developer_resources_register_refused_shows_the_form_and_stores_no
     assert response.status_code == 400
     assert page_error(response) == error
     assert await db.count(ResourceServer) == 0
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        ISSUER,
+        f"{ISSUER}/oauth/userinfo",
+        "HTTP://Auth.Test:80/api",
+        AUDIENCE,
+        f"{AUDIENCE}/",
+        "http://RESOURCE.test",
+    ],
+)
+async def test_developer_resources_reserved_identifier_is_refused_and_nothing_stored(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser, uri: str
+) -> None:
+    await sign_in(auth_client, user)
+
+    response = await register(auth_client, uri=uri)
+
+    # Our own origin and the default audience are the operator's to register (CLI, demo seed).
+    assert response.status_code == 400
+    assert page_error(response) == "this identifier is reserved for the operator"
+    assert 'id="uri" name="uri"' in response.text and 'aria-invalid="true"' in response.text
+    assert await db.count(ResourceServer) == 0
+    assert await audit_events(db, "resource_server_registered") == []
+
+
+async def test_developer_resources_other_origins_and_paths_stay_open(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(auth_client, user)
+
+    for uri in ("https://auth.test", "http://auth.test:8443/api", f"{AUDIENCE}/photos"):
+        response = await register(auth_client, uri=uri)
+        assert response.status_code == 303, (uri, response.text)
+
+    assert await db.count(ResourceServer) == 3
 
 
 async def test_developer_resources_taken_identifier_is_refused(
@@ -168,6 +212,31 @@ async def test_developer_resources_delete_removes_it(
     assert await db.count(ResourceServer) == 0
     (event,) = await audit_events(db, "resource_server_deleted")
     assert event.details == {"resource": API}
+
+
+async def test_developer_resources_delete_takes_it_off_the_clients_limited_to_it(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(auth_client, user)
+    owned = await make_resource_server(db, API, owner_id=user.id)
+    await make_resource_server(db, OTHER)
+    both = await make_client(db, resources=[API, OTHER])
+    only = await make_client(db, resources=[API])
+    unlimited = await make_client(db)
+    path = f"/developers/resources/{owned.id}"
+
+    response = await submit(auth_client, path, f"{path}/delete", {})
+
+    assert response.status_code == 303
+    rows = {c.client_id: c for c in await db.all(Client)}
+    assert rows[both.client_id].resources == [OTHER]
+    # Limited to nothing else: it stays limited (to none), it is not opened to every server.
+    assert rows[only.client_id].resources == []
+    assert rows[unlimited.client_id].resources is None
+    # Every instance forgets its cached copy of the two changed clients (and of no other).
+    changed = await db.all(RevocationEvent, RevocationEvent.kind == CLIENT_CHANGED)
+    assert sorted(e.value for e in changed) == sorted([both.client_id, only.client_id])
+    assert [r.uri for r in await db.all(ResourceServer)] == [OTHER]
 
 
 async def test_developer_resources_of_someone_else_are_not_found(

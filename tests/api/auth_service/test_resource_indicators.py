@@ -17,7 +17,6 @@ from shared.models import (
     PushedAuthorizationRequest,
     RefreshToken,
 )
-from tests.conftest import AUDIENCE
 from tests.factories import REDIRECT_URI, TestClient, TestUser, make_client, make_resource_server
 from tests.support.assertions import assert_error_page, assert_oauth_error
 from tests.support.authorize import assert_nothing_stored
@@ -35,6 +34,9 @@ NOT_REGISTERED = "the resource is not a registered resource server"
 NOT_ALLOWED = "this client may not ask for tokens for the resource"
 NOT_ASKED = "the resource was not asked for in the authorization request"
 ONE_PER_REQUEST = "only one resource per token request (RFC 8707 section 2.2)"
+NONE_SERVED_AT_AUTHORIZE = "none of the scopes is served by the requested resources"
+SEVERAL_GRANTED = "several resources were granted; name one with resource"
+ONLY_ITS_RESOURCES = "this client may only ask for tokens for its resources"
 
 
 @pytest.fixture
@@ -112,19 +114,53 @@ async def test_resources_two_at_authorize_each_token_is_for_one_and_narrowed(
     assert refreshed.json()["scope"] == "profile"
 
 
-async def test_resources_two_at_authorize_none_at_token_gives_the_default_audience(
+async def test_resources_two_at_authorize_none_at_token_is_invalid_target_and_code_unused(
+    db: Database,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
     user: TestUser,
     registry: None,
 ) -> None:
     request, code = await code_for(auth_client, confidential_client, user, NOTES, CALENDAR)
+    before = await snapshot(db)
 
     response = await token_request(auth_client, confidential_client, code_form(request, code))
 
-    assert response.status_code == 200, response.text
-    claims = await verified_claims(auth_client, response.json()["access_token"])
-    assert (claims["aud"], claims["scope"]) == (AUDIENCE, SCOPE)
+    # RFC 8707 §2.2: the audience is left open, so the server refuses rather than guess.
+    assert_oauth_error(response, "invalid_target", description=SEVERAL_GRANTED)
+    assert await snapshot(db) == before
+    (stored,) = await db.all(AuthorizationCode)
+    assert stored.used_at is None
+    # The same code still redeems once it names one of them.
+    named = await token_request(
+        auth_client, confidential_client, code_form(request, code, resource=CALENDAR)
+    )
+    assert named.status_code == 200, named.text
+
+
+async def test_resources_two_at_authorize_refresh_without_resource_is_invalid_target(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    request, code = await code_for(auth_client, confidential_client, user, NOTES, CALENDAR)
+    body = (
+        await token_request(
+            auth_client, confidential_client, code_form(request, code, resource=NOTES)
+        )
+    ).json()
+    before = await snapshot(db)
+
+    response = await token_request(
+        auth_client,
+        confidential_client,
+        {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+    )
+
+    assert_oauth_error(response, "invalid_target", description=SEVERAL_GRANTED)
+    assert await snapshot(db) == before
 
 
 async def test_resources_one_at_authorize_is_the_audience_without_resource_at_token(
@@ -221,13 +257,18 @@ async def test_resources_token_resource_serving_none_of_the_scopes_is_invalid_sc
     user: TestUser,
     registry: None,
 ) -> None:
-    request = ResourceRequest(confidential_client, scope="openid profile", resources=[WRITER])
+    # Calendar serves `profile`, so the request is accepted; the writer serves neither scope.
+    request = ResourceRequest(
+        confidential_client, scope="openid profile", resources=[CALENDAR, WRITER]
+    )
     code = assert_client_code(
         await authorize(auth_client, request, user), REDIRECT_URI, state=request.state
     )
     before = await snapshot(db)
 
-    response = await token_request(auth_client, confidential_client, code_form(request, code))
+    response = await token_request(
+        auth_client, confidential_client, code_form(request, code, resource=WRITER)
+    )
 
     assert_oauth_error(
         response,
@@ -325,6 +366,68 @@ async def test_resources_authorize_refused_redirects_invalid_target_and_stores_n
     await assert_nothing_stored(db)
 
 
+@pytest.mark.parametrize(
+    ("scope", "resources"),
+    [
+        pytest.param("openid profile", [WRITER], id="one-serving-none"),
+        pytest.param("openid read:notes", [CALENDAR, WRITER], id="several-serving-none"),
+        pytest.param("openid", [NOTES], id="only-openid"),
+    ],
+)
+async def test_resources_authorize_none_serving_a_scope_redirects_invalid_scope(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    registry: None,
+    scope: str,
+    resources: list[str],
+) -> None:
+    request = ResourceRequest(confidential_client, scope=scope, resources=resources)
+
+    response = await auth_client.get(request.url())
+
+    # No code of this request could be redeemed: refused before anything is stored.
+    assert_client_error(
+        response, REDIRECT_URI, "invalid_scope", NONE_SERVED_AT_AUTHORIZE, state=request.state
+    )
+    await assert_nothing_stored(db)
+
+
+async def test_resources_authorize_openid_need_not_be_served_when_another_scope_is(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    # Of the requested scopes only `write:notes` is served (by the writer); `openid` is not.
+    request, code = await code_for(auth_client, confidential_client, user, WRITER)
+
+    response = await token_request(auth_client, confidential_client, code_form(request, code))
+
+    assert response.status_code == 200, response.text
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert (claims["aud"], claims["scope"]) == (WRITER, "write:notes")
+    assert "id_token" in response.json()
+
+
+async def test_resources_par_none_serving_a_scope_is_json_invalid_scope_and_nothing_stored(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    registry: None,
+) -> None:
+    request = AuthorizationRequest(confidential_client, scope="openid read:notes")
+    form = {**request.params(), "resource": [CALENDAR]}
+
+    response = await auth_client.post(
+        "/oauth/par", data=form, auth=confidential_client.basic_auth()
+    )
+
+    assert_oauth_error(response, "invalid_scope", description=NONE_SERVED_AT_AUTHORIZE)
+    assert await db.count(PushedAuthorizationRequest) == 0
+
+
 async def test_resources_authorize_bad_resource_with_bad_redirect_uri_shows_our_page(
     db: Database, auth_client: httpx.AsyncClient, confidential_client: TestClient
 ) -> None:
@@ -415,6 +518,48 @@ async def test_resources_par_stores_them_and_the_code_is_for_them(
     assert claims["aud"] == CALENDAR
 
 
+async def test_resources_par_stored_as_one_string_is_one_resource(
+    db: Database,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+    registry: None,
+) -> None:
+    request = AuthorizationRequest(confidential_client, scope=SCOPE)
+    form = {**request.params(), "resource": [CALENDAR]}
+    pushed = await auth_client.post("/oauth/par", data=form, auth=confidential_client.basic_auth())
+    assert pushed.status_code == 201, pushed.text
+    (row,) = await db.all(PushedAuthorizationRequest)
+    # A row that keeps the resource as a bare string (as a hand-written or older row might).
+    async with db.sessionmaker() as session:
+        await session.merge(
+            PushedAuthorizationRequest.model_validate(
+                {**row.model_dump(), "params": {**row.params, "resource": CALENDAR}}
+            )
+        )
+        await session.commit()
+    (stored,) = await db.all(PushedAuthorizationRequest)
+    assert stored.params["resource"] == CALENDAR
+    par_request = AuthorizationRequest(
+        confidential_client,
+        extra={"request_uri": pushed.json()["request_uri"]},
+        verifier=request.verifier,
+        challenge=request.challenge,
+        state=request.state,
+    )
+
+    code = assert_client_code(
+        await authorize(auth_client, par_request, user), REDIRECT_URI, state=request.state
+    )
+
+    (grant,) = await db.all(Grant)
+    assert grant.resources == [CALENDAR]
+    response = await token_request(auth_client, confidential_client, code_form(request, code))
+    assert response.status_code == 200, response.text
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert claims["aud"] == CALENDAR
+
+
 @pytest.mark.parametrize(
     ("resource", "description"),
     [
@@ -462,7 +607,6 @@ async def service_client(db: Database, registry: None) -> TestClient:
     [
         (NOTES, None, NOTES, "read:notes write:notes"),
         (WRITER, "read:notes write:notes", WRITER, "write:notes"),
-        (None, None, AUDIENCE, "read:notes write:notes"),
     ],
 )
 async def test_resources_client_credentials_token_is_for_the_resource(
@@ -492,6 +636,8 @@ async def test_resources_client_credentials_token_is_for_the_resource(
         (CALENDAR, "invalid_target", NOT_ALLOWED),
         ("https://unknown.example", "invalid_target", NOT_REGISTERED),
         ([NOTES, WRITER], "invalid_target", ONE_PER_REQUEST),
+        # Limited to its resources, and the (unregistered) default audience is none of them.
+        (None, "invalid_target", ONLY_ITS_RESOURCES),
         (
             "relative/path",
             "invalid_target",
@@ -504,12 +650,14 @@ async def test_resources_client_credentials_refused_and_nothing_issued(
     auth_client: httpx.AsyncClient,
     service_client: TestClient,
     registry: None,
-    resource: str | list[str],
+    resource: str | list[str] | None,
     error: str,
     description: str,
 ) -> None:
+    data = {"grant_type": "client_credentials", "resource": resource}
+
     response = await token_request(
-        auth_client, service_client, {"grant_type": "client_credentials", "resource": resource}
+        auth_client, service_client, {k: v for k, v in data.items() if v is not None}
     )
 
     assert_oauth_error(response, error, description=description)
