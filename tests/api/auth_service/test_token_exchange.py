@@ -424,7 +424,8 @@ async def test_token_exchange_revoking_the_original_grant_revokes_the_exchanged_
     refusal = await refused_by_api_within(resource_client, token, 5.0)
     assert_oauth_error(refusal, "invalid_token", status=401, description=REVOKED)
     assert refusal.headers["www-authenticate"] == (
-        f'Bearer realm="myauth-api", error="invalid_token", error_description="{REVOKED}"'
+        f'Bearer realm="myauth-api", error="invalid_token", error_description="{REVOKED}", '
+        'resource_metadata="http://resource.test/.well-known/oauth-protected-resource"'
     )
     # And the service cannot exchange the user's token again.
     again = await exchange(auth_client, service, user_tokens["access_token"])
