@@ -11,6 +11,7 @@ from pathlib import Path
 from pprint import pformat
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -83,6 +84,21 @@ def test_every_page_of_the_journey_passes_axe_and_fits_a_phone_screen(
     check("coolnotes: notes")
     page.goto(f"{demo.issuer}/account/apps")
     check("provider: connected apps")
+    # The device flow's pages (RFC 8628 §3.3), for the demo seed's notes-cli client.
+    started = httpx.post(
+        f"{demo.issuer}/oauth/device_authorization",
+        data={"client_id": "notes-cli", "scope": "read:notes"},
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    page.goto(started.json()["verification_uri_complete"])
+    check("provider: device code")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("button", name="Allow")).to_be_visible()
+    check("provider: device consent")
+    page.get_by_role("button", name="Allow").click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    check("provider: device connected")
     open_app(page, demo)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("status")).to_be_visible()
