@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from coolnotes.app import create_app
 from coolnotes.config import CoolNotesSettings
+from coolnotes.http import httpx as coolnotes_http
 from coolnotes.notes_api import LoginRequired, NotesApi
 from coolnotes.provider import http_options
 from coolnotes.sessions import COOKIE, MemorySessionStore, ServerSessionMiddleware, Session
@@ -68,8 +69,9 @@ async def notes_api(
         client_id=confidential_client.client_id, client_secret=confidential_client.secret
     )
     mounts = {
-        f"{ISSUER}": httpx.ASGITransport(app=auth_app),
-        f"{AUDIENCE}": httpx.ASGITransport(app=resource_app),
+        # The transports of the library Authlib runs on (coolnotes.http).
+        f"{ISSUER}": coolnotes_http.ASGITransport(app=auth_app),
+        f"{AUDIENCE}": coolnotes_http.ASGITransport(app=resource_app),
     }
     yield NotesApi(settings, f"{ISSUER}/oauth/token", signed_in, http={"mounts": mounts})
 

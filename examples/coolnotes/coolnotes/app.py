@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from coolnotes.config import CoolNotesSettings, get_settings
+from coolnotes.http import httpx
 from coolnotes.notes_api import LoginRequired
 from coolnotes.provider import PROVIDER, make_oauth
 from coolnotes.routes import redirect, render, router

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from coolnotes.config import CoolNotesSettings
+from coolnotes.http import httpx
 from coolnotes.provider import http_options
 from coolnotes.sessions import Session
 

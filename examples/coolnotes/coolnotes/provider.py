@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from authlib.integrations.starlette_client import OAuth
 
 from coolnotes.config import CoolNotesSettings
+from coolnotes.http import httpx
 
 PROVIDER = "myauth"
 # What CoolNotesApp asks for, and nothing more: who you are, your name, your notes, and
