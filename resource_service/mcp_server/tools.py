@@ -145,7 +145,9 @@ TOOL_SCOPES: dict[str, frozenset[str]] = {fn.__name__: frozenset({s}) for fn, s,
 
 def build_notes_server() -> MCPServer:
     """An MCP server with the four notes tools; the endpoint runs its session manager."""
-    server: MCPServer = MCPServer("myauth-notes", title="MyAuthProvider notes")
+    # subscriptions=False: no `subscriptions/listen` (MCP 2026-07-28), which would answer as a
+    # stream that outlives the token it was opened with (expiry, revocation) and needs no scope.
+    server: MCPServer = MCPServer("myauth-notes", title="MyAuthProvider notes", subscriptions=False)
     for fn, _, read_only in TOOLS:
         server.add_tool(
             fn,
