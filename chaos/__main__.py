@@ -21,7 +21,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-ctl", default=None,
                         help="command that takes `stop -m fast` and `start` for that server "
                         "(default: pg_ctlcluster --skip-systemctl-redirect VERSION main)")  # fmt: skip
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9",
+                        help="a Redis database the suite owns: it is emptied at the start")  # fmt: skip
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--keep-database", action="store_true",
                         help="do not drop the run's database (for a post-mortem)")  # fmt: skip

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import redis
 import uvloop
 from sqlalchemy.engine import make_url
 
@@ -104,6 +105,16 @@ async def play(options: argparse.Namespace, cluster: Cluster, database_url: str,
     return results
 
 
+def clear_redis(url: str) -> None:
+    """Empty the suite's own Redis database: rate-limit counters an earlier run left for
+    127.0.0.1 (every request here comes from it) would otherwise refuse this run's requests."""
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
 def run(options: argparse.Namespace) -> int:
     started = time.time()
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -115,6 +126,8 @@ def run(options: argparse.Namespace) -> int:
     topology = Topology(
         auth_ports=(free_port(), free_port()), resource_ports=(free_port(), free_port())
     )
+    if options.redis_url:
+        clear_redis(options.redis_url)
     try:
         with scratch_database(options.pg_url, "myauth_chaos", keep=options.keep_database) as url:
             migrations.upgrade(url)
