@@ -1,4 +1,4 @@
-"""GET /.well-known/oauth-protected-resource (RFC 9728 §3) and its variant for /mcp (§3.1)."""
+"""GET /.well-known/oauth-protected-resource (RFC 9728 §3)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from resource_service.protected_resource import MAX_AGE, WELL_KNOWN_PATH
 router = APIRouter(tags=["discovery"])
 
 
-# RFC 9728 §3.1 would give a resource at <base>/mcp its own document, naming <base>/mcp. The MCP
-# endpoint is part of this API, with the same identifier (the tokens' `aud`), so the path-inserted
-# URL an MCP client tries first answers with the same document: a resource that is a prefix of
-# the server URL is what the MCP SDK accepts (mcp.shared.auth_utils.check_resource_allowed).
+# Only at the root: the MCP endpoint is part of this API and shares its identifier (the tokens'
+# `aud`). A document at the path-inserted URL for /mcp (RFC 9728 §3.1) would have to name
+# <base>/mcp (§3.3: identical to the identifier that gave its URL), a resource no token is for.
+# MCP clients take the URL from the challenge's resource_metadata or fall back to the root one.
 @router.get(WELL_KNOWN_PATH)
-@router.get(WELL_KNOWN_PATH + "/mcp")
 async def protected_resource_metadata(request: Request) -> JSONResponse:
     return JSONResponse(
         request.app.state.protected_resource_metadata,
