@@ -66,8 +66,9 @@ class Client(SQLModel, table=True):
     # RFC 8707 §2: the resource server URIs this client may ask tokens for; None = every
     # registered one.
     resources: list[str] | None = Field(default=None, sa_type=JSON)
-    # RFC 8693 §5 policy: the other clients whose users' access tokens this client may present
-    # as subject (or actor) tokens in a token exchange; its own it always may.
+    # RFC 8693 §5 policy: the other clients whose users' access tokens (those from a user's
+    # grant) this client may present as subject tokens in a token exchange; its own it always
+    # may. An actor token is always the client's own.
     may_exchange_for: list[str] = Field(default_factory=list, sa_type=JSON)
     # draft-ietf-oauth-client-id-metadata-document-00: the client_id is an https URL and this
     # row is a copy of the JSON document found there (auth_service/clients/metadata_documents.py),
@@ -106,7 +107,8 @@ class Client(SQLModel, table=True):
         return self.resources is None or uri in self.resources
 
     def may_exchange_tokens_of(self, client_id: str) -> bool:
-        """Whether a token issued to `client_id` may be exchanged by this client (RFC 8693 §5)."""
+        """Whether a token issued to `client_id` may be exchanged by this client (RFC 8693 §5);
+        another client's token must also come from a user's grant (the grant checks that)."""
         return client_id == self.client_id or client_id in self.may_exchange_for
 
     def allows_redirect_uri(self, redirect_uri: str) -> bool:

@@ -1,9 +1,11 @@
 """Token exchange grant (RFC 8693): a service trades a user's access token for one it may use.
 
 The subject token (and an optional actor token, for delegation: RFC 8693 §1.1, §4.1) must be one
-of our own active access tokens, as introspection decides. The new token keeps the subject, the
-grant family (revoking the original grant revokes it too) and at most the subject's scopes and
-remaining lifetime; it names its actors in `act`. No refresh token: the service exchanges again.
+of our own active access tokens, as introspection decides: the subject the client's own or a user's
+token of a client it may exchange for, the actor the client's own, each used with a proof of its
+DPoP key if bound to one. The new token keeps the subject, the grant family (revoking the original
+grant revokes it too), at most the subject's scopes and the grant's resources, and lives no longer
+than either token; it names its actors in `act`. No refresh token: the service exchanges again.
 """
 
 from __future__ import annotations
@@ -61,11 +63,17 @@ class TokenExchangeGrant(GrantType):
             raise UnauthorizedClientError("token exchange is only for confidential clients")
         subject_token, actor_token = _validate_token_parameters(request)
         tokens = self._access_tokens()
-        subject = await _presented_token(tokens, ctx, client, subject_token, "subject_token")
+        subject = await _presented_token(tokens, ctx, subject_token, "subject_token")
+        validate_subject_client(subject, client)
+        validate_proof_key(subject, ctx.dpop_jkt, "subject_token")
         actor = None
         if actor_token is not None:
-            actor = await _presented_token(tokens, ctx, client, actor_token, "actor_token")
+            actor = await _presented_token(tokens, ctx, actor_token, "actor_token")
+            validate_actor_client(actor, client)
+            validate_proof_key(actor, ctx.dpop_jkt, "actor_token")
         scopes = _exchanged_scopes(request.scope, subject, client)
+        act = actor_chain(subject, actor)
+        grant = await _same_family(ctx, client, subject)
         target = await exchange_target(
             ctx.repos,
             ctx.minter.policy,
@@ -74,10 +82,11 @@ class TokenExchangeGrant(GrantType):
             resources=request.resources,
             subject=subject,
             scopes=scopes,
+            granted=grant.resources if grant is not None else (),
         )
-        act = actor_chain(subject, actor)
-        grant = await _same_family(ctx, client, subject)
         _record_exchange(ctx, client, subject, actor, grant)
+        # Never outlive the subject or actor token: neither holder could have used it longer.
+        expires = min(subject.exp, actor.exp) if actor is not None else subject.exp
         token_subject = TokenSubject(
             sub=subject.sub,
             scopes=target.scopes,
@@ -87,8 +96,7 @@ class TokenExchangeGrant(GrantType):
             ),
             audience=target.audience,
             act=act,
-            # Never outlive the subject token: its holder could not have used it longer.
-            max_lifetime=subject.exp - int(ctx.now.timestamp()),
+            max_lifetime=expires - int(ctx.now.timestamp()),
         )
         response = await issue_token_set(self, ctx, client, token_subject)
         return response.model_copy(update={"issued_token_type": ACCESS_TOKEN_TYPE})
@@ -114,19 +122,49 @@ def _validate_token_parameters(request: TokenRequest) -> tuple[str, str | None]:
 
 
 async def _presented_token(
-    tokens: ActiveAccessTokens, ctx: GrantContext, client: Client, token: str, parameter: str
+    tokens: ActiveAccessTokens, ctx: GrantContext, token: str, parameter: str
 ) -> AccessTokenClaims:
-    """An active access token of ours (introspection's decision: signature, issuer, typ, exp,
-    revocation) issued to the client or to one it may exchange for. RFC 8693 §2.2.2: a token
-    that is invalid for any reason or unacceptable by policy is invalid_request."""
+    """An active access token of ours: introspection's decision (signature, issuer, typ, exp,
+    revocation). RFC 8693 §2.2.2: a token invalid for any reason is invalid_request."""
     claims = await tokens.claims(ctx.uow, token, ctx.now)
     if claims is None:
         raise InvalidRequestError(f"the {parameter} is not an active access token of this server")
-    if not client.may_exchange_tokens_of(claims.client_id):
-        raise InvalidRequestError(
-            f"the {parameter} was issued to a client whose tokens this client may not exchange"
-        )
     return claims
+
+
+def validate_subject_client(subject: AccessTokenClaims, client: Client) -> None:
+    """RFC 8693 §2.1 leaves acceptable subject tokens to policy (§2.2.2: else invalid_request).
+    Ours: the client's own token, or one of a client named in `may_exchange_for` that a user
+    authorized (a grant). Another client's own authority (client_credentials, no grant) is no
+    user's delegation: exchanging it would let the service act as that client."""
+    if subject.client_id == client.client_id:
+        return
+    if not client.may_exchange_tokens_of(subject.client_id):
+        raise InvalidRequestError(
+            "the subject_token was issued to a client whose tokens this client may not exchange"
+        )
+    if subject.grant_id is None:
+        raise InvalidRequestError("a subject_token of another client must come from a user grant")
+
+
+def validate_actor_client(actor: AccessTokenClaims, client: Client) -> None:
+    """RFC 8693 §4.1: the actor token names who acts, and the one acting is the requesting
+    client: only a token issued to it (its client_credentials token, say) may name the actor,
+    or a client could claim to act as anyone whose token it holds (§2.2.2: invalid_request)."""
+    if actor.client_id != client.client_id:
+        raise InvalidRequestError("the actor_token must be a token issued to this client")
+
+
+def validate_proof_key(token: AccessTokenClaims, dpop_jkt: str | None, parameter: str) -> None:
+    """RFC 9449 §6.1: a DPoP-bound token is used only with a proof of its key, and the token
+    endpoint is no exception: without it a stolen bound token could be traded for another. The
+    request's proof then binds the new token to that same key (RFC 9449 §5)."""
+    bound = token.dpop_jkt
+    if bound is None or bound == dpop_jkt:
+        return
+    if dpop_jkt is None:
+        raise InvalidRequestError(f"the {parameter} is bound to a DPoP key: send a DPoP proof")
+    raise InvalidRequestError(f"the DPoP proof key is not the key the {parameter} is bound to")
 
 
 def _exchanged_scopes(
@@ -158,12 +196,14 @@ async def exchange_target(
     resources: Sequence[str],
     subject: AccessTokenClaims,
     scopes: frozenset[str],
+    granted: Sequence[str],
 ) -> TokenTarget:
     """The exchanged token's `aud` and scopes (RFC 8693 §2.1 audience/resource, RFC 8707 §2).
-    Absent, the subject token's audience. The target must be a registered resource server the
-    client may target (`resolve_resource`), and the scopes narrow to what it serves; the default
-    audience needs no registration, as at the other grants. Anything else is invalid_target
-    (RFC 8693 §2.2.2)."""
+    Absent, the subject token's audience. When the subject's grant names resources (`granted`,
+    RFC 8707 §2.1) the target is one of them: an exchange never widens what the user authorized.
+    The target must be a registered resource server the client may target (`resolve_resource`),
+    and the scopes narrow to what it serves; the default audience needs no registration, as at
+    the other grants. Anything else is invalid_target (RFC 8693 §2.2.2)."""
     if len(resources) > 1:
         raise InvalidTargetError("only one resource per token request (RFC 8707 section 2.2)")
     resource = resources[0] if resources else None
@@ -174,6 +214,8 @@ async def exchange_target(
         if not isinstance(subject.aud, str):
             raise InvalidTargetError("name the target with audience or resource")
         target = subject.aud
+    if granted and target not in granted:
+        raise InvalidTargetError("the target is not among the resources the user authorized")
     if target == policy.audience and await repos.resource_servers.get_by_uri(target) is None:
         return TokenTarget(None, scopes)
     server = await resolve_resource(repos, client, target)

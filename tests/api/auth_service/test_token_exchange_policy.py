@@ -1,0 +1,373 @@
+"""Token exchange (RFC 8693) policy: which subject and actor tokens a client may present.
+
+A DPoP-bound token is exchanged only with a proof of its key (RFC 9449 §6.1); the target stays
+within the resources the user authorized (RFC 8707 §2.1); another client's token is exchanged
+only when it acts for a user; the actor token is the client's own and caps the lifetime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.api.auth_service.test_token_exchange import (
+    ACCESS_TOKEN_TYPE,
+    DEFAULT_ACCESS_TOKEN_TTL,
+    SERVICE_SCOPE,
+    TOKEN_EXCHANGE,
+    actor_token,
+    assert_exchanged,
+    exchange,
+    refused,
+)
+from tests.conftest import AUDIENCE, ISSUER
+from tests.factories import TestClient, TestUser, make_client, make_resource_server
+from tests.support.clock import TestClock
+from tests.support.db import Database
+from tests.support.dpop import DpopKey, dpop_code_flow_token
+from tests.support.flows import AuthorizationRequest, tokens_for
+from tests.support.lifecycle import client_credentials, verified_claims
+from tests.support.resources import ResourceRequest
+
+TOKEN_URL = f"{ISSUER}/oauth/token"
+NOTES_API = "https://notes.example/api"
+CALENDAR_API = "https://calendar.example"
+ACTOR_NOT_OWN = "the actor_token must be a token issued to this client"
+NOT_FOR_A_USER = "a subject_token of another client must come from a user grant"
+NOT_AUTHORIZED_TARGET = "the target is not among the resources the user authorized"
+
+
+@pytest.fixture
+async def service(db: Database, confidential_client: TestClient) -> TestClient:
+    """A back-end service that may exchange the app's tokens (and get its own, as an actor)."""
+    return await make_client(
+        db,
+        name="Notes Service",
+        grant_types=[TOKEN_EXCHANGE, "client_credentials"],
+        scope=SERVICE_SCOPE,
+        may_exchange_for=[confidential_client.client_id],
+    )
+
+
+@pytest.fixture
+async def user_tokens(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> dict[str, Any]:
+    issued = await tokens_for(
+        auth_client,
+        AuthorizationRequest(confidential_client, scope="openid profile read:notes"),
+        user,
+    )
+    await auth_app.state.audit_buffer.flush()
+    return issued
+
+
+async def exchange_with_proof(
+    auth: httpx.AsyncClient,
+    client: TestClient,
+    subject_token: str,
+    proof: str | None,
+    **params: str,
+) -> httpx.Response:
+    data = {
+        "grant_type": TOKEN_EXCHANGE,
+        "subject_token": subject_token,
+        "subject_token_type": ACCESS_TOKEN_TYPE,
+        **params,
+    }
+    headers = {"DPoP": proof} if proof is not None else {}
+    return await auth.post("/oauth/token", data=data, headers=headers, auth=client.basic_auth())
+
+
+# --- 1. A DPoP-bound token is exchanged only with a proof of its key (RFC 9449 §6.1) ---
+
+
+@pytest.fixture
+async def dpop_app(db: Database) -> TestClient:
+    """An app whose users' tokens are DPoP-bound and which exchanges its own tokens."""
+    return await make_client(db, grant_types=["authorization_code", TOKEN_EXCHANGE])
+
+
+async def test_token_exchange_dpop_bound_subject_without_proof_returns_invalid_request(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    clock: TestClock,
+    user: TestUser,
+    dpop_app: TestClient,
+) -> None:
+    subject_token = await dpop_code_flow_token(auth_client, dpop_app, user, DpopKey(), clock())
+
+    # Without the key the bound token is a bearer token again: refused (RFC 8693 §2.2.2).
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, dpop_app, subject_token),
+        "invalid_request",
+        "the subject_token is bound to a DPoP key: send a DPoP proof",
+    )
+
+
+async def test_token_exchange_dpop_bound_subject_with_proof_of_another_key_returns_invalid_request(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    clock: TestClock,
+    user: TestUser,
+    confidential_client: TestClient,
+    service: TestClient,
+) -> None:
+    subject_token = await dpop_code_flow_token(
+        auth_client, confidential_client, user, DpopKey(), clock()
+    )
+    service_proof = DpopKey().proof("POST", TOKEN_URL, now=clock())
+
+    await refused(
+        auth_app,
+        db,
+        exchange_with_proof(auth_client, service, subject_token, service_proof),
+        "invalid_request",
+        "the DPoP proof key is not the key the subject_token is bound to",
+    )
+
+
+async def test_token_exchange_dpop_bound_subject_with_proof_of_its_key_stays_bound_to_it(
+    auth_client: httpx.AsyncClient, clock: TestClock, user: TestUser, dpop_app: TestClient
+) -> None:
+    key = DpopKey()
+    subject_token = await dpop_code_flow_token(auth_client, dpop_app, user, key, clock())
+
+    response = await exchange_with_proof(
+        auth_client, dpop_app, subject_token, key.proof("POST", TOKEN_URL, now=clock())
+    )
+
+    # RFC 9449 §5: the exchange's proof binds the new token, as at every grant: the same key.
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "DPoP"
+    claims = await verified_claims(auth_client, response.json()["access_token"])
+    assert claims["cnf"] == {"jkt": key.jkt}
+
+
+async def test_token_exchange_dpop_bound_subject_with_a_bad_proof_returns_invalid_dpop_proof(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    clock: TestClock,
+    user: TestUser,
+    dpop_app: TestClient,
+) -> None:
+    key = DpopKey()
+    subject_token = await dpop_code_flow_token(auth_client, dpop_app, user, key, clock())
+    wrong_url = key.proof("POST", f"{ISSUER}/oauth/par", now=clock())
+
+    response = await refused(
+        auth_app,
+        db,
+        exchange_with_proof(auth_client, dpop_app, subject_token, wrong_url),
+        "invalid_dpop_proof",
+        "the DPoP proof htu does not match the request URI",
+    )
+    assert response.status_code == 400
+
+
+async def test_token_exchange_dpop_bound_actor_without_proof_returns_invalid_request(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    clock: TestClock,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+) -> None:
+    bound = await auth_client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "scope": "read:notes"},
+        headers={"DPoP": DpopKey().proof("POST", TOKEN_URL, now=clock())},
+        auth=service.basic_auth(),
+    )
+    assert bound.json()["token_type"] == "DPoP", bound.text
+
+    await refused(
+        auth_app,
+        db,
+        exchange(
+            auth_client,
+            service,
+            user_tokens["access_token"],
+            actor_token=bound.json()["access_token"],
+            actor_token_type=ACCESS_TOKEN_TYPE,
+        ),
+        "invalid_request",
+        "the actor_token is bound to a DPoP key: send a DPoP proof",
+    )
+
+
+# --- 2. The target stays within the resources the user authorized (RFC 8707 §2.1) ---
+
+
+@pytest.fixture
+async def notes_tokens(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> dict[str, Any]:
+    """The user's tokens at the app for the notes API only; the calendar API exists too."""
+    await make_resource_server(db, NOTES_API, scopes=("profile", "read:notes"))
+    await make_resource_server(db, CALENDAR_API, scopes=("profile", "read:notes"))
+    request = ResourceRequest(
+        confidential_client, scope="openid profile read:notes", resources=[NOTES_API]
+    )
+    issued = await tokens_for(auth_client, request, user)
+    await auth_app.state.audit_buffer.flush()
+    return issued
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"resource": CALENDAR_API}, {"audience": CALENDAR_API}, {"audience": AUDIENCE}],
+    ids=["other-resource", "other-audience", "default-audience"],
+)
+async def test_token_exchange_target_outside_the_grants_resources_returns_invalid_target(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    service: TestClient,
+    notes_tokens: dict[str, Any],
+    params: dict[str, str],
+) -> None:
+    # The service may target the calendar API, but the user authorized the notes API only.
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, service, notes_tokens["access_token"], **params),
+        "invalid_target",
+        NOT_AUTHORIZED_TARGET,
+    )
+
+
+@pytest.mark.parametrize("params", [{}, {"resource": NOTES_API}], ids=["default", "named"])
+async def test_token_exchange_target_among_the_grants_resources_is_issued(
+    auth_client: httpx.AsyncClient,
+    service: TestClient,
+    notes_tokens: dict[str, Any],
+    params: dict[str, str],
+) -> None:
+    response = await exchange(auth_client, service, notes_tokens["access_token"], **params)
+
+    body = assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+    assert (await verified_claims(auth_client, body["access_token"]))["aud"] == NOTES_API
+
+
+# --- 3. Another client's token only when it acts for a user ---
+
+
+async def test_token_exchange_client_credentials_token_of_another_client_returns_invalid_request(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database
+) -> None:
+    worker = await make_client(db, grant_types=["client_credentials"], scope="read:notes")
+    service = await make_client(
+        db,
+        grant_types=[TOKEN_EXCHANGE],
+        scope="read:notes",
+        may_exchange_for=[worker.client_id],
+    )
+    worker_token = await actor_token(auth_client, worker)
+
+    # The worker's own authority is no user's delegation: may_exchange_for does not cover it.
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, service, worker_token),
+        "invalid_request",
+        NOT_FOR_A_USER,
+    )
+
+
+async def test_token_exchange_user_token_of_another_allowed_client_is_still_issued(
+    auth_client: httpx.AsyncClient, service: TestClient, user_tokens: dict[str, Any]
+) -> None:
+    response = await exchange(auth_client, service, user_tokens["access_token"])
+
+    assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+
+
+# --- 4. The actor token is the client's own, and caps the lifetime ---
+
+
+async def test_token_exchange_actor_token_of_an_allowed_client_returns_invalid_request(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+) -> None:
+    # The app's token is one the service may exchange, but the service cannot act as the app.
+    await refused(
+        auth_app,
+        db,
+        exchange(
+            auth_client,
+            service,
+            user_tokens["access_token"],
+            actor_token=user_tokens["access_token"],
+            actor_token_type=ACCESS_TOKEN_TYPE,
+        ),
+        "invalid_request",
+        ACTOR_NOT_OWN,
+    )
+
+
+async def test_token_exchange_never_outlives_the_actor_token(
+    auth_client: httpx.AsyncClient,
+    clock: TestClock,
+    user: TestUser,
+    confidential_client: TestClient,
+    service: TestClient,
+) -> None:
+    actor = await actor_token(auth_client, service)
+    actor_exp = (await verified_claims(auth_client, actor))["exp"]
+    clock.advance(800)
+    fresh = await tokens_for(
+        auth_client, AuthorizationRequest(confidential_client, scope="openid read:notes"), user
+    )
+
+    response = await exchange(
+        auth_client,
+        service,
+        fresh["access_token"],
+        actor_token=actor,
+        actor_token_type=ACCESS_TOKEN_TYPE,
+    )
+
+    # min(client lifetime, subject's remaining ~900 s, actor's remaining ~100 s).
+    body = assert_exchanged(response, "read:notes", 100)
+    claims = await verified_claims(auth_client, body["access_token"])
+    assert claims["exp"] == actor_exp
+    assert claims["act"] == {"sub": service.client_id}
+
+
+async def test_token_exchange_own_client_credentials_actor_is_accepted(
+    auth_client: httpx.AsyncClient, service: TestClient, user_tokens: dict[str, Any]
+) -> None:
+    own = await client_credentials(auth_client, service, scope="read:notes")
+    assert own.status_code == 200, own.text
+
+    response = await exchange(
+        auth_client,
+        service,
+        user_tokens["access_token"],
+        actor_token=own.json()["access_token"],
+        actor_token_type=ACCESS_TOKEN_TYPE,
+    )
+
+    body = assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+    assert (await verified_claims(auth_client, body["access_token"]))["act"] == {
+        "sub": service.client_id
+    }
