@@ -21,13 +21,18 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.requests import Request
 
 from resource_service.deps import authenticate, insufficient_scope
-from resource_service.mcp_server.tools import CLAIMS_STATE, TOOL_SCOPES
+from resource_service.mcp_server.tools import CLAIMS_STATE, TOOL_SCOPES, TOOLS
 from shared.asgi import Message, Receive, Scope, Send
 
 MCP_PATH = "/mcp"
 # What a client without a token is told to ask for (MCP authorization, "Protected Resource
 # Metadata Discovery Requirements": servers SHOULD name the scopes in the 401 challenge).
-TOOLS_SCOPE = " ".join(sorted(frozenset().union(*TOOL_SCOPES.values())))
+SERVED_SCOPES: frozenset[str] = frozenset().union(*TOOL_SCOPES.values())
+TOOLS_SCOPE = " ".join(sorted(SERVED_SCOPES))
+# What any request needs, even `initialize` or `tools/list`: the scope of the read-only tools. A
+# token with none of ours (`profile` only, say) could do nothing here; refused at the start, its
+# client steps up before it has a session that fails tool by tool.
+LEAST_SCOPES: frozenset[str] = frozenset(scope for _, scope, read_only in TOOLS if read_only)
 
 
 def called_tools(body: bytes) -> list[str]:
@@ -72,11 +77,12 @@ class McpEndpoint:
         needed = frozenset().union(
             *(TOOL_SCOPES.get(name, frozenset()) for name in called_tools(body))
         )
+        if not claims.scopes & SERVED_SCOPES:
+            needed |= LEAST_SCOPES
         if not needed <= claims.scopes:
             # The recommended approach of "Scope Challenge Handling": the scopes the call needs
             # plus those of ours the token already has, so stepping up loses none of them.
-            served = frozenset().union(*TOOL_SCOPES.values())
-            raise insufficient_scope(request, needed | (claims.scopes & served))
+            raise insufficient_scope(request, needed | (claims.scopes & SERVED_SCOPES))
         setattr(request.state, CLAIMS_STATE, claims)
         sessions: StreamableHTTPSessionManager = state.mcp_sessions
         await sessions.handle_request(scope, _replay(body, receive), send)

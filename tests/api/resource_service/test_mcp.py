@@ -3,7 +3,9 @@ layer (MCP authorization 2025-11-25), the same repository and owner isolation.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -20,11 +22,12 @@ from resource_service.mcp_server.tools import authorized_owner as owner
 from shared.claims import AccessTokenClaims
 from shared.models import Note, SigningKey
 from tests.conftest import AUDIENCE
-from tests.factories import TestUser, make_user
+from tests.factories import TestClient, TestUser, make_user
 from tests.support.challenges import RESOURCE_METADATA, parse_challenges
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.dpop import DpopKey
+from tests.support.flows import AuthorizationRequest, tokens_for
 from tests.support.forge import Forger, access_claims
 
 REALM = "myauth-api"
@@ -340,6 +343,95 @@ async def test_mcp_dpop_token_without_the_scope_gets_a_dpop_challenge(
             },
         )
     ]
+    assert await db.count(Note) == 0
+
+
+@pytest.mark.parametrize("method", ["initialize", "tools/list"])
+async def test_mcp_token_with_none_of_the_tools_scopes_is_refused_from_the_start(
+    mcp: httpx.AsyncClient, alice: TestUser, token: Token, method: str
+) -> None:
+    params = (
+        {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        }
+        if method == "initialize"
+        else None
+    )
+
+    response = await mcp.post(
+        "/mcp", json=_rpc(method, params), headers=_bearer(token(alice.id, "profile email"))
+    )
+
+    # Nothing here works without a notes scope: asked for the least one (the read-only tools').
+    _assert_challenge(
+        response,
+        403,
+        error="insufficient_scope",
+        error_description="the access token lacks the required scope",
+        scope="read:notes",
+    )
+
+
+async def test_mcp_dpop_bound_token_sent_as_bearer_returns_401(
+    mcp: httpx.AsyncClient, db: Database, alice: TestUser, token: Token
+) -> None:
+    bound = token(alice.id, cnf={"jkt": DpopKey("ES256").jkt})
+
+    response = await mcp.post("/mcp", json=_call("create_note", title="x"), headers=_bearer(bound))
+
+    # RFC 9449 §7.2: a bound token is never accepted as a bearer token, here as at /api/v1.
+    assert response.status_code == 401, response.text
+    description = "the access token is DPoP-bound: send it with the DPoP scheme and a proof"
+    assert response.json() == {"error": "invalid_token", "error_description": description}
+    challenges = dict(parse_challenges(response.headers["www-authenticate"]))
+    assert challenges["DPoP"]["error"] == "invalid_token"
+    assert await db.count(Note) == 0
+
+
+async def test_mcp_revoked_token_returns_401_once_the_revocation_arrives(
+    mcp: httpx.AsyncClient,
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    user: TestUser,
+) -> None:
+    issued = await tokens_for(
+        auth_client, AuthorizationRequest(confidential_client, scope="read:notes"), user
+    )
+    headers = _bearer(issued["access_token"])
+    assert (await mcp.post("/mcp", json=_rpc("tools/list"), headers=headers)).status_code == 200
+    revoked = await auth_client.post(
+        "/oauth/revoke",
+        data={"token": issued["access_token"], "token_type_hint": "access_token"},
+        auth=confidential_client.basic_auth(),
+    )
+    assert revoked.status_code == 200, revoked.text
+
+    # RFC 7009 §2: the resource server learns of it within a poll interval (2 s by default).
+    deadline = time.monotonic() + 5
+    while (
+        response := await mcp.post("/mcp", json=_call("list_notes"), headers=headers)
+    ).status_code == 200:
+        assert time.monotonic() < deadline, "revoked token still accepted at /mcp after 5 s"
+        await asyncio.sleep(0.2)
+
+    description = "the access token was revoked"
+    assert response.json() == {"error": "invalid_token", "error_description": description}
+    _assert_challenge(response, 401, error="invalid_token", error_description=description)
+
+
+async def test_mcp_oversized_body_returns_413_and_stores_nothing(
+    mcp: httpx.AsyncClient, db: Database, alice: TestUser, token: Token
+) -> None:
+    title = "x" * (64 * 1024)  # ResourceSettings.max_body_bytes default: 64 KiB
+
+    response = await mcp.post(
+        "/mcp", json=_call("create_note", title=title), headers=_bearer(token(alice.id))
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "invalid_request"
     assert await db.count(Note) == 0
 
 
