@@ -46,6 +46,22 @@ from shared.token_cache import VerifiedTokenCache
 logger = logging.getLogger(__name__)
 
 
+def warn_if_mcp_cannot_use(audience: str, public_url: str) -> None:
+    """MCP clients take the metadata's `resource` (our audience) only if it is the server URL
+    or a parent of it (MCP authorization 2025-11-25, "Canonical Server URI"; RFC 8707 §2), and
+    otherwise send the /mcp URL itself as `resource`, for which no token is minted here."""
+    base = audience.rstrip("/")
+    mcp_url = f"{public_url}{MCP_PATH}"
+    if not mcp_url.startswith(base + "/"):
+        logger.warning(
+            "RESOURCE_AUDIENCE %s is not a prefix of the MCP endpoint %s: MCP clients will ask "
+            "for tokens for the endpoint itself; set RESOURCE_PUBLIC_URL or the audience to the "
+            "API's public URL",
+            audience,
+            mcp_url,
+        )
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -166,6 +182,7 @@ def create_app(
     app.state.metrics = Metrics("resource_service")
     app.state.verified_tokens = VerifiedTokenCache(settings.verified_token_cache_size)
     app.state.public_url = (settings.public_url or settings.audience).rstrip("/")
+    warn_if_mcp_cannot_use(settings.audience, app.state.public_url)
     app.state.dpop = _dpop_checker(settings)
     app.include_router(api_router)
     app.include_router(operations_router(public_metrics=settings.metrics_port is None))
