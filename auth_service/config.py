@@ -207,6 +207,16 @@ class AuthSettings(BaseSettings):
     client_metadata_max_bytes: int = Field(default=5 * 1024, ge=1024, le=64 * 1024)
     client_metadata_min_ttl: int = Field(default=60, ge=0, le=86400)
     client_metadata_max_ttl: int = Field(default=86400, ge=0, le=7 * 86400)
+    # A failed fetch or a refused document is remembered this many seconds (0: not at all), so
+    # a broken URL sent again and again is not fetched every time.
+    client_metadata_failure_ttl: int = Field(default=30, ge=0, le=3600)
+    # Fetches (never answers from the cache) per minute per client address (IPv6 by /64) and per
+    # target host: anyone can make us fetch, so neither a client nor a victim host gets more.
+    client_metadata_fetch_limit_per_ip: int = Field(default=20, ge=1)
+    client_metadata_fetch_limit_per_host: int = Field(default=60, ge=1)
+    # Comma-separated host names never fetched, each with its subdomains ("example.com" also
+    # refuses "a.example.com"; "*.example.com" and ".example.com" mean the same).
+    client_metadata_deny_hosts: str = ""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")
@@ -270,6 +280,8 @@ class AuthSettings(BaseSettings):
             ),
             device_authorization_per_client=Window(self.device_authorization_limit_per_client, 60),
             revocation_feed_per_ip=Window(self.revocation_feed_limit_per_ip, 60),
+            client_metadata_fetch_per_ip=Window(self.client_metadata_fetch_limit_per_ip, 60),
+            client_metadata_fetch_per_host=Window(self.client_metadata_fetch_limit_per_host, 60),
             known_account_memory=self.ip_known_account_memory,
         )
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
@@ -31,6 +32,7 @@ from auth_service.oauth.resources import RESOURCE_PARAM
 from auth_service.oauth.tokens import TokenMinter
 from auth_service.operations.key_lifecycle import KeyStore
 from auth_service.repositories import Repositories
+from auth_service.repositories.clients import ClientRepository
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.replay import first_use
 from auth_service.security.secret_box import SecretBox
@@ -208,7 +210,16 @@ async def _authenticate_client(
             uow.session.expunge(client)
         return client
 
+    resolved: dict[str, Client | None] = {}
+
     async def lookup(client_id: str) -> Client | None:
+        if is_document_client_id(request, client_id):
+            # Never in the shared cache: the document cache alone says how long a copy holds
+            # (§4.4), so a changed, expired or failing document is seen when it should be.
+            # Resolved once per request (authenticate_client asks again).
+            if client_id not in resolved:
+                resolved[client_id] = await client_by_id(request, uow.repos, client_id)
+            return resolved[client_id]
         return await cache.get(client_id, load)
 
     try:
@@ -230,22 +241,62 @@ async def _authenticate_client(
         raise
 
 
-async def client_by_id(request: Request, repos: Repositories, client_id: str) -> Client | None:
-    """The client with this id: a URL (when metadata documents are enabled) is resolved through
-    its Client ID Metadata Document, raising MetadataDocumentError when that fails."""
+def is_document_client_id(request: Request, client_id: str) -> bool:
+    """A client_id to resolve through its Client ID Metadata Document (when enabled)."""
     settings: AuthSettings = request.app.state.settings
-    if settings.client_metadata_documents_enabled and looks_like_document_url(client_id):
+    return settings.client_metadata_documents_enabled and looks_like_document_url(client_id)
+
+
+async def client_by_id(request: Request, repos: Repositories, client_id: str) -> Client | None:
+    """The client with this id: a registered client first; else a URL (when metadata documents
+    are enabled) is resolved through its Client ID Metadata Document, raising
+    MetadataDocumentError when that fails, or TooManyRequestsError past the fetch limits."""
+    if is_document_client_id(request, client_id):
+        if await _registered_client_holds(request, client_id):
+            return await repos.clients.get_by_client_id(client_id)
+        state = request.app.state
+        settings: AuthSettings = state.settings
         return await resolve_client(
             repos,
-            request.app.state.client_documents,
+            state.client_documents,
             client_id,
-            development=settings.is_development,
             signing_algs=settings.signing_algs,
-            now=request.app.state.clock(),
+            now=state.clock(),
+            before_fetch=_fetch_throttle(request),
         )
     if len(client_id) > CLIENT_ID_MAX_LENGTH:
         return None
     return await repos.clients.get_by_client_id(client_id)
+
+
+async def _registered_client_holds(request: Request, client_id: str) -> bool:
+    """A registered client owns this id, so no document is fetched for it. Read in a short
+    session of its own: the request's transaction (on SQLite, the one write lock) must not
+    be open while a slow document server answers."""
+    if len(client_id) > CLIENT_ID_MAX_LENGTH:
+        return False
+    async with request.app.state.sessionmaker() as session:
+        client = await ClientRepository(session).get_by_client_id(client_id)
+        return client is not None and not client.from_metadata_document
+
+
+def _fetch_throttle(request: Request) -> Callable[[str], Awaitable[None]]:
+    """Before a document fetch goes out: a ceiling per client address (IPv6 by /64) and per
+    target host, so nobody makes us fetch without bound, nor aim our fetches at one host."""
+    throttle: Throttle = request.app.state.throttle
+    ip = request.client.host if request.client else None
+
+    async def before_fetch(url: str) -> None:
+        policy = throttle.policy
+        await throttle.hit_address(
+            "client-metadata-fetch-ip", ip, policy.client_metadata_fetch_per_ip
+        )
+        host = (urlsplit(url).hostname or "").lower()
+        await throttle.hit(
+            "client-metadata-fetch-host", host, policy.client_metadata_fetch_per_host
+        )
+
+    return before_fetch
 
 
 def _jti_first_use(

@@ -15,7 +15,11 @@ from starlette.responses import Response
 from auth_service.audit import AuditBuffer
 from auth_service.clients.cache import ClientCache
 from auth_service.clients.keys import ClientKeyFetcher
-from auth_service.clients.metadata_documents import CachePolicy, MetadataDocumentFetcher
+from auth_service.clients.metadata_documents import (
+    CachePolicy,
+    MetadataDocumentFetcher,
+    parse_deny_hosts,
+)
 from auth_service.config import AuthSettings, get_settings
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.dpop import DpopPolicy
@@ -118,6 +122,8 @@ def create_app(
             ),
             development=settings.is_development,
             clock=clock,
+            failure_ttl=timedelta(seconds=settings.client_metadata_failure_ttl),
+            deny_hosts=parse_deny_hosts(settings.client_metadata_deny_hosts),
         )
         app.state.device_cookies = DeviceCookies(
             app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl

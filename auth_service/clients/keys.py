@@ -4,9 +4,10 @@ Registered keys are checked here (a JWK Set of public signing keys, or an https 
 both). Keys behind a `jwks_uri` are fetched by one guarded fetcher: https only (http on
 loopback in development), outside development no connection to a private, loopback or
 link-local address (checked on the address dialled, auth_service.security.egress), no
-redirects, short connect and read timeouts and a size limit (security rules "fetched
-documents"); they are cached per client, and an unknown `kid` refetches at most once per
-interval, so forged kids cannot make us hammer the client's server.
+redirects, one timeout over the whole fetch (name lookup included) and a size limit on the
+uncompressed bytes read (security rules "fetched documents"); they are cached per client, and
+an unknown `kid` refetches at most once per interval, so forged kids cannot make us hammer the
+client's server.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ import httpcore
 import httpx
 
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
-from auth_service.security.egress import InternalAddressError, global_addresses, outbound_client
+from auth_service.security.egress import (
+    IDENTITY_ONLY,
+    InternalAddressError,
+    global_addresses,
+    is_identity_encoding,
+    outbound_client,
+    read_limited,
+)
 from shared.models import Client
 from shared.tokens import public_jwk_problem, strict_json
 
@@ -58,6 +66,7 @@ def jwks_uri_problem(url: str, *, development: bool) -> str | None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        _ = parts.port  # ValueError for a port out of range or not a number
     except ValueError:
         return "jwks_uri must be an absolute https URL"
     if parts.scheme not in ("https", "http") or not host or "@" in parts.netloc or parts.fragment:
@@ -153,30 +162,27 @@ class ClientKeyFetcher:
         problem = jwks_uri_problem(url, development=self._development)
         if problem is not None:
             raise ClientKeysUnavailable(problem)
-        if not self._development:
-            await _refuse_internal_resolution(url)
-        self.fetch_count += 1
+        accept = {"Accept": "application/jwk-set+json, application/json", **IDENTITY_ONLY}
         try:
-            # httpx's timeout bounds each read; this bounds the whole fetch (a server sending a
-            # byte a second would otherwise hold it, and the request's database session, for hours).
-            async with (
-                asyncio.timeout(self._timeout * 2),
-                self._http.stream(
-                    "GET", url, headers={"Accept": "application/jwk-set+json, application/json"}
-                ) as response,
-            ):
-                if response.status_code != 200:
-                    raise ClientKeysUnavailable(f"HTTP {response.status_code}")
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body.extend(chunk)
-                    if len(body) > self._max_bytes:
-                        raise ClientKeysUnavailable("the key set is too large")
+            # httpx's timeout bounds each read; this bounds the whole fetch, the name lookup
+            # included (a slow resolver, or a server sending a byte a second, would otherwise
+            # hold it, and the request's database session, for hours).
+            async with asyncio.timeout(self._timeout * 2):
+                if not self._development:
+                    await _refuse_internal_resolution(url)
+                self.fetch_count += 1
+                async with self._http.stream("GET", url, headers=accept) as response:
+                    if response.status_code != 200:
+                        raise ClientKeysUnavailable(f"HTTP {response.status_code}")
+                    if not is_identity_encoding(response.headers):
+                        raise ClientKeysUnavailable("the key set is served compressed")
+                    too_large = ClientKeysUnavailable("the key set is too large")
+                    body = await read_limited(response, self._max_bytes, too_large)
         except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
             logger.warning("client jwks fetch failed: %s", type(exc).__name__)
-            raise ClientKeysUnavailable(type(exc).__name__) from None
+            raise ClientKeysUnavailable("the key set could not be fetched") from None
         try:
-            jwks = strict_json(bytes(body))
+            jwks = strict_json(body)
         except ValueError:
             raise ClientKeysUnavailable("the key set is not JSON") from None
         if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):

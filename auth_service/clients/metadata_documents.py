@@ -2,10 +2,14 @@
 rules for a client_id that is a URL, and the guarded, cached fetch of the JSON document there.
 
 Anyone can make us fetch such a URL by sending it as a client_id, so the fetch is the security
-rules' one guarded fetcher (auth_service.security.egress): outside development only https and
-only global addresses (checked on the address dialled), no redirects, a short timeout, a small
-size limit read as a stream (§6.5 SSRF, §6.6 maximum response size). Documents are kept in
-process memory as their HTTP cache headers say, between a floor and a ceiling (§4.4).
+rules' one guarded fetcher (auth_service.security.egress): outside development only https on
+port 443 and only global addresses (checked on the address dialled), hosts an operator denies
+refused, no redirects, one timeout over the whole fetch (name resolution included), a small
+size limit on the bytes read, no compressed answers (§6.5 SSRF, §6.6 maximum response size).
+Documents are kept in process memory as their HTTP cache headers say, between a floor and a
+ceiling (§4.4); a failure is remembered for a short while, so a broken URL is not fetched again
+on every request, and fetches are throttled per client address and per target host by the
+caller (`before_fetch`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -24,7 +28,16 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from auth_service.security.egress import InternalAddressError, global_addresses, outbound_client
+from auth_service.security.egress import (
+    IDENTITY_ONLY,
+    InternalAddressError,
+    Resolver,
+    global_addresses,
+    is_identity_encoding,
+    outbound_client,
+    read_limited,
+    resolve,
+)
 from shared.models.types import CLIENT_ID_MAX_LENGTH
 from shared.tokens import strict_json
 
@@ -44,10 +57,15 @@ def looks_like_document_url(client_id: str) -> bool:
     return client_id.startswith(("https://", "http://"))
 
 
-def client_id_url_problem(url: str, *, development: bool) -> str | None:
-    """§3: an https URL with a path, no fragment, no user name or password, no dot segments.
-    Development also takes http (README "Client ID Metadata Documents"). At most
-    CLIENT_ID_MAX_LENGTH characters, so it fits every client_id column."""
+def client_id_url_problem(
+    url: str, *, development: bool, deny_hosts: tuple[str, ...] = ()
+) -> str | None:
+    """§3: an https URL with a path, no fragment, no user name or password, no dot segments;
+    §3 says it SHOULD NOT have a query, and we refuse one. §3 allows a port; outside
+    development we take only 443 (§6.5 SSRF: another port reaches other services of a host).
+    Development also takes http and any port (README "Client ID Metadata Documents"), so a
+    laptop can serve a document from 127.0.0.1. At most CLIENT_ID_MAX_LENGTH characters, so it
+    fits every client_id column; hosts in `deny_hosts` (and their subdomains) are refused."""
     if len(url) > CLIENT_ID_MAX_LENGTH:
         return f"the client_id URL is longer than {CLIENT_ID_MAX_LENGTH} characters"
     if not url.isascii() or not url.isprintable() or " " in url:
@@ -55,6 +73,7 @@ def client_id_url_problem(url: str, *, development: bool) -> str | None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
+        port = parts.port  # ValueError for a port out of range or not a number
     except ValueError:
         return "the client_id URL is malformed"
     schemes = ("https", "http") if development else ("https",)
@@ -62,13 +81,32 @@ def client_id_url_problem(url: str, *, development: bool) -> str | None:
         return "the client_id URL must be an absolute https URL"
     if "#" in url:
         return "the client_id URL must not contain a fragment"
+    if "?" in url:
+        return "the client_id URL must not contain a query"
     if "@" in parts.netloc:
         return "the client_id URL must not contain a user name or password"
+    if not development and port not in (None, 443):
+        return "the client_id URL must not name a port other than 443"
     if parts.path in ("", "/"):
         return "the client_id URL must contain a path"
-    if any(segment in (".", "..") for segment in parts.path.split("/")):
+    # RFC 3986 §2.3: %2E is a dot too, and a server may decode it before resolving the path.
+    if any(s.lower().replace("%2e", ".") in (".", "..") for s in parts.path.split("/")):
         return "the client_id URL must not contain dot segments"
+    if host_is_denied(host, deny_hosts):
+        return "the client_id URL host is not allowed"
     return None
+
+
+def host_is_denied(host: str, deny_hosts: tuple[str, ...]) -> bool:
+    """`host` is one of `deny_hosts` or a subdomain of one (compared label by label)."""
+    host = host.lower().rstrip(".")
+    return any(host == denied or host.endswith("." + denied) for denied in deny_hosts)
+
+
+def parse_deny_hosts(value: str) -> tuple[str, ...]:
+    """AUTH_CLIENT_METADATA_DENY_HOSTS: comma-separated names; "*.x" and ".x" mean x."""
+    names = (item.strip().lower().removeprefix("*").strip(".") for item in value.split(","))
+    return tuple(name for name in names if name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +152,15 @@ class FetchedDocument:
 
 @dataclass(slots=True)
 class _Cached:
-    fetched: FetchedDocument
+    """A fetched document, or (`fetched` None) a failure and the safe message it raised."""
+
+    fetched: FetchedDocument | None
     fresh_until: datetime
+    failure: str = ""
+
+
+# Called just before a fetch goes out (never for an answer from the cache): the throttles.
+BeforeFetch = Callable[[str], Awaitable[None]]
 
 
 class MetadataDocumentFetcher:
@@ -129,17 +174,31 @@ class MetadataDocumentFetcher:
         cache: CachePolicy,
         development: bool,
         clock: Callable[[], datetime],
+        failure_ttl: timedelta = timedelta(seconds=30),
+        deny_hosts: tuple[str, ...] = (),
         http: httpx.AsyncClient | None = None,
+        resolver: Resolver = resolve,
     ) -> None:
-        self._http = http or outbound_client(timeout=timeout, development=development)
+        self._http = http or outbound_client(
+            timeout=timeout, development=development, resolver=resolver
+        )
         self._timeout, self._max_bytes = timeout, max_bytes
         self._policy, self._development, self._clock = cache, development, clock
+        self._failure_ttl, self._deny_hosts, self._resolver = failure_ttl, deny_hosts, resolver
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self.fetch_count = 0
 
-    async def document(self, url: str) -> FetchedDocument:
-        """The document at `url`, from the cache while it is fresh."""
+    def url_problem(self, url: str) -> str | None:
+        """Why `url` cannot be a client_id here (§3 and this server's own rules), or None."""
+        return client_id_url_problem(
+            url, development=self._development, deny_hosts=self._deny_hosts
+        )
+
+    async def document(self, url: str, before_fetch: BeforeFetch | None = None) -> FetchedDocument:
+        """The document at `url`, from the cache while it is fresh; a failure within
+        `failure_ttl` of the last one raises again without a fetch. `before_fetch(url)` runs
+        just before a fetch goes out and may raise to refuse it."""
         cached = self._fresh(url)
         if cached is not None:
             return cached
@@ -150,45 +209,61 @@ class MetadataDocumentFetcher:
                 cached = self._fresh(url)
                 if cached is not None:
                     return cached
-                document, lifetime = await self._fetch(url)
+                if before_fetch is not None:
+                    await before_fetch(url)
+                try:
+                    document, lifetime = await self._fetch(url)
+                except MetadataDocumentError as error:
+                    self.fail(url, error)
+                    raise
                 now = self._clock()
                 fetched = FetchedDocument(document, now)
-                self._cache[url] = _Cached(fetched, now + lifetime)
-                self._cache.move_to_end(url)
-                while len(self._cache) > MAX_CACHED_DOCUMENTS:
-                    self._cache.popitem(last=False)
+                self._store(url, _Cached(fetched, now + lifetime))
                 return fetched
         finally:
             if not lock.locked():
                 self._locks.pop(url, None)
 
     def _fresh(self, url: str) -> FetchedDocument | None:
+        """The cached document while it is fresh; raises while a remembered failure is."""
         cached = self._cache.get(url)
-        if cached is not None and self._clock() < cached.fresh_until:
-            return cached.fetched
-        return None
+        if cached is None or self._clock() >= cached.fresh_until:
+            return None
+        if cached.fetched is None:
+            raise MetadataDocumentError(cached.failure)
+        return cached.fetched
 
-    def forget(self, url: str) -> None:
-        """Drop a document (it was invalid), so the next request fetches it again."""
-        self._cache.pop(url, None)
+    def fail(self, url: str, error: MetadataDocumentError) -> None:
+        """Remember that `url` failed (no answer, or a document we refused) for `failure_ttl`,
+        in place of any copy: a document found invalid is not fetched again on every request."""
+        if self._failure_ttl <= timedelta():
+            self._cache.pop(url, None)
+            return
+        self._store(url, _Cached(None, self._clock() + self._failure_ttl, str(error)))
+
+    def _store(self, url: str, entry: _Cached) -> None:
+        self._cache[url] = entry
+        self._cache.move_to_end(url)
+        while len(self._cache) > MAX_CACHED_DOCUMENTS:
+            self._cache.popitem(last=False)
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
     async def _fetch(self, url: str) -> tuple[dict[str, Any], timedelta]:
-        problem = client_id_url_problem(url, development=self._development)
+        problem = self.url_problem(url)
         if problem is not None:
             raise MetadataDocumentError(problem)
-        if not self._development:
-            await _refuse_internal_resolution(url)
-        self.fetch_count += 1
         try:
-            # httpx's timeout bounds each step; this bounds the whole fetch (a byte a second).
-            async with (
-                asyncio.timeout(self._timeout),
-                self._http.stream("GET", url, headers={"Accept": "application/json"}) as response,
-            ):
-                body = await self._read(response)
+            # httpx's timeout bounds each step; this bounds the whole fetch (a byte a second),
+            # the name lookup included: a slow resolver must not hold the request either.
+            async with asyncio.timeout(self._timeout):
+                if not self._development:
+                    await _refuse_internal_resolution(url, self._resolver)
+                self.fetch_count += 1
+                headers = {"Accept": "application/json", **IDENTITY_ONLY}
+                async with self._http.stream("GET", url, headers=headers) as response:
+                    body = await self._read(response)
         except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
             logger.warning("client metadata document fetch failed: %s", type(exc).__name__)
             raise MetadataDocumentError(
@@ -213,23 +288,21 @@ class MetadataDocumentFetcher:
         media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
         if not _JSON_MEDIA_TYPE.fullmatch(media_type):
             raise MetadataDocumentError("the client metadata document is not served as JSON")
+        if not is_identity_encoding(response.headers):
+            raise MetadataDocumentError("the client metadata document is served compressed")
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise MetadataDocumentError("the client metadata document is too large")
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body.extend(chunk)
-            if len(body) > self._max_bytes:  # stop reading: never hold more than the limit
-                raise MetadataDocumentError("the client metadata document is too large")
-        return bytes(body)
+        too_large = MetadataDocumentError("the client metadata document is too large")
+        return await read_limited(response, self._max_bytes, too_large)
 
 
-async def _refuse_internal_resolution(url: str) -> None:
+async def _refuse_internal_resolution(url: str, resolver: Resolver) -> None:
     """A clear error for a host that resolves inside; the fetch itself dials only the global
     addresses it resolved (egress.py), which also stops a name that changes its answer."""
     parts = urlsplit(url)
     try:
-        await global_addresses(parts.hostname or "", parts.port or 443)
+        await global_addresses(parts.hostname or "", parts.port or 443, resolver)
     except InternalAddressError:
         raise MetadataDocumentError(
             "the client_id URL resolves to a private or loopback address"

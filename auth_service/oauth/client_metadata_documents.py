@@ -10,15 +10,16 @@ draft's own: its `client_id` is the URL, and it holds no secret, since none coul
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from auth_service.clients.metadata_documents import (
+    BeforeFetch,
     MetadataDocumentError,
     MetadataDocumentFetcher,
-    client_id_url_problem,
 )
 from auth_service.clients.registry import (
     ClientKeys,
@@ -33,6 +34,8 @@ from auth_service.repositories import Repositories
 from shared.errors import OAuthError
 from shared.models import Client
 from shared.scopes import SCOPES, format_scope, parse_scope
+
+logger = logging.getLogger(__name__)
 
 # §4.1: no shared secret can exist, so only `none` or proof with the client's own keys.
 AUTH_METHODS = ("none", "private_key_jwt")
@@ -78,8 +81,11 @@ def validate_document(
         id_token_alg = validate_id_token_alg(metadata, signing_algs, profile=spec.profile)
         validate_client_spec(spec)
     except (ClientMetadataError, OAuthError) as error:
+        # The rule's text may quote the document (a scope, a member name, a URL): it goes to
+        # our log only; the client is told no more than that the document was refused.
         text = error.description if isinstance(error, OAuthError) else str(error)
-        raise MetadataDocumentError(f"the client metadata document is invalid: {text}") from None
+        logger.info("client metadata document refused: %s", text[:200])
+        raise MetadataDocumentError("the client metadata document is invalid") from None
     return spec, extra, id_token_alg
 
 
@@ -88,30 +94,33 @@ async def resolve_client(
     fetcher: MetadataDocumentFetcher,
     client_id: str,
     *,
-    development: bool,
     signing_algs: Collection[str],
     now: datetime,
+    before_fetch: BeforeFetch | None = None,
 ) -> Client:
     """The client row for a URL client_id: fetched (or cached) document, checked, stored.
-    Raises MetadataDocumentError; the row is written only from a valid document."""
-    problem = client_id_url_problem(client_id, development=development)
+    Raises MetadataDocumentError; the row is written only from a valid document. The caller
+    has made sure no registered client holds this id (deps.client_by_id)."""
+    problem = fetcher.url_problem(client_id)
     if problem is not None:
         raise MetadataDocumentError(problem)
     # Fetched before the first database read: on SQLite a transaction holds the one writer
     # lock, and a slow document server must not hold it for everyone.
-    fetched = await fetcher.document(client_id)
-    existing = await repos.clients.get_by_client_id(client_id)
-    if existing is not None and not existing.from_metadata_document:
-        return existing  # a registered client with this id (none can be made so today) wins
+    fetched = await fetcher.document(client_id, before_fetch)
     # Checked even when cached: a cached document may have been stored by a request that was
     # then refused (and rolled back with it).
     try:
         spec, extra, id_token_alg = validate_document(
             client_id, fetched.document, signing_algs=signing_algs
         )
-    except MetadataDocumentError:
-        fetcher.forget(client_id)  # a fixed document is seen on the next request
+    except MetadataDocumentError as error:
+        # Remembered like a failed fetch (§4.3), so it is not fetched again on every request;
+        # a fixed document is seen once the failure's short memory ends.
+        fetcher.fail(client_id, error)
         raise
+    existing = await repos.clients.get_by_client_id(client_id)
+    if existing is not None and not existing.from_metadata_document:
+        return existing  # registered meanwhile (deps.client_by_id looked first): it wins
     values = _row_values(spec, extra, id_token_alg)
     written = max(now, fetched.fetched_at)
     if existing is None:

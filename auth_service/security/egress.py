@@ -8,6 +8,7 @@ rebinding) reaches the inside (RFC 7591 §5 warns of fetches to client-chosen UR
 prevention). Here the name is resolved once per connection, every answer must be global, and
 the socket is opened to one of those very addresses. TLS still verifies the certificate for the
 name in the URL: httpcore takes the server name from the request, not from the dialled address.
+Bodies are asked for and read uncompressed, their size counted on the bytes read.
 """
 
 from __future__ import annotations
@@ -148,3 +149,25 @@ def outbound_client(
         trust_env=False,
         transport=transport,
     )
+
+
+# RFC 9110 §12.5.3: ask for the body as it is. A few KiB of gzip inflate to gigabytes, and httpx
+# inflates each chunk whole before a size limit could see it (decompression bomb).
+IDENTITY_ONLY = {"Accept-Encoding": "identity"}
+
+
+def is_identity_encoding(headers: httpx.Headers) -> bool:
+    """RFC 9110 §8.4: no Content-Encoding, or only `identity`; anything else is refused."""
+    codings = [coding.strip().lower() for coding in headers.get("content-encoding", "").split(",")]
+    return all(coding in ("", "identity") for coding in codings)
+
+
+async def read_limited(response: httpx.Response, max_bytes: int, too_large: Exception) -> bytes:
+    """The body as received (`aiter_raw`: nothing is decoded), raising `too_large` as soon as
+    more than `max_bytes` were read, so the limit counts the bytes actually taken in."""
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body.extend(chunk)
+        if len(body) > max_bytes:
+            raise too_large
+    return bytes(body)

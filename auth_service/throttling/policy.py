@@ -62,6 +62,10 @@ class ThrottlePolicy:
     device_user_code_all: Backoff = Backoff(1000, 60, 3600, sliding=False)
     # POST /oauth/device_authorization per client (public: and address); each stores a row.
     device_authorization_per_client: Window = Window(30, 60)
+    # Client ID Metadata Document fetches per client address and per target host (each fetch is
+    # an outbound request anyone can cause; draft-ietf-oauth-client-id-metadata-document §6.5).
+    client_metadata_fetch_per_ip: Window = Window(20, 60)
+    client_metadata_fetch_per_host: Window = Window(60, 60)
     # How long an account that signed in from an address stays exempt from that address's waits.
     known_account_memory: float = 30 * 86400
 

@@ -76,7 +76,7 @@ async def test_live_url_client_signs_in_gets_tokens_refreshes_and_is_not_editabl
         })  # fmt: skip
 
     assert metadata["client_id_metadata_document_supported"] is True
-    assert "App published by <strong>127.0.0.1</strong>" in consent.text
+    assert 'An app from <strong class="publisher-host">127.0.0.1</strong>' in consent.text
     assert (answer["state"], answer["iss"]) == ("s-cimd", stack.issuer)
     assert tokens.json()["scope"] == "openid read:notes offline_access"
     assert refreshed.status_code == 200, refreshed.text

@@ -2,7 +2,8 @@
 served by uvicorn on 127.0.0.1 in a thread (like jwks_server.py). Nothing is mocked: the auth
 service fetches every document over TCP.
 
-Each path serves a `Served` answer that tests change at will; `hits` counts the requests per path.
+Each path serves a `Served` answer that tests change at will; `hits` counts the requests per path
+and `request_headers` keeps the headers of the last one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class DocumentServer:
     port: int
     served: dict[str, Served] = field(default_factory=dict)
     hits: Counter[str] = field(default_factory=Counter)
+    request_headers: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -68,6 +70,7 @@ class DocumentServer:
     async def _serve(self, request: Request) -> Response:
         path = request.url.path
         self.hits[path] += 1
+        self.request_headers[path] = dict(request.headers)
         served = self.served.get(path)
         if served is None:
             return Response(status_code=404)

@@ -3,6 +3,11 @@ security rules on fetched documents)."""
 
 from __future__ import annotations
 
+import gzip
+import json
+import zlib
+
+import httpx
 import pytest
 
 from auth_service.clients.keys import ClientKeyFetcher, jwks_problem, jwks_uri_problem
@@ -44,6 +49,8 @@ from auth_service.oauth.client_auth.base import ClientKeysUnavailable
         ),
         ("https://keys.example/jwks.json#frag", True, "jwks_uri must be an absolute https URL"),
         ("https://[bad/jwks.json", True, "jwks_uri must be an absolute https URL"),
+        ("https://keys.example:99999/jwks.json", False, "jwks_uri must be an absolute https URL"),
+        ("https://keys.example:abc/jwks.json", False, "jwks_uri must be an absolute https URL"),
         ("ftp://keys.example/jwks.json", True, "jwks_uri must be an absolute https URL"),
         ("https://keys.example/" + "a" * 2000, True, "jwks_uri is too long or contains spaces"),
     ],
@@ -84,3 +91,31 @@ async def test_jwks_uri_resolving_to_an_internal_address_is_refused_before_any_r
         assert fetcher.fetch_count == 0
     finally:
         await fetcher.aclose()
+
+
+KEY = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity, gzip"])
+async def test_jwks_fetch_asks_for_identity_and_refuses_compressed_key_sets(encoding: str) -> None:
+    """A few KiB of gzip can inflate past any limit before it is counted: RFC 9110 §12.5.3
+    identity only, and a compressed answer is refused whatever it holds."""
+    seen: list[str | None] = []
+    body = json.dumps({"keys": [KEY]}).encode()
+    compressed = zlib.compress(body) if "deflate" in encoding else gzip.compress(body)
+
+    def client_server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("accept-encoding"))
+        return httpx.Response(200, content=compressed, headers={"content-encoding": encoding})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(client_server))
+    fetcher = ClientKeyFetcher(
+        ttl=60, refetch_interval=60, timeout=1, max_bytes=1024, development=True, http=http
+    )
+    try:
+        with pytest.raises(ClientKeysUnavailable, match="the key set is served compressed"):
+            await fetcher._fetch("http://127.0.0.1:9/jwks.json")
+    finally:
+        await fetcher.aclose()
+
+    assert seen == ["identity"]

@@ -3,6 +3,8 @@ document-00 §3) and the cache lifetime from HTTP headers (§4.4, RFC 9111)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -11,8 +13,11 @@ from pydantic import ValidationError
 
 from auth_service.clients.metadata_documents import (
     CachePolicy,
+    MetadataDocumentError,
+    MetadataDocumentFetcher,
     client_id_url_problem,
     looks_like_document_url,
+    parse_deny_hosts,
 )
 from auth_service.config import AuthSettings
 
@@ -24,8 +29,7 @@ POLICY = CachePolicy(floor=timedelta(seconds=60), ceiling=timedelta(hours=1))
     "url",
     [
         "https://app.example/client.json",
-        "https://app.example:8443/oauth/client-metadata.json",
-        "https://app.example/client?version=2",  # §3: a query is allowed
+        "https://app.example:443/oauth/client-metadata.json",  # the default port, spelt out
         "https://app.example/" + "a" * (255 - len("https://app.example/")),
     ],
 )
@@ -51,6 +55,15 @@ def test_client_id_url_valid_in_production(url: str) -> None:
         ("https://app.example/c json", "the client_id URL must be printable ASCII without spaces"),
         ("https://äpp.example/c.json", "the client_id URL must be printable ASCII without spaces"),
         ("https://[bad/c.json", "the client_id URL is malformed"),
+        ("https://app.example:99999/c.json", "the client_id URL is malformed"),
+        ("https://app.example:abc/c.json", "the client_id URL is malformed"),
+        (
+            "https://app.example:8443/c.json",
+            "the client_id URL must not name a port other than 443",
+        ),
+        ("https://app.example/c?version=2", "the client_id URL must not contain a query"),
+        ("https://app.example/c?", "the client_id URL must not contain a query"),
+        ("https://app.example/a/%2e%2E/c.json", "the client_id URL must not contain dot segments"),
         (
             "https://app.example/" + "a" * 240,
             "the client_id URL is longer than 255 characters",
@@ -64,6 +77,56 @@ def test_client_id_url_refused(url: str, problem: str) -> None:
 def test_client_id_url_http_only_in_development() -> None:
     assert client_id_url_problem("http://127.0.0.1:9/c.json", development=True) is None
     assert client_id_url_problem("ftp://127.0.0.1/c.json", development=True) is not None
+
+
+@pytest.mark.parametrize(
+    ("url", "denied"),
+    [
+        ("https://blocked.example/c.json", True),
+        ("https://a.b.blocked.example/c.json", True),
+        ("https://BLOCKED.example./c.json", True),
+        ("https://notblocked.example/c.json", False),
+        ("https://blocked.example.org/c.json", False),
+        ("https://evil.test/c.json", True),
+        ("https://x.evil.test/c.json", True),
+        ("https://app.example/c.json", False),
+    ],
+)
+def test_denied_hosts_and_their_subdomains_are_refused(url: str, denied: bool) -> None:
+    deny_hosts = parse_deny_hosts(" Blocked.Example , *.evil.test,, ")
+    assert deny_hosts == ("blocked.example", "evil.test")
+    problem = client_id_url_problem(url, development=False, deny_hosts=deny_hosts)
+    assert problem == ("the client_id URL host is not allowed" if denied else None)
+
+
+async def test_slow_name_resolution_is_bounded_by_the_fetch_timeout() -> None:
+    """A resolver that never answers must not hold the request past the fetch timeout."""
+    resolving = asyncio.Event()
+
+    async def stuck_resolver(host: str, port: int) -> list[str]:
+        resolving.set()
+        await asyncio.sleep(60)
+        return ["93.184.215.14"]
+
+    fetcher = MetadataDocumentFetcher(
+        timeout=0.2,
+        max_bytes=4096,
+        cache=POLICY,
+        development=False,
+        clock=lambda: NOW,
+        resolver=stuck_resolver,
+    )
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(5):  # fail the test, not hang it, when the bound is missing
+            with pytest.raises(MetadataDocumentError) as raised:
+                await fetcher.document("https://app.example/c.json")
+    finally:
+        await fetcher.aclose()
+
+    assert resolving.is_set()
+    assert str(raised.value) == "the client metadata document could not be fetched"
+    assert time.monotonic() - started < 2
 
 
 def test_looks_like_document_url_only_for_http_schemes() -> None:
