@@ -16,15 +16,18 @@ class UsedJtiRepository:
         self.session = session
 
     async def first_use(self, key: str, expires_at: datetime, now: datetime) -> bool:
-        """True when `key` was not live yet (and now is); False for a replay. The conflict
-        clause settles two instances inserting the same key at once: one row, one winner."""
-        await self.session.exec(
-            delete(UsedJti).where(col(UsedJti.key) == key, col(UsedJti.expires_at) <= now)
-        )
+        """True when `key` was not live yet (and now is); False for a replay.
+
+        One statement: a new key is inserted; an expired row of the same key is taken over (the
+        conflict update applies only when the stored expiry has passed); a live one counts no
+        row. The conflict clause also settles two instances inserting the key at once."""
+        statement = insert_for(self.session, UsedJti).values(key=key, expires_at=expires_at)
         result = await self.session.exec(
-            insert_for(self.session, UsedJti)
-            .values(key=key, expires_at=expires_at)
-            .on_conflict_do_nothing(index_elements=["key"])
+            statement.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"expires_at": statement.excluded.expires_at},
+                where=col(UsedJti.expires_at) <= now,
+            )
         )
         return bool(result.rowcount == 1)
 
