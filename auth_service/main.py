@@ -34,6 +34,7 @@ from auth_service.revocations.mirror import RevocationMirror
 from auth_service.revocations.notifier import RevocationNotifier
 from auth_service.routes import api_router
 from auth_service.security.device_cookies import DeviceCookies
+from auth_service.security.jti_batch import DatabaseJtiBatch
 from auth_service.security.keys import KeySet
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.secret_box import SecretBox
@@ -133,6 +134,8 @@ def create_app(
         await maintenance.reload_keys()  # reads every private key once
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
+        if not settings.redis_url:
+            app.state.replay_guard = DatabaseJtiBatch(sessionmaker, clock)
         app.state.key_store = key_store
         app.state.maintenance = maintenance
         app.state.revocation_notifier = notifier
@@ -196,7 +199,8 @@ def create_app(
             "AUTH_RATE_LIMITS_ENABLED=false in production: sign-in, client authentication and "
             "/device user-code guessing are not throttled; throttle in front of the service"
         )
-    # Single-use jtis (DPoP proofs, client assertions): Redis when configured, else the database.
+    # Single-use jtis (DPoP proofs, client assertions): Redis when configured, else the database
+    # in batches (set with the sessionmaker at start-up; security.jti_batch).
     app.state.replay_guard = RedisReplayGuard(settings.redis_url) if settings.redis_url else None
     app.state.password_hasher = PasswordHasher(
         time_cost=settings.password_time_cost,

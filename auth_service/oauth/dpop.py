@@ -2,7 +2,7 @@
 §10.1), the `dpop_jkt` authorization parameter (§10) and how an access token is bound (§5, §6.1).
 
 A proof's `jti` is single use through `first_use`: in Redis when configured (every instance at
-once), else in the database inside the request's transaction (every instance sharing it).
+once), else in the database (every instance sharing it; see `security.replay`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def validate_dpop_request(
     url: str,
     policy: DpopPolicy,
     repos: Repositories,
-    redis_guard: ReplayGuard | None,
+    replay_guard: ReplayGuard | None,
     now: datetime,
     access_token: str | None = None,
 ) -> DpopProof | None:
@@ -68,7 +68,7 @@ async def validate_dpop_request(
     )
     fresh = await first_use(
         repos,
-        redis_guard,
+        replay_guard,
         purpose="dpop",
         issuer=checked.jkt,
         jti=checked.jti,

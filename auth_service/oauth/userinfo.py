@@ -80,7 +80,7 @@ async def validate_userinfo_dpop(
     leeway: int,
     method: str,
     policy: DpopPolicy,
-    redis_guard: ReplayGuard | None,
+    replay_guard: ReplayGuard | None,
 ) -> tuple[AccessTokenClaims, User]:
     """RFC 9449 §7.1 at the UserInfo endpoint: a DPoP-bound token with a proof of its key for
     this request; every refusal is a DPoP challenge."""
@@ -96,7 +96,7 @@ async def validate_userinfo_dpop(
             url=f"{issuer}/oauth/userinfo",
             policy=policy,
             repos=repos,
-            redis_guard=redis_guard,
+            replay_guard=replay_guard,
             now=now,
             access_token=token,
         )

@@ -31,7 +31,7 @@ async def pushed_authorization_request(request: Request, call: ClientCallDep) ->
         url=f"{state.settings.issuer}/oauth/par",
         policy=state.dpop,
         repos=call.uow.repos,
-        redis_guard=state.replay_guard,
+        replay_guard=state.replay_guard,
         now=call.now,
     )
     # RFC 9126 §3 / RFC 9101 §6.3: a signed request object stands for every parameter.

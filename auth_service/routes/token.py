@@ -36,7 +36,7 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
         url=f"{state.settings.issuer}/oauth/token",
         policy=policy,
         repos=call.uow.repos,
-        redis_guard=state.replay_guard,
+        replay_guard=state.replay_guard,
         now=call.now,
     )
     ctx = GrantContext(

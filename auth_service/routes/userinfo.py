@@ -53,7 +53,7 @@ async def userinfo(
             leeway=settings.leeway,
             method=request.method,
             policy=request.app.state.dpop,
-            redis_guard=request.app.state.replay_guard,
+            replay_guard=request.app.state.replay_guard,
         )
         return JSONResponse(userinfo_claims(user, claims.scopes), headers=NO_STORE_HEADERS)
     header_token = bearer_from_header(authorization, realm=REALM)

@@ -1,6 +1,11 @@
 """Single-use `jti`s for the auth service: in Redis when REDIS_URL is set (across every instance
-at once), else in the database (across every instance sharing it, inside the request's own
-transaction: a request that fails and rolls back leaves its jti unused, and it issued nothing).
+at once), else in the database (across every instance sharing it).
+
+In the database, a request that holds no transaction yet (a client_credentials request served
+from memory, say) has its jti committed in a batch with those of other requests of the same
+moment before it goes on (`security.jti_batch`): a failure later leaves the jti spent. A request
+already inside a transaction records it there: one that fails and rolls back leaves its jti
+unused, and it issued nothing.
 """
 
 from __future__ import annotations
@@ -8,12 +13,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from auth_service.repositories import Repositories
+from auth_service.security.jti_batch import DatabaseJtiBatch
 from shared.replay import ReplayGuard, replay_key
 
 
 async def first_use(
     repos: Repositories,
-    redis_guard: ReplayGuard | None,
+    guard: ReplayGuard | None,
     *,
     purpose: str,
     issuer: str,
@@ -24,6 +30,9 @@ async def first_use(
     """True the first time (purpose, issuer, jti) is seen before `expires_at`."""
     key = replay_key(purpose, issuer, jti)
     lifetime = max(expires_at - now, timedelta(seconds=1))
-    if redis_guard is not None:
-        return await redis_guard.first_use(key, lifetime.total_seconds())
+    if guard is not None and not (
+        # On SQLite the open transaction holds the one connection a batch would wait for.
+        isinstance(guard, DatabaseJtiBatch) and repos.session.in_transaction()
+    ):
+        return await guard.first_use(key, lifetime.total_seconds())
     return await repos.used_jtis.first_use(key, now + lifetime, now)

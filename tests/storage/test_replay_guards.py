@@ -6,7 +6,11 @@ import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import event
+from sqlmodel import col, select
+
 from auth_service.repositories import Repositories
+from auth_service.security.jti_batch import DatabaseJtiBatch
 from auth_service.security.replay import first_use
 from shared.models import UsedJti
 from shared.replay import MemoryReplayGuard, RedisReplayGuard, replay_key
@@ -87,3 +91,75 @@ async def test_database_guard_accepts_a_jti_again_after_it_expired(db: Database)
         await session.commit()
     (row,) = await db.all(UsedJti)
     assert row.expires_at == NOW + timedelta(seconds=61)
+
+
+# --- the database in batches (auth_service.security.jti_batch) -------------------------------------
+
+
+def _commits(db: Database) -> list[int]:
+    """A list that grows by one at every COMMIT the engine runs."""
+    seen: list[int] = []
+    event.listen(db.engine.sync_engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+async def test_batched_guard_records_concurrent_jtis_in_fewer_transactions(db: Database) -> None:
+    guard = DatabaseJtiBatch(db.sessionmaker, lambda: NOW)
+    commits = _commits(db)
+
+    outcomes = await asyncio.gather(*(guard.first_use(f"key-{n}", 60) for n in range(40)))
+
+    assert outcomes == [True] * 40
+    assert await db.count(UsedJti) == 40
+    # All 40 were waiting before the writer's first turn: one transaction for them all.
+    assert len(commits) == 1
+    (row,) = await db.all(UsedJti, col(UsedJti.key) == "key-7")
+    assert row.expires_at == NOW + timedelta(seconds=60)
+
+
+async def test_batched_guard_one_winner_for_a_key_twice_in_a_batch_or_already_live(
+    db: Database,
+) -> None:
+    guard = DatabaseJtiBatch(db.sessionmaker, lambda: NOW)
+    assert await guard.first_use("live", 60) is True
+
+    outcomes = await asyncio.gather(
+        guard.first_use("twice", 60), guard.first_use("twice", 60), guard.first_use("live", 60)
+    )
+
+    assert outcomes == [True, False, False]
+    assert await db.count(UsedJti) == 2
+
+
+async def test_batched_guard_takes_over_an_expired_jti(db: Database) -> None:
+    now = [NOW]
+    guard = DatabaseJtiBatch(db.sessionmaker, lambda: now[0])
+    assert await guard.first_use("k", 30) is True
+    now[0] = NOW + timedelta(seconds=31)
+
+    assert await guard.first_use("k", 30) is True
+    assert await guard.first_use("k", 30) is False
+    (row,) = await db.all(UsedJti)
+    assert row.expires_at == NOW + timedelta(seconds=61)
+
+
+async def test_batched_guard_leaves_a_request_in_a_transaction_to_that_transaction(
+    db: Database,
+) -> None:
+    guard = DatabaseJtiBatch(db.sessionmaker, lambda: NOW)
+    kwargs = {"purpose": "dpop", "issuer": "c", "jti": "j3", "now": NOW}
+    async with db.sessionmaker() as session:
+        repos = Repositories.over(session)
+        await session.exec(select(UsedJti))  # the request has begun its transaction
+        assert await first_use(repos, guard, **kwargs, expires_at=NOW + timedelta(seconds=60))
+        # Waiting for a batch here would, on SQLite, wait for this very connection; and the
+        # rollback of a failed request leaves the jti unused.
+        await session.rollback()
+
+    assert await db.count(UsedJti) == 0
+    async with db.sessionmaker() as session:
+        won = await first_use(
+            Repositories.over(session), guard, **kwargs, expires_at=NOW + timedelta(seconds=60)
+        )
+    assert won is True
+    assert await db.count(UsedJti) == 1  # committed by the batch, not by that session

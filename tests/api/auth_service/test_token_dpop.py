@@ -287,9 +287,14 @@ async def test_token_dpop_public_client_refresh_token_is_bound_to_the_key(
             "the DPoP proof key is not the key the refresh token is bound to",
         ),
     ):
+        spent = len(before["used_jti"])
         response = await post_token(auth_client, public_client, data, proof)
         assert_oauth_error(response, "invalid_grant", description=description)
-        assert await quiet_snapshot(auth_app, db) == before
+        after = await quiet_snapshot(auth_app, db)
+        # A proof seen is spent even when its request is refused (security.replay), as in
+        # Redis; nothing else changed.
+        assert len(after.pop("used_jti")) == spent + (proof is not None)
+        assert after == {k: v for k, v in before.items() if k != "used_jti"}
 
     response = await post_token(
         auth_client, public_client, data, key.proof("POST", TOKEN_URL, now=clock())

@@ -1,0 +1,99 @@
+"""Single-use jtis in the database, committed in batches (group commit).
+
+Without Redis, every DPoP proof and client assertion is recorded in `used_jti` before the
+request goes on, and the table's primary key is what makes a jti single use across every
+instance sharing the database (RFC 7523 §3 item 7, RFC 9449 §11.1). A transaction of its own
+per request cost more than the rest of a client_credentials request together; so the requests
+that arrive while one batch is being written wait for the next one, and a batch is one
+`INSERT ... ON CONFLICT DO UPDATE ... WHERE expired RETURNING key` in one transaction. Each
+request still waits for the commit of its own jti, so nothing is answered on a jti that is not
+recorded; a lone request is written at once, without waiting for company.
+
+A request that already holds a transaction records its jti in that one instead (see
+`security.replay.first_use`): on SQLite it holds the only connection, and waiting for a batch
+would wait for itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from auth_service.repositories.upsert import insert_for
+from shared.models import UsedJti
+
+Waiter = tuple[str, datetime, "asyncio.Future[bool]"]
+
+
+class DatabaseJtiBatch:
+    """`first_use(key, ttl)`, like the Redis guard, over the database in batches."""
+
+    MAX_BATCH = 500  # two bound parameters a row, far below any driver's limit
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], clock: Callable[[], datetime]
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._pending: list[Waiter] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def first_use(self, key: str, ttl: float) -> bool:
+        """True when `key` was not live yet, and is now recorded for `ttl` seconds."""
+        expires_at = self._clock() + timedelta(seconds=max(1, math.ceil(ttl)))
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((key, expires_at, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        # A cancelled request leaves its jti to be written anyway (spent, never reusable).
+        return await future
+
+    async def aclose(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self.MAX_BATCH]
+            del self._pending[: self.MAX_BATCH]
+            try:
+                inserted = await self._write(batch)
+            except Exception as exc:  # noqa: BLE001 - each waiting request answers it (503)
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for key, _, future in batch:
+                # A key twice in one batch: its first request wins, the later one is a replay.
+                won = key in inserted
+                inserted.discard(key)
+                if not future.done():
+                    future.set_result(won)
+
+    async def _write(self, batch: list[Waiter]) -> set[str]:
+        rows: dict[str, datetime] = {}
+        for key, expires_at, _ in batch:
+            # One row per key: PostgreSQL refuses a statement whose conflict update would
+            # touch the same row twice.
+            rows.setdefault(key, expires_at)
+        now = self._clock()
+        async with self._sessionmaker() as session:
+            statement = insert_for(session, UsedJti).values(
+                [{"key": key, "expires_at": expires_at} for key, expires_at in rows.items()]
+            )
+            result = await session.exec(
+                statement.on_conflict_do_update(
+                    index_elements=["key"],
+                    set_={"expires_at": statement.excluded.expires_at},
+                    where=col(UsedJti.expires_at) <= now,
+                ).returning(col(UsedJti.key))
+            )
+            inserted = set(result.scalars().all())
+            await session.commit()
+        return inserted
