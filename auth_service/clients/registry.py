@@ -18,7 +18,7 @@ from auth_service.oauth.client_auth import (
 )
 from auth_service.oauth.grants import GRANTS, browser_app_grant_types
 from auth_service.oauth.grants.base import GrantType
-from auth_service.oauth.revocation import DENY_MARGIN
+from auth_service.oauth.revocation import DENY_MARGIN, publish_grant_revocation
 from auth_service.operations.key_lifecycle import MAX_TOKEN_LIFETIME
 from auth_service.repositories import Repositories
 from auth_service.security.redirect_uris import redirect_uri_problem
@@ -484,7 +484,11 @@ def web_url_problem(url: str) -> str | None:
 
 async def delete_client(repos: Repositories, client: Client, *, now: datetime) -> None:
     """Delete a client with everything it holds (consents, grants, codes, refresh tokens), and
-    publish a revocation of every access token issued to it, including client_credentials ones."""
+    publish a revocation of every access token issued to it, including client_credentials ones,
+    and of every token of its users' grants: one a token exchange issued to another client
+    carries the grant, not this client, and the cascade publishes nothing (RFC 8693 §1.1)."""
+    for grant in await repos.grants.lock_live_for_client(client.client_id):
+        publish_grant_revocation(repos, grant, now)
     repos.revocations.add(
         "client", client.client_id, expires_at=now + MAX_TOKEN_LIFETIME + DENY_MARGIN, now=now
     )

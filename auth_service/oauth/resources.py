@@ -111,7 +111,7 @@ async def token_target(
     request: client credentials, password) allows any resource the client may target.
 
     Without any resource the token is for the default audience (`default_audience`), under the
-    same rules as a named resource when it is registered; see `_default_target`.
+    same rules as a named resource when it is registered; see `default_target`.
     """
     if len(requested) > 1:
         raise InvalidTargetError("only one resource per token request (RFC 8707 section 2.2)")
@@ -128,12 +128,12 @@ async def token_target(
         # RFC 8707 §2.2: the server may refuse a token request that leaves the audience open.
         raise InvalidTargetError("several resources were granted; name one with resource")
     else:
-        return await _default_target(repos, client, scopes, default_audience)
+        return await default_target(repos, client, scopes, default_audience)
     server = await resolve_resource(repos, client, resource)
     return TokenTarget(server.uri, narrow_scopes(scopes, server))
 
 
-async def _default_target(
+async def default_target(
     repos: Repositories, client: Client, scopes: frozenset[str], default_audience: str
 ) -> TokenTarget:
     """No resource anywhere: the default audience. Registered, it is a resource like any

@@ -13,7 +13,7 @@ from auth_service.oauth.audiences import decode_issued_access_token
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidTokenError
-from shared.models import Client
+from shared.models import Client, Grant
 from shared.tokens import MAX_LEEWAY, VerificationKeys
 
 # Resource servers accept a token until exp plus their leeway; the deny entry must outlive that
@@ -27,10 +27,15 @@ async def revoke_family(repos: Repositories, grant_id: str, now: datetime) -> No
     if grant is None or not await repos.grants.revoke(grant_id, now):
         return
     await repos.refresh_tokens.revoke_grant(grant_id, now)
+    publish_grant_revocation(repos, grant, now)
+
+
+def publish_grant_revocation(repos: Repositories, grant: Grant, now: datetime) -> None:
+    """Tell resource servers to refuse the grant's access tokens, whichever client holds them
+    (a token exchange issues them to other clients too), until the last one expires."""
     if grant.access_expires_at is not None and grant.access_expires_at + DENY_MARGIN > now:
-        # Resource servers must refuse the family's access tokens until the last one expires.
         expires_at = grant.access_expires_at + DENY_MARGIN
-        repos.revocations.add("grant", grant_id, expires_at=expires_at, now=now)
+        repos.revocations.add("grant", grant.id, expires_at=expires_at, now=now)
 
 
 async def revoke_client_access(

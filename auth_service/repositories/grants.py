@@ -57,6 +57,19 @@ class GrantRepository:
         )
         return result.all()
 
+    async def lock_live_for_client(self, client_id: str) -> Sequence[Grant]:
+        """Every live grant of the client, of every user, locked as `lock` does and in id order
+        (the order every multi-grant writer takes them): no token is issued from them until
+        commit."""
+        result = await self.session.exec(
+            select(Grant)
+            .where(Grant.client_id == client_id, col(Grant.revoked_at).is_(None))
+            .order_by(col(Grant.id))
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        return result.all()
+
     async def last_used(self, user_id: str) -> dict[str, datetime]:
         """client_id -> when this user's tokens for it were last issued or refreshed."""
         result = await self.session.exec(

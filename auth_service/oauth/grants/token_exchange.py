@@ -2,10 +2,11 @@
 
 The subject token (and an optional actor token, for delegation: RFC 8693 §1.1, §4.1) must be one
 of our own active access tokens, as introspection decides: the subject the client's own or a user's
-token of a client it may exchange for, the actor the client's own, each used with a proof of its
-DPoP key if bound to one. The new token keeps the subject, the grant family (revoking the original
-grant revokes it too), at most the subject's scopes and the grant's resources, and lives no longer
-than either token; it names its actors in `act`. No refresh token: the service exchanges again.
+token of a client it may exchange for (and from a grant of such a client), the actor the client's
+own client_credentials token, each used with a proof of its DPoP key if bound to one. The new token
+keeps the subject, the grant family (revoking the original grant revokes it too), at most the
+subject's scopes and the grant's resources, and lives no longer than either token; it names its
+actors in `act`. No refresh token: the service exchanges again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantTyp
 from auth_service.oauth.introspection import ActiveAccessTokens
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
-from auth_service.oauth.resources import TokenTarget, narrow_scopes, resolve_resource
+from auth_service.oauth.resources import (
+    TokenTarget,
+    default_target,
+    narrow_scopes,
+    resolve_resource,
+)
 from auth_service.oauth.tokens import TokenPolicy
 from auth_service.repositories import Repositories
 from shared.claims import AccessTokenClaims
@@ -74,6 +80,8 @@ class TokenExchangeGrant(GrantType):
         scopes = _exchanged_scopes(request.scope, subject, client)
         act = actor_chain(subject, actor)
         grant = await _same_family(ctx, client, subject)
+        if grant is not None:
+            validate_grant_client(grant, client)
         target = await exchange_target(
             ctx.repos,
             ctx.minter.policy,
@@ -82,7 +90,7 @@ class TokenExchangeGrant(GrantType):
             resources=request.resources,
             subject=subject,
             scopes=scopes,
-            granted=grant.resources if grant is not None else (),
+            granted=grant.resources if grant is not None else None,
         )
         _record_exchange(ctx, client, subject, actor, grant)
         # Never outlive the subject or actor token: neither holder could have used it longer.
@@ -153,6 +161,23 @@ def validate_actor_client(actor: AccessTokenClaims, client: Client) -> None:
     or a client could claim to act as anyone whose token it holds (§2.2.2: invalid_request)."""
     if actor.client_id != client.client_id:
         raise InvalidRequestError("the actor_token must be a token issued to this client")
+    if actor.grant_id is not None:
+        # A user's token of the client would make `act.sub` that user's id: the actor named
+        # would not be the client acting. So only the client's own authority (no user grant).
+        raise InvalidRequestError("the actor_token must be a client_credentials token")
+
+
+def validate_grant_client(grant: Grant, client: Client) -> None:
+    """The user authorized the grant's client, which is not always the subject token's: an
+    exchanged token is issued to the service but keeps its grant. `may_exchange_for` names
+    whose users' authority the client may trade (RFC 8693 §5), so it must cover the grant's
+    client too, or an allowance for a service would chain on to every app that service may
+    exchange for (RFC 8693 §2.2.2: invalid_request)."""
+    if not client.may_exchange_tokens_of(grant.client_id):
+        raise InvalidRequestError(
+            "the subject_token comes from a grant of a client whose tokens this client may not"
+            " exchange"
+        )
 
 
 def validate_proof_key(token: AccessTokenClaims, dpop_jkt: str | None, parameter: str) -> None:
@@ -196,14 +221,16 @@ async def exchange_target(
     resources: Sequence[str],
     subject: AccessTokenClaims,
     scopes: frozenset[str],
-    granted: Sequence[str],
+    granted: Sequence[str] | None,
 ) -> TokenTarget:
     """The exchanged token's `aud` and scopes (RFC 8693 §2.1 audience/resource, RFC 8707 §2).
-    Absent, the subject token's audience. When the subject's grant names resources (`granted`,
-    RFC 8707 §2.1) the target is one of them: an exchange never widens what the user authorized.
-    The target must be a registered resource server the client may target (`resolve_resource`),
-    and the scopes narrow to what it serves; the default audience needs no registration, as at
-    the other grants. Anything else is invalid_target (RFC 8693 §2.2.2)."""
+    Absent, the subject token's audience. A subject token from a user's grant keeps to what the
+    user authorized (`granted`, RFC 8707 §2.1): one of the grant's resources, or, when it named
+    none, the default audience only, as a refresh of that grant would (`token_target`); an
+    exchange never widens it. `granted` None (a client_credentials subject) allows any target
+    the client may have. A named resource must be registered and allowed for the client
+    (`resolve_resource`), the default audience follows `default_target`, and the scopes narrow
+    to what the target serves. Anything else is invalid_target (RFC 8693 §2.2.2)."""
     if len(resources) > 1:
         raise InvalidTargetError("only one resource per token request (RFC 8707 section 2.2)")
     resource = resources[0] if resources else None
@@ -214,13 +241,14 @@ async def exchange_target(
         if not isinstance(subject.aud, str):
             raise InvalidTargetError("name the target with audience or resource")
         target = subject.aud
-    if granted and target not in granted:
+    if granted is not None and target not in (granted or (policy.audience,)):
         raise InvalidTargetError("the target is not among the resources the user authorized")
-    if target == policy.audience and await repos.resource_servers.get_by_uri(target) is None:
-        return TokenTarget(None, scopes)
+    if target == policy.audience:
+        # The same rule as every other grant's default audience: a client limited to some
+        # resources gets none for it, and the OIDC scopes stay (OIDC Core §5.3).
+        return await default_target(repos, client, scopes, policy.audience)
     server = await resolve_resource(repos, client, target)
-    audience_uri = None if server.uri == policy.audience else server.uri
-    return TokenTarget(audience_uri, narrow_scopes(scopes, server))
+    return TokenTarget(server.uri, narrow_scopes(scopes, server))
 
 
 def actor_chain(
@@ -275,4 +303,6 @@ def _record_exchange(
         actor=actor.sub if actor is not None else None,
         subject_client_id=subject.client_id,
         grant_id=grant.id if grant is not None else None,
+        # The client the user authorized, which a chain of exchanges may have left behind.
+        grant_client_id=grant.client_id if grant is not None else None,
     )

@@ -24,7 +24,13 @@ from tests.factories import TestClient, TestUser, make_client, make_resource_ser
 from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, csrf_from, tokens_for
+from tests.support.flows import (
+    AuthorizationRequest,
+    csrf_from,
+    exchange_code,
+    get_code,
+    tokens_for,
+)
 from tests.support.forge import Forger, access_claims, with_claims
 from tests.support.lifecycle import (
     bearer,
@@ -34,6 +40,7 @@ from tests.support.lifecycle import (
     snapshot,
     verified_claims,
 )
+from tests.support.resources import ResourceRequest
 from tests.support.token_endpoint import post_token
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -176,6 +183,7 @@ async def test_token_exchange_for_allowed_client_narrows_to_service_scopes_and_i
         "actor": None,
         "subject_client_id": confidential_client.client_id,
         "grant_id": subject["grant_id"],
+        "grant_client_id": confidential_client.client_id,
     }
     (grant,) = await db.all(Grant)
     assert grant.revoked_at is None
@@ -220,6 +228,7 @@ async def test_token_exchange_of_a_delegated_token_nests_the_earlier_actor(
     auth_client: httpx.AsyncClient,
     db: Database,
     user: TestUser,
+    confidential_client: TestClient,
     service: TestClient,
     user_tokens: dict[str, Any],
 ) -> None:
@@ -236,7 +245,8 @@ async def test_token_exchange_of_a_delegated_token_nests_the_earlier_actor(
         name="Search Service",
         grant_types=[TOKEN_EXCHANGE, "client_credentials"],
         scope="read:notes",
-        may_exchange_for=[service.client_id],
+        # The service's token, of a grant the user gave the app: both must be allowed.
+        may_exchange_for=[service.client_id, confidential_client.client_id],
     )
 
     second = await exchange(
@@ -822,13 +832,14 @@ async def test_token_exchange_subject_with_no_scope_the_client_has_returns_inval
 @pytest.mark.parametrize(
     ("params", "description"),
     [
+        # The user's grant names no resources: the default audience only (RFC 8707 §2.1).
         (
             {"audience": "http://other-api.test"},
-            "the resource is not a registered resource server",
+            "the target is not among the resources the user authorized",
         ),
         (
             {"resource": "http://other-api.test"},
-            "the resource is not a registered resource server",
+            "the target is not among the resources the user authorized",
         ),
         (
             {"audience": AUDIENCE, "resource": "http://other-api.test"},
@@ -887,16 +898,47 @@ async def test_token_exchange_repeated_audience_returns_invalid_request(
 CALENDAR_API = "http://calendar-api.test"
 
 
+async def tokens_for_apis(
+    auth: httpx.AsyncClient, db: Database, app: TestClient, user: TestUser, *apis: str
+) -> dict[str, Any]:
+    """The user's tokens at the app, for the default audience, with `apis` authorized too
+    (RFC 8707 §2.1): the resources an exchange of them may then target."""
+    await make_resource_server(db, AUDIENCE, scopes=("profile", "read:notes"))
+    request = ResourceRequest(app, scope=USER_SCOPE, resources=[AUDIENCE, *apis])
+    code = await get_code(auth, request, user)
+    # RFC 8707 §2.2: with several resources granted, the token request names one.
+    response = await exchange_code(auth, request, code, resource=AUDIENCE)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_token_exchange_unregistered_resource_returns_invalid_target(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, service: TestClient
+) -> None:
+    # A client_credentials subject has no grant to keep to: the registry decides.
+    own = await actor_token(auth_client, service)
+
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, service, own, resource="http://other-api.test"),
+        "invalid_target",
+        "the resource is not a registered resource server",
+    )
+
+
 async def test_token_exchange_for_another_resource_narrows_aud_and_scope_and_carries_act(
     auth_client: httpx.AsyncClient,
     db: Database,
     user: TestUser,
     service: TestClient,
-    user_tokens: dict[str, Any],
+    confidential_client: TestClient,
 ) -> None:
     # RFC 8693 §2.1 resource + RFC 8707 §2: a token limited to another registered resource,
     # with only the scopes it serves; the actor is named in act (RFC 8693 §4.1).
     await make_resource_server(db, CALENDAR_API, scopes=("read:notes",))
+    user_tokens = await tokens_for_apis(auth_client, db, confidential_client, user, CALENDAR_API)
     actor = await actor_token(auth_client, service)
 
     response = await exchange(
@@ -917,10 +959,12 @@ async def test_token_exchange_for_another_resource_narrows_aud_and_scope_and_car
 async def test_token_exchange_audience_naming_a_registered_resource_is_the_same_target(
     auth_client: httpx.AsyncClient,
     db: Database,
+    user: TestUser,
     service: TestClient,
-    user_tokens: dict[str, Any],
+    confidential_client: TestClient,
 ) -> None:
     await make_resource_server(db, CALENDAR_API, scopes=("profile", "read:notes"))
+    user_tokens = await tokens_for_apis(auth_client, db, confidential_client, user, CALENDAR_API)
 
     response = await exchange(
         auth_client, service, user_tokens["access_token"], audience=CALENDAR_API
@@ -934,10 +978,12 @@ async def test_token_exchange_resource_the_client_may_not_target_returns_invalid
     auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     db: Database,
+    user: TestUser,
     service: TestClient,
-    user_tokens: dict[str, Any],
+    confidential_client: TestClient,
 ) -> None:
     await make_resource_server(db, CALENDAR_API, scopes=("read:notes",))
+    user_tokens = await tokens_for_apis(auth_client, db, confidential_client, user, CALENDAR_API)
     await make_resource_server(db, "http://other-api.test", scopes=("read:notes",))
     async with db.sessionmaker() as session:
         await session.exec(
@@ -960,10 +1006,12 @@ async def test_token_exchange_resource_serving_none_of_the_scopes_returns_invali
     auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     db: Database,
+    user: TestUser,
     service: TestClient,
-    user_tokens: dict[str, Any],
+    confidential_client: TestClient,
 ) -> None:
     await make_resource_server(db, CALENDAR_API, scopes=("write:notes",))
+    user_tokens = await tokens_for_apis(auth_client, db, confidential_client, user, CALENDAR_API)
 
     await refused(
         auth_app,

@@ -1,41 +1,53 @@
 """Token exchange (RFC 8693) policy: which subject and actor tokens a client may present.
 
 A DPoP-bound token is exchanged only with a proof of its key (RFC 9449 §6.1); the target stays
-within the resources the user authorized (RFC 8707 §2.1); another client's token is exchanged
-only when it acts for a user; the actor token is the client's own and caps the lifetime.
+within the resources the user authorized (RFC 8707 §2.1), the default audience when the grant
+named none; another client's token is exchanged only when it acts for a user, of a client the
+exchanging one may exchange for; the actor token is the client's own client_credentials token
+and caps the lifetime; deleting the app revokes what was exchanged from its users' grants.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from auth_service.clients.registry import delete_client
+from auth_service.repositories import Repositories
+from shared.models import AuditEvent, RevocationEvent
 from tests.api.auth_service.test_token_exchange import (
     ACCESS_TOKEN_TYPE,
     DEFAULT_ACCESS_TOKEN_TTL,
+    REVOKED,
     SERVICE_SCOPE,
     TOKEN_EXCHANGE,
     actor_token,
     assert_exchanged,
     exchange,
     refused,
+    refused_by_api_within,
 )
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, TestUser, make_client, make_resource_server
+from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.dpop import DpopKey, dpop_code_flow_token
 from tests.support.flows import AuthorizationRequest, tokens_for
-from tests.support.lifecycle import client_credentials, verified_claims
+from tests.support.lifecycle import bearer, client_credentials, introspect, verified_claims
 from tests.support.resources import ResourceRequest
 
 TOKEN_URL = f"{ISSUER}/oauth/token"
 NOTES_API = "https://notes.example/api"
 CALENDAR_API = "https://calendar.example"
 ACTOR_NOT_OWN = "the actor_token must be a token issued to this client"
+ACTOR_NOT_CLIENT_CREDENTIALS = "the actor_token must be a client_credentials token"
 NOT_FOR_A_USER = "a subject_token of another client must come from a user grant"
 NOT_AUTHORIZED_TARGET = "the target is not among the resources the user authorized"
 
@@ -371,3 +383,211 @@ async def test_token_exchange_own_client_credentials_actor_is_accepted(
     assert (await verified_claims(auth_client, body["access_token"]))["act"] == {
         "sub": service.client_id
     }
+
+
+# --- 5. A grant that names no resources is for the default audience only (RFC 8707 §2.1) ---
+
+ONLY_ITS_RESOURCES = "this client may only ask for tokens for its resources"
+
+
+@pytest.mark.parametrize("param", ["resource", "audience"])
+async def test_token_exchange_grant_without_resources_refuses_a_named_resource_server(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+    param: str,
+) -> None:
+    # The user authorized the app for the default audience; the service may target the
+    # calendar API, but a refresh of the user's grant could not, and nor may an exchange.
+    await make_resource_server(db, CALENDAR_API, scopes=("read:notes",))
+
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, service, user_tokens["access_token"], **{param: CALENDAR_API}),
+        "invalid_target",
+        NOT_AUTHORIZED_TARGET,
+    )
+
+
+async def test_token_exchange_default_audience_unregistered_refuses_a_client_limited_to_resources(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    user_tokens: dict[str, Any],
+) -> None:
+    await make_resource_server(db, NOTES_API, scopes=("read:notes",))
+    limited = await make_client(
+        db,
+        grant_types=[TOKEN_EXCHANGE],
+        scope=SERVICE_SCOPE,
+        may_exchange_for=[confidential_client.client_id],
+        resources=[NOTES_API],
+    )
+
+    # As at client_credentials: a client limited to the notes API gets no default-audience token.
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, limited, user_tokens["access_token"]),
+        "invalid_target",
+        ONLY_ITS_RESOURCES,
+    )
+
+
+async def test_token_exchange_default_audience_registered_keeps_the_userinfo_scopes(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+) -> None:
+    # The default audience serves read:notes only; /oauth/userinfo still answers `profile`.
+    await make_resource_server(db, AUDIENCE, scopes=("read:notes",))
+
+    response = await exchange(auth_client, service, user_tokens["access_token"])
+
+    body = assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+    assert (await verified_claims(auth_client, body["access_token"]))["aud"] == AUDIENCE
+
+
+# --- 6. may_exchange_for covers the client the user authorized, not only the token's ---
+
+GRANT_NOT_ALLOWED = (
+    "the subject_token comes from a grant of a client whose tokens this client may not exchange"
+)
+
+
+async def test_token_exchange_of_an_exchanged_token_needs_the_grants_client_allowed(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+) -> None:
+    downstream = await make_client(
+        db, grant_types=[TOKEN_EXCHANGE], scope=SERVICE_SCOPE, may_exchange_for=[service.client_id]
+    )
+    first = await exchange(auth_client, service, user_tokens["access_token"])
+    exchanged = assert_exchanged(first, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+
+    # The token is the service's, but the user authorized the app, which downstream may not use.
+    await refused(
+        auth_app,
+        db,
+        exchange(auth_client, downstream, exchanged["access_token"]),
+        "invalid_request",
+        GRANT_NOT_ALLOWED,
+    )
+
+
+async def test_token_exchange_of_an_exchanged_token_with_both_clients_allowed_audits_the_grants(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+) -> None:
+    downstream = await make_client(
+        db,
+        grant_types=[TOKEN_EXCHANGE],
+        scope=SERVICE_SCOPE,
+        may_exchange_for=[service.client_id, confidential_client.client_id],
+    )
+    first = await exchange(auth_client, service, user_tokens["access_token"])
+    exchanged = assert_exchanged(first, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+
+    response = await exchange(auth_client, downstream, exchanged["access_token"])
+
+    assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)
+    event = (await db.all(AuditEvent, AuditEvent.client_id == downstream.client_id))[0]
+    assert event.event == "token_exchanged"
+    assert (event.details["subject_client_id"], event.details["grant_client_id"]) == (
+        service.client_id,
+        confidential_client.client_id,
+    )
+
+
+# --- 7. Deleting the app revokes the tokens exchanged from its users' grants ---
+
+
+async def test_token_exchange_deleting_the_app_revokes_the_exchanged_token(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    service: TestClient,
+    user_tokens: dict[str, Any],
+    introspector: TestClient,
+    resource_client: httpx.AsyncClient,
+) -> None:
+    response = await exchange(auth_client, service, user_tokens["access_token"])
+    token = assert_exchanged(response, "profile read:notes", DEFAULT_ACCESS_TOKEN_TTL)[
+        "access_token"
+    ]
+    claims = await verified_claims(auth_client, token)
+    assert (await resource_client.get("/api/v1/me", headers=bearer(token))).status_code == 200
+
+    async def delete_app(repos: Repositories) -> None:
+        app = await repos.clients.get_by_client_id(confidential_client.client_id)
+        assert app is not None
+        await delete_client(repos, app, now=datetime.now(UTC))
+
+    await db.run(delete_app)
+
+    # The token is the service's, so the `client` revocation misses it; its grant's does not.
+    events = {(e.kind, e.value): e for e in await db.all(RevocationEvent)}
+    assert ("client", confidential_client.client_id) in events
+    assert events[("grant", claims["grant_id"])].expires_at.timestamp() >= claims["exp"]
+    # Introspection follows the revocation feed: once it refuses the app's own token (the
+    # `client` event) it has read the same transaction's `grant` event too.
+    await inactive_within(auth_client, introspector, user_tokens["access_token"], 5.0)
+    assert (await introspect(auth_client, introspector, token)).json() == {"active": False}
+    refusal = await refused_by_api_within(resource_client, token, 5.0)
+    assert_oauth_error(refusal, "invalid_token", status=401, description=REVOKED)
+
+
+async def inactive_within(
+    auth: httpx.AsyncClient, introspector: TestClient, token: str, seconds: float
+) -> None:
+    started = time.monotonic()
+    while (await introspect(auth, introspector, token)).json()["active"]:
+        assert time.monotonic() - started < seconds, "token still active"
+        await asyncio.sleep(0.2)
+
+
+# --- 8. The actor is the client acting, never a user ---
+
+
+async def test_token_exchange_user_token_of_the_client_as_actor_returns_invalid_request(
+    auth_app: FastAPI,
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    confidential_client: TestClient,
+    user: TestUser,
+    user_tokens: dict[str, Any],
+) -> None:
+    both = await make_client(
+        db,
+        grant_types=[TOKEN_EXCHANGE, "authorization_code"],
+        scope="openid " + SERVICE_SCOPE,
+        may_exchange_for=[confidential_client.client_id],
+    )
+    own = await tokens_for(auth_client, AuthorizationRequest(both, scope="openid read:notes"), user)
+    await auth_app.state.audit_buffer.flush()
+
+    # Its own token, but a user's: `act.sub` would name the user, not the client acting.
+    await refused(
+        auth_app,
+        db,
+        exchange(
+            auth_client,
+            both,
+            user_tokens["access_token"],
+            actor_token=own["access_token"],
+            actor_token_type=ACCESS_TOKEN_TYPE,
+        ),
+        "invalid_request",
+        ACTOR_NOT_CLIENT_CREDENTIALS,
+    )
