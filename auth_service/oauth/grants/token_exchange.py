@@ -18,9 +18,13 @@ from auth_service.oauth.grants.base import GrantContext, GrantServices, GrantTyp
 from auth_service.oauth.introspection import ActiveAccessTokens
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
-from auth_service.oauth.resources import TokenTarget, narrow_scopes, resolve_resource
+from auth_service.oauth.resources import (
+    ResourceRegistry,
+    TokenTarget,
+    narrow_scopes,
+    resolve_resource,
+)
 from auth_service.oauth.tokens import TokenPolicy
-from auth_service.repositories import Repositories
 from shared.claims import AccessTokenClaims
 from shared.errors import (
     InvalidRequestError,
@@ -75,7 +79,7 @@ class TokenExchangeGrant(GrantType):
         act = actor_chain(subject, actor)
         grant = await _same_family(ctx, client, subject)
         target = await exchange_target(
-            ctx.repos,
+            ctx.uow,
             ctx.minter.policy,
             client,
             audience=request.audience,
@@ -188,7 +192,7 @@ def _exchanged_scopes(
 
 
 async def exchange_target(
-    repos: Repositories,
+    registry: ResourceRegistry,
     policy: TokenPolicy,
     client: Client,
     *,
@@ -216,9 +220,9 @@ async def exchange_target(
         target = subject.aud
     if granted and target not in granted:
         raise InvalidTargetError("the target is not among the resources the user authorized")
-    if target == policy.audience and await repos.resource_servers.get_by_uri(target) is None:
+    if target == policy.audience and await registry.resource_server(target) is None:
         return TokenTarget(None, scopes)
-    server = await resolve_resource(repos, client, target)
+    server = await resolve_resource(registry, client, target)
     audience_uri = None if server.uri == policy.audience else server.uri
     return TokenTarget(audience_uri, narrow_scopes(scopes, server))
 
