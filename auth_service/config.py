@@ -112,6 +112,7 @@ class AuthSettings(BaseSettings):
     revocation_sync_interval: float = Field(default=1.0, gt=0, le=60)
     # Several instances (issue 13): a changed client is forgotten by the instance that changed
     # it at once and by the others when the feed or Redis tells them; this bounds the rest.
+    # Resource-server look-ups (RFC 8707) are kept as long, under the same kind of notices.
     client_cache_ttl: float = Field(default=2.0, ge=0, le=3600)
     # GET /oauth/revocations: requests per address per minute (a resource-server instance polls
     # every few seconds and, with Redis, after each announcement), and an optional bearer token

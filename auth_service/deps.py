@@ -54,7 +54,9 @@ async def get_settings(request: Request) -> AuthSettings:
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request, committed before the response leaves (scope="function")."""
     state = request.app.state
-    uow = UnitOfWork(state.sessionmaker, state.audit_buffer, state.client_cache)
+    uow = UnitOfWork(
+        state.sessionmaker, state.audit_buffer, state.client_cache, state.resource_server_cache
+    )
     try:
         yield uow
         await uow.commit()

@@ -30,6 +30,7 @@ from auth_service.oauth.tokens import TokenMinter, TokenPolicy
 from auth_service.operations.key_lifecycle import KeyStore, ensure_signing_key
 from auth_service.operations.maintenance import Maintenance
 from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.resource_servers.cache import ResourceServerCache
 from auth_service.revocations.mirror import RevocationMirror
 from auth_service.revocations.notifier import RevocationNotifier
 from auth_service.routes import api_router
@@ -98,6 +99,7 @@ def create_app(
             channel=channel,
             # Read at each event: tests (and nothing else) may swap the cache after start-up.
             on_client_change=lambda client_id: app.state.client_cache.invalidate(client_id),
+            on_resource_server_change=lambda: app.state.resource_server_cache.clear(),
         )
         async with sessionmaker() as session:
             for alg in settings.signing_algs:  # one key per algorithm (README "Signing algorithms")
@@ -189,6 +191,8 @@ def create_app(
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
     app.state.client_cache = ClientCache(ttl=settings.client_cache_ttl)
+    # Same lifetime and notices as the client cache (README "Client changes ...").
+    app.state.resource_server_cache = ResourceServerCache(ttl=settings.client_cache_ttl)
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )

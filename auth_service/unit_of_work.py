@@ -4,8 +4,9 @@ The token endpoint can serve a client_credentials request from memory alone (cac
 signing key, batched audit); opening a session it would never use still cost a transaction. So
 the session is made on first use, and a request that used none commits nothing.
 
-Clients written in the unit are dropped from this instance's ClientCache right after the commit:
-not before (another request could cache the old row again until it expires), not on a rollback.
+Clients and resource servers written in the unit are dropped from this instance's caches right
+after the commit: not before (another request could cache the old row again until it expires),
+not on a rollback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from auth_service.audit import AuditBuffer
 from auth_service.clients.cache import ClientCache
 from auth_service.repositories import Repositories
+from auth_service.resource_servers.cache import RegisteredResource, ResourceServerCache
 
 
 class UnitOfWork:
@@ -26,10 +28,12 @@ class UnitOfWork:
         sessionmaker: async_sessionmaker[AsyncSession],
         buffer: AuditBuffer,
         client_cache: ClientCache,
+        resource_cache: ResourceServerCache,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._buffer = buffer
         self._client_cache = client_cache
+        self._resource_cache = resource_cache
         self._repos: Repositories | None = None
         # Routine audit events describing this unit's work: real only once it commits.
         self._held: list[dict[str, Any]] = []
@@ -47,14 +51,32 @@ class UnitOfWork:
     def hold(self, row: dict[str, Any]) -> None:
         self._held.append(row)
 
+    async def resource_server(self, uri: str) -> RegisteredResource | None:
+        """The registered resource server `uri` identifies (RFC 8707 §2), from this instance's
+        cache; a session is opened only on a miss. A unit that changed resource servers reads
+        its own session instead: its change is not committed, so it must neither be missed
+        here nor reach the cache."""
+        if self._repos is not None and self._repos.resource_servers.changed:
+            return await self._read_resource_server(uri)
+        return await self._resource_cache.get(uri, self._read_resource_server)
+
+    async def _read_resource_server(self, uri: str) -> RegisteredResource | None:
+        # The request's own session, not a second connection: requests that already hold one
+        # and all wait for a second could exhaust the pool.
+        server = await self.repos.resource_servers.get_by_uri(uri)
+        return None if server is None else RegisteredResource.of(server)
+
     async def commit(self) -> None:
-        """Commit (if a session was opened), then forget the changed clients in the cache and
-        release the held routine events."""
+        """Commit (if a session was opened), then forget the changed clients and resource
+        servers in the caches and release the held routine events."""
         if self._repos is not None:
             await self._repos.session.commit()
             for client_id in self._repos.clients.changed:
                 self._client_cache.invalidate(client_id)
             self._repos.clients.changed.clear()
+            for uri in self._repos.resource_servers.changed:
+                self._resource_cache.invalidate(uri)
+            self._repos.resource_servers.changed.clear()
         self._buffer.extend(self._held)
         self._held.clear()
 
@@ -62,6 +84,7 @@ class UnitOfWork:
         self._held.clear()
         if self._repos is not None:
             self._repos.clients.changed.clear()
+            self._repos.resource_servers.changed.clear()
             await self._repos.session.rollback()
 
     async def close(self) -> None:

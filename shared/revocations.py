@@ -34,6 +34,10 @@ def revocation_channel(issuer: str) -> str:
 # that keep clients in memory (every auth instance) forget that client. The kind fits the
 # table's 10 characters.
 CLIENT_CHANGED = "client_mod"
+# The same for a resource server (RFC 8707) registered, changed or deleted; value: its random
+# row id, not its URI, so a public feed lists nothing a deployment registered. Followers that
+# keep resource-server look-ups in memory forget them all (the registry is small).
+RESOURCE_SERVER_CHANGED = "rs_mod"
 
 # Re-read this far behind the previous answer: a transaction may commit after a later one.
 OVERLAP_SECONDS = 30.0

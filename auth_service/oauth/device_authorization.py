@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from auth_service.oauth.authorize.validation import validate_scope
-from auth_service.oauth.resources import validate_resources
+from auth_service.oauth.resources import ResourceRegistry, validate_resources
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token, new_token
 from auth_service.security.user_codes import display_user_code, new_user_code, user_code_digest
@@ -57,6 +57,7 @@ async def start_device_authorization(
     client: Client,
     form: dict[str, str],
     *,
+    registry: ResourceRegistry,
     resources: Sequence[str],
     user_code_key: bytes,
     issuer: str,
@@ -72,7 +73,7 @@ async def start_device_authorization(
     scopes = validate_scope(form.get("scope"), client)
     # RFC 8707 §2.1 as at /oauth/authorize: invalid_target before anything is stored; the
     # approval's grant keeps them, and each token is for one of them (§2.2).
-    targets = await validate_resources(repos, client, resources, scopes)
+    targets = await validate_resources(registry, client, resources, scopes)
     # RFC 8628 §3.2 / §5.2: the device code is a credential, 256 random bits like our codes.
     device_code = new_token()
     for _ in range(USER_CODE_DRAWS):

@@ -16,7 +16,7 @@ from auth_service.oauth.authorize.validation import (
     validate_authorization_request,
     validate_request_resources,
 )
-from auth_service.oauth.resources import RESOURCE_PARAM
+from auth_service.oauth.resources import RESOURCE_PARAM, ResourceRegistry
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from shared.errors import InvalidRequestError
@@ -47,6 +47,7 @@ async def push_authorization_request(
     *,
     now: datetime,
     lifetime: int,
+    registry: ResourceRegistry,
     resources: tuple[str, ...] = (),
 ) -> PushedRequest:
     """RFC 9126 §2.1-2.3: validate the pushed parameters as /oauth/authorize would, answering any
@@ -65,7 +66,7 @@ async def push_authorization_request(
         # The redirect URI must be one the client registered: the section 2.4 option to accept
         # another from an authenticated client is not offered.
         authz = validate_authorization_request(params, frozenset(), client)
-        authz = await validate_request_resources(repos, authz, resources, client)
+        authz = await validate_request_resources(registry, authz, resources, client)
     except (AuthorizationPageError, AuthorizationRedirectError) as exc:
         raise exc.error from None
     stored: dict[str, object] = dict(params)

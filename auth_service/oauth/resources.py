@@ -3,7 +3,8 @@
 A `resource` names a resource server of the registry by its identifier URI; the access token
 issued for it has that URI as `aud` (RFC 9068 §3) and only the scopes the server serves. Any
 grant that lets a client pick an audience (authorization code, refresh token, client
-credentials, and token exchange next) validates it through `resolve_resource`.
+credentials, and token exchange next) validates it through `resolve_resource`. Look-ups go
+through a `ResourceRegistry` (the unit of work), which answers from this instance's cache.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
-from auth_service.repositories import Repositories
+from auth_service.resource_servers.cache import RegisteredResource
 from shared.errors import InvalidScopeError, InvalidTargetError
-from shared.models import Client, ResourceServer
+from shared.models import Client
 from shared.models.resource_servers import MAX_RESOURCE_URI_LENGTH
 from shared.scopes import SCOPES
 
@@ -28,6 +30,12 @@ MAX_RESOURCES = 10
 USERINFO_SCOPES = frozenset({"openid"} | {name for name, scope in SCOPES.items() if scope.claims})
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+
+
+class ResourceRegistry(Protocol):
+    async def resource_server(self, uri: str) -> RegisteredResource | None:
+        """The registered resource server with identifier `uri`, or None."""
+        ...
 
 
 def resource_uri_problem(uri: str) -> str | None:
@@ -53,13 +61,15 @@ def resource_uri_problem(uri: str) -> str | None:
     return None
 
 
-async def resolve_resource(repos: Repositories, client: Client, resource: str) -> ResourceServer:
+async def resolve_resource(
+    registry: ResourceRegistry, client: Client, resource: str
+) -> RegisteredResource:
     """RFC 8707 §2: the registered resource server `resource` identifies, if `client` may
     target it; `invalid_target` when it is malformed, unknown or not allowed for the client."""
     problem = resource_uri_problem(resource)
     if problem is not None:
         raise InvalidTargetError(f"resource {problem}")
-    server = await repos.resource_servers.get_by_uri(resource)
+    server = await registry.resource_server(resource)
     if server is None:
         raise InvalidTargetError("the resource is not a registered resource server")
     if not client.allows_resource(server.uri):
@@ -68,7 +78,7 @@ async def resolve_resource(repos: Repositories, client: Client, resource: str) -
 
 
 async def validate_resources(
-    repos: Repositories, client: Client, resources: Sequence[str], scopes: frozenset[str]
+    registry: ResourceRegistry, client: Client, resources: Sequence[str], scopes: frozenset[str]
 ) -> tuple[str, ...]:
     """RFC 8707 §2.1: every `resource` of an authorization request, in order, repeats dropped.
 
@@ -82,7 +92,7 @@ async def validate_resources(
         raise InvalidTargetError(f"at most {MAX_RESOURCES} resources per request")
     served: set[str] = set()
     for resource in unique:
-        served |= (await resolve_resource(repos, client, resource)).scopes
+        served |= (await resolve_resource(registry, client, resource)).scopes
     if unique and not scopes & served:
         raise InvalidScopeError("none of the scopes is served by the requested resources")
     return unique
@@ -97,7 +107,7 @@ class TokenTarget:
 
 
 async def token_target(
-    repos: Repositories,
+    registry: ResourceRegistry,
     client: Client,
     requested: Sequence[str],
     scopes: frozenset[str],
@@ -128,20 +138,20 @@ async def token_target(
         # RFC 8707 §2.2: the server may refuse a token request that leaves the audience open.
         raise InvalidTargetError("several resources were granted; name one with resource")
     else:
-        return await default_target(repos, client, scopes, default_audience)
-    server = await resolve_resource(repos, client, resource)
+        return await default_target(registry, client, scopes, default_audience)
+    server = await resolve_resource(registry, client, resource)
     return TokenTarget(server.uri, narrow_scopes(scopes, server))
 
 
 async def default_target(
-    repos: Repositories, client: Client, scopes: frozenset[str], default_audience: str
+    registry: ResourceRegistry, client: Client, scopes: frozenset[str], default_audience: str
 ) -> TokenTarget:
     """No resource anywhere: the default audience. Registered, it is a resource like any
     other (the client must be allowed it, scopes narrowed to what it serves), except that the
     OIDC scopes stay: /oauth/userinfo accepts tokens for this audience (OIDC Core §5.3).
     Unregistered, every scope stays as before resource indicators, for unlimited clients; a
     client limited to some resources gets tokens for those only."""
-    server = await repos.resource_servers.get_by_uri(default_audience)
+    server = await registry.resource_server(default_audience)
     if server is None:
         if client.resources is not None:
             raise InvalidTargetError("this client may only ask for tokens for its resources")
@@ -152,7 +162,7 @@ async def default_target(
 
 
 def narrow_scopes(
-    scopes: frozenset[str], server: ResourceServer, *, also: frozenset[str] = frozenset()
+    scopes: frozenset[str], server: RegisteredResource, *, also: frozenset[str] = frozenset()
 ) -> frozenset[str]:
     """A token for one resource carries only the scopes it serves (and `also`; RFC 8707 §2.2
     lets the server downscope per resource); none left is invalid_scope (RFC 6749 §5.2)."""

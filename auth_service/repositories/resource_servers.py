@@ -14,10 +14,15 @@ from shared.models import ResourceServer
 class ResourceServerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        # Every identifier written through this repository: once the unit of work commits, the
+        # in-process ResourceServerCache forgets them (see UnitOfWork.commit); a rollback
+        # empties the set.
+        self.changed: set[str] = set()
 
     async def add(self, server: ResourceServer) -> bool:
         """Insert `server`; False when its identifier is taken. The unique index decides two
         registrations at once; a savepoint keeps the rest of the transaction usable."""
+        self.changed.add(server.uri)
         try:
             async with self.session.begin_nested():
                 self.session.add(server)
@@ -27,6 +32,7 @@ class ResourceServerRepository:
 
     async def save(self, server: ResourceServer) -> ResourceServer:
         """Write the changes made to a loaded resource server."""
+        self.changed.add(server.uri)
         await self.session.flush()
         return server
 
@@ -51,5 +57,6 @@ class ResourceServerRepository:
         )
         return result.all()
 
-    async def delete(self, server_id: str) -> None:
-        await self.session.exec(delete(ResourceServer).where(col(ResourceServer.id) == server_id))
+    async def delete(self, server: ResourceServer) -> None:
+        self.changed.add(server.uri)
+        await self.session.exec(delete(ResourceServer).where(col(ResourceServer.id) == server.id))

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from auth_service.clients.registry import announce_client_change
+from auth_service.clients.registry import CHANGE_NOTICE, announce_client_change
 from auth_service.oauth.resources import resource_uri_problem
 from auth_service.repositories import Repositories
 from shared.errors import InvalidScopeError
 from shared.models import ResourceServer
+from shared.revocations import RESOURCE_SERVER_CHANGED
 from shared.scopes import SCOPES, format_scope, parse_scope
 
 
@@ -127,6 +128,8 @@ async def register_resource_server(
     taken = await repos.resource_servers.get_by_uri(spec.uri) is not None
     if taken or not await repos.resource_servers.add(server):
         raise ResourceServerError("a resource server with this identifier exists", field="uri")
+    # Other instances may remember that this identifier was not registered.
+    announce_resource_server_change(repos, server, now=now)
     return server
 
 
@@ -143,6 +146,7 @@ async def update_resource_server(
     new_name = server.name if name is None else _validated_name(name)
     new_scope = server.scope if scopes is None else _validated_scope(scopes)
     server.name, server.scope, server.updated_at = new_name, new_scope, now
+    announce_resource_server_change(repos, server, now=now)
     return await repos.resource_servers.save(server)
 
 
@@ -161,4 +165,16 @@ async def delete_resource_server(
         client.updated_at = now
         announce_client_change(repos, client.client_id, now=now)
         await repos.clients.save(client)
-    await repos.resource_servers.delete(server.id)
+    announce_resource_server_change(repos, server, now=now)
+    await repos.resource_servers.delete(server)
+
+
+def announce_resource_server_change(
+    repos: Repositories, server: ResourceServer, *, now: datetime
+) -> None:
+    """Tell every instance, in the change's own transaction, to forget the resource-server
+    look-ups it holds: the feed lists the notice after the commit, Redis announces it where
+    configured. This instance forgets `server` itself when the unit of work commits."""
+    repos.revocations.add(
+        RESOURCE_SERVER_CHANGED, server.id, expires_at=now + CHANGE_NOTICE, now=now
+    )

@@ -8,7 +8,9 @@ reading the database instead of the HTTP feed.
 
 The same events tell this instance which clients another process changed (a secret rotated by
 the CLI, metadata changed or a client deleted on another instance): `on_client_change` makes the
-client cache forget them, so such a change is honoured here within the same delay.
+client cache forget them, so such a change is honoured here within the same delay; resource
+servers registered, changed or deleted elsewhere make `on_resource_server_change` empty the
+resource-server cache.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from auth_service.repositories.revocations import RevocationRepository
 from auth_service.revocations.feed import feed_page
 from shared.revocations import (
     CLIENT_CHANGED,
+    RESOURCE_SERVER_CHANGED,
     REVOCATION_CHANNEL,
     RevocationFollower,
     RevocationList,
@@ -47,6 +50,7 @@ class RevocationMirror(RevocationFollower):
         redis_url: str | None = None,
         channel: str = REVOCATION_CHANNEL,
         on_client_change: Callable[[str], None] | None = None,
+        on_resource_server_change: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(
             revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel
@@ -54,7 +58,8 @@ class RevocationMirror(RevocationFollower):
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._on_client_change = on_client_change
-        # Client events already acted on, by id -> expiry: every poll re-reads the last 30 s.
+        self._on_resource_server_change = on_resource_server_change
+        # Change notices already acted on, by id -> expiry: every poll re-reads the last 30 s.
         self._seen: dict[int, float] = {}
 
     async def _fetch(self, after: int) -> dict[str, Any]:
@@ -68,13 +73,22 @@ class RevocationMirror(RevocationFollower):
 
     def _apply(self, event: dict[str, Any]) -> None:
         super()._apply(event)
-        if self._on_client_change is None or event["type"] not in CLIENT_EVENTS:
-            return
-        event_id = event.get("id")  # announcements carry none: act on each
-        if event_id is not None:
-            if event_id in self._seen:
-                return
-            now = self._clock().timestamp()
-            self._seen = {i: exp for i, exp in self._seen.items() if exp > now}
-            self._seen[int(event_id)] = float(event["expires_at"])
-        self._on_client_change(str(event["value"]))
+        kind = event["type"]
+        if kind in CLIENT_EVENTS and self._on_client_change is not None:
+            if self._first_sight(event):
+                self._on_client_change(str(event["value"]))
+        elif kind == RESOURCE_SERVER_CHANGED and self._on_resource_server_change is not None:
+            if self._first_sight(event):
+                self._on_resource_server_change()
+
+    def _first_sight(self, event: dict[str, Any]) -> bool:
+        """Whether this notice is new here; announcements carry no id, so each one is."""
+        event_id = event.get("id")
+        if event_id is None:
+            return True
+        if event_id in self._seen:
+            return False
+        now = self._clock().timestamp()
+        self._seen = {i: exp for i, exp in self._seen.items() if exp > now}
+        self._seen[int(event_id)] = float(event["expires_at"])
+        return True

@@ -16,6 +16,7 @@ from auth_service.deps import (
     ReposDep,
     SettingsDep,
     ThrottleDep,
+    UnitOfWorkDep,
     client_by_id,
     get_browser_session,
     request_object_context,
@@ -53,6 +54,7 @@ async def _request_items(request: Request) -> list[tuple[str, str]]:
 @router.post("/oauth/authorize")
 async def authorize(
     request: Request,
+    uow: UnitOfWorkDep,
     repos: ReposDep,
     settings: SettingsDep,
     audit: AuditorDep,
@@ -81,7 +83,7 @@ async def authorize(
     )
     client = known_client(sent.params, sent.repeated, client)  # unknown: our error page
     authz = validate_authorization_request(sent.params, sent.repeated, client)
-    authz = await validate_request_resources(repos, authz, sent.resources, client)
+    authz = await validate_request_resources(uow, authz, sent.resources, client)
     if sent.pushed_request_hash is not None:
         authz = replace(authz, pushed_request_hash=sent.pushed_request_hash)
     min_auth_time = await validate_min_auth_time(

@@ -29,6 +29,7 @@ async def device_authorization(request: Request, call: ClientCallDep) -> JSONRes
         call.uow.repos,
         call.client,
         call.form,
+        registry=call.uow,
         resources=call.resources,
         user_code_key=request.app.state.secret_box.derive_key(KEY_PURPOSE),
         issuer=settings.issuer,

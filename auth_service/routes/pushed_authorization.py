@@ -45,6 +45,7 @@ async def pushed_authorization_request(request: Request, call: ClientCallDep) ->
         form,
         now=call.now,
         lifetime=state.settings.par_lifetime,
+        registry=call.uow,
         resources=signed.resources,
     )
     # RFC 9126 §2.2: 201 Created; the request_uri is a credential, so never cached.

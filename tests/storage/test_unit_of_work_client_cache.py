@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from auth_service.audit import AuditBuffer
 from auth_service.clients.cache import ClientCache
 from auth_service.clients.registry import rotate_client_secret
+from auth_service.resource_servers.cache import ResourceServerCache
 from auth_service.unit_of_work import UnitOfWork
 from shared.models import Client
 from tests.factories import TestClient
@@ -30,7 +31,7 @@ class Loads:
 async def rotate_in_unit_of_work(
     db: Database, cache: ClientCache, client_id: str, *, commit: bool
 ) -> None:
-    uow = UnitOfWork(db.sessionmaker, AuditBuffer(db.sessionmaker), cache)
+    uow = UnitOfWork(db.sessionmaker, AuditBuffer(db.sessionmaker), cache, ResourceServerCache())
     try:
         client = await uow.repos.clients.get_by_client_id(client_id)
         assert client is not None
@@ -77,7 +78,7 @@ async def test_unit_of_work_without_client_writes_leaves_the_cache_as_it_was(
 ) -> None:
     cache, load = ClientCache(ttl=3600), Loads(db)
     before = await cache.get(confidential_client.client_id, load)
-    uow = UnitOfWork(db.sessionmaker, AuditBuffer(db.sessionmaker), cache)
+    uow = UnitOfWork(db.sessionmaker, AuditBuffer(db.sessionmaker), cache, ResourceServerCache())
     try:
         assert await uow.repos.clients.get_by_client_id(confidential_client.client_id) is not None
         await uow.commit()

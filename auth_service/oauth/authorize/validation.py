@@ -20,8 +20,7 @@ from auth_service.oauth.authorize.request import (
     AuthorizationRequest,
 )
 from auth_service.oauth.dpop import validate_dpop_jkt
-from auth_service.oauth.resources import validate_resources
-from auth_service.repositories import Repositories
+from auth_service.oauth.resources import ResourceRegistry, validate_resources
 from auth_service.security import pkce
 from shared.errors import (
     InvalidRequestError,
@@ -98,7 +97,10 @@ def validate_authorization_request(
 
 
 async def validate_request_resources(
-    repos: Repositories, authz: AuthorizationRequest, resources: Sequence[str], client: Client
+    registry: ResourceRegistry,
+    authz: AuthorizationRequest,
+    resources: Sequence[str],
+    client: Client,
 ) -> AuthorizationRequest:
     """RFC 8707 §2.1: each `resource` registered and allowed for the client, checked last, once
     the redirect URI is known good: a refusal goes back to it (RFC 6749 §4.1.2.1)."""
@@ -106,7 +108,7 @@ async def validate_request_resources(
         return authz
     try:
         return replace(
-            authz, resources=await validate_resources(repos, client, resources, authz.scopes)
+            authz, resources=await validate_resources(registry, client, resources, authz.scopes)
         )
     except OAuthError as error:
         raise AuthorizationRedirectError(

@@ -75,7 +75,7 @@ class AuthorizationCodeGrant(GrantType):
         scopes = parse_scope(code.scope)
         # RFC 8707 §2.2: refused before anything is written; the code stays unused (rollback).
         target = await token_target(
-            ctx.repos,
+            ctx.uow,
             client,
             request.resources,
             scopes,

@@ -30,7 +30,7 @@ class ClientCredentialsGrant(GrantType):
         scopes = _requested_scopes(request.scope, client)
         # RFC 8707 §2.2: any resource the client may target; its scopes only.
         target = await token_target(
-            ctx.repos,
+            ctx.uow,
             client,
             request.resources,
             scopes,

@@ -105,7 +105,7 @@ class DeviceCodeGrant(GrantType):
         # RFC 8707 §2.2 as for a code: one of the resources the device asked for (the only one
         # by default), scopes narrowed to what it serves. Refused, the redemption is rolled back.
         target = await token_target(
-            ctx.repos,
+            ctx.uow,
             client,
             request.resources,
             scopes,

@@ -55,7 +55,7 @@ class PasswordGrant(GrantType):
             raise InvalidScopeError("scope must be a non-empty subset of the client's scopes")
         # RFC 8707 §2.2: checked before the password, so a refusal costs no sign-in attempt.
         target = await token_target(
-            ctx.repos,
+            ctx.uow,
             client,
             request.resources,
             scopes,

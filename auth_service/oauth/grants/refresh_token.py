@@ -86,7 +86,7 @@ class RefreshTokenGrant(GrantType):
     ) -> TokenTarget:
         """RFC 8707 §2.2: the access token is for one of the resources of the authorization."""
         return await token_target(
-            ctx.repos,
+            ctx.uow,
             client,
             request.resources,
             scopes,

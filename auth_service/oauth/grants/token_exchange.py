@@ -20,13 +20,13 @@ from auth_service.oauth.introspection import ActiveAccessTokens
 from auth_service.oauth.issuance import TokenSubject, issue_token_set
 from auth_service.oauth.requests import TokenRequest
 from auth_service.oauth.resources import (
+    ResourceRegistry,
     TokenTarget,
     default_target,
     narrow_scopes,
     resolve_resource,
 )
 from auth_service.oauth.tokens import TokenPolicy
-from auth_service.repositories import Repositories
 from shared.claims import AccessTokenClaims
 from shared.errors import (
     InvalidRequestError,
@@ -83,7 +83,7 @@ class TokenExchangeGrant(GrantType):
         if grant is not None:
             validate_grant_client(grant, client)
         target = await exchange_target(
-            ctx.repos,
+            ctx.uow,
             ctx.minter.policy,
             client,
             audience=request.audience,
@@ -213,7 +213,7 @@ def _exchanged_scopes(
 
 
 async def exchange_target(
-    repos: Repositories,
+    registry: ResourceRegistry,
     policy: TokenPolicy,
     client: Client,
     *,
@@ -246,8 +246,8 @@ async def exchange_target(
     if target == policy.audience:
         # The same rule as every other grant's default audience: a client limited to some
         # resources gets none for it, and the OIDC scopes stay (OIDC Core §5.3).
-        return await default_target(repos, client, scopes, policy.audience)
-    server = await resolve_resource(repos, client, target)
+        return await default_target(registry, client, scopes, policy.audience)
+    server = await resolve_resource(registry, client, target)
     return TokenTarget(server.uri, narrow_scopes(scopes, server))
 
 

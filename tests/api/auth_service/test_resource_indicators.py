@@ -3,12 +3,14 @@ the access token's `aud`, scopes narrowed to what the resource serves, and every
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from auth_service.resource_servers.registry import delete_resource_server
 from shared.models import (
     AuditEvent,
     AuthorizationCode,
@@ -307,6 +309,7 @@ async def test_resources_refresh_refused_keeps_the_token_unrotated(
 
 async def test_resources_deleted_after_authorize_is_refused_at_token(
     db: Database,
+    auth_app: FastAPI,
     auth_client: httpx.AsyncClient,
     confidential_client: TestClient,
     user: TestUser,
@@ -316,9 +319,11 @@ async def test_resources_deleted_after_authorize_is_refused_at_token(
 
     async def delete(repos: Any) -> None:
         server = await repos.resource_servers.get_by_uri(CALENDAR)
-        await repos.resource_servers.delete(server.id)
+        await delete_resource_server(repos, server, now=datetime.now(UTC))
 
+    # Deleted by another process (the CLI's path): the app hears of it at its next poll.
     await db.run(delete)
+    assert await auth_app.state.introspection.mirror.poll() is True
 
     response = await token_request(auth_client, confidential_client, code_form(request, code))
 
