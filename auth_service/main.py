@@ -137,7 +137,7 @@ def create_app(
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker
         if not settings.redis_url:
-            app.state.replay_guard = DatabaseJtiBatch(sessionmaker, clock)
+            app.state.replay_guard = DatabaseJtiBatch(engine, clock)
         app.state.key_store = key_store
         app.state.maintenance = maintenance
         app.state.revocation_notifier = notifier

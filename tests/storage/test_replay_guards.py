@@ -104,7 +104,7 @@ def _commits(db: Database) -> list[int]:
 
 
 async def test_batched_guard_records_concurrent_jtis_in_fewer_transactions(db: Database) -> None:
-    guard = DatabaseJtiBatch(db.sessionmaker, lambda: NOW)
+    guard = DatabaseJtiBatch(db.engine, lambda: NOW)
     commits = _commits(db)
 
     outcomes = await asyncio.gather(*(guard.first_use(f"key-{n}", 60) for n in range(40)))
@@ -120,7 +120,7 @@ async def test_batched_guard_records_concurrent_jtis_in_fewer_transactions(db: D
 async def test_batched_guard_one_winner_for_a_key_twice_in_a_batch_or_already_live(
     db: Database,
 ) -> None:
-    guard = DatabaseJtiBatch(db.sessionmaker, lambda: NOW)
+    guard = DatabaseJtiBatch(db.engine, lambda: NOW)
     assert await guard.first_use("live", 60) is True
 
     outcomes = await asyncio.gather(
@@ -133,7 +133,7 @@ async def test_batched_guard_one_winner_for_a_key_twice_in_a_batch_or_already_li
 
 async def test_batched_guard_takes_over_an_expired_jti(db: Database) -> None:
     now = [NOW]
-    guard = DatabaseJtiBatch(db.sessionmaker, lambda: now[0])
+    guard = DatabaseJtiBatch(db.engine, lambda: now[0])
     assert await guard.first_use("k", 30) is True
     now[0] = NOW + timedelta(seconds=31)
 
@@ -146,7 +146,7 @@ async def test_batched_guard_takes_over_an_expired_jti(db: Database) -> None:
 async def test_batched_guard_leaves_a_request_in_a_transaction_to_that_transaction(
     db: Database,
 ) -> None:
-    guard = DatabaseJtiBatch(db.sessionmaker, lambda: NOW)
+    guard = DatabaseJtiBatch(db.engine, lambda: NOW)
     kwargs = {"purpose": "dpop", "issuer": "c", "jti": "j3", "now": NOW}
     async with db.sessionmaker() as session:
         repos = Repositories.over(session)
