@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
@@ -33,11 +34,19 @@ Waiter = tuple[str, datetime, "asyncio.Future[bool]"]
 class DatabaseJtiBatch:
     """`first_use(key, ttl)`, like the Redis guard, over the database in batches."""
 
-    MAX_BATCH = 500  # two bound parameters a row, far below any driver's limit
+    MAX_BATCH = 500  # three bound parameters a row, far below any driver's limit
 
     def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
         self._engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(UsedJti)
+        # Built once and run with one parameter set a row (SQLAlchemy sends them as one
+        # multi-row INSERT): a statement built per batch cost more than running it.
+        self._statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"expires_at": statement.excluded.expires_at},
+            where=col(UsedJti.expires_at) <= bindparam("now"),
+        ).returning(col(UsedJti.key))
         self._clock = clock
         self._pending: list[Waiter] = []
         self._writer: asyncio.Task[None] | None = None
@@ -81,17 +90,9 @@ class DatabaseJtiBatch:
             # touch the same row twice.
             rows.setdefault(key, expires_at)
         now = self._clock()
-        statement = self._insert(UsedJti).values(
-            [{"key": key, "expires_at": expires_at} for key, expires_at in rows.items()]
-        )
-        # SQLAlchemy Core on a connection of its own: the ORM's bulk-insert path cost more
-        # than the statement itself.
         async with self._engine.begin() as connection:
             result = await connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["key"],
-                    set_={"expires_at": statement.excluded.expires_at},
-                    where=col(UsedJti.expires_at) <= now,
-                ).returning(col(UsedJti.key))
+                self._statement,
+                [{"key": key, "expires_at": exp, "now": now} for key, exp in rows.items()],
             )
             return set(result.scalars().all())
