@@ -60,6 +60,8 @@ def _origin(url: str) -> str:
 class McpEndpoint:
     """The ASGI app routed at /mcp: Origin, token and scope checks, then the SDK's transport."""
 
+    route_path = MCP_PATH  # the access log's and metrics' route label (request_context)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         state = request.app.state

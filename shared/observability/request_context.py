@@ -50,7 +50,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            route = _route_label(scope)
             self._record(route, scope["method"], status, elapsed)
             polled = status < 400 and scope["path"] in _POLLED_PATHS
             level = logging.DEBUG if polled else logging.INFO
@@ -85,3 +85,13 @@ def _incoming_request_id(scope: Scope) -> str | None:
             candidate = value.decode("latin-1")
             return candidate if _INCOMING_ID.fullmatch(candidate) else None
     return None
+
+
+def _route_label(scope: Scope) -> str:
+    """The matched route's path template, never the raw path (unbounded label values). A plain
+    Starlette route in a FastAPI app leaves scope["route"] unset (FastAPI 0.165), so such an
+    endpoint may name its template itself, as `route_path`."""
+    path = getattr(scope.get("route"), "path", None) or getattr(
+        scope.get("endpoint"), "route_path", None
+    )
+    return path if isinstance(path, str) else "<unmatched>"

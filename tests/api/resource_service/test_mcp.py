@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -464,6 +465,19 @@ async def test_mcp_get_and_delete_are_405_stateless(
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert unauthenticated.status_code == 401
+
+
+async def test_mcp_requests_are_logged_and_counted_under_their_route(
+    mcp: httpx.AsyncClient, alice: TestUser, token: Token, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="access"):
+        await mcp.post("/mcp", json=_rpc("tools/list"), headers=_bearer(token(alice.id)))
+        await mcp.post("/mcp", json=_rpc("tools/list"), headers=ACCEPT)
+
+    routes = [r.fields["route"] for r in caplog.records if r.name == "access"]  # type: ignore[attr-defined]
+    assert routes == ["/mcp", "/mcp"]  # the 200 and the 401 alike, never "<unmatched>"
+    metrics = await mcp.get("/metrics")
+    assert 'route="/mcp"' in metrics.text
 
 
 async def test_mcp_body_that_is_not_json_rpc_gets_the_sdks_parse_error(
