@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from shared.errors import InvalidDpopProofError, InvalidTokenError, UseDpopNonceError
@@ -67,6 +68,7 @@ def _remove_dot_segments(path: str) -> str:
     return "/".join(out)
 
 
+@lru_cache(maxsize=4096)  # a client's proofs name the same few URLs; a request's URL repeats
 def normalize_htu(url: str) -> str:
     """RFC 9449 §4.3 item 9: the URI without query and fragment, normalised per RFC 3986
     §6.2.2 (case, percent-encoding, dot segments) and §6.2.3 (default port, empty path)."""

@@ -466,8 +466,11 @@ def verify_embedded_key_jws(token: str, *, typ: str, algorithms: tuple[str, ...]
     Checks the `typ`, the algorithm against `algorithms`, that the `jwk` is a public key of that
     algorithm and nothing else names a key (`jku`, `x5u`, `x5c`, `crit`), then the signature.
     """
-    parts = _split(token)
-    header = parts.header
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        raise InvalidTokenError("malformed token")
+    header_segment, _, _ = token.partition(".")
+    embedded = _embedded_key_header(header_segment)
+    header = embedded.header
     alg = header.get("alg")
     if alg not in algorithms or alg not in _ALG_MODELS:
         raise InvalidTokenError("proof algorithm is not allowed")
@@ -480,8 +483,58 @@ def verify_embedded_key_jws(token: str, *, typ: str, algorithms: tuple[str, ...]
         raise InvalidTokenError("proof header has no jwk")
     if PRIVATE_JWK_MEMBERS & jwk.keys():
         raise InvalidTokenError("proof jwk must not contain a private key")
+    if embedded.key is None or embedded.jkt is None:
+        raise InvalidTokenError("proof jwk is not a public key for its alg")
+    parts = _split_after_header(token, header)
+    return EmbeddedKeyJws(header, _verified_claims(parts, embedded.key, alg), embedded.jkt)
+
+
+class _EmbeddedKeyHeader(NamedTuple):
+    header: dict[str, Any]  # shared by every proof with this header: read, never change it
+    key: JoseKey | None  # None: the jwk is no public key for the header's alg
+    jkt: str | None
+
+
+# A client sends the same header (typ, alg, jwk) with every proof it signs, so its parse and
+# key import are remembered by the header segment itself: with the proof's new signature to
+# verify each time, they were a fifth of a DPoP request. Bounded, like the JWK cache.
+MAX_CACHED_HEADER_CHARS = 6000
+
+
+def _embedded_key_header(segment: str) -> _EmbeddedKeyHeader:
+    if len(segment) > MAX_CACHED_HEADER_CHARS:
+        return _parse_embedded_key_header(segment)
+    return _cached_embedded_key_header(segment)
+
+
+@lru_cache(maxsize=1024)
+def _cached_embedded_key_header(segment: str) -> _EmbeddedKeyHeader:
+    # A malformed header raises and is not cached.
+    return _parse_embedded_key_header(segment)
+
+
+def _parse_embedded_key_header(segment: str) -> _EmbeddedKeyHeader:
+    try:
+        header = strict_json(_b64decode(segment.encode("ascii")).decode("utf-8"))
+    except ValueError:  # binascii.Error, UnicodeError and JSONDecodeError all are
+        raise InvalidTokenError("malformed token") from None
+    if not isinstance(header, dict):
+        raise InvalidTokenError("malformed token")
+    jwk, alg = header.get("jwk"), header.get("alg")
+    if not isinstance(jwk, dict) or alg not in _ALG_MODELS or PRIVATE_JWK_MEMBERS & jwk.keys():
+        return _EmbeddedKeyHeader(header, None, None)
     try:
         key, jkt = public_jwk_and_thumbprint(jwk, alg)
     except (ValueError, JoseError, KeyError, TypeError):
-        raise InvalidTokenError("proof jwk is not a public key for its alg") from None
-    return EmbeddedKeyJws(header, _verified_claims(parts, key, alg), jkt)
+        return _EmbeddedKeyHeader(header, None, None)
+    return _EmbeddedKeyHeader(header, key, jkt)
+
+
+def _split_after_header(token: str, header: dict[str, Any]) -> _Compact:
+    """`_split` for a token whose header is already parsed."""
+    try:
+        signing_input, _, signature = token.encode("ascii").rpartition(b".")
+        payload = signing_input.partition(b".")[2]
+        return _Compact(header, signing_input, _b64decode(payload), _b64decode(signature))
+    except ValueError:
+        raise InvalidTokenError("malformed token") from None

@@ -94,6 +94,19 @@ def test_dpop_signature_by_another_key_is_refused(key: DpopKey) -> None:
     _refused(proof, "token signature is invalid")
 
 
+def test_dpop_same_header_is_checked_again_with_every_proof(key: DpopKey) -> None:
+    # Headers are parsed once per segment (shared.tokens): the signature and the rules that
+    # depend on the caller are still checked for each proof.
+    good = key.proof("GET", URL, now=NOW)
+    header, payload, signature = good.split(".")
+    other = key.proof("GET", URL, now=NOW).split(".")[1]
+    assert _verify(good).jkt == key.jkt
+
+    _refused(f"{header}.{other}.{signature}", "token signature is invalid")
+    _refused(good, "proof algorithm is not allowed", algorithms=("PS256",))
+    assert _verify(good).jkt == key.jkt
+
+
 def test_dpop_malformed_proof_is_refused() -> None:
     _refused("not.a-proof", "malformed token")
 
