@@ -31,7 +31,8 @@ SERVED_SCOPES: frozenset[str] = frozenset().union(*TOOL_SCOPES.values())
 TOOLS_SCOPE = " ".join(sorted(SERVED_SCOPES))
 # What any request needs, even `initialize` or `tools/list`: the scope of the read-only tools. A
 # token with none of ours (`profile` only, say) could do nothing here; refused at the start, its
-# client steps up before it has a session that fails tool by tool.
+# client steps up before it has a session that fails tool by tool (RFC 6750 §3.1 insufficient_scope;
+# MCP authorization 2025-11-25, "Scope Challenge Handling").
 LEAST_SCOPES: frozenset[str] = frozenset(scope for _, scope, read_only in TOOLS if read_only)
 
 

@@ -42,41 +42,16 @@ from tests.support.lifecycle import (
 )
 from tests.support.resources import ResourceRequest
 from tests.support.token_endpoint import post_token
+from tests.support.token_exchange import (
+    ACCESS_TOKEN_TYPE,
+    SERVICE_SCOPE,
+    TOKEN_EXCHANGE,
+    USER_SCOPE,
+)
 
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-USER_SCOPE = "openid profile read:notes"
-SERVICE_SCOPE = "profile read:notes write:notes"
 DEFAULT_ACCESS_TOKEN_TTL = 900  # AuthSettings.access_token_ttl default
 NOT_ACTIVE = "the subject_token is not an active access token of this server"
 NOT_ALLOWED = "the subject_token was issued to a client whose tokens this client may not exchange"
-
-
-@pytest.fixture
-async def user_tokens(
-    auth_app: FastAPI,
-    auth_client: httpx.AsyncClient,
-    confidential_client: TestClient,
-    user: TestUser,
-) -> dict[str, Any]:
-    """The user's tokens at their app (code flow, `openid profile read:notes`)."""
-    issued = await tokens_for(
-        auth_client, AuthorizationRequest(confidential_client, scope=USER_SCOPE), user
-    )
-    await auth_app.state.audit_buffer.flush()  # the token_issued event, before any snapshot
-    return issued
-
-
-@pytest.fixture
-async def service(db: Database, confidential_client: TestClient) -> TestClient:
-    """A back-end service that may exchange the app's tokens (and get its own, as an actor)."""
-    return await make_client(
-        db,
-        name="Notes Service",
-        grant_types=[TOKEN_EXCHANGE, "client_credentials"],
-        scope=SERVICE_SCOPE,
-        may_exchange_for=[confidential_client.client_id],
-    )
 
 
 async def exchange(

@@ -52,34 +52,6 @@ NOT_FOR_A_USER = "a subject_token of another client must come from a user grant"
 NOT_AUTHORIZED_TARGET = "the target is not among the resources the user authorized"
 
 
-@pytest.fixture
-async def service(db: Database, confidential_client: TestClient) -> TestClient:
-    """A back-end service that may exchange the app's tokens (and get its own, as an actor)."""
-    return await make_client(
-        db,
-        name="Notes Service",
-        grant_types=[TOKEN_EXCHANGE, "client_credentials"],
-        scope=SERVICE_SCOPE,
-        may_exchange_for=[confidential_client.client_id],
-    )
-
-
-@pytest.fixture
-async def user_tokens(
-    auth_app: FastAPI,
-    auth_client: httpx.AsyncClient,
-    confidential_client: TestClient,
-    user: TestUser,
-) -> dict[str, Any]:
-    issued = await tokens_for(
-        auth_client,
-        AuthorizationRequest(confidential_client, scope="openid profile read:notes"),
-        user,
-    )
-    await auth_app.state.audit_buffer.flush()
-    return issued
-
-
 async def exchange_with_proof(
     auth: httpx.AsyncClient,
     client: TestClient,
