@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -235,6 +236,21 @@ class AuthSettings(BaseSettings):
     @property
     def is_development(self) -> bool:
         return self.environment == "development"
+
+    @property
+    def relaxed_egress(self) -> bool:
+        """Fetches of client-chosen URLs (metadata documents, jwks_uri) may use http and reach
+        loopback and private addresses: development with an issuer only this machine can
+        reach (loopback, `localhost`, or a name under RFC 6761's `.test` or `.localhost`).
+        A development instance published under a real name gets production's fetch rules,
+        since anyone who can reach it could otherwise aim its fetches at the inside (SSRF)."""
+        host = (urlsplit(self.issuer).hostname or "").lower().rstrip(".")
+        local = host in ("localhost", "::1") or host.endswith((".localhost", ".test"))
+        try:
+            local = local or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            pass
+        return self.is_development and local
 
     @property
     def registration_enabled(self) -> bool:

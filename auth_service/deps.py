@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 
@@ -22,7 +21,7 @@ from auth_service.oauth.client_auth import (
     authenticate_client,
     read_client_credentials,
 )
-from auth_service.oauth.client_metadata_documents import resolve_client
+from auth_service.oauth.client_metadata_documents import honoured, resolve_client
 from auth_service.oauth.requests import (
     parse_form_items,
     require_unique,
@@ -33,6 +32,7 @@ from auth_service.oauth.tokens import TokenMinter
 from auth_service.operations.key_lifecycle import KeyStore
 from auth_service.repositories import Repositories
 from auth_service.repositories.clients import ClientRepository
+from auth_service.security.egress import url_host
 from auth_service.security.passwords import PasswordHasher
 from auth_service.security.replay import first_use
 from auth_service.security.secret_box import SecretBox
@@ -266,9 +266,17 @@ async def client_by_id(request: Request, repos: Repositories, client_id: str) ->
             now=state.clock(),
             before_fetch=_fetch_throttle(request),
         )
+    return await stored_client(request, repos, client_id)
+
+
+async def stored_client(request: Request, repos: Repositories, client_id: str) -> Client | None:
+    """The client row with this id, without any fetch: a document's copy only while
+    documents are enabled (client_metadata_documents.honoured)."""
     if len(client_id) > CLIENT_ID_MAX_LENGTH:
         return None
-    return await repos.clients.get_by_client_id(client_id)
+    settings: AuthSettings = request.app.state.settings
+    client = await repos.clients.get_by_client_id(client_id)
+    return honoured(client, enabled=settings.client_metadata_documents_enabled)
 
 
 async def _registered_client_holds(request: Request, client_id: str) -> bool:
@@ -293,7 +301,8 @@ def _fetch_throttle(request: Request) -> Callable[[str], Awaitable[None]]:
         await throttle.hit_address(
             "client-metadata-fetch-ip", ip, policy.client_metadata_fetch_per_ip
         )
-        host = (urlsplit(url).hostname or "").lower()
+        # One key per name however it is written (case, a trailing dot): url_host.
+        host = url_host(url) or ""
         await throttle.hit(
             "client-metadata-fetch-host", host, policy.client_metadata_fetch_per_host
         )

@@ -15,11 +15,7 @@ from starlette.responses import Response
 from auth_service.audit import AuditBuffer
 from auth_service.clients.cache import ClientCache
 from auth_service.clients.keys import ClientKeyFetcher
-from auth_service.clients.metadata_documents import (
-    CachePolicy,
-    MetadataDocumentFetcher,
-    parse_deny_hosts,
-)
+from auth_service.clients.metadata_documents import CachePolicy, MetadataDocumentFetcher
 from auth_service.config import AuthSettings, get_settings
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.dpop import DpopPolicy
@@ -35,6 +31,7 @@ from auth_service.revocations.mirror import RevocationMirror
 from auth_service.revocations.notifier import RevocationNotifier
 from auth_service.routes import api_router
 from auth_service.security.device_cookies import DeviceCookies
+from auth_service.security.egress import parse_deny_hosts
 from auth_service.security.jti_batch import DatabaseJtiBatch
 from auth_service.security.keys import KeySet
 from auth_service.security.passwords import PasswordHasher
@@ -109,12 +106,14 @@ def create_app(
             await session.commit()
         key_store = KeyStore(KeySet([]), clock)
         app.state.secret_box = SecretBox.load_or_create(settings.key_dir)
+        deny_hosts = parse_deny_hosts(settings.client_metadata_deny_hosts)
         app.state.client_keys = ClientKeyFetcher(
             ttl=settings.client_jwks_ttl,
             refetch_interval=settings.client_jwks_refetch_interval,
             timeout=settings.client_jwks_timeout,
             max_bytes=settings.client_jwks_max_bytes,
-            development=settings.is_development,
+            development=settings.relaxed_egress,
+            deny_hosts=deny_hosts,
         )
         app.state.client_documents = MetadataDocumentFetcher(
             timeout=settings.client_metadata_timeout,
@@ -123,10 +122,10 @@ def create_app(
                 floor=timedelta(seconds=settings.client_metadata_min_ttl),
                 ceiling=timedelta(seconds=settings.client_metadata_max_ttl),
             ),
-            development=settings.is_development,
+            development=settings.relaxed_egress,
             clock=clock,
             failure_ttl=timedelta(seconds=settings.client_metadata_failure_ttl),
-            deny_hosts=parse_deny_hosts(settings.client_metadata_deny_hosts),
+            deny_hosts=deny_hosts,
         )
         app.state.device_cookies = DeviceCookies(
             app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl
@@ -196,6 +195,13 @@ def create_app(
     app.state.throttle = Throttle(
         make_counter_store(settings.redis_url), settings.throttle_policy()
     )
+    if settings.is_development and not settings.relaxed_egress:
+        logger.warning(
+            "AUTH_ENVIRONMENT=development with the non-local issuer %s: client metadata "
+            "documents and jwks_uri are fetched under production's rules (https, port 443, "
+            "global addresses only); set AUTH_ENVIRONMENT=production for a real deployment",
+            settings.issuer,
+        )
     if not settings.is_development and not settings.rate_limits_enabled:
         # Not refused (a closed deployment may throttle at its proxy), but the device grant is
         # always there: wrong user codes at /device are then bounded by nothing (RFC 8628 §5.1).

@@ -17,9 +17,10 @@ import ipaddress
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpcore
@@ -30,9 +31,11 @@ from auth_service.security.egress import (
     IDENTITY_ONLY,
     InternalAddressError,
     global_addresses,
+    host_is_denied,
     is_identity_encoding,
     outbound_client,
     read_limited,
+    url_host,
 )
 from shared.models import Client
 from shared.tokens import public_jwk_problem, strict_json
@@ -41,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 MAX_INLINE_JWKS_BYTES = 16 * 1024
 MAX_KEYS = 10
+MAX_CACHED_CLIENTS = 10_000
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -59,18 +65,33 @@ def jwks_problem(jwks: object) -> str | None:
     return None
 
 
-def jwks_uri_problem(url: str, *, development: bool) -> str | None:
-    """An absolute https URL without credentials; http only for loopback in development."""
+def jwks_uri_problem(
+    url: str,
+    *,
+    development: bool,
+    deny_hosts: tuple[str, ...] = (),
+    only_default_port: bool = False,
+) -> str | None:
+    """An absolute https URL without credentials; http only for loopback in development. Hosts
+    the operator denies (AUTH_CLIENT_METADATA_DENY_HOSTS, with subdomains) are never fetched;
+    `only_default_port` (a document client's keys, outside development) takes 443 only, the
+    rule its client_id URL follows (draft-ietf-oauth-client-id-metadata-document §6.5)."""
     if len(url) > 2000 or any(ch.isspace() for ch in url):
         return "jwks_uri is too long or contains spaces"
     try:
         parts = urlsplit(url)
         host = parts.hostname
-        _ = parts.port  # ValueError for a port out of range or not a number
+        port = parts.port  # ValueError for a port out of range or not a number
     except ValueError:
         return "jwks_uri must be an absolute https URL"
     if parts.scheme not in ("https", "http") or not host or "@" in parts.netloc or parts.fragment:
         return "jwks_uri must be an absolute https URL"
+    if url_host(url) is None:
+        return "jwks_uri host is not a valid name"
+    if host_is_denied(host, deny_hosts):
+        return "jwks_uri host is not allowed"
+    if only_default_port and not development and port not in (None, 443):
+        return "jwks_uri must not name a port other than 443"
     if parts.scheme == "http" and not (development and host in LOOPBACK_HOSTS):
         return "jwks_uri must use https"
     if not development and _is_internal_address(host):
@@ -104,6 +125,7 @@ class ClientKeyFetcher:
         timeout: float,
         max_bytes: int,
         development: bool,
+        deny_hosts: tuple[str, ...] = (),
         http: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -112,11 +134,12 @@ class ClientKeyFetcher:
         self._ttl, self._refetch_interval = ttl, refetch_interval
         self._max_bytes = max_bytes
         self._timeout = timeout
-        self._development = development
+        self._development, self._deny_hosts = development, deny_hosts
         self._clock = clock
-        self._cache: dict[tuple[str, str], _Cached] = {}
+        # Bounded: document clients (any URL is one) could otherwise grow them without end.
+        self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self._failed_until: dict[tuple[str, str], float] = {}
+        self._failed_until: OrderedDict[tuple[str, str], float] = OrderedDict()
         self.fetch_count = 0
 
     async def jwks_for(self, client: Client, kid: str | None) -> Mapping[str, Any]:
@@ -136,30 +159,49 @@ class ClientKeyFetcher:
             # A dead or broken jwks_uri is not asked again on every request of the interval.
             raise ClientKeysUnavailable("the key set could not be fetched a moment ago")
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            again = self._cache.get(key)
-            if again is not None and again is not cached:
-                return again.jwks  # another request refetched while we waited
-            try:
-                jwks = await self._fetch(client.jwks_uri)
-            except ClientKeysUnavailable:
-                if cached is not None:
-                    cached.retry_at = self._clock() + self._refetch_interval
-                    return cached.jwks  # keep the last good set while the server is down
-                self._failed_until[key] = self._clock() + self._refetch_interval
-                raise
-            now = self._clock()
-            # A refetch for an unknown kid holds off the next one for the interval.
-            retry_at = now + self._refetch_interval if cached is not None and not known else 0.0
-            self._cache[key] = _Cached(jwks, now + self._ttl, retry_at)
-            self._failed_until.pop(key, None)
-            return jwks
+        try:
+            async with lock:
+                return await self._refresh(client.jwks_uri, key, cached, known, client)
+        finally:
+            if not lock.locked():
+                self._locks.pop(key, None)  # nobody waits on it: no lock kept per client
+
+    async def _refresh(
+        self,
+        url: str,
+        key: tuple[str, str],
+        cached: _Cached | None,
+        known: bool,
+        client: Client,
+    ) -> Mapping[str, Any]:
+        again = self._cache.get(key)
+        if again is not None and again is not cached:
+            return again.jwks  # another request refetched while we waited
+        try:
+            jwks = await self._fetch(url, client.from_metadata_document)
+        except ClientKeysUnavailable:
+            if cached is not None:
+                cached.retry_at = self._clock() + self._refetch_interval
+                return cached.jwks  # keep the last good set while the server is down
+            _bounded_put(self._failed_until, key, self._clock() + self._refetch_interval)
+            raise
+        now = self._clock()
+        # A refetch for an unknown kid holds off the next one for the interval.
+        retry_at = now + self._refetch_interval if cached is not None and not known else 0.0
+        _bounded_put(self._cache, key, _Cached(jwks, now + self._ttl, retry_at))
+        self._failed_until.pop(key, None)
+        return jwks
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _fetch(self, url: str) -> dict[str, Any]:
-        problem = jwks_uri_problem(url, development=self._development)
+    async def _fetch(self, url: str, from_document: bool = False) -> dict[str, Any]:
+        problem = jwks_uri_problem(
+            url,
+            development=self._development,
+            deny_hosts=self._deny_hosts,
+            only_default_port=from_document,
+        )
         if problem is not None:
             raise ClientKeysUnavailable(problem)
         accept = {"Accept": "application/jwk-set+json, application/json", **IDENTITY_ONLY}
@@ -178,7 +220,7 @@ class ClientKeyFetcher:
                         raise ClientKeysUnavailable("the key set is served compressed")
                     too_large = ClientKeysUnavailable("the key set is too large")
                     body = await read_limited(response, self._max_bytes, too_large)
-        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, TimeoutError) as exc:
             logger.warning("client jwks fetch failed: %s", type(exc).__name__)
             raise ClientKeysUnavailable("the key set could not be fetched") from None
         try:
@@ -203,6 +245,14 @@ async def _refuse_internal_resolution(url: str) -> None:
         raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address") from None
     except httpcore.ConnectError:
         raise ClientKeysUnavailable("cannot resolve the jwks_uri host") from None
+
+
+def _bounded_put(entries: OrderedDict[_K, _V], key: _K, value: _V) -> None:
+    """Store `value` as the newest entry, dropping the oldest beyond MAX_CACHED_CLIENTS."""
+    entries[key] = value
+    entries.move_to_end(key)
+    while len(entries) > MAX_CACHED_CLIENTS:
+        entries.popitem(last=False)
 
 
 def _has_kid(jwks: Mapping[str, Any], kid: str | None) -> bool:

@@ -33,10 +33,12 @@ from auth_service.security.egress import (
     InternalAddressError,
     Resolver,
     global_addresses,
+    host_is_denied,
     is_identity_encoding,
     outbound_client,
     read_limited,
     resolve,
+    url_host,
 )
 from shared.models.types import CLIENT_ID_MAX_LENGTH
 from shared.tokens import strict_json
@@ -87,6 +89,8 @@ def client_id_url_problem(
         return "the client_id URL must not contain a user name or password"
     if not development and port not in (None, 443):
         return "the client_id URL must not name a port other than 443"
+    if url_host(url) is None:
+        return "the client_id URL host is not a valid name"
     if parts.path in ("", "/"):
         return "the client_id URL must contain a path"
     # RFC 3986 §2.3: %2E is a dot too, and a server may decode it before resolving the path.
@@ -95,18 +99,6 @@ def client_id_url_problem(
     if host_is_denied(host, deny_hosts):
         return "the client_id URL host is not allowed"
     return None
-
-
-def host_is_denied(host: str, deny_hosts: tuple[str, ...]) -> bool:
-    """`host` is one of `deny_hosts` or a subdomain of one (compared label by label)."""
-    host = host.lower().rstrip(".")
-    return any(host == denied or host.endswith("." + denied) for denied in deny_hosts)
-
-
-def parse_deny_hosts(value: str) -> tuple[str, ...]:
-    """AUTH_CLIENT_METADATA_DENY_HOSTS: comma-separated names; "*.x" and ".x" mean x."""
-    names = (item.strip().lower().removeprefix("*").strip(".") for item in value.split(","))
-    return tuple(name for name in names if name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +121,16 @@ class CachePolicy:
             asked = timedelta()
         elif "max-age" in directives:
             try:
-                asked = timedelta(seconds=max(0, int(directives["max-age"])))
+                # RFC 9111 §1.2.2: a delta-seconds past what we can hold counts as the
+                # largest we take; the ceiling bounds it before it becomes a timedelta.
+                seconds = min(max(0, int(directives["max-age"])), self.ceiling.total_seconds())
+                asked = timedelta(seconds=seconds)
             except ValueError:
                 asked = timedelta()  # RFC 9111 §4.2.1: an invalid max-age means stale
         elif "expires" in headers:
             try:
                 asked = parsedate_to_datetime(headers["expires"]) - now
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 asked = timedelta()  # RFC 9111 §5.3: an invalid date means already expired
         if asked is None:
             return self.floor
@@ -264,7 +259,7 @@ class MetadataDocumentFetcher:
                 headers = {"Accept": "application/json", **IDENTITY_ONLY}
                 async with self._http.stream("GET", url, headers=headers) as response:
                     body = await self._read(response)
-        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, TimeoutError) as exc:
             logger.warning("client metadata document fetch failed: %s", type(exc).__name__)
             raise MetadataDocumentError(
                 "the client metadata document could not be fetched"

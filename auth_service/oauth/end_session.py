@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from auth_service.oauth.authorize.request import AuthorizationPageError
+from auth_service.oauth.client_metadata_documents import honoured
 from auth_service.repositories import Repositories
 from shared.errors import InvalidRequestError, InvalidTokenError
 from shared.models import Client
@@ -39,6 +40,7 @@ async def validate_logout_request(
     issuer: str,
     now: datetime,
     leeway: int,
+    document_clients: bool,
 ) -> LogoutRequest:
     """Raise AuthorizationPageError (our own page, never a redirect) for anything invalid."""
     if repeated:
@@ -60,6 +62,7 @@ async def validate_logout_request(
     if hinted_client_id is not None and client_id != hinted_client_id:
         raise _page("client_id does not match the id_token_hint")
     client = await repos.clients.get_by_client_id(client_id) if client_id else None
+    client = honoured(client, enabled=document_clients)
     if client_id and client is None:
         raise _page("the client is unknown")
     redirect_uri = params.get("post_logout_redirect_uri")

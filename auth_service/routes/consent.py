@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep
+from auth_service.deps import AuditorDep, FormDep, Now, OptionalSession, ReposDep, stored_client
 from auth_service.oauth.authorize.request import AuthorizationRequest
 from auth_service.oauth.authorize.steps import Step
 from auth_service.repositories import Repositories
@@ -13,7 +13,7 @@ from auth_service.routes.authorization_flow import decide, finish_with_code, to_
 from auth_service.web.front_channel import error_page, error_redirect
 from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form
 from shared.errors import AccessDeniedError, InvalidRequestError
-from shared.models import PendingAuthorization, UserSession
+from shared.models import Client, PendingAuthorization, UserSession
 from shared.scopes import describe
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -29,6 +29,15 @@ def _gone(request: Request) -> Response:
     )
 
 
+def _title(client: Client | None) -> str:
+    """The tab's title names what the heading names: a document client by its host."""
+    if client is None:
+        return "Allow this app?"
+    if client.published_by:
+        return f"Allow an app from {client.published_by}?"
+    return f"Allow {client.name}?"
+
+
 async def _consent_page(
     request: Request,
     repos: Repositories,
@@ -39,7 +48,7 @@ async def _consent_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    client = await repos.clients.get_by_client_id(pending.client_id)
+    client = await stored_client(request, repos, pending.client_id)
     user = await repos.users.get_by_id(session.user_id)
     # RFC 8707 §2.1: the person sees which APIs the tokens will be for (validated at authorize;
     # one deleted since is left out, its tokens are refused at the token endpoint).
@@ -48,7 +57,7 @@ async def _consent_page(
         request,
         "consent.html",
         {
-            "title": f"Allow {client.name if client else 'this app'}?",
+            "title": _title(client),
             "client": client,
             "published_by": client.published_by if client else None,
             "user": user,

@@ -18,6 +18,7 @@ from auth_service.deps import (
     ReposDep,
     SecretBoxDep,
     ThrottleDep,
+    stored_client,
 )
 from auth_service.identity.password_check import too_many_attempts, with_retry_after
 from auth_service.oauth.device_authorization import (
@@ -153,13 +154,17 @@ async def _consent_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    client = await repos.clients.get_by_client_id(row.client_id)
+    client = await stored_client(request, repos, row.client_id)
     user = await repos.users.get_by_id(session.user_id)
     return render_form(
         request,
         "device_consent.html",
         {
-            "title": f"Allow {client.name if client else 'this app'} on a device?",
+            "title": (
+                f"Allow an app from {client.published_by} on a device?"
+                if client and client.published_by
+                else f"Allow {client.name if client else 'this app'} on a device?"
+            ),
             "client": client,
             "user": user,
             "scopes": describe(row.scopes),

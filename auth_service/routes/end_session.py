@@ -112,6 +112,7 @@ async def end_session(
         issuer=settings.issuer,
         now=now,
         leeway=settings.leeway,
+        document_clients=settings.client_metadata_documents_enabled,
     )
     if session is not None:
         asked = request.method == "POST" and form_fields["confirm"] != ""

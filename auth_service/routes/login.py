@@ -18,6 +18,7 @@ from auth_service.deps import (
     SettingsDep,
     SignInThrottleDep,
     session_lifetime,
+    stored_client,
 )
 from auth_service.identity import second_factor
 from auth_service.identity.authentication import authenticate_user, current_session, start_session
@@ -86,7 +87,7 @@ async def _login_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    client = await repos.clients.get_by_client_id(pending.client_id) if pending else None
+    client = await stored_client(request, repos, pending.client_id) if pending else None
     request_id = pending.id if pending else ""
     return render_form(
         request,
@@ -94,6 +95,7 @@ async def _login_page(
         {
             "title": "Sign in",
             "client_name": client.name if client else None,
+            "published_by": client.published_by if client else None,
             "request_id": request_id,
             "next": next_path or "",
             "username": username,

@@ -14,9 +14,11 @@ Bodies are asked for and read uncompressed, their size counted on the bytes read
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpcore
 import httpx
@@ -30,10 +32,19 @@ class InternalAddressError(httpcore.ConnectError):
     A ConnectError, so httpx reports it as `httpx.ConnectError` like any refused connection."""
 
 
+# getaddrinfo blocks a thread until the system resolver gives up, and a timeout around the
+# await does not free that thread. Names a client chose (one whose DNS never answers, say) get
+# threads of their own, so they cannot take every thread of the loop's default executor, which
+# the rest of the service's outbound connections use.
+RESOLVER_THREADS = 4
+_resolver_pool = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="egress-dns")
+
+
 async def resolve(host: str, port: int) -> list[str]:
     """Every address `host` resolves to, in the resolver's order."""
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().run_in_executor(_resolver_pool, lookup)
     except (OSError, UnicodeError) as exc:
         raise httpcore.ConnectError(f"cannot resolve the host ({type(exc).__name__})") from None
     return [str(info[4][0]) for info in infos]
@@ -149,6 +160,30 @@ def outbound_client(
         trust_env=False,
         transport=transport,
     )
+
+
+def host_is_denied(host: str, deny_hosts: tuple[str, ...]) -> bool:
+    """`host` is one of `deny_hosts` or a subdomain of one (compared label by label)."""
+    host = host.lower().rstrip(".")
+    return any(host == denied or host.endswith("." + denied) for denied in deny_hosts)
+
+
+def parse_deny_hosts(value: str) -> tuple[str, ...]:
+    """AUTH_CLIENT_METADATA_DENY_HOSTS (client metadata documents and jwks_uri fetches):
+    comma-separated names; "*.x" and ".x" mean x."""
+    names = (item.strip().lower().removeprefix("*").strip(".") for item in value.split(","))
+    return tuple(name for name in names if name)
+
+
+def url_host(url: str) -> str | None:
+    """The host of `url` as we would dial it: lower case, without a trailing dot, or None when
+    it is no usable name. An A-label that is not valid punycode (RFC 5891 §5.4, `xn--a-`) makes
+    httpx raise a UnicodeError at request time, so it is refused here, before anything else."""
+    try:
+        host = httpx.URL(url).host
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return None
+    return host.lower().rstrip(".") or None
 
 
 # RFC 9110 §12.5.3: ask for the body as it is. A few KiB of gzip inflate to gigabytes, and httpx

@@ -47,7 +47,7 @@ from tests.support.flows import (
 )
 from tests.support.forge import unverified_claims
 from tests.support.lifecycle import snapshot
-from tests.support.metadata_document_server import DocumentServer, document_server
+from tests.support.metadata_document_server import DocumentServer, Served, document_server
 from tests.support.token_endpoint import refresh
 
 PATH = "/oauth/client.json"
@@ -152,11 +152,18 @@ async def test_url_client_id_consent_page_shows_the_host_prominently(
     request = AuthorizationRequest(url_client(docs, client_id))
 
     started = await auth_client.get(request.url())
+    sign_in = await auth_client.get(started.headers["location"])
     request_id = request_id_from(started.headers["location"])
     logged_in = await login(auth_client, user, request_id=request_id)
     page = await auth_client.get(logged_in.headers["location"])
 
+    assert sign_in.status_code == 200, sign_in.text
+    assert (
+        "to continue to <strong>Totally Google</strong>, an app from "
+        '<strong class="publisher-host">127.0.0.1</strong>'
+    ) in sign_in.text
     assert page.status_code == 200, page.text
+    assert "<title>Allow an app from 127.0.0.1?" in page.text
     # draft §6: the heading names the host; the self-asserted name comes after, as a claim.
     heading = page.text.split("<h1>", 1)[1].split("</h1>", 1)[0]
     assert heading == (
@@ -444,6 +451,26 @@ async def test_token_with_userinfo_in_client_id_url_fetches_nothing(
 PRODUCTION = {"environment": "production", "issuer": "https://auth.test"}
 
 
+@pytest.mark.parametrize("setting_overrides", [{"issuer": "http://auth.example.com"}])
+async def test_development_under_a_public_issuer_fetches_by_production_rules(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
+) -> None:
+    """AUTH_ENVIRONMENT left at development on a reachable host must not be an open door to
+    the inside: no http, no loopback fetch (README "Client ID Metadata Documents")."""
+    before = await snapshot(db)
+
+    response = await token_probe(auth_client, docs.publish(PATH))
+
+    assert_oauth_error(
+        response,
+        "invalid_client",
+        status=401,
+        description="the client_id URL must be an absolute https URL",
+    )
+    assert docs.hits[PATH] == 0
+    await assert_nothing_changed(auth_app, db, before)
+
+
 @pytest.mark.parametrize("setting_overrides", [PRODUCTION])
 async def test_production_refuses_http_client_id_urls(
     auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer
@@ -509,13 +536,24 @@ async def _fetches_after(
         ({"cache-control": "max-age=600"}, 600),
         ({"cache-control": "public, max-age=5"}, 60),  # the floor
         ({"cache-control": "max-age=999999"}, 3600),  # the ceiling
+        ({"cache-control": "max-age=" + "9" * 30}, 3600),  # past what a timedelta holds
         ({"cache-control": "no-store"}, 60),
         ({"cache-control": "no-cache"}, 60),
         ({}, 60),
         ({"expires": "Thu, 01 Jan 2099 00:00:00 GMT"}, 3600),
         ({"expires": "garbage"}, 60),
     ],
-    ids=["max-age", "floor", "ceiling", "no-store", "no-cache", "none", "expires", "bad-expires"],
+    ids=[
+        "max-age",
+        "floor",
+        "ceiling",
+        "huge-max-age",
+        "no-store",
+        "no-cache",
+        "none",
+        "expires",
+        "bad-expires",
+    ],
 )
 async def test_document_cache_follows_http_headers_within_floor_and_ceiling(
     auth_client: httpx.AsyncClient,
@@ -601,6 +639,49 @@ async def test_disabled_feature_is_not_offered_and_url_client_ids_are_unknown(
     await assert_nothing_changed(auth_app, db, before)
 
 
+async def test_stored_document_client_is_unknown_once_the_feature_is_disabled(
+    auth_client: httpx.AsyncClient,
+    db: Database,
+    docs: DocumentServer,
+    user: TestUser,
+    clock: TestClock,
+    settings: AuthSettings,
+) -> None:
+    """The row a document left behind is no registration: an instance with the feature off
+    must not take the client's refresh token, nor redirect to its post-logout URI."""
+    logout_uri = docs.url("/bye")
+    client_id = docs.publish(
+        PATH, scope="openid offline_access", post_logout_redirect_uris=[logout_uri]
+    )
+    client = url_client(docs, client_id)
+    request = AuthorizationRequest(client, scope="openid offline_access")
+    code = redirect_params(await authorize(auth_client, request, user), client.redirect_uri)["code"]
+    tokens = (await exchange_code(auth_client, request, code)).json()
+    off = create_auth_app(
+        settings.model_copy(update={"client_metadata_documents_enabled": False}), clock=clock
+    )
+    transport = httpx.ASGITransport(app=off)
+    async with (
+        LifespanManager(off),
+        httpx.AsyncClient(transport=transport, base_url=ISSUER) as off_client,
+    ):
+        refreshed = await refresh(off_client, client, tokens["refresh_token"])
+        logout = await off_client.get(
+            "/oauth/logout",
+            params={"client_id": client_id, "post_logout_redirect_uri": logout_uri},
+        )
+        revoked = await off_client.post(
+            "/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id}
+        )
+
+    assert_oauth_error(refreshed, "invalid_client", status=401)
+    assert_error_page(logout, "the client is unknown")
+    assert_oauth_error(revoked, "invalid_client", status=401)
+    assert await db.count(RefreshToken, RefreshToken.client_id == client_id) == 1
+    assert await db.count(RefreshToken, RefreshToken.revoked_at.is_not(None)) == 0  # type: ignore[union-attr]
+    assert docs.hits[PATH] == 1
+
+
 async def test_document_client_cannot_be_changed_or_given_a_secret(
     auth_client: httpx.AsyncClient, db: Database, docs: DocumentServer, clock: TestClock
 ) -> None:
@@ -661,6 +742,44 @@ async def test_document_with_private_key_jwt_authenticates_with_its_own_keys(
     assert row is not None
     assert (row.is_public, row.token_endpoint_auth_method) == (False, "private_key_jwt")
     assert row.client_secret_hash is None and row.jwks == jwks_of(key)
+
+
+@pytest.mark.parametrize(
+    ("setting_overrides", "allowed"),
+    [({}, True), ({"client_metadata_deny_hosts": "localhost"}, False)],
+    ids=["allowed", "denied"],
+)
+async def test_document_clients_jwks_uri_follows_the_denied_hosts(
+    auth_client: httpx.AsyncClient, docs: DocumentServer, user: TestUser, allowed: bool
+) -> None:
+    """The document's jwks_uri is as client-chosen as its client_id: an operator's denied host
+    is not fetched for it either (here the same server under another name)."""
+    key = new_client_key("ES256")
+    jwks_uri = docs.url("/jwks.json").replace("127.0.0.1", "localhost")
+    docs.served["/jwks.json"] = Served(document=jwks_of(key))
+    client_id = docs.publish(PATH, token_endpoint_auth_method="private_key_jwt", jwks_uri=jwks_uri)
+    request = AuthorizationRequest(url_client(docs, client_id))
+    code = redirect_params(await authorize(auth_client, request, user), request.redirect_uri)[
+        "code"
+    ]
+
+    response = await auth_client.post(
+        "/oauth/token",
+        data=assertion_form(
+            sign_assertion(key, assertion_claims(client_id)),
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=request.redirect_uri,
+            code_verifier=request.verifier,
+        ),
+    )
+
+    if allowed:
+        assert response.status_code == 200, response.text
+        assert docs.hits["/jwks.json"] == 1
+    else:
+        assert_oauth_error(response, "invalid_client", status=401)
+        assert docs.hits["/jwks.json"] == 0
 
 
 async def test_url_client_revokes_its_refresh_token(
@@ -757,8 +876,10 @@ async def test_document_fetch_asks_for_an_uncompressed_body(
             "the client_id URL must not name a port other than 443",
         ),
         ("https://app.example/client.json?v=2", "the client_id URL must not contain a query"),
+        # An A-label that is not valid punycode (RFC 5891 §5.4): no name to look up.
+        ("https://xn--a-.example/client.json", "the client_id URL host is not a valid name"),
     ],
-    ids=["port-out-of-range", "port-not-a-number", "negative-port", "other-port", "query"],
+    ids=["port-out-of-range", "port-not-a-number", "negative-port", "other-port", "query", "idna"],
 )
 async def test_production_refuses_bad_ports_and_queries_without_a_fetch(
     auth_app: FastAPI,
@@ -854,9 +975,13 @@ async def test_fetches_per_client_address_are_limited(
 async def test_fetches_per_target_host_are_limited(
     auth_client: httpx.AsyncClient, docs: DocumentServer, user: TestUser
 ) -> None:
-    first, second, third, fourth = (docs.publish(path) for path in _paths(4))
-    other_host = fourth.replace("127.0.0.1", "localhost")
-    docs.served[_paths(4)[3]].document["client_id"] = other_host
+    first, second, third, other_host = (docs.publish(path) for path in _paths(4))
+    for path in _paths(2):
+        named = docs.served[path].document["client_id"].replace("127.0.0.1", "localhost")
+        docs.served[path].document["client_id"] = named
+    first, second = (url.replace("127.0.0.1", "localhost") for url in (first, second))
+    # The same name in capitals with a trailing dot (RFC 1034 §3.1): the same host's count.
+    third = third.replace("127.0.0.1", "LocalHost.")
 
     for client_id in (first, second):
         assert (await token_probe(auth_client, client_id)).status_code == 400

@@ -6,12 +6,16 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from auth_service.clients import keys as client_keys
 from auth_service.clients.keys import ClientKeyFetcher, jwks_problem, jwks_uri_problem
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
+from shared.models import Client
 
 
 @pytest.mark.parametrize(
@@ -59,6 +63,36 @@ def test_jwks_uri_problem_allows_https_and_loopback_http_in_development_only(
     url: str, development: bool, problem: str | None
 ) -> None:
     assert jwks_uri_problem(url, development=development) == problem
+
+
+@pytest.mark.parametrize(
+    ("url", "only_default_port", "problem"),
+    [
+        ("https://keys.example/jwks.json", True, None),
+        ("https://keys.example:443/jwks.json", True, None),
+        ("https://keys.example:8443/jwks.json", False, None),
+        (
+            "https://keys.example:8443/jwks.json",
+            True,
+            "jwks_uri must not name a port other than 443",
+        ),
+        ("https://blocked.example/jwks.json", False, "jwks_uri host is not allowed"),
+        ("https://a.blocked.example./jwks.json", False, "jwks_uri host is not allowed"),
+        ("https://xn--a-.example/jwks.json", False, "jwks_uri host is not a valid name"),
+    ],
+)
+def test_jwks_uri_problem_applies_denied_hosts_and_the_document_port_rule(
+    url: str, only_default_port: bool, problem: str | None
+) -> None:
+    assert (
+        jwks_uri_problem(
+            url,
+            development=False,
+            deny_hosts=("blocked.example",),
+            only_default_port=only_default_port,
+        )
+        == problem
+    )
 
 
 def test_jwks_problem_refuses_too_many_keys_and_oversized_sets() -> None:
@@ -119,3 +153,51 @@ async def test_jwks_fetch_asks_for_identity_and_refuses_compressed_key_sets(enco
         await fetcher.aclose()
 
     assert seen == ["identity"]
+
+
+class _Body(httpx.AsyncByteStream):
+    """A body httpx has not read yet (one given as `content` counts as consumed for aiter_raw)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._data
+
+
+async def test_cached_key_sets_and_failures_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anyone can mint document clients, so per-client memory must stay bounded: past the
+    limit the oldest key sets and failures are forgotten, and no lock outlives its fetch."""
+    monkeypatch.setattr(client_keys, "MAX_CACHED_CLIENTS", 2)
+
+    def client_server(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/broken":
+            return httpx.Response(500)
+        return httpx.Response(200, stream=_Body(json.dumps({"keys": [KEY]}).encode()))
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(client_server))
+    fetcher = ClientKeyFetcher(
+        ttl=60, refetch_interval=60, timeout=1, max_bytes=1024, development=True, http=http
+    )
+    now = datetime.now(UTC)
+
+    def client(n: int, path: str = "/jwks") -> Client:
+        return Client(
+            client_id=f"c{n}",
+            name="",
+            jwks_uri=f"http://127.0.0.1:9{path}",
+            created_at=now,
+            updated_at=now,
+        )
+
+    try:
+        for n in range(3):
+            assert await fetcher.jwks_for(client(n), None) == {"keys": [KEY]}
+            with pytest.raises(ClientKeysUnavailable):
+                await fetcher.jwks_for(client(n, "/broken"), None)
+    finally:
+        await fetcher.aclose()
+
+    assert [key[0] for key in fetcher._cache] == ["c1", "c2"]
+    assert [key[0] for key in fetcher._failed_until] == ["c1", "c2"]
+    assert fetcher._locks == {}

@@ -76,3 +76,24 @@ def test_resource_settings_refuse_forwarded_allow_ips_star(value: str) -> None:
     assert "RESOURCE_FORWARDED_ALLOW_IPS=* would believe any client's" in str(refused.value)
     named = ResourceSettings(_env_file=None, forwarded_allow_ips="10.0.0.1,172.28.0.0/24")  # type: ignore[call-arg]
     assert named.forwarded_allow_ips == "10.0.0.1,172.28.0.0/24"
+
+
+@pytest.mark.parametrize(
+    ("issuer", "relaxed"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://[::1]:8000", True),
+        ("http://localhost:8000", True),
+        ("http://auth.localhost", True),
+        ("http://auth.test", True),
+        ("http://auth.example.com", False),
+        ("https://10.0.0.5", False),
+        ("http://test.example", False),
+    ],
+)
+def test_relaxed_fetch_rules_only_in_development_on_a_local_issuer(
+    issuer: str, relaxed: bool, tmp_path: Path
+) -> None:
+    assert _auth(issuer=issuer).relaxed_egress is relaxed
+    https = issuer.replace("http://", "https://")
+    assert _auth(environment="production", issuer=https, key_dir=tmp_path).relaxed_egress is False

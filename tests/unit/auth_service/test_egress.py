@@ -4,6 +4,9 @@ name resolves to, and the connections are real TCP to a real server on 127.0.0.1
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
 from collections.abc import Iterable
 
 import httpcore
@@ -13,6 +16,7 @@ import pytest
 from auth_service.clients.keys import ClientKeyFetcher
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
 from auth_service.security.egress import (
+    RESOLVER_THREADS,
     GlobalOnlyBackend,
     GlobalOnlyTransport,
     InternalAddressError,
@@ -20,6 +24,7 @@ from auth_service.security.egress import (
     global_addresses,
     is_global_address,
     outbound_client,
+    resolve,
 )
 from tests.support.jwks_server import jwks_server
 
@@ -141,3 +146,34 @@ async def test_development_keeps_loopback_reachable() -> None:
             response = await client.get(server.url)
         assert response.status_code == 200
         assert server.hits == 1
+
+
+async def test_name_lookups_that_never_answer_hold_only_the_resolver_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client-chosen name whose DNS hangs keeps its thread after our timeout gives up; those
+    threads are the resolver's own, so the loop's default executor stays free."""
+    release = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def hanging(host: str, *args: object, **kwargs: object) -> object:
+        if host == "hangs.example":
+            release.wait(10)
+            raise socket.gaierror("gave up")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging)
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(RESOLVER_THREADS * 2):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await resolve("hangs.example", 443)
+        # The default executor still answers at once, and so does our own lookup queue's
+        # turn for a good name once the hung lookups end.
+        async with asyncio.timeout(2):
+            assert await loop.run_in_executor(None, lambda: "free") == "free"
+    finally:
+        release.set()
+    async with asyncio.timeout(10):
+        assert "127.0.0.1" in await resolve("localhost", 443)

@@ -17,9 +17,9 @@ from auth_service.clients.metadata_documents import (
     MetadataDocumentFetcher,
     client_id_url_problem,
     looks_like_document_url,
-    parse_deny_hosts,
 )
 from auth_service.config import AuthSettings
+from auth_service.security.egress import parse_deny_hosts
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 POLICY = CachePolicy(floor=timedelta(seconds=60), ceiling=timedelta(hours=1))
