@@ -12,7 +12,11 @@ from fastapi import Depends, Request
 
 from auth_service.audit import Auditor
 from auth_service.clients.cache import ClientCache
-from auth_service.clients.metadata_documents import MetadataDocumentError, looks_like_document_url
+from auth_service.clients.metadata_documents import (
+    MetadataDocumentError,
+    honoured,
+    looks_like_document_url,
+)
 from auth_service.config import AuthSettings
 from auth_service.identity.authentication import SessionLifetime, current_session
 from auth_service.oauth.authorize.request_object import RequestObjectContext
@@ -21,7 +25,7 @@ from auth_service.oauth.client_auth import (
     authenticate_client,
     read_client_credentials,
 )
-from auth_service.oauth.client_metadata_documents import honoured, resolve_client
+from auth_service.oauth.client_metadata_documents import resolve_client
 from auth_service.oauth.requests import (
     parse_form_items,
     require_unique,

@@ -145,7 +145,9 @@ def create_app(
         await mirror.start()
         # Past this age (several failed reads in a row) introspection asks the database itself.
         app.state.introspection = IntrospectionState(
-            mirror, max_staleness=max(5.0, 3 * settings.revocation_sync_interval)
+            mirror,
+            max_staleness=max(5.0, 3 * settings.revocation_sync_interval),
+            document_clients=settings.client_metadata_documents_enabled,
         )
         app.state.access_tokens = ActiveAccessTokens(
             app.state.introspection,

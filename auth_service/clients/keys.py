@@ -26,10 +26,13 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from auth_service.keyed_locks import KeyedLocks
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
 from auth_service.security.egress import (
     IDENTITY_ONLY,
     InternalAddressError,
+    Resolver,
+    ThreadedResolver,
     global_addresses,
     host_is_denied,
     is_identity_encoding,
@@ -86,9 +89,10 @@ def jwks_uri_problem(
         return "jwks_uri must be an absolute https URL"
     if parts.scheme not in ("https", "http") or not host or "@" in parts.netloc or parts.fragment:
         return "jwks_uri must be an absolute https URL"
-    if url_host(url) is None:
+    dialled = url_host(url)  # the ASCII form httpx dials: what the deny list is compared with
+    if dialled is None:
         return "jwks_uri host is not a valid name"
-    if host_is_denied(host, deny_hosts):
+    if host_is_denied(dialled, deny_hosts):
         return "jwks_uri host is not allowed"
     if only_default_port and not development and port not in (None, 443):
         return "jwks_uri must not name a port other than 443"
@@ -130,7 +134,11 @@ class ClientKeyFetcher:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # No redirects (one could lead past the URL check), and only global addresses dialled.
-        self._http = http or outbound_client(timeout=timeout, development=development)
+        # Its own resolver threads: anyone's document lookups cannot stall these (egress.py).
+        self._resolver = ThreadedResolver("jwks-dns")
+        self._http = http or outbound_client(
+            timeout=timeout, development=development, resolver=self._resolver
+        )
         self._ttl, self._refetch_interval = ttl, refetch_interval
         self._max_bytes = max_bytes
         self._timeout = timeout
@@ -138,7 +146,7 @@ class ClientKeyFetcher:
         self._clock = clock
         # Bounded: document clients (any URL is one) could otherwise grow them without end.
         self._cache: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._locks: KeyedLocks[tuple[str, str]] = KeyedLocks()
         self._failed_until: OrderedDict[tuple[str, str], float] = OrderedDict()
         self.fetch_count = 0
 
@@ -154,17 +162,13 @@ class ClientKeyFetcher:
         known = cached is not None and _has_kid(cached.jwks, kid)
         if cached is not None and ((known and now < cached.fresh_until) or now < cached.retry_at):
             # Fresh, or (an unknown kid, or stale) but we asked the client's server just now.
+            self._cache.move_to_end(key)  # least recently used goes first, not oldest written
             return cached.jwks
         if cached is None and now < self._failed_until.get(key, 0.0):
             # A dead or broken jwks_uri is not asked again on every request of the interval.
             raise ClientKeysUnavailable("the key set could not be fetched a moment ago")
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                return await self._refresh(client.jwks_uri, key, cached, known, client)
-        finally:
-            if not lock.locked():
-                self._locks.pop(key, None)  # nobody waits on it: no lock kept per client
+        async with self._locks.hold(key):
+            return await self._refresh(client.jwks_uri, key, cached, known, client)
 
     async def _refresh(
         self,
@@ -177,6 +181,9 @@ class ClientKeyFetcher:
         again = self._cache.get(key)
         if again is not None and again is not cached:
             return again.jwks  # another request refetched while we waited
+        if again is None and self._clock() < self._failed_until.get(key, 0.0):
+            # The request before us in the queue just failed: not asked again at once.
+            raise ClientKeysUnavailable("the key set could not be fetched a moment ago")
         try:
             jwks = await self._fetch(url, client.from_metadata_document)
         except ClientKeysUnavailable:
@@ -194,6 +201,7 @@ class ClientKeyFetcher:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        self._resolver.close()
 
     async def _fetch(self, url: str, from_document: bool = False) -> dict[str, Any]:
         problem = jwks_uri_problem(
@@ -211,7 +219,7 @@ class ClientKeyFetcher:
             # hold it, and the request's database session, for hours).
             async with asyncio.timeout(self._timeout * 2):
                 if not self._development:
-                    await _refuse_internal_resolution(url)
+                    await _refuse_internal_resolution(url, self._resolver)
                 self.fetch_count += 1
                 async with self._http.stream("GET", url, headers=accept) as response:
                     if response.status_code != 200:
@@ -232,7 +240,7 @@ class ClientKeyFetcher:
         return jwks
 
 
-async def _refuse_internal_resolution(url: str) -> None:
+async def _refuse_internal_resolution(url: str, resolver: Resolver) -> None:
     """Every address the host resolves to must be global: "https://2130706433/", "127.1" and a
     DNS name pointing inside would otherwise pass the literal check (SSRF; RFC 7591 section 5
     warns of jwks_uri fetches). This check gives the clear error; the fetch itself dials only
@@ -240,7 +248,7 @@ async def _refuse_internal_resolution(url: str) -> None:
     that changes its answer in between (DNS rebinding)."""
     parts = urlsplit(url)
     try:
-        await global_addresses(parts.hostname or "", parts.port or 443)
+        await global_addresses(parts.hostname or "", parts.port or 443, resolver)
     except InternalAddressError:
         raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address") from None
     except httpcore.ConnectError:

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from auth_service.keyed_locks import KeyedLocks
 from auth_service.security.egress import (
     IDENTITY_ONLY,
     InternalAddressError,
@@ -40,6 +41,7 @@ from auth_service.security.egress import (
     resolve,
     url_host,
 )
+from shared.models import Client
 from shared.models.types import CLIENT_ID_MAX_LENGTH
 from shared.tokens import strict_json
 
@@ -50,6 +52,11 @@ MAX_CACHED_DOCUMENTS = 10_000
 _JSON_MEDIA_TYPE = re.compile(r"application/([a-z0-9.!#$&^_-]+\+)?json", re.IGNORECASE)
 
 
+# RFC 9111 §1.2.2: delta-seconds = 1*DIGIT, ASCII digits only (int() also takes "+5", "5_0"
+# and other scripts' digits).
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+
+
 class MetadataDocumentError(Exception):
     """The client_id URL or its document cannot be used; the message is safe to show (ASCII)."""
 
@@ -57,6 +64,15 @@ class MetadataDocumentError(Exception):
 def looks_like_document_url(client_id: str) -> bool:
     """A client_id we would resolve by fetching it: our own ids never contain a colon."""
     return client_id.startswith(("https://", "http://"))
+
+
+def honoured(client: Client | None, *, enabled: bool) -> Client | None:
+    """`client`, unless it is a document's copy while documents are off: the row is no
+    registration, only a cache of what the URL said, so with the feature disabled (or turned
+    off since) that client_id is unknown, as it would be had it never been fetched."""
+    if client is not None and client.from_metadata_document and not enabled:
+        return None
+    return client
 
 
 def client_id_url_problem(
@@ -89,14 +105,15 @@ def client_id_url_problem(
         return "the client_id URL must not contain a user name or password"
     if not development and port not in (None, 443):
         return "the client_id URL must not name a port other than 443"
-    if url_host(url) is None:
+    dialled = url_host(url)
+    if dialled is None:
         return "the client_id URL host is not a valid name"
     if parts.path in ("", "/"):
         return "the client_id URL must contain a path"
     # RFC 3986 §2.3: %2E is a dot too, and a server may decode it before resolving the path.
     if any(s.lower().replace("%2e", ".") in (".", "..") for s in parts.path.split("/")):
         return "the client_id URL must not contain dot segments"
-    if host_is_denied(host, deny_hosts):
+    if host_is_denied(dialled, deny_hosts):
         return "the client_id URL host is not allowed"
     return None
 
@@ -120,13 +137,14 @@ class CachePolicy:
         if "no-store" in directives or "no-cache" in directives:
             asked = timedelta()
         elif "max-age" in directives:
-            try:
-                # RFC 9111 §1.2.2: a delta-seconds past what we can hold counts as the
-                # largest we take; the ceiling bounds it before it becomes a timedelta.
-                seconds = min(max(0, int(directives["max-age"])), self.ceiling.total_seconds())
-                asked = timedelta(seconds=seconds)
-            except ValueError:
+            value = directives["max-age"]
+            if not _DELTA_SECONDS.fullmatch(value):
                 asked = timedelta()  # RFC 9111 §4.2.1: an invalid max-age means stale
+            elif len(value) > 12:
+                # RFC 9111 §1.2.2: a delta-seconds too large to hold is the largest we take.
+                asked = self.ceiling
+            else:
+                asked = timedelta(seconds=min(int(value), self.ceiling.total_seconds()))
         elif "expires" in headers:
             try:
                 asked = parsedate_to_datetime(headers["expires"]) - now
@@ -181,7 +199,7 @@ class MetadataDocumentFetcher:
         self._policy, self._development, self._clock = cache, development, clock
         self._failure_ttl, self._deny_hosts, self._resolver = failure_ttl, deny_hosts, resolver
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: KeyedLocks[str] = KeyedLocks()
         self.fetch_count = 0
 
     def url_problem(self, url: str) -> str | None:
@@ -198,26 +216,21 @@ class MetadataDocumentFetcher:
         if cached is not None:
             return cached
         # Requests for one URL at the same moment share a single fetch.
-        lock = self._locks.setdefault(url, asyncio.Lock())
-        try:
-            async with lock:
-                cached = self._fresh(url)
-                if cached is not None:
-                    return cached
-                if before_fetch is not None:
-                    await before_fetch(url)
-                try:
-                    document, lifetime = await self._fetch(url)
-                except MetadataDocumentError as error:
-                    self.fail(url, error)
-                    raise
-                now = self._clock()
-                fetched = FetchedDocument(document, now)
-                self._store(url, _Cached(fetched, now + lifetime))
-                return fetched
-        finally:
-            if not lock.locked():
-                self._locks.pop(url, None)
+        async with self._locks.hold(url):
+            cached = self._fresh(url)
+            if cached is not None:
+                return cached
+            if before_fetch is not None:
+                await before_fetch(url)
+            try:
+                document, lifetime = await self._fetch(url)
+            except MetadataDocumentError as error:
+                self.fail(url, error)
+                raise
+            now = self._clock()
+            fetched = FetchedDocument(document, now)
+            self._store(url, _Cached(fetched, now + lifetime))
+            return fetched
 
     def _fresh(self, url: str) -> FetchedDocument | None:
         """The cached document while it is fresh; raises while a remembered failure is."""

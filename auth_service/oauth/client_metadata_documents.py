@@ -38,15 +38,6 @@ from shared.scopes import SCOPES, format_scope, parse_scope
 logger = logging.getLogger(__name__)
 
 
-def honoured(client: Client | None, *, enabled: bool) -> Client | None:
-    """`client`, unless it is a document's copy while documents are off: the row is no
-    registration, only a cache of what the URL said, so with the feature disabled (or turned
-    off since) that client_id is unknown, as it would be had it never been fetched."""
-    if client is not None and client.from_metadata_document and not enabled:
-        return None
-    return client
-
-
 # §4.1: no shared secret can exist, so only `none` or proof with the client's own keys.
 AUTH_METHODS = ("none", "private_key_jwt")
 # What a client with no registration may hold: the browser flow and its refresh tokens (the

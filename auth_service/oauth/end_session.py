@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from auth_service.clients.metadata_documents import honoured
 from auth_service.oauth.authorize.request import AuthorizationPageError
-from auth_service.oauth.client_metadata_documents import honoured
 from auth_service.repositories import Repositories
 from shared.errors import InvalidRequestError, InvalidTokenError
 from shared.models import Client

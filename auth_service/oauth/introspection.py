@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from auth_service.clients.metadata_documents import honoured, looks_like_document_url
 from auth_service.oauth.audiences import decode_issued_access_token
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
@@ -39,8 +40,10 @@ class IntrospectionState:
         max_staleness: float,
         max_entries: int = 10_000,
         monotonic: Callable[[], float] = time.monotonic,
+        document_clients: bool = True,
     ) -> None:
         self.mirror = mirror
+        self.document_clients = document_clients
         self.verified = VerifiedTokenCache(max_entries)
         self._usernames: OrderedDict[str, str] = OrderedDict()
         self._max_staleness, self._max_entries, self._monotonic = (
@@ -116,7 +119,7 @@ async def introspect(
     looks_like_jwt = token.count(".") == 2
     if looks_like_jwt and token_type_hint != "refresh_token":
         return await _access_token(uow, state, token, keys, issuer, audience, now)
-    response = await _refresh_token(uow.repos, token, issuer, now)
+    response = await _refresh_token(uow.repos, state, token, issuer, now)
     if not response.active and looks_like_jwt:
         return await _access_token(uow, state, token, keys, issuer, audience, now)
     return response
@@ -154,7 +157,19 @@ async def active_access_token(
         state.verified.put(token, claims)
     if await _is_revoked(uow, state, claims, now):
         return None
+    if await _client_unknown(uow.repos, state, claims.client_id):
+        return None
     return claims
+
+
+async def _client_unknown(repos: Repositories, state: IntrospectionState, client_id: str) -> bool:
+    """A token of a metadata-document client while documents are off: that client is unknown
+    now (client_metadata_documents.honoured), so its tokens are not active either. Asked of
+    the database only in that case; every other token costs nothing here."""
+    if state.document_clients or not looks_like_document_url(client_id):
+        return False
+    stored = await repos.clients.get_by_client_id(client_id)
+    return stored is not None and honoured(stored, enabled=False) is None
 
 
 async def _access_token(
@@ -203,7 +218,7 @@ async def _is_revoked(
 
 
 async def _refresh_token(
-    repos: Repositories, token: str, issuer: str, now: datetime
+    repos: Repositories, state: IntrospectionState, token: str, issuer: str, now: datetime
 ) -> IntrospectionResponse:
     if len(token) > 512:
         return INACTIVE
@@ -212,6 +227,8 @@ async def _refresh_token(
         return INACTIVE
     grant = await repos.grants.get_by_id(row.grant_id)
     if grant is None or grant.revoked_at is not None:
+        return INACTIVE
+    if await _client_unknown(repos, state, row.client_id):
         return INACTIVE
     user = await repos.users.get_by_id(grant.user_id)
     return IntrospectionResponse(

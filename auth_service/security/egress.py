@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
+import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,17 +38,31 @@ class InternalAddressError(httpcore.ConnectError):
 # threads of their own, so they cannot take every thread of the loop's default executor, which
 # the rest of the service's outbound connections use.
 RESOLVER_THREADS = 4
-_resolver_pool = ThreadPoolExecutor(max_workers=RESOLVER_THREADS, thread_name_prefix="egress-dns")
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    """Every address `host` resolves to, in the resolver's order."""
-    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    try:
-        infos = await asyncio.get_running_loop().run_in_executor(_resolver_pool, lookup)
-    except (OSError, UnicodeError) as exc:
-        raise httpcore.ConnectError(f"cannot resolve the host ({type(exc).__name__})") from None
-    return [str(info[4][0]) for info in infos]
+class ThreadedResolver:
+    """A resolver with threads of its own. Each fetcher gets one, so names that hang for one
+    kind of fetch (anyone's metadata document) do not stall another (a registered client's
+    jwks_uri). `close` lets its idle threads go without waiting for a hung lookup."""
+
+    def __init__(self, name: str, threads: int = RESOLVER_THREADS) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        """Every address `host` resolves to, in the resolver's order."""
+        lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+        try:
+            infos = await asyncio.get_running_loop().run_in_executor(self._pool, lookup)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"cannot resolve the host ({type(exc).__name__})") from None
+        return [str(info[4][0]) for info in infos]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+# The metadata document fetcher's (and any caller's that names no other).
+resolve: Resolver = ThreadedResolver("egress-dns")
 
 
 # IPv6 ranges that carry or stand for IPv4 addresses, or that `ipaddress` has called global in
@@ -170,20 +185,44 @@ def host_is_denied(host: str, deny_hosts: tuple[str, ...]) -> bool:
 
 def parse_deny_hosts(value: str) -> tuple[str, ...]:
     """AUTH_CLIENT_METADATA_DENY_HOSTS (client metadata documents and jwks_uri fetches):
-    comma-separated names; "*.x" and ".x" mean x."""
-    names = (item.strip().lower().removeprefix("*").strip(".") for item in value.split(","))
-    return tuple(name for name in names if name)
+    comma-separated names; "*.x" and ".x" mean x. A Unicode name is kept in its ASCII form,
+    the one url_host gives, so `bücher.example` also denies `xn--bcher-kva.example`."""
+    names = []
+    for item in value.split(","):
+        name = item.strip().lower().removeprefix("*").strip(".")
+        if name:
+            names.append(url_host(f"https://{name}/") or name)
+    return tuple(names)
+
+
+# RFC 1123 §2.1 / RFC 5890 §2.3.1: letters, digits and inner hyphens, 1-63 per label.
+_LDH_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 
 
 def url_host(url: str) -> str | None:
-    """The host of `url` as we would dial it: lower case, without a trailing dot, or None when
-    it is no usable name. An A-label that is not valid punycode (RFC 5891 §5.4, `xn--a-`) makes
-    httpx raise a UnicodeError at request time, so it is refused here, before anything else."""
+    """The host of `url` in the ASCII form we would dial (IDNA A-labels, lower case, no
+    trailing dot), or None when it is neither a valid name nor an IP literal. Everything that
+    compares hosts (denied hosts, throttle keys) uses this form: `internal。corp` (an ideographic
+    full stop) is `internal.corp` once httpx applies IDNA, and a resolver reads `evil.co\\m` as
+    `evil.com`, so such spellings must not pass as other names (RFC 1034 §3.1). An A-label that
+    is not valid punycode (RFC 5891 §5.4, `xn--a-`) makes httpx raise a UnicodeError at request
+    time; it is refused here instead."""
     try:
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
+        raw = parsed.raw_host.decode("ascii")
+        _ = parsed.host  # decodes the A-labels: UnicodeError for invalid punycode
     except (httpx.InvalidURL, UnicodeError, ValueError):
         return None
-    return host.lower().rstrip(".") or None
+    host = raw.lower().removesuffix(".")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return host
+    except ValueError:
+        pass
+    labels = host.split(".")
+    if not host or len(host) > 253 or not all(_LDH_LABEL.fullmatch(label) for label in labels):
+        return None
+    return host
 
 
 # RFC 9110 §12.5.3: ask for the body as it is. A few KiB of gzip inflate to gigabytes, and httpx

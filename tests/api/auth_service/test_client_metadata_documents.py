@@ -46,7 +46,7 @@ from tests.support.flows import (
     request_id_from,
 )
 from tests.support.forge import unverified_claims
-from tests.support.lifecycle import snapshot
+from tests.support.lifecycle import introspect, snapshot
 from tests.support.metadata_document_server import DocumentServer, Served, document_server
 from tests.support.token_endpoint import refresh
 
@@ -646,6 +646,7 @@ async def test_stored_document_client_is_unknown_once_the_feature_is_disabled(
     user: TestUser,
     clock: TestClock,
     settings: AuthSettings,
+    introspector: TestClient,
 ) -> None:
     """The row a document left behind is no registration: an instance with the feature off
     must not take the client's refresh token, nor redirect to its post-logout URI."""
@@ -665,6 +666,11 @@ async def test_stored_document_client_is_unknown_once_the_feature_is_disabled(
         LifespanManager(off),
         httpx.AsyncClient(transport=transport, base_url=ISSUER) as off_client,
     ):
+        seen = [
+            (await introspect(off_client, introspector, tokens[name])).json()
+            for name in ("access_token", "refresh_token")
+        ]
+        seen_while_on = (await introspect(auth_client, introspector, tokens["access_token"])).json()
         refreshed = await refresh(off_client, client, tokens["refresh_token"])
         logout = await off_client.get(
             "/oauth/logout",
@@ -674,6 +680,8 @@ async def test_stored_document_client_is_unknown_once_the_feature_is_disabled(
             "/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": client_id}
         )
 
+    assert seen == [{"active": False}, {"active": False}]  # RFC 7662 §2.2
+    assert seen_while_on["active"] is True and seen_while_on["client_id"] == client_id
     assert_oauth_error(refreshed, "invalid_client", status=401)
     assert_error_page(logout, "the client is unknown")
     assert_oauth_error(revoked, "invalid_client", status=401)

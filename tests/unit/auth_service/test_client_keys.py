@@ -3,6 +3,7 @@ security rules on fetched documents)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import zlib
@@ -200,4 +201,40 @@ async def test_cached_key_sets_and_failures_are_bounded(monkeypatch: pytest.Monk
 
     assert [key[0] for key in fetcher._cache] == ["c1", "c2"]
     assert [key[0] for key in fetcher._failed_until] == ["c1", "c2"]
-    assert fetcher._locks == {}
+    assert len(fetcher._locks) == 0
+
+
+async def test_one_client_has_one_fetch_at_a_time_however_requests_queue() -> None:
+    """Requests queued behind a slow, failing fetch must not start fetches of their own beside
+    it: the lock of a client is kept while anyone still waits on it."""
+    running, peak = 0, 0
+
+    async def slow_failing_server(request: httpx.Request) -> httpx.Response:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        return httpx.Response(500)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow_failing_server))
+    fetcher = ClientKeyFetcher(
+        ttl=60, refetch_interval=0, timeout=1, max_bytes=1024, development=True, http=http
+    )
+    now = datetime.now(UTC)
+    client = Client(
+        client_id="c", name="", jwks_uri="http://127.0.0.1:9/jwks", created_at=now, updated_at=now
+    )
+
+    async def attempt(delay: float) -> None:
+        await asyncio.sleep(delay)
+        with pytest.raises(ClientKeysUnavailable):
+            await fetcher.jwks_for(client, None)
+
+    try:
+        await asyncio.gather(*(attempt(n * 0.005) for n in range(40)))
+    finally:
+        await fetcher.aclose()
+
+    assert peak == 1
+    assert len(fetcher._locks) == 0

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from auth_service.clients.keys import jwks_uri_problem
 from auth_service.clients.metadata_documents import (
     CachePolicy,
     MetadataDocumentError,
@@ -99,6 +100,39 @@ def test_denied_hosts_and_their_subdomains_are_refused(url: str, denied: bool) -
     assert problem == ("the client_id URL host is not allowed" if denied else None)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.co\\m/c.json",  # a resolver reads \m as m (RFC 1035 §5.1)
+        "https://evil.co\\109/c.json",  # and \109 as m
+        "https://evil.com%00/c.json",
+        "https://evil.com|/c.json",
+        "https://a_b.evil.com/c.json",
+        "https://-evil.com/c.json",
+        "https://evil..com/c.json",
+    ],
+)
+def test_hosts_that_are_no_plain_name_are_refused(url: str) -> None:
+    """Spellings a resolver would turn into a denied name must not pass as other names."""
+    problem = client_id_url_problem(url, development=False, deny_hosts=("evil.com",))
+    assert problem == "the client_id URL host is not a valid name"
+
+
+def test_unicode_spellings_of_a_denied_host_are_denied() -> None:
+    """IDNA maps full-width and ideographic dots to "." and U-labels to A-labels before httpx
+    dials, so the deny list is compared with that ASCII form, and accepts Unicode entries."""
+    deny_hosts = parse_deny_hosts("internal.corp, bücher.example")
+    assert deny_hosts == ("internal.corp", "xn--bcher-kva.example")
+    for url in (
+        "https://internal\u3002corp/k",
+        "https://internal\uff0ecorp/k",
+        "https://b\u00fccher.example/k",
+        "https://xn--bcher-kva.example/k",
+    ):
+        problem = jwks_uri_problem(url, development=False, deny_hosts=deny_hosts)
+        assert problem == "jwks_uri host is not allowed", url
+
+
 async def test_slow_name_resolution_is_bounded_by_the_fetch_timeout() -> None:
     """A resolver that never answers must not hold the request past the fetch timeout."""
     resolving = asyncio.Event()
@@ -144,6 +178,9 @@ def test_looks_like_document_url_only_for_http_schemes() -> None:
         ({"cache-control": "max-age=99999999"}, 3600),
         ({"cache-control": "max-age=-5"}, 60),
         ({"cache-control": "max-age=soon"}, 60),
+        ({"cache-control": "max-age=" + "9" * 5000}, 3600),  # past int()'s digit limit
+        ({"cache-control": "max-age=+5000"}, 60),  # RFC 9111 §1.2.2: 1*DIGIT only
+        ({"cache-control": "max-age=5_000"}, 60),
         ({"cache-control": "no-store, max-age=600"}, 60),
         ({"cache-control": "No-Cache"}, 60),
         ({"cache-control": "max-age=600", "expires": "Thu, 01 Jan 1970 00:00:00 GMT"}, 600),
