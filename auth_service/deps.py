@@ -315,7 +315,7 @@ def _fetch_throttle(request: Request) -> Callable[[str], Awaitable[None]]:
 
 
 def _jti_first_use(
-    request: Request, repos: Repositories, purpose: str
+    request: Request, repos: Repositories | UnitOfWork, purpose: str
 ) -> Callable[[str, str, datetime], Awaitable[bool]]:
     """(client_id, jti, expires_at) -> whether this is the jti's first use, per purpose."""
     state = request.app.state
@@ -361,7 +361,8 @@ def _client_auth_context(request: Request, uow: UnitOfWork) -> ClientAuthContext
         leeway=settings.leeway,
         keys=state.client_keys,
         client_secret=client_secret,
-        first_use=_jti_first_use(request, uow.repos, "client-assertion"),
+        # The unit, not its repositories: most requests never need a session here.
+        first_use=_jti_first_use(request, uow, "client-assertion"),
     )
 
 

@@ -44,6 +44,11 @@ class UnitOfWork:
             self._repos = Repositories.over(self._sessionmaker())
         return self._repos
 
+    def in_transaction(self) -> bool:
+        """A transaction is open, without making a session just to ask (the client-auth path
+        of a request served from memory never needs one)."""
+        return self._repos is not None and self._repos.session.in_transaction()
+
     @property
     def session(self) -> AsyncSession:
         return self.repos.session

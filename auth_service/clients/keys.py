@@ -134,10 +134,12 @@ class ClientKeyFetcher:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # No redirects (one could lead past the URL check), and only global addresses dialled.
-        # Its own resolver threads: anyone's document lookups cannot stall these (egress.py).
-        self._resolver = ThreadedResolver("jwks-dns")
-        self._http = http or outbound_client(
-            timeout=timeout, development=development, resolver=self._resolver
+        # Resolver threads of their own (egress.py), and apart for document clients, whose
+        # jwks_uri anyone chooses: names that never answer there cannot stall registered ones.
+        self._resolvers = (ThreadedResolver("jwks-dns"), ThreadedResolver("jwks-doc-dns"))
+        self._clients = tuple(
+            http or outbound_client(timeout=timeout, development=development, resolver=resolver)
+            for resolver in self._resolvers
         )
         self._ttl, self._refetch_interval = ttl, refetch_interval
         self._max_bytes = max_bytes
@@ -181,6 +183,8 @@ class ClientKeyFetcher:
         again = self._cache.get(key)
         if again is not None and again is not cached:
             return again.jwks  # another request refetched while we waited
+        if again is not None and self._clock() < again.retry_at:
+            return again.jwks  # the request before us in the queue just asked, and failed
         if again is None and self._clock() < self._failed_until.get(key, 0.0):
             # The request before us in the queue just failed: not asked again at once.
             raise ClientKeysUnavailable("the key set could not be fetched a moment ago")
@@ -200,8 +204,9 @@ class ClientKeyFetcher:
         return jwks
 
     async def aclose(self) -> None:
-        await self._http.aclose()
-        self._resolver.close()
+        for http, resolver in zip(self._clients, self._resolvers, strict=True):
+            await http.aclose()
+            resolver.close()
 
     async def _fetch(self, url: str, from_document: bool = False) -> dict[str, Any]:
         problem = jwks_uri_problem(
@@ -219,9 +224,10 @@ class ClientKeyFetcher:
             # hold it, and the request's database session, for hours).
             async with asyncio.timeout(self._timeout * 2):
                 if not self._development:
-                    await _refuse_internal_resolution(url, self._resolver)
+                    await _refuse_internal_resolution(url, self._resolvers[from_document])
                 self.fetch_count += 1
-                async with self._http.stream("GET", url, headers=accept) as response:
+                http = self._clients[from_document]
+                async with http.stream("GET", url, headers=accept) as response:
                     if response.status_code != 200:
                         raise ClientKeysUnavailable(f"HTTP {response.status_code}")
                     if not is_identity_encoding(response.headers):
@@ -248,7 +254,8 @@ async def _refuse_internal_resolution(url: str, resolver: Resolver) -> None:
     that changes its answer in between (DNS rebinding)."""
     parts = urlsplit(url)
     try:
-        await global_addresses(parts.hostname or "", parts.port or 443, resolver)
+        # The name as httpx dials it (IDNA 2008), not as urlsplit leaves it.
+        await global_addresses(url_host(url) or "", parts.port or 443, resolver)
     except InternalAddressError:
         raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address") from None
     except httpcore.ConnectError:

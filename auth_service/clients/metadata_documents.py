@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpcore
@@ -44,6 +44,9 @@ from auth_service.security.egress import (
 from shared.models import Client
 from shared.models.types import CLIENT_ID_MAX_LENGTH
 from shared.tokens import strict_json
+
+if TYPE_CHECKING:
+    from auth_service.repositories import Repositories
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +76,16 @@ def honoured(client: Client | None, *, enabled: bool) -> Client | None:
     if client is not None and client.from_metadata_document and not enabled:
         return None
     return client
+
+
+async def document_client_unknown(repos: Repositories, client_id: str, *, enabled: bool) -> bool:
+    """Whether the client of a token is unknown because it came from a metadata document and
+    documents are off (`honoured`), or its row is gone. Costs a query only for a URL client_id
+    while documents are off; every other token costs nothing here."""
+    if enabled or not looks_like_document_url(client_id):
+        return False
+    stored = await repos.clients.get_by_client_id(client_id)
+    return stored is None or honoured(stored, enabled=False) is None
 
 
 def client_id_url_problem(
@@ -140,7 +153,7 @@ class CachePolicy:
             value = directives["max-age"]
             if not _DELTA_SECONDS.fullmatch(value):
                 asked = timedelta()  # RFC 9111 §4.2.1: an invalid max-age means stale
-            elif len(value) > 12:
+            elif len(value.lstrip("0")) > 12:
                 # RFC 9111 §1.2.2: a delta-seconds too large to hold is the largest we take.
                 asked = self.ceiling
             else:
@@ -310,7 +323,8 @@ async def _refuse_internal_resolution(url: str, resolver: Resolver) -> None:
     addresses it resolved (egress.py), which also stops a name that changes its answer."""
     parts = urlsplit(url)
     try:
-        await global_addresses(parts.hostname or "", parts.port or 443, resolver)
+        # The name as httpx dials it (IDNA 2008), not as urlsplit leaves it.
+        await global_addresses(url_host(url) or "", parts.port or 443, resolver)
     except InternalAddressError:
         raise MetadataDocumentError(
             "the client_id URL resolves to a private or loopback address"

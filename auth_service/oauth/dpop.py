@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from auth_service.repositories import Repositories
 from auth_service.security.replay import first_use
+from auth_service.unit_of_work import UnitOfWork
 from shared.dpop import (
     DPOP_ALGORITHMS,
     DpopNonces,
@@ -45,7 +46,7 @@ async def validate_dpop_request(
     method: str,
     url: str,
     policy: DpopPolicy,
-    repos: Repositories,
+    repos: Repositories | UnitOfWork,
     replay_guard: ReplayGuard | None,
     now: datetime,
     access_token: str | None = None,

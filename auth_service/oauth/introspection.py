@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from auth_service.clients.metadata_documents import honoured, looks_like_document_url
+from auth_service.clients.metadata_documents import document_client_unknown
 from auth_service.oauth.audiences import decode_issued_access_token
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
@@ -163,13 +163,8 @@ async def active_access_token(
 
 
 async def _client_unknown(repos: Repositories, state: IntrospectionState, client_id: str) -> bool:
-    """A token of a metadata-document client while documents are off: that client is unknown
-    now (client_metadata_documents.honoured), so its tokens are not active either. Asked of
-    the database only in that case; every other token costs nothing here."""
-    if state.document_clients or not looks_like_document_url(client_id):
-        return False
-    stored = await repos.clients.get_by_client_id(client_id)
-    return stored is not None and honoured(stored, enabled=False) is None
+    """A token of a metadata-document client while documents are off is not active either."""
+    return await document_client_unknown(repos, client_id, enabled=state.document_clients)
 
 
 async def _access_token(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from auth_service.clients.metadata_documents import document_client_unknown
 from auth_service.oauth.dpop import DpopPolicy, validate_dpop_request
 from auth_service.repositories import Repositories
 from shared.claims import AccessTokenClaims
@@ -48,6 +49,7 @@ async def validate_userinfo_token(
     audience: str,
     now: datetime,
     leeway: int,
+    document_clients: bool = True,
 ) -> tuple[AccessTokenClaims, User]:
     """RFC 6750 §3.1 errors: a bad or revoked token is invalid_token; no `openid` is insufficient_scope."""
     try:
@@ -60,6 +62,8 @@ async def validate_userinfo_token(
         jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now
     ):
         raise InvalidTokenError("the access token was revoked", realm=REALM)
+    if await document_client_unknown(repos, claims.client_id, enabled=document_clients):
+        raise InvalidTokenError("the access token's client is unknown", realm=REALM)
     if "openid" not in claims.scopes:
         raise InsufficientScopeError("userinfo needs the openid scope", realm=REALM, scope="openid")
     user = await repos.users.get_by_id(claims.sub)
@@ -81,12 +85,20 @@ async def validate_userinfo_dpop(
     method: str,
     policy: DpopPolicy,
     replay_guard: ReplayGuard | None,
+    document_clients: bool = True,
 ) -> tuple[AccessTokenClaims, User]:
     """RFC 9449 §7.1 at the UserInfo endpoint: a DPoP-bound token with a proof of its key for
     this request; every refusal is a DPoP challenge."""
     try:
         claims, user = await validate_userinfo_token(
-            repos, token, keys=keys, issuer=issuer, audience=audience, now=now, leeway=leeway
+            repos,
+            token,
+            keys=keys,
+            issuer=issuer,
+            audience=audience,
+            now=now,
+            leeway=leeway,
+            document_clients=document_clients,
         )
         if claims.dpop_jkt is None:
             raise InvalidTokenError("the access token is not DPoP-bound: send it as Bearer")

@@ -35,7 +35,7 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
         # The issuer's own URL, not the Host header: right behind a proxy (RFC 9449 §4.3 item 9).
         url=f"{state.settings.issuer}/oauth/token",
         policy=policy,
-        repos=call.uow.repos,
+        repos=call.uow,  # a session only if the proof's jti is recorded in it (replay.py)
         replay_guard=state.replay_guard,
         now=call.now,
     )

@@ -54,6 +54,7 @@ async def userinfo(
             method=request.method,
             policy=request.app.state.dpop,
             replay_guard=request.app.state.replay_guard,
+            document_clients=settings.client_metadata_documents_enabled,
         )
         return JSONResponse(userinfo_claims(user, claims.scopes), headers=NO_STORE_HEADERS)
     header_token = bearer_from_header(authorization, realm=REALM)
@@ -65,6 +66,7 @@ async def userinfo(
         audience=settings.resource_audience,
         now=now,
         leeway=settings.leeway,
+        document_clients=settings.client_metadata_documents_enabled,
     )
     refuse_bound_bearer(claims)
     return JSONResponse(userinfo_claims(user, claims.scopes), headers=NO_STORE_HEADERS)

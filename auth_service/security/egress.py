@@ -53,7 +53,7 @@ class ThreadedResolver:
         lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         try:
             infos = await asyncio.get_running_loop().run_in_executor(self._pool, lookup)
-        except (OSError, UnicodeError) as exc:
+        except (OSError, UnicodeError, RuntimeError) as exc:  # RuntimeError: closed
             raise httpcore.ConnectError(f"cannot resolve the host ({type(exc).__name__})") from None
         return [str(info[4][0]) for info in infos]
 
@@ -191,8 +191,28 @@ def parse_deny_hosts(value: str) -> tuple[str, ...]:
     for item in value.split(","):
         name = item.strip().lower().removeprefix("*").strip(".")
         if name:
-            names.append(url_host(f"https://{name}/") or name)
+            literal = _canonical_address(name.strip("[]"))
+            names.append(literal or url_host(f"https://{name}/") or name)
     return tuple(names)
+
+
+def _canonical_address(host: str) -> str | None:
+    """One spelling per address, as it is dialled: `[0::1]` is `::1`, `[::ffff:1.2.3.4]` is
+    1.2.3.4, and the forms a resolver reads as IPv4 (`127.1`, `0x7f.1`, `2130706433`, inet_aton;
+    the WHATWG URL standard parses them the same way) are dotted quads. None for a name."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        last = host.rsplit(".", 1)[-1]
+        if not (last.isdigit() or last.startswith("0x")):
+            return None
+        try:
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.compressed
 
 
 # RFC 1123 §2.1 / RFC 5890 §2.3.1: letters, digits and inner hyphens, 1-63 per label.
@@ -214,11 +234,11 @@ def url_host(url: str) -> str | None:
     except (httpx.InvalidURL, UnicodeError, ValueError):
         return None
     host = raw.lower().removesuffix(".")
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return host
-    except ValueError:
-        pass
+    if "%" in host:
+        return None  # an IPv6 zone id (RFC 6874) names an interface of ours, never a client
+    literal = _canonical_address(host.strip("[]"))
+    if literal is not None:
+        return literal
     labels = host.split(".")
     if not host or len(host) > 253 or not all(_LDH_LABEL.fullmatch(label) for label in labels):
         return None

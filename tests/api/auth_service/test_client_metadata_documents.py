@@ -671,6 +671,9 @@ async def test_stored_document_client_is_unknown_once_the_feature_is_disabled(
             for name in ("access_token", "refresh_token")
         ]
         seen_while_on = (await introspect(auth_client, introspector, tokens["access_token"])).json()
+        bearer = {"authorization": f"Bearer {tokens['access_token']}"}
+        userinfo = await off_client.get("/oauth/userinfo", headers=bearer)
+        userinfo_while_on = await auth_client.get("/oauth/userinfo", headers=bearer)
         refreshed = await refresh(off_client, client, tokens["refresh_token"])
         logout = await off_client.get(
             "/oauth/logout",
@@ -681,6 +684,9 @@ async def test_stored_document_client_is_unknown_once_the_feature_is_disabled(
         )
 
     assert seen == [{"active": False}, {"active": False}]  # RFC 7662 §2.2
+    assert userinfo.status_code == 401  # RFC 6750 §3.1
+    assert 'error="invalid_token"' in userinfo.headers["www-authenticate"]
+    assert userinfo_while_on.status_code == 200, userinfo_while_on.text
     assert seen_while_on["active"] is True and seen_while_on["client_id"] == client_id
     assert_oauth_error(refreshed, "invalid_client", status=401)
     assert_error_page(logout, "the client is unknown")

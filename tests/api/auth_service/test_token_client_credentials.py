@@ -7,10 +7,18 @@ import pytest
 from fastapi import FastAPI
 from sqlmodel import col, update
 
+from auth_service.clients.registry import ClientKeys
 from shared.models import AuditEvent, Client, Grant, RefreshToken
 from tests.conftest import AUDIENCE, ISSUER
 from tests.factories import TestClient, make_client
 from tests.support.assertions import assert_oauth_error
+from tests.support.assertions_jwt import (
+    assertion_claims,
+    assertion_form,
+    jwks_of,
+    new_client_key,
+    sign_assertion,
+)
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.lifecycle import client_credentials, token_header, verified_claims
@@ -209,3 +217,47 @@ async def test_token_client_credentials_client_access_token_ttl_sets_expires_in_
     assert response.json()["expires_in"] == 120
     claims = await verified_claims(auth_client, response.json()["access_token"])
     assert claims["exp"] - claims["iat"] == 120
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "private_key_jwt"])
+async def test_token_client_credentials_served_from_memory_opens_no_session(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, db: Database, method: str
+) -> None:
+    """With the client cached, a client_credentials request needs no database session, even
+    with an assertion whose jti goes to the batch writer (security.jti_batch): making one it
+    never uses cost as much as a tenth of the request (README "Performance")."""
+    key = new_client_key("ES256")
+    keys = {
+        "token_endpoint_auth_method": "private_key_jwt",
+        "keys": ClientKeys(jwks=jwks_of(key)),
+    }
+    client = await make_client(
+        db,
+        grant_types=["client_credentials"],
+        scope="read:notes",
+        **(keys if method == "private_key_jwt" else {}),
+    )
+
+    async def request() -> httpx.Response:
+        if method == "client_secret_basic":
+            return await client_credentials(auth_client, client, scope="read:notes")
+        claims = assertion_claims(client.client_id)
+        form = assertion_form(sign_assertion(key, claims), grant_type="client_credentials")
+        return await auth_client.post("/oauth/token", data=form)
+
+    assert (await request()).status_code == 200  # the client is now cached
+    opened: list[object] = []
+    real = auth_app.state.sessionmaker
+
+    def counting(*args: object, **kwargs: object) -> object:
+        opened.append(args)
+        return real(*args, **kwargs)
+
+    auth_app.state.sessionmaker = counting
+    try:
+        response = await request()
+    finally:
+        auth_app.state.sessionmaker = real
+
+    assert response.status_code == 200, response.text
+    assert opened == []

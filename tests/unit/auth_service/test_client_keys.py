@@ -238,3 +238,43 @@ async def test_one_client_has_one_fetch_at_a_time_however_requests_queue() -> No
 
     assert peak == 1
     assert len(fetcher._locks) == 0
+
+
+async def test_requests_queued_behind_a_failed_refetch_keep_the_cached_set() -> None:
+    """A stale set whose server is down is fetched once for the whole queue, not once per
+    request in turn (each would wait out the timeout before the next)."""
+    fetches = 0
+    up = True
+    clock_now = [0.0]
+
+    async def client_server(request: httpx.Request) -> httpx.Response:
+        nonlocal fetches
+        fetches += 1
+        await asyncio.sleep(0.01)
+        if up:
+            return httpx.Response(200, stream=_Body(json.dumps({"keys": [KEY]}).encode()))
+        return httpx.Response(500)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(client_server))
+    fetcher = ClientKeyFetcher(
+        ttl=60,
+        refetch_interval=30,
+        timeout=1,
+        max_bytes=1024,
+        development=True,
+        http=http,
+        clock=lambda: clock_now[0],
+    )
+    now = datetime.now(UTC)
+    client = Client(
+        client_id="c", name="", jwks_uri="http://127.0.0.1:9/jwks", created_at=now, updated_at=now
+    )
+    try:
+        assert await fetcher.jwks_for(client, None) == {"keys": [KEY]}
+        up, clock_now[0] = False, 61.0  # stale, and the server is down
+        sets = await asyncio.gather(*(fetcher.jwks_for(client, None) for _ in range(10)))
+    finally:
+        await fetcher.aclose()
+
+    assert sets == [{"keys": [KEY]}] * 10  # the last good set, to every request
+    assert fetches == 2

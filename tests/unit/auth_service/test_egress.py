@@ -25,6 +25,7 @@ from auth_service.security.egress import (
     is_global_address,
     outbound_client,
     resolve,
+    url_host,
 )
 from tests.support.jwks_server import jwks_server
 
@@ -126,8 +127,9 @@ async def test_the_key_fetcher_in_production_refuses_loopback_even_past_its_url_
             ttl=60, refetch_interval=60, timeout=2, max_bytes=4096, development=False
         )
         try:
-            with pytest.raises(httpx.ConnectError):
-                await fetcher._http.get(server.url)
+            for http in fetcher._clients:  # registered clients' and document clients'
+                with pytest.raises(httpx.ConnectError):
+                    await http.get(server.url)
             with pytest.raises(ClientKeysUnavailable, match="private or loopback"):
                 await fetcher._fetch(server.url.replace("http://", "https://"))
         finally:
@@ -177,3 +179,26 @@ async def test_name_lookups_that_never_answer_hold_only_the_resolver_threads(
         release.set()
     async with asyncio.timeout(10):
         assert "127.0.0.1" in await resolve("localhost", 443)
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://App.Example./c.json", "app.example"),
+        ("https://b\u00fccher.example/c.json", "xn--bcher-kva.example"),
+        ("https://internal\u3002corp/c.json", "internal.corp"),
+        ("https://[2606:4700:0::1]/c.json", "2606:4700::1"),
+        ("https://[::ffff:1.2.3.4]/c.json", "1.2.3.4"),
+        ("https://0x1020304/c.json", "1.2.3.4"),
+        ("https://127.1/c.json", "127.0.0.1"),
+        ("https://2130706433/c.json", "127.0.0.1"),
+        ("https://[fe80::1%25eth0]/c.json", None),
+        ("https://evil.co\\m/c.json", None),
+        ("https://a_b.example/c.json", None),
+        ("https://xn--a-.example/c.json", None),
+    ],
+)
+def test_hosts_are_compared_in_the_one_form_that_is_dialled(url: str, host: str | None) -> None:
+    """Deny lists and per-host counts see one spelling per host (RFC 1034 §3.1, IDNA, and the
+    IPv4 forms inet_aton reads), and anything no resolver should be handed is refused."""
+    assert url_host(url) == host
