@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Demo, require
+from tests.browser.support import (
+    ACTION_TIMEOUT_MS,
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Demo,
+    require,
+)
 from tests.support.databases import fresh_database
 from tests.support.live import live_stack
 
@@ -71,7 +78,7 @@ def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
 def page(browser: Browser, demo: Demo, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A fresh browser profile (no cookies) at the width the README screenshots use."""
     context = browser.new_context(viewport={"width": 800, "height": 720})
-    context.set_default_timeout(5_000)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     page = context.new_page()
     yield page
     if request.node.stash.get(_FAILED, False):

@@ -105,6 +105,13 @@ async def _user_id(db: Database, username: str) -> str:
     return user.id
 
 
+# How long a step or an expectation may wait for the page: generous, since CI shares two cores
+# between the suite's workers, three servers and Chromium (a page once took over 5 s to show
+# its first link there).
+ACTION_TIMEOUT_MS = 15_000
+expect.set_options(timeout=ACTION_TIMEOUT_MS)
+
+
 # --- steps of the journey, as a person does them -----------------------------------------------
 
 

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.support import (
+    ACTION_TIMEOUT_MS,
     AXE_JS,
     Demo,
     axe_violations,
@@ -42,7 +43,7 @@ def axe() -> Path:
 @pytest.fixture
 def phone(axe: Path, browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.set_default_timeout(5_000)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     yield context.new_page()
     context.close()
 
