@@ -226,7 +226,8 @@ async def _authenticate_client(
             if client_id not in resolved:
                 resolved[client_id] = await client_by_id(request, uow.repos, client_id)
             return resolved[client_id]
-        return await cache.get(client_id, load)
+        # Inside a transaction, not behind another request's read (LookupCache.get).
+        return await cache.get(client_id, load, share=not uow.in_transaction())
 
     try:
         known = await lookup(credentials.client_id) is not None

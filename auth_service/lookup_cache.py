@@ -43,8 +43,12 @@ class LookupCache(Generic[V]):
         # Bumped by every invalidation: a read that began before it must not refill the cache.
         self._generation = 0
 
-    async def get(self, key: str, load: Callable[[str], Awaitable[V | None]]) -> V | None:
-        """The cached value (None for a remembered miss), or `load(key)`."""
+    async def get(
+        self, key: str, load: Callable[[str], Awaitable[V | None]], *, share: bool = True
+    ) -> V | None:
+        """The cached value (None for a remembered miss), or `load(key)`. With `share` False
+        (a caller inside a transaction) a miss is read by the caller alone, not behind another
+        caller's read: that read may be waiting for the connection this caller holds."""
         now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and now - entry[1] < self._ttl:
@@ -52,6 +56,11 @@ class LookupCache(Generic[V]):
         missed = self._misses.get(key)
         if missed is not None and now - missed < self._ttl:
             return None
+        if not share:
+            generation, started = self._generation, self._clock()
+            value = await load(key)
+            self._fill(key, value, generation, started)
+            return value
         pending = self._loading.get(key)
         if pending is not None:
             try:
@@ -76,6 +85,11 @@ class LookupCache(Generic[V]):
             if self._loading.get(key) is future:
                 del self._loading[key]
         future.set_result(value)
+        self._fill(key, value, generation, started)
+        return value
+
+    def _fill(self, key: str, value: V | None, generation: int, started: float) -> None:
+        """Keep what a read found, unless an invalidation came after the read began."""
         self._entries.pop(key, None)
         self._misses.pop(key, None)
         if generation == self._generation:
@@ -83,7 +97,6 @@ class LookupCache(Generic[V]):
                 _put(self._entries, key, (value, started), self._max_entries)
             elif self._max_misses > 0:
                 _put(self._misses, key, started, self._max_misses)
-        return value
 
     def invalidate(self, key: str) -> None:
         self._entries.pop(key, None)

@@ -60,10 +60,14 @@ class UnitOfWork:
         """The registered resource server `uri` identifies (RFC 8707 §2), from this instance's
         cache; a session is opened only on a miss. A unit that changed resource servers reads
         its own session instead: its change is not committed, so it must neither be missed
-        here nor reach the cache."""
+        here nor reach the cache. A unit inside a transaction reads a miss itself: waiting for
+        a read another request started, which may wait for the connection this unit holds (on
+        SQLite the only one), would last until the pool gives up (LookupCache.get)."""
         if self._repos is not None and self._repos.resource_servers.changed:
             return await self._read_resource_server(uri)
-        return await self._resource_cache.get(uri, self._read_resource_server)
+        return await self._resource_cache.get(
+            uri, self._read_resource_server, share=not self.in_transaction()
+        )
 
     async def _read_resource_server(self, uri: str) -> RegisteredResource | None:
         # The request's own session, not a second connection: requests that already hold one

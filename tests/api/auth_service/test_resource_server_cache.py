@@ -8,6 +8,7 @@ test can make the instance forget what it holds.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -274,3 +275,33 @@ async def test_mirror_acts_on_each_resource_server_notice_once_though_polls_rere
 
     assert len(cleared) == 2
     assert len(mirror.revocations) == 0
+
+
+async def test_unit_holding_a_transaction_reads_itself_instead_of_waiting_on_another_load(
+    auth_app: FastAPI, db: Database
+) -> None:
+    """A request inside a transaction (on SQLite it holds the one connection) must not wait for
+    a read another request started: that read may be waiting for this very connection, and the
+    two would wait out the pool timeout together (seen as 5 s stalls under load)."""
+    await make_resource_server(db, NOTES, name="Notes")
+    state = auth_app.state
+
+    def unit() -> UnitOfWork:
+        return UnitOfWork(
+            state.sessionmaker, state.audit_buffer, state.client_cache, state.resource_server_cache
+        )
+
+    holder, loader = unit(), unit()
+    await holder.repos.clients.get_by_client_id("anything")  # a transaction is now open
+    try:
+        started = asyncio.create_task(loader.resource_server(NOTES))
+        await asyncio.sleep(0.05)  # its read is under way (on SQLite: waiting for a connection)
+        async with asyncio.timeout(3):
+            server = await holder.resource_server(NOTES)
+        assert server is not None and server.uri == NOTES
+    finally:
+        await holder.commit()
+        await holder.close()
+    async with asyncio.timeout(3):
+        assert (await started) is not None
+    await loader.close()
