@@ -94,9 +94,9 @@ class LookupCache(Generic[V]):
         self._misses.pop(key, None)
         if generation == self._generation:
             if value is not None:
-                _put(self._entries, key, (value, started), self._max_entries)
+                put_bounded(self._entries, key, (value, started), self._max_entries)
             elif self._max_misses > 0:
-                _put(self._misses, key, started, self._max_misses)
+                put_bounded(self._misses, key, started, self._max_misses)
 
     def invalidate(self, key: str) -> None:
         self._entries.pop(key, None)
@@ -114,7 +114,10 @@ class LookupCache(Generic[V]):
 T = TypeVar("T")
 
 
-def _put(entries: OrderedDict[str, T], key: str, value: T, limit: int) -> None:
+K = TypeVar("K")
+
+
+def put_bounded(entries: OrderedDict[K, T], key: K, value: T, limit: int) -> None:
     """Newest last; the least recently filled go first past `limit`."""
     entries[key] = value
     entries.move_to_end(key)

@@ -20,13 +20,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from auth_service.keyed_locks import KeyedLocks
+from auth_service.lookup_cache import put_bounded
 from auth_service.oauth.client_auth.base import ClientKeysUnavailable
 from auth_service.security.egress import (
     IDENTITY_ONLY,
@@ -48,8 +49,6 @@ logger = logging.getLogger(__name__)
 MAX_INLINE_JWKS_BYTES = 16 * 1024
 MAX_KEYS = 10
 MAX_CACHED_CLIENTS = 10_000
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -170,16 +169,13 @@ class ClientKeyFetcher:
             # A dead or broken jwks_uri is not asked again on every request of the interval.
             raise ClientKeysUnavailable("the key set could not be fetched a moment ago")
         async with self._locks.hold(key):
-            return await self._refresh(client.jwks_uri, key, cached, known, client)
+            return await self._refresh(client, client.jwks_uri, cached, known)
 
     async def _refresh(
-        self,
-        url: str,
-        key: tuple[str, str],
-        cached: _Cached | None,
-        known: bool,
-        client: Client,
+        self, client: Client, url: str, cached: _Cached | None, known: bool
     ) -> Mapping[str, Any]:
+        """Under the client's lock: the set another request just fetched, or a fetch."""
+        key = (client.client_id, url)
         again = self._cache.get(key)
         if again is not None and again is not cached:
             return again.jwks  # another request refetched while we waited
@@ -194,12 +190,14 @@ class ClientKeyFetcher:
             if cached is not None:
                 cached.retry_at = self._clock() + self._refetch_interval
                 return cached.jwks  # keep the last good set while the server is down
-            _bounded_put(self._failed_until, key, self._clock() + self._refetch_interval)
+            put_bounded(
+                self._failed_until, key, self._clock() + self._refetch_interval, MAX_CACHED_CLIENTS
+            )
             raise
         now = self._clock()
         # A refetch for an unknown kid holds off the next one for the interval.
         retry_at = now + self._refetch_interval if cached is not None and not known else 0.0
-        _bounded_put(self._cache, key, _Cached(jwks, now + self._ttl, retry_at))
+        put_bounded(self._cache, key, _Cached(jwks, now + self._ttl, retry_at), MAX_CACHED_CLIENTS)
         self._failed_until.pop(key, None)
         return jwks
 
@@ -260,14 +258,6 @@ async def _refuse_internal_resolution(url: str, resolver: Resolver) -> None:
         raise ClientKeysUnavailable("jwks_uri resolves to a private or loopback address") from None
     except httpcore.ConnectError:
         raise ClientKeysUnavailable("cannot resolve the jwks_uri host") from None
-
-
-def _bounded_put(entries: OrderedDict[_K, _V], key: _K, value: _V) -> None:
-    """Store `value` as the newest entry, dropping the oldest beyond MAX_CACHED_CLIENTS."""
-    entries[key] = value
-    entries.move_to_end(key)
-    while len(entries) > MAX_CACHED_CLIENTS:
-        entries.popitem(last=False)
 
 
 def _has_kid(jwks: Mapping[str, Any], kid: str | None) -> bool:

@@ -29,6 +29,7 @@ import httpcore
 import httpx
 
 from auth_service.keyed_locks import KeyedLocks
+from auth_service.lookup_cache import put_bounded
 from auth_service.security.egress import (
     IDENTITY_ONLY,
     InternalAddressError,
@@ -263,10 +264,7 @@ class MetadataDocumentFetcher:
         self._store(url, _Cached(None, self._clock() + self._failure_ttl, str(error)))
 
     def _store(self, url: str, entry: _Cached) -> None:
-        self._cache[url] = entry
-        self._cache.move_to_end(url)
-        while len(self._cache) > MAX_CACHED_DOCUMENTS:
-            self._cache.popitem(last=False)
+        put_bounded(self._cache, url, entry, MAX_CACHED_DOCUMENTS)
 
     async def aclose(self) -> None:
         await self._http.aclose()
