@@ -96,23 +96,24 @@ async def test_database_guard_accepts_a_jti_again_after_it_expired(db: Database)
 # --- the database in batches (auth_service.security.jti_batch) -------------------------------------
 
 
-def _commits(db: Database) -> list[int]:
-    """A list that grows by one at every COMMIT the engine runs."""
+def _checkouts(db: Database) -> list[int]:
+    """A list that grows by one each time the engine's pool hands out a connection: a batch
+    takes one for its one transaction (on SQLite its one statement, which commits by itself)."""
     seen: list[int] = []
-    event.listen(db.engine.sync_engine, "commit", lambda _conn: seen.append(1))
+    event.listen(db.engine.sync_engine.pool, "checkout", lambda *_args: seen.append(1))
     return seen
 
 
 async def test_batched_guard_records_concurrent_jtis_in_fewer_transactions(db: Database) -> None:
     guard = DatabaseJtiBatch(db.engine, lambda: NOW)
-    commits = _commits(db)
+    checkouts = _checkouts(db)
 
     outcomes = await asyncio.gather(*(guard.first_use(f"key-{n}", 60) for n in range(40)))
 
     assert outcomes == [True] * 40
-    assert await db.count(UsedJti) == 40
     # All 40 were waiting before the writer's first turn: one transaction for them all.
-    assert len(commits) == 1
+    assert len(checkouts) == 1
+    assert await db.count(UsedJti) == 40
     (row,) = await db.all(UsedJti, col(UsedJti.key) == "key-7")
     assert row.expires_at == NOW + timedelta(seconds=60)
 
@@ -141,6 +142,23 @@ async def test_batched_guard_takes_over_an_expired_jti(db: Database) -> None:
     assert await guard.first_use("k", 30) is False
     (row,) = await db.all(UsedJti)
     assert row.expires_at == NOW + timedelta(seconds=61)
+
+
+async def test_batched_guard_and_the_repository_read_each_others_expiry(db: Database) -> None:
+    # On SQLite the batch writes its rows without the ORM: the stored times must compare the same.
+    now = [NOW]
+    guard = DatabaseJtiBatch(db.engine, lambda: now[0])
+    await db.run(lambda repos: repos.used_jtis.first_use("orm", NOW + timedelta(seconds=10), NOW))
+
+    assert await guard.first_use("orm", 30) is False
+    now[0] = NOW + timedelta(seconds=10, microseconds=1)
+    assert await guard.first_use("orm", 30) is True
+    assert await guard.first_use("batch", 5) is True
+    later = NOW + timedelta(seconds=14)
+    assert await db.run(lambda r: r.used_jtis.first_use("batch", later, later)) is False
+    assert await db.run(lambda r: r.used_jtis.delete_expired(NOW + timedelta(seconds=20))) == 1
+    (row,) = await db.all(UsedJti)
+    assert (row.key, row.expires_at) == ("orm", NOW + timedelta(seconds=40, microseconds=1))
 
 
 async def test_batched_guard_leaves_a_request_in_a_transaction_to_that_transaction(
