@@ -204,6 +204,23 @@ def _split(token: str, error: str = "malformed token") -> _Compact:
     return _Compact(header, signing_input, payload, signature)
 
 
+@lru_cache(maxsize=64)
+def _split_client_jwt(token: str) -> _Compact:
+    """_split, remembered for the last few tokens: a client assertion is read to choose its
+    method, then its client, then verified, and one parse serves all three. The header is
+    shared by those reads: read it, never change it. A malformed token raises, uncached."""
+    return _split(token)
+
+
+def client_jwt_alg(token: str) -> str | None:
+    """The `alg` a client assertion's header names, or None when it cannot be read."""
+    try:
+        alg = _split_client_jwt(token).header.get("alg")
+    except InvalidTokenError:
+        return None
+    return alg if isinstance(alg, str) else None
+
+
 def _police_header(header: dict[str, Any], allowed_algorithms: tuple[str, ...]) -> dict[str, Any]:
     alg = header.get("alg")
     # RFC 8725 §3.1: the caller's list for this use, and never an algorithm we have no key type for.
@@ -362,13 +379,10 @@ SECRET_ASSERTION_ALGORITHMS = ("HS256",)
 PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
-def read_assertion(
-    token: str, *, allowed_algorithms: tuple[str, ...]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The policed header and the *unverified* claims of a client assertion: who it claims to be
-    decides which keys verify it. Never act on the claims before a verify_* call below."""
-    parts = _split(token)
-    header = parts.header
+def read_assertion_header(token: str, *, allowed_algorithms: tuple[str, ...]) -> dict[str, Any]:
+    """The policed header of a client assertion or request object (RFC 8725 §3.1, §3.10): an
+    allowed algorithm, no key or key URL of its own, no crit, a well-formed kid if any."""
+    header = _split_client_jwt(token).header
     if header.get("alg") not in allowed_algorithms:
         raise InvalidTokenError("token algorithm is not allowed")
     if FORBIDDEN_HEADERS & header.keys():
@@ -378,8 +392,17 @@ def read_assertion(
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not kid):
         raise InvalidTokenError("token header has a malformed kid")
+    return header
+
+
+def read_assertion(
+    token: str, *, allowed_algorithms: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The policed header and the *unverified* claims of a client assertion: who it claims to be
+    decides which keys verify it. Never act on the claims before a verify_* call below."""
+    header = read_assertion_header(token, allowed_algorithms=allowed_algorithms)
     try:
-        claims = strict_json(parts.payload.decode("utf-8"))
+        claims = strict_json(_split_client_jwt(token).payload.decode("utf-8"))
     except ValueError:
         raise InvalidTokenError("malformed token") from None
     if not isinstance(claims, dict):
@@ -392,7 +415,10 @@ def verify_with_jwk_set(
 ) -> dict[str, Any]:
     """Verify an asymmetric JWS (RFC 7515) with a key of the client's JWK Set: the one its `kid`
     names, or, without a `kid`, each key of the set that fits the algorithm (RFC 7517 §4.5)."""
-    parts = _split(token, "token signature is invalid")
+    try:
+        parts = _split_client_jwt(token)
+    except InvalidTokenError:
+        raise InvalidTokenError("token signature is invalid") from None
     alg = parts.header.get("alg")
     if alg not in algorithms or alg not in _ALG_MODELS:
         raise InvalidTokenError("token algorithm is not allowed")
@@ -417,7 +443,10 @@ def verify_with_jwk_set(
 
 def verify_with_secret(token: str, secret: str, *, algorithms: tuple[str, ...]) -> dict[str, Any]:
     """Verify an HMAC JWS (RFC 7518 §3.2) keyed by a client secret; constant-time comparison."""
-    parts = _split(token, "token signature is invalid")
+    try:
+        parts = _split_client_jwt(token)
+    except InvalidTokenError:
+        raise InvalidTokenError("token signature is invalid") from None
     alg = parts.header.get("alg")
     if alg not in algorithms or alg not in SECRET_ASSERTION_ALGORITHMS:
         raise InvalidTokenError("token algorithm is not allowed")

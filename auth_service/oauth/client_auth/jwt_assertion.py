@@ -9,8 +9,6 @@ MAX_ASSERTION_LIFETIME ahead; `jti` used once until `exp`. Every failure is inva
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +19,7 @@ from auth_service.oauth.client_auth.base import (
     ClientCredentials,
 )
 from shared.errors import InvalidClientError, InvalidTokenError
-from shared.tokens import read_assertion, strict_json
+from shared.tokens import client_jwt_alg, read_assertion
 
 # RFC 7523 §2.2 / RFC 7521 §4.2: the assertion type of a JWT client assertion.
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -37,14 +35,9 @@ def is_assertion(form: Mapping[str, str]) -> bool:
 
 def uses_hmac(form: Mapping[str, str]) -> bool:
     """Whether the assertion's header names an HMAC algorithm: then it is client_secret_jwt.
-    Only the header segment is decoded; anything unreadable counts as not HMAC."""
-    header_segment = form.get("client_assertion", "").partition(".")[0][:2048]
-    try:
-        padded = header_segment + "=" * (-len(header_segment) % 4)
-        header = strict_json(base64.urlsafe_b64decode(padded))
-    except (ValueError, binascii.Error):
-        return False
-    return isinstance(header, dict) and str(header.get("alg", "")).startswith("HS")
+    Anything unreadable counts as not HMAC (and fails as private_key_jwt)."""
+    alg = client_jwt_alg(form.get("client_assertion", ""))
+    return alg is not None and alg.startswith("HS")
 
 
 # Explicit types of other JWTs this server reads or issues (RFC 9101 §4, RFC 9449 §4.2,
