@@ -31,8 +31,10 @@ class ReplayGuard(Protocol):
 
 
 class MemoryReplayGuard:
-    """Per process. When full, the entries closest to expiry go first: a flood of fresh keys can
-    then make an old one usable again, so size it above proofs per window."""
+    """Per process. Expired entries leave from the front (entries are kept in the order they
+    came, which for one window is the order they expire); when it is full of live ones the
+    oldest go first: a flood of fresh keys can then make an old one usable again, so size it
+    above proofs per window."""
 
     def __init__(
         self, max_keys: int = 200_000, clock: Callable[[], float] = time.monotonic
@@ -43,15 +45,18 @@ class MemoryReplayGuard:
 
     async def first_use(self, key: str, ttl: float) -> bool:
         now = self._clock()
-        expiry = self._expiry.get(key)
+        entries = self._expiry
+        expiry = entries.get(key)
         if expiry is not None and expiry > now:
             return False
-        if len(self._expiry) >= self._max_keys:
-            for stale in [k for k, exp in self._expiry.items() if exp <= now]:
-                del self._expiry[stale]
-            while len(self._expiry) >= self._max_keys:
-                self._expiry.popitem(last=False)
-        self._expiry[key] = now + ttl
+        # A scan of every entry once full cost a millisecond per request at 200,000 keys.
+        while entries:
+            oldest = next(iter(entries))
+            if entries[oldest] > now and len(entries) < self._max_keys:
+                break
+            del entries[oldest]
+        entries.pop(key, None)  # an expired entry of this key: it moves to the back
+        entries[key] = now + ttl
         return True
 
     async def aclose(self) -> None:

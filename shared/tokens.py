@@ -70,11 +70,18 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# One decoder for every call: json.loads with options builds a new one each time, which was a
+# tenth of the JSON work of a DPoP proof.
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def strict_json(data: str | bytes) -> Any:
     """json.loads for what others send: RFC 8259 only (Python also reads NaN and Infinity, which
     would slip past every time comparison) and bounded nesting; anything else is ValueError."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        if isinstance(data, bytes):  # fetched documents: json.loads finds their encoding
+            return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return _STRICT_DECODER.decode(data)
     except RecursionError:  # deeply nested arrays: Python's decoder recurses once per level
         raise ValueError("JSON nested too deeply") from None
 
@@ -505,15 +512,8 @@ def verify_embedded_key_jws(token: str, *, typ: str, algorithms: tuple[str, ...]
         raise InvalidTokenError("proof algorithm is not allowed")
     if header.get("typ") != typ:
         raise InvalidTokenError(f"proof typ must be {typ}")
-    if (FORBIDDEN_HEADERS - {"jwk"}) & header.keys() or "crit" in header:
-        raise InvalidTokenError("proof header must carry no key but its jwk")
-    jwk = header.get("jwk")
-    if not isinstance(jwk, dict):
-        raise InvalidTokenError("proof header has no jwk")
-    if PRIVATE_JWK_MEMBERS & jwk.keys():
-        raise InvalidTokenError("proof jwk must not contain a private key")
-    if embedded.key is None or embedded.jkt is None:
-        raise InvalidTokenError("proof jwk is not a public key for its alg")
+    if embedded.problem is not None or embedded.key is None or embedded.jkt is None:
+        raise InvalidTokenError(embedded.problem or "proof jwk is not a public key for its alg")
     parts = _split_after_header(token, header)
     return EmbeddedKeyJws(header, _verified_claims(parts, embedded.key, alg), embedded.jkt)
 
@@ -522,6 +522,23 @@ class _EmbeddedKeyHeader(NamedTuple):
     header: dict[str, Any]  # shared by every proof with this header: read, never change it
     key: JoseKey | None  # None: the jwk is no public key for the header's alg
     jkt: str | None
+    # What is wrong with the header's keys whatever the caller allows, found once per header.
+    problem: str | None
+
+
+_OTHER_KEY_HEADERS = FORBIDDEN_HEADERS - {"jwk"}
+
+
+def _embedded_key_problem(header: dict[str, Any]) -> str | None:
+    """RFC 9449 §4.3 items 5-6 and RFC 8725 §3.10: the `jwk` names the key, and nothing else."""
+    if _OTHER_KEY_HEADERS & header.keys() or "crit" in header:
+        return "proof header must carry no key but its jwk"
+    jwk = header.get("jwk")
+    if not isinstance(jwk, dict):
+        return "proof header has no jwk"
+    if PRIVATE_JWK_MEMBERS & jwk.keys():
+        return "proof jwk must not contain a private key"
+    return None
 
 
 # A client sends the same header (typ, alg, jwk) with every proof it signs, so its parse and
@@ -549,14 +566,15 @@ def _parse_embedded_key_header(segment: str) -> _EmbeddedKeyHeader:
         raise InvalidTokenError("malformed token") from None
     if not isinstance(header, dict):
         raise InvalidTokenError("malformed token")
+    problem = _embedded_key_problem(header)
     jwk, alg = header.get("jwk"), header.get("alg")
-    if not isinstance(jwk, dict) or alg not in _ALG_MODELS or PRIVATE_JWK_MEMBERS & jwk.keys():
-        return _EmbeddedKeyHeader(header, None, None)
+    if problem is not None or not isinstance(jwk, dict) or alg not in _ALG_MODELS:
+        return _EmbeddedKeyHeader(header, None, None, problem)
     try:
         key, jkt = public_jwk_and_thumbprint(jwk, alg)
     except (ValueError, JoseError, KeyError, TypeError):
-        return _EmbeddedKeyHeader(header, None, None)
-    return _EmbeddedKeyHeader(header, key, jkt)
+        return _EmbeddedKeyHeader(header, None, None, None)
+    return _EmbeddedKeyHeader(header, key, jkt, None)
 
 
 def _split_after_header(token: str, header: dict[str, Any]) -> _Compact:

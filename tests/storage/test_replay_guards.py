@@ -42,6 +42,23 @@ async def test_memory_guard_refuses_a_repeat_until_it_expires() -> None:
     assert await guard.first_use("k", 10) is True
 
 
+async def test_memory_guard_drops_expired_keys_first_then_the_oldest_when_full() -> None:
+    now = [100.0]
+    guard = MemoryReplayGuard(max_keys=3, clock=lambda: now[0])
+    for key in ("a", "b", "c"):
+        assert await guard.first_use(key, 10) is True
+        now[0] += 1
+    # Full of live keys: the oldest ("a") makes room, the others stay spent.
+    assert await guard.first_use("d", 10) is True
+    assert [await guard.first_use(k, 10) for k in ("b", "c", "d")] == [False, False, False]
+    assert await guard.first_use("a", 10) is True  # forgotten: the documented trade-off
+
+    now[0] += 20  # everything expired: they leave as new keys come, none is refused
+    assert await guard.first_use("e", 10) is True
+    assert len(guard._expiry) == 1
+    assert await guard.first_use("e", 10) is False
+
+
 async def test_redis_guard_refuses_a_repeat_from_another_connection() -> None:
     url = require_redis()
     one, two = RedisReplayGuard(url), RedisReplayGuard(url)
