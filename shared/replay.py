@@ -10,9 +10,9 @@ replay.py) for several instances without Redis.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,36 +31,37 @@ class ReplayGuard(Protocol):
 
 
 class MemoryReplayGuard:
-    """Per process. Expired entries leave from the front (entries are kept in the order they
-    came, which for one window is the order they expire); when it is full of live ones the
-    oldest go first: a flood of fresh keys can then make an old one usable again, so size it
-    above proofs per window."""
+    """Per process. Expired entries leave first; when it is full of live ones, those closest to
+    expiry go: a flood of fresh keys can then make an old one usable again, so size it above
+    proofs per window. A heap of expiries keeps both at O(log n) a key."""
 
     def __init__(
         self, max_keys: int = 200_000, clock: Callable[[], float] = time.monotonic
     ) -> None:
-        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._expiry: dict[str, float] = {}
+        # (expiry, key); an entry whose key has since expired and come back is stale: skipped.
+        self._by_expiry: list[tuple[float, str]] = []
         self._max_keys = max_keys
         self._clock = clock
 
     async def first_use(self, key: str, ttl: float) -> bool:
         now = self._clock()
-        entries = self._expiry
+        entries, by_expiry = self._expiry, self._by_expiry
         expiry = entries.get(key)
         if expiry is not None and expiry > now:
             return False
         # A scan of every entry once full cost a millisecond per request at 200,000 keys.
-        while entries:
-            oldest = next(iter(entries))
-            if entries[oldest] > now and len(entries) < self._max_keys:
-                break
-            del entries[oldest]
-        entries.pop(key, None)  # an expired entry of this key: it moves to the back
+        while by_expiry and (by_expiry[0][0] <= now or len(entries) >= self._max_keys):
+            soonest, old = heapq.heappop(by_expiry)
+            if entries.get(old) == soonest:
+                del entries[old]
         entries[key] = now + ttl
+        heapq.heappush(by_expiry, (now + ttl, key))
         return True
 
     async def aclose(self) -> None:
         self._expiry.clear()
+        self._by_expiry.clear()
 
 
 class RedisReplayGuard:

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
@@ -55,8 +57,11 @@ class DatabaseJtiBatch:
         ).returning(col(UsedJti.key))
         self._sqlite = engine.dialect.name == "sqlite"
         # The column's own conversion, so these rows compare with those the ORM writes.
+        # The conversion SQLAlchemy applies to this column on this database (the type and the
+        # dialect's own DateTime format), so these rows compare with those the ORM writes.
         column_type = UsedJti.__table__.c.expires_at.type  # type: ignore[attr-defined]
-        self._to_column = column_type.bind_processor(engine.dialect) or (lambda value: value)
+        processor = column_type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
+        self._to_column = processor or (lambda value: value)
         self._clock = clock
         self._pending: list[Waiter] = []
         self._writer: asyncio.Task[None] | None = None
@@ -115,12 +120,21 @@ class DatabaseJtiBatch:
         for key, expires_at in rows.items():
             parameters += (key, to_column(expires_at))
         parameters.append(to_column(now))
+        statement = _sqlite_insert(len(rows))
         async with self._engine.connect() as connection:
             # No statement through SQLAlchemy, so no BEGIN: the INSERT commits by itself when
             # its last row is fetched, before any request here is answered.
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None  # noqa: S101 - a checked-out connection has its driver
-            fetched = await driver.execute_fetchall(_sqlite_insert(len(rows)), parameters)
+            try:
+                fetched = await driver.execute_fetchall(statement, parameters)
+            except sqlite3.Error as error:
+                # As SQLAlchemy would have raised it: a locked database is an outage (503).
+                raise DBAPIError.instance(statement, None, error, sqlite3.Error) from error
+            if driver.in_transaction:
+                # Inside a transaction the rows are not committed, and the pool's reset will roll
+                # them back: no request may be told its jti is recorded.
+                raise RuntimeError("the jti batch ran inside an open transaction")
         return {row[0] for row in fetched}
 
 

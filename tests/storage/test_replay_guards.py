@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
 from auth_service.repositories import Repositories
 from auth_service.security.jti_batch import DatabaseJtiBatch
 from auth_service.security.replay import first_use
+from shared.database import make_engine
 from shared.models import UsedJti
 from shared.replay import MemoryReplayGuard, RedisReplayGuard, replay_key
 from tests.support.db import Database
@@ -42,21 +46,28 @@ async def test_memory_guard_refuses_a_repeat_until_it_expires() -> None:
     assert await guard.first_use("k", 10) is True
 
 
-async def test_memory_guard_drops_expired_keys_first_then_the_oldest_when_full() -> None:
+async def test_memory_guard_when_full_drops_expired_keys_then_the_closest_to_expiry() -> None:
     now = [100.0]
     guard = MemoryReplayGuard(max_keys=3, clock=lambda: now[0])
-    for key in ("a", "b", "c"):
-        assert await guard.first_use(key, 10) is True
-        now[0] += 1
-    # Full of live keys: the oldest ("a") makes room, the others stay spent.
-    assert await guard.first_use("d", 10) is True
-    assert [await guard.first_use(k, 10) for k in ("b", "c", "d")] == [False, False, False]
-    assert await guard.first_use("a", 10) is True  # forgotten: the documented trade-off
+    for key, ttl in (("a", 30), ("b", 10), ("c", 20)):
+        assert await guard.first_use(key, ttl) is True
+    # Full of live keys: the one closest to expiry ("b") makes room, the others stay spent.
+    assert await guard.first_use("d", 40) is True
+    assert [await guard.first_use(k, 10) for k in ("a", "c", "d")] == [False, False, False]
 
-    now[0] += 20  # everything expired: they leave as new keys come, none is refused
-    assert await guard.first_use("e", 10) is True
-    assert len(guard._expiry) == 1
-    assert await guard.first_use("e", 10) is False
+
+async def test_memory_guard_drops_expired_keys_before_live_ones_out_of_arrival_order() -> None:
+    # A DPoP proof's lifetime depends on its iat, so keys expire out of arrival order.
+    now = [0.0]
+    guard = MemoryReplayGuard(max_keys=3, clock=lambda: now[0])
+    for key, ttl in (("a", 100), ("b", 1), ("c", 1)):
+        assert await guard.first_use(key, ttl) is True
+    now[0] = 5.0
+
+    assert await guard.first_use("d", 10) is True
+    assert await guard.first_use("a", 100) is False  # live: still spent
+    assert await guard.first_use("b", 1) is True  # expired: usable again
+    assert len(guard._expiry) == 3
 
 
 async def test_redis_guard_refuses_a_repeat_from_another_connection() -> None:
@@ -168,14 +179,26 @@ async def test_batched_guard_and_the_repository_read_each_others_expiry(db: Data
     await db.run(lambda repos: repos.used_jtis.first_use("orm", NOW + timedelta(seconds=10), NOW))
 
     assert await guard.first_use("orm", 30) is False
-    now[0] = NOW + timedelta(seconds=10, microseconds=1)
+    now[0] = NOW + timedelta(seconds=10)  # the very moment it expires (<= now), whole seconds
     assert await guard.first_use("orm", 30) is True
     assert await guard.first_use("batch", 5) is True
-    later = NOW + timedelta(seconds=14)
+    later = NOW + timedelta(seconds=14, microseconds=999_999)
     assert await db.run(lambda r: r.used_jtis.first_use("batch", later, later)) is False
     assert await db.run(lambda r: r.used_jtis.delete_expired(NOW + timedelta(seconds=20))) == 1
     (row,) = await db.all(UsedJti)
-    assert (row.key, row.expires_at) == ("orm", NOW + timedelta(seconds=40, microseconds=1))
+    assert (row.key, row.expires_at) == ("orm", NOW + timedelta(seconds=40))
+
+
+async def test_batched_guard_reports_a_database_failure_as_sqlalchemy_does(tmp_path: Path) -> None:
+    # No used_jti table here: the driver's error must reach the request as a DBAPIError, which
+    # the error handler knows (an OperationalError such as "database is locked" is a 503).
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    guard = DatabaseJtiBatch(engine, lambda: NOW)
+    try:
+        with pytest.raises(OperationalError):
+            await guard.first_use("k", 30)
+    finally:
+        await engine.dispose()
 
 
 async def test_batched_guard_leaves_a_request_in_a_transaction_to_that_transaction(

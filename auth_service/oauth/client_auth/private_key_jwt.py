@@ -23,7 +23,7 @@ from auth_service.oauth.client_auth.jwt_assertion import (
 from auth_service.oauth.fapi2 import assertion_algorithms
 from shared.errors import InvalidTokenError
 from shared.models import Client
-from shared.tokens import SIGNATURE_ALGORITHMS, read_assertion_header, verify_with_jwk_set
+from shared.tokens import SIGNATURE_ALGORITHMS, read_assertion, verify_with_jwk_set
 
 ALGORITHMS = SIGNATURE_ALGORITHMS  # RS256, PS256, ES256, EdDSA
 
@@ -35,7 +35,9 @@ async def verify_client_signed_jwt(
     the header policed (no none or HMAC, no embedded keys or key URLs, no crit; RFC 8725 §3.1,
     §3.10), the signature checked against `jwks` or `jwks_uri`. Shared by client assertions and
     request objects (RFC 9101 §6.1). Raises InvalidTokenError, or ClientKeysUnavailable."""
-    header = read_assertion_header(token, allowed_algorithms=algorithms)
+    # The claims are read too, so a payload that is not a JSON object is refused before any key
+    # is looked up (or fetched from jwks_uri).
+    header, _ = read_assertion(token, allowed_algorithms=algorithms)
     kid = header.get("kid")
     jwks = await keys.jwks_for(client, kid if isinstance(kid, str) else None)
     return header, verify_with_jwk_set(token, jwks, algorithms=algorithms)
