@@ -113,6 +113,9 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _one_trip(self, function: Any, operation: Any, parameters: Any) -> None:
         driver: Any = self._connection  # aiosqlite.Connection; its _execute is untyped
+        # As sqlite3 does at every execute: nothing of the previous statement survives a failure.
+        self._description, self._rowcount, self._lastrowid = None, -1, None
+        self._rows.clear()
         async with self._adapt_connection._execute_mutex:
             outcome: _Outcome = await driver._execute(function, driver._conn, operation, parameters)
         self._description, rows, self._rowcount, self._lastrowid = outcome
