@@ -30,25 +30,16 @@ from sqlalchemy.util import EMPTY_DICT
 _Outcome = tuple[Any, list[Any], int, int | None]
 
 
-def _run(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    """In the driver's thread: one statement, start to finish."""
+def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """In the driver's thread: one statement (or one executemany), start to finish."""
     cursor = connection.cursor()
     try:
-        if parameters is None:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
             cursor.execute(operation)
         else:
             cursor.execute(operation, parameters)
-        description = cursor.description
-        rows = cursor.fetchall() if description else []
-        return description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
-
-
-def _run_many(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
-    cursor = connection.cursor()
-    try:
-        cursor.executemany(operation, parameters)
         description = cursor.description
         rows = cursor.fetchall() if description else []
         return description, rows, cursor.rowcount, cursor.lastrowid
@@ -106,18 +97,20 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         return None  # SQLite returns one result set per statement
 
     async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        await self._one_trip(_run, operation, parameters)
+        await self._one_trip(operation, parameters, many=False)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
-        await self._one_trip(_run_many, operation, seq_of_parameters)
+        await self._one_trip(operation, seq_of_parameters, many=True)
 
-    async def _one_trip(self, function: Any, operation: Any, parameters: Any) -> None:
+    async def _one_trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         driver: Any = self._connection  # aiosqlite.Connection; its _execute is untyped
         # As sqlite3 does at every execute: nothing of the previous statement survives a failure.
         self._description, self._rowcount, self._lastrowid = None, -1, None
         self._rows.clear()
         async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await driver._execute(function, driver._conn, operation, parameters)
+            outcome: _Outcome = await driver._execute(
+                _run, driver._conn, operation, parameters, many
+            )
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
