@@ -143,6 +143,7 @@ class Api:
         self.issuer = issuer
         self.rng = rng
         self.scenario = "setup"
+        self.last_step: dict[int, Entry] = {}  # id(browser) -> its flow's latest step
 
     async def call(
         self,
@@ -289,6 +290,7 @@ class Api:
         )
         request_id: str | None = None
         for _ in range(8):
+            self.last_step[id(browser)] = entry
             if response is None or response.status_code >= 400:
                 return None
             location = response.headers.get("location", "")
@@ -297,6 +299,7 @@ class Api:
                 if code is not None:
                     entry.ids["code"] = sha256_hex(code)
                     return Code(code, verifier)
+                entry.note["location"] = location[:300]  # an error redirect: why, for the report
                 return None
             if response.status_code == 303 and location.startswith("/"):
                 request_id = request_id_from(location) or request_id

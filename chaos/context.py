@@ -100,13 +100,20 @@ class Context:
         wanted = list(users or [self.users[n % len(self.users)] for n in range(count)])
         made: list[Code | None] = [None] * len(wanted)
         browsers = {u.username: new_client() for u in wanted}
+        # A user's flows share one browser (one sign-in serves them all) and so take turns, as in
+        # one tab: a sign-in in a second flow replaces the session the first flow's consent
+        # form was bound to, and that form is then refused (CSRF), rightly.
+        turns = {name: asyncio.Lock() for name in browsers}
         jobs = iter(range(len(wanted)))
 
         async def worker() -> None:
             for n in jobs:
-                made[n] = await self.api.authorize(browsers[wanted[n].username], wanted[n])
+                browser = browsers[wanted[n].username]
+                async with turns[wanted[n].username]:
+                    made[n] = await self.api.authorize(browser, wanted[n])
                 if made[n] is None:
-                    raise RuntimeError("a code flow failed while preparing codes")
+                    step = self.api.last_step.get(id(browser))
+                    raise RuntimeError(f"a code flow failed while preparing codes, at {step}")
 
         try:
             await asyncio.gather(*(worker() for _ in range(parallel)))
