@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from auth_service.mail.smtp import SmtpServer
 from auth_service.throttling.policy import Backoff, ThrottlePolicy, Window
 from shared.tokens import MAX_LEEWAY
 
@@ -219,6 +220,28 @@ class AuthSettings(BaseSettings):
     # Comma-separated host names never fetched, each with its subdomains ("example.com" also
     # refuses "a.example.com"; "*.example.com" and ".example.com" mean the same).
     client_metadata_deny_hosts: str = ""
+    # Outgoing mail (README "Mail"): an SMTP server as smtp://[user:password@]host[:port] (STARTTLS
+    # with AUTH_SMTP_STARTTLS) or smtps://... (TLS from the first byte). Unset: nothing is sent
+    # and the pages that need mail (forgot password) are not offered. Messages wait in the
+    # database's outbox; a background sender delivers them, retrying with a doubling wait up to
+    # AUTH_MAIL_MAX_ATTEMPTS, after which the message is logged and kept.
+    smtp_url: str | None = None
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0, le=120)
+    mail_from: str = "MyAuthProvider <no-reply@localhost>"
+    mail_max_attempts: int = Field(default=10, ge=1, le=100)
+    mail_poll_interval: float = Field(default=5.0, gt=0, le=3600)
+    # Development only: where the local catcher `make run` starts keeps what it caught, shown
+    # at /dev/mail.
+    dev_mail_dir: Path = Path("var/mail")
+    # Forgot password (OWASP Forgot Password Cheat Sheet): a mailed link works this long, once.
+    # Forms per hour per address (IPv6 by /64), and mails per hour per account: past either,
+    # the address gets 429, the account silently no more mail (the answer never tells).
+    password_reset_ttl: int = Field(default=1800, ge=300, le=86400)
+    password_reset_limit_per_ip: int = Field(default=30, ge=1)
+    password_reset_mails_per_account: int = Field(default=3, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")
@@ -330,6 +353,8 @@ class AuthSettings(BaseSettings):
             raise ValueError(
                 "AUTH_CLIENT_METADATA_MIN_TTL must not exceed AUTH_CLIENT_METADATA_MAX_TTL"
             )
+        if self.smtp_url:
+            SmtpServer.parse(self.smtp_url, start_tls=self.smtp_starttls)  # says what is wrong
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("AUTH_TLS_CERT and AUTH_TLS_KEY must be set together")
         if self.metrics_port is not None and self.metrics_port == self.port:

@@ -57,18 +57,8 @@ async def get_settings(request: Request) -> AuthSettings:
 
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
     """One unit of work per request, committed before the response leaves (scope="function")."""
-    state = request.app.state
-    uow = UnitOfWork(
-        state.sessionmaker, state.audit_buffer, state.client_cache, state.resource_server_cache
-    )
-    try:
+    async with UnitOfWork.of_app(request.app.state) as uow:
         yield uow
-        await uow.commit()
-    except BaseException:
-        await uow.rollback()
-        raise
-    finally:
-        await uow.close()
 
 
 async def get_now(request: Request) -> datetime:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.responses import Response
 
 from auth_service.audit import AuditBuffer
@@ -17,6 +19,9 @@ from auth_service.clients.cache import ClientCache
 from auth_service.clients.keys import ClientKeyFetcher
 from auth_service.clients.metadata_documents import CachePolicy, MetadataDocumentFetcher
 from auth_service.config import AuthSettings, get_settings
+from auth_service.mail.outbox import Outbox
+from auth_service.mail.sender import MailSender
+from auth_service.mail.smtp import SmtpServer
 from auth_service.oauth.authorize.request import AuthorizationPageError, AuthorizationRedirectError
 from auth_service.oauth.dpop import DpopPolicy
 from auth_service.oauth.grants import build_grants
@@ -157,6 +162,11 @@ def create_app(
         )
         app.state.audit_buffer = AuditBuffer(sessionmaker)
         app.state.audit_buffer.start()
+        mail_sender = _mail_sender(settings, sessionmaker, app.state.secret_box, clock)
+        app.state.mail_sender = mail_sender
+        if mail_sender is not None:
+            app.state.outbox = mail_sender.outbox
+            mail_sender.start()
         metrics_listener = start_metrics_listener(
             app.state.metrics, host=settings.metrics_host, port=settings.metrics_port
         )
@@ -167,6 +177,8 @@ def create_app(
         try:
             yield
         finally:
+            if mail_sender is not None:
+                await mail_sender.stop()
             await app.state.audit_buffer.stop()
             await metrics_listener.aclose()
             await maintenance.stop()
@@ -189,6 +201,7 @@ def create_app(
     install_api_docs(app, app.title)
     app.state.settings = settings
     app.state.clock = clock
+    app.state.outbox = None  # an Outbox once started, when AUTH_SMTP_URL names a server
     app.state.metrics = Metrics("auth_service")
     app.state.templates = make_templates()
     app.state.client_cache = ClientCache(ttl=settings.client_cache_ttl)
@@ -250,6 +263,25 @@ async def _render_oauth_error(request: Request, exc: Exception) -> Response:
     """Protocol errors: JSON on back-channel endpoints, our HTML error page on the user's pages."""
     assert isinstance(exc, OAuthError)  # noqa: S101 - registered for OAuthError only
     return render_failure(request, exc)
+
+
+def _mail_sender(
+    settings: AuthSettings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    box: SecretBox,
+    clock: Callable[[], datetime],
+) -> MailSender | None:
+    if not settings.smtp_url:
+        return None
+    server = SmtpServer.parse(
+        settings.smtp_url, start_tls=settings.smtp_starttls, username=settings.smtp_username,
+        password=settings.smtp_password, timeout=settings.smtp_timeout,
+    )  # fmt: skip
+    return MailSender(
+        sessionmaker, Outbox(box), server, sender=settings.mail_from,
+        max_attempts=settings.mail_max_attempts, poll_interval=settings.mail_poll_interval,
+        clock=clock,
+    )  # fmt: skip
 
 
 def _dpop_policy(settings: AuthSettings, secret_box: SecretBox) -> DpopPolicy:

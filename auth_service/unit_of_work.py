@@ -11,6 +11,8 @@ not on a rollback.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -37,6 +39,23 @@ class UnitOfWork:
         self._repos: Repositories | None = None
         # Routine audit events describing this unit's work: real only once it commits.
         self._held: list[dict[str, Any]] = []
+
+    @classmethod
+    @asynccontextmanager
+    async def of_app(cls, state: Any) -> AsyncIterator[UnitOfWork]:
+        """A unit over the app's database, caches and audit buffer (`app.state`): committed
+        when the block ends normally, rolled back when it raises, closed either way."""
+        uow = cls(
+            state.sessionmaker, state.audit_buffer, state.client_cache, state.resource_server_cache
+        )
+        try:
+            yield uow
+            await uow.commit()
+        except BaseException:
+            await uow.rollback()
+            raise
+        finally:
+            await uow.close()
 
     @property
     def repos(self) -> Repositories:

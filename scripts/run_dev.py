@@ -19,6 +19,9 @@ SERVICES = [
     ("coolnotes", "coolnotes.app:create_app", 8002, "examples/coolnotes"),
     ("resource", "resource_service.main:create_app", 8001, None),
 ]
+# The local mail catcher (devtools/mail_catcher.py): what the auth service mails lands in
+# var/mail and shows at /dev/mail, unless AUTH_SMTP_URL names a server of the caller's.
+MAIL_CATCHER_PORT = 8025
 HEALTHY_WITHIN = 60.0  # seconds, per service (a first start runs migrations and makes keys)
 CREDENTIALS = Path("var/demo-credentials.json")
 
@@ -41,6 +44,11 @@ def environment(credentials: dict[str, str] | None) -> dict[str, str]:
     # authorization specification expects), so registration is open here unless the caller says
     # otherwise. The service's own default stays closed; throttling stays on.
     env.setdefault("AUTH_REGISTRATION_OPEN", "true")
+    if "AUTH_SMTP_URL" not in env:
+        env["AUTH_SMTP_URL"] = f"smtp://127.0.0.1:{MAIL_CATCHER_PORT}"
+        env["MYAUTH_MAIL_CATCHER"] = "1"
+        # A sender that is plainly local, so no real mail system takes it for ours.
+        env.setdefault("AUTH_MAIL_FROM", "MyAuthProvider <no-reply@myauth.localhost>")
     if credentials is not None:
         env.setdefault("COOLNOTES_CLIENT_ID", credentials["client_id"])
         env.setdefault("COOLNOTES_CLIENT_SECRET", credentials["client_secret"])
@@ -57,6 +65,10 @@ def banner(credentials: dict[str, str] | None) -> None:
         "  resource API      http://127.0.0.1:8001   (/api/v1/notes, /api/v1/me with a token)",
         "  MCP server        http://127.0.0.1:8001/mcp   (notes tools; clients register themselves)",
     ]
+    if os.environ.get("AUTH_SMTP_URL") is None:
+        lines.append(
+            "  caught mail       http://127.0.0.1:8000/dev/mail   (what the service mailed)"
+        )
     if credentials is not None:
         lines += [
             f"  demo user         {credentials['username']} / {credentials['password']}",
@@ -88,6 +100,12 @@ def main() -> int:
     credentials = read_credentials()
     env = environment(credentials)
     processes = {}
+    if env.pop("MYAUTH_MAIL_CATCHER", None):
+        processes["mail catcher"] = subprocess.Popen(  # noqa: S603 - fixed argv
+            [sys.executable, "-m", "devtools.mail_catcher", "--port", str(MAIL_CATCHER_PORT),
+             "--dir", env.get("AUTH_DEV_MAIL_DIR", "var/mail")],
+            env=env,
+        )  # fmt: skip
     for name, app, port, app_dir in SERVICES:
         if name == "coolnotes" and "COOLNOTES_CLIENT_SECRET" not in env:
             print("no var/demo-credentials.json: run `make run` (it seeds); skipping CoolNotesApp")  # noqa: T201

@@ -37,8 +37,19 @@ async def end_other_access(
     """
     rotated = await rotate_session(repos, current, now=now)
     await repos.sessions.delete_all_for_user(current.user_id, except_hash=rotated.session.id_hash)
-    grant_ids = await repos.grants.active_ids_for_user(current.user_id)
+    return EndedAccess(rotated, await _end_grants_and_consents(repos, current.user_id, now))
+
+
+async def end_all_access(repos: Repositories, user_id: str, now: datetime) -> int:
+    """As `end_other_access`, with no browser kept (a password reset: whoever asked for the link
+    signs in again like everyone else). Returns how many grants were revoked."""
+    await repos.sessions.delete_all_for_user(user_id)
+    return await _end_grants_and_consents(repos, user_id, now)
+
+
+async def _end_grants_and_consents(repos: Repositories, user_id: str, now: datetime) -> int:
+    grant_ids = await repos.grants.active_ids_for_user(user_id)
     for grant_id in grant_ids:
         await revoke_family(repos, grant_id, now)
-    await repos.consents.delete_all_for_user(current.user_id)
-    return EndedAccess(rotated, len(grant_ids))
+    await repos.consents.delete_all_for_user(user_id)
+    return len(grant_ids)

@@ -147,6 +147,7 @@ async def _delete_expired(
         "refresh_tokens": await repos.refresh_tokens.delete_expired(old),
         "grants": await repos.grants.delete_stale(old),
         "sessions": await repos.sessions.delete_expired(now),
+        "mailed_tokens": await repos.mailed_tokens.delete_expired(old),
         "revocation_events": await repos.revocations.delete_expired(now),
         "audit_events": await repos.audit.delete_older_than(now - audit_retention),
     }

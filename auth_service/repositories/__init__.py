@@ -14,6 +14,7 @@ from auth_service.repositories.consents import ConsentRepository
 from auth_service.repositories.device_authorizations import DeviceAuthorizationRepository
 from auth_service.repositories.grants import GrantRepository
 from auth_service.repositories.jobs import JobRepository
+from auth_service.repositories.mail import MailedTokenRepository, MailRepository
 from auth_service.repositories.pushed_requests import PushedRequestRepository
 from auth_service.repositories.recovery_codes import RecoveryCodeRepository
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
@@ -46,6 +47,8 @@ class Repositories:
     used_jtis: UsedJtiRepository
     resource_servers: ResourceServerRepository
     devices: DeviceAuthorizationRepository
+    mail: MailRepository
+    mailed_tokens: MailedTokenRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -68,4 +71,6 @@ class Repositories:
             used_jtis=UsedJtiRepository(session),
             resource_servers=ResourceServerRepository(session),
             devices=DeviceAuthorizationRepository(session),
+            mail=MailRepository(session),
+            mailed_tokens=MailedTokenRepository(session),
         )

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from starlette.background import BackgroundTask
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.config import AuthSettings
@@ -26,6 +27,8 @@ from auth_service.identity.password_check import (
     too_many_attempts,
     with_retry_after,
 )
+from auth_service.identity.password_reset import queue_password_notice
+from auth_service.mail.outbox import Outbox
 from auth_service.repositories import Repositories
 from auth_service.repositories.users import normalize_email
 from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form, set_session_cookie
@@ -146,4 +149,10 @@ async def change_password(
     response = RedirectResponse(f"{ACCOUNT_PATH}?message=password", status_code=303)
     revoked = await end_other_access_for(request, response, repos, me, now)
     audit.record("password_changed", user_id=user.id, grants_revoked=revoked)
+    outbox: Outbox | None = request.app.state.outbox
+    if outbox is not None:  # OWASP: the owner hears of it, with the way back if it was not them
+        await queue_password_notice(
+            repos, outbox, request.app.state.settings, user, now, reset=False
+        )
+        response.background = BackgroundTask(outbox.wake.set)
     return response

@@ -85,6 +85,7 @@ async def _login_page(
     username: str = "",
     next_path: str | None = None,
     error: str | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> Response:
     client = await stored_client(request, repos, pending.client_id) if pending else None
@@ -101,6 +102,8 @@ async def _login_page(
             "username": username,
             "error": error,
             "signup_enabled": request.app.state.settings.signup_enabled,
+            "forgot_enabled": request.app.state.outbox is not None,
+            "notice": notice,
         },
         purpose="login",
         request_id=request_id,
@@ -109,15 +112,26 @@ async def _login_page(
     )
 
 
+NOTICES = {"password-reset": "Your password was changed. Sign in with the new one."}
+
+
 @router.get("/login")
 async def login_form(
-    request: Request, repos: ReposDep, now: Now, request_id: str = "", next: str = ""
+    request: Request,
+    repos: ReposDep,
+    now: Now,
+    request_id: str = "",
+    next: str = "",
+    notice: str = "",
 ) -> Response:
     pending = await _pending_or_none(repos, request_id, now)
     if request_id and pending is None:
         return _expired_request_page(request)
     hint = (pending.params.get("login_hint") or "") if pending else ""
-    return await _login_page(request, repos, pending, username=hint, next_path=safe_next(next))
+    return await _login_page(
+        request, repos, pending, username=hint, next_path=safe_next(next),
+        notice=NOTICES.get(notice),
+    )  # fmt: skip
 
 
 @router.post("/login")

@@ -7,6 +7,7 @@ from shared.models.device_authorizations import DeviceAuthorization
 from shared.models.grants import AuthorizationCode, Consent, Grant, RefreshToken
 from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
+from shared.models.mail import MailedToken, MailMessage
 from shared.models.notes import Note
 from shared.models.pushed_requests import PushedAuthorizationRequest
 from shared.models.resource_servers import ResourceServer
@@ -21,6 +22,8 @@ __all__ = [
     "Consent",
     "DeviceAuthorization",
     "Grant",
+    "MailMessage",
+    "MailedToken",
     "Note",
     "PendingAuthorization",
     "PushedAuthorizationRequest",

@@ -27,6 +27,7 @@ from shared.models import (
     AuthorizationCode,
     DeviceAuthorization,
     Grant,
+    MailedToken,
     PendingAuthorization,
     PushedAuthorizationRequest,
     RefreshToken,
@@ -385,6 +386,16 @@ def _refresh_token(grant: Grant, expires_at: datetime) -> RefreshToken:
     )
 
 
+def _mailed_token(user: TestUser, expires_at: datetime) -> MailedToken:
+    return MailedToken(
+        token_hash=secrets.token_hex(32),
+        purpose="password-reset",
+        user_id=user.id,
+        created_at=expires_at - timedelta(minutes=30),
+        expires_at=expires_at,
+    )
+
+
 def _revocation(now: datetime, expires_at: datetime) -> RevocationEvent:
     return RevocationEvent(
         kind="token", value=secrets.token_hex(8), created_at=now, expires_at=expires_at
@@ -425,6 +436,8 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         # A pushed request is kept a pending request's lifetime past its expiry (RFC 9126 §4).
         _pushed(confidential_client, "gone", now, now - pending_ttl - SECOND),
         UsedJti(key="gone", expires_at=now - SECOND),
+        # A mailed link expired for more than a day (kept a day, like codes).
+        _mailed_token(user, now - day - timedelta(minutes=1)),
     ]
     # A code or token expired for less than a day stays, so its reuse is still recognised.
     live_pending = _pending(confidential_client, now, later)
@@ -443,6 +456,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         _pushed(confidential_client, "kept", now, now + MINUTE),
         _pushed(confidential_client, "recently expired", now, now - pending_ttl + MINUTE),
         UsedJti(key="kept", expires_at=now + MINUTE),
+        _mailed_token(user, now - timedelta(hours=1)),
     ]
     await db.add(*gone, *kept)
     before = {model: await db.count(model) for model in {type(row) for row in gone}}
@@ -457,6 +471,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         "device_authorizations": 1,
         "refresh_tokens": 1,
         "sessions": 1,
+        "mailed_tokens": 1,
         "revocation_events": 1,
         "audit_events": 1,
         "signing_keys": 1,

@@ -1,0 +1,75 @@
+"""A real SMTP server for tests: the project's own catcher (aiosmtpd), on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from devtools.mail_catcher import catcher
+from tests.support.live import free_port
+
+_LINK = re.compile(r"(http://\S+/password/reset\?token=[A-Za-z0-9_-]+)")
+
+
+@dataclass
+class Catcher:
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def messages(self) -> list[EmailMessage]:
+        found = []
+        for path in sorted(self.directory.glob("*.eml")):
+            parsed = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            found.append(parsed)
+        return found
+
+    async def wait_for(self, count: int, seconds: float = 10.0) -> list[EmailMessage]:
+        """The first `count` messages, once that many arrived; fails after `seconds`."""
+        for _ in range(int(seconds / 0.02)):
+            if len(found := self.messages()) >= count:
+                return found
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{count} messages expected, {len(self.messages())} arrived")
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    text: str = part.get_content()
+    return text
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None
+    html: str = part.get_content()
+    return html
+
+
+def reset_link(message: EmailMessage) -> str:
+    match = _LINK.search(text_of(message))
+    assert match is not None, text_of(message)
+    return match.group(1)
+
+
+@contextmanager
+def running_catcher(directory: Path, port: int | None = None) -> Iterator[Catcher]:
+    port = port or free_port()
+    controller = catcher(directory, port=port)
+    controller.start()
+    try:
+        yield Catcher(directory, port)
+    finally:
+        controller.stop()
