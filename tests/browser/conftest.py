@@ -24,6 +24,7 @@ from tests.browser.support import (
 )
 from tests.support.databases import fresh_database
 from tests.support.live import live_stack
+from tests.support.mail import running_catcher
 
 # The resource API learns revocations by polling the issuer; fast here so journey 5 is quick.
 REVOCATION_POLL_INTERVAL = "0.5"
@@ -33,8 +34,15 @@ REVOCATION_POLL_INTERVAL = "0.5"
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """`make run`, on free ports: auth, resource API, CoolNotesApp seeded like the demo."""
     tmp_path = tmp_path_factory.mktemp("browser")
-    with fresh_database(tmp_path) as url, live_stack(url, tmp_path) as stack:
-        stack.start_auth()
+    mail = tmp_path / "mail"
+    with (
+        fresh_database(tmp_path) as url,
+        live_stack(url, tmp_path) as stack,
+        running_catcher(mail) as catcher,  # as `make run` does: mail shows at /dev/mail
+    ):
+        stack.start_auth(
+            AUTH_SMTP_URL=catcher.url, AUTH_DEV_MAIL_DIR=str(mail), AUTH_MAIL_POLL_INTERVAL="0.2"
+        )
         stack.start_resource(RESOURCE_REVOCATION_POLL_INTERVAL=REVOCATION_POLL_INTERVAL)
         credentials = stack.cli(
             "demo", "seed", "--credentials-file", str(tmp_path / "demo-credentials.json"),

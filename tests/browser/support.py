@@ -51,6 +51,7 @@ class Person:
     username: str
     password: str
     name: str
+    email: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ class Demo:
 
     def new_person(self, name: str) -> Person:
         username = f"{name.split()[0].lower()}{secrets.token_hex(3)}"
-        user = self._in_db(lambda db: make_user(db, username=username, name=name))
-        return Person(user.id, username, user.password, name)
+        email = f"{username}@example.com"
+        user = self._in_db(lambda db: make_user(db, username=username, name=name, email=email))
+        return Person(user.id, username, user.password, name, email)
 
     def add_note(self, person: Person, title: str, body: str = "") -> None:
         now = datetime.now(UTC)
