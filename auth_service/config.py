@@ -242,6 +242,10 @@ class AuthSettings(BaseSettings):
     password_reset_ttl: int = Field(default=1800, ge=300, le=86400)
     password_reset_limit_per_ip: int = Field(default=30, ge=1)
     password_reset_mails_per_account: int = Field(default=3, ge=1)
+    # Verified email: a mailed link proves the address for this long (once); "send again" on
+    # /account may be used this many times an hour.
+    email_verification_ttl: int = Field(default=86400, ge=3600, le=7 * 86400)
+    email_verification_mails_per_hour: int = Field(default=3, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")

@@ -19,6 +19,7 @@ PRODUCT = "MyAuthProvider"
 SUBJECTS = {
     "password_reset": f"Reset your {PRODUCT} password",
     "password_changed": f"Your {PRODUCT} password was changed",
+    "verify_email": f"Confirm your email address for {PRODUCT}",
 }
 
 _templates = Environment(

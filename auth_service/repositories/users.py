@@ -98,6 +98,15 @@ class UserRepository:
         )
         return result.rowcount == 1
 
+    async def mark_email_verified(self, user_id: str, email: str, now: datetime) -> bool:
+        """Verified only while the account still has `email`: False if it moved on since."""
+        result = await self.session.exec(
+            update(User)
+            .where(col(User.id) == user_id, col(User.email) == email)
+            .values(email_verified=True, updated_at=now)
+        )
+        return bool(result.rowcount == 1)
+
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self.session.exec(
             update(User)

@@ -22,6 +22,7 @@ from auth_service.deps import (
 )
 from auth_service.identity.accounts import AccountError, password_problems, profile_problems
 from auth_service.identity.credential_change import end_other_access
+from auth_service.identity.email_verification import send_verification
 from auth_service.identity.password_check import (
     recheck_password,
     too_many_attempts,
@@ -44,6 +45,8 @@ MESSAGES = {
     "second-factor-on": f"Two-step verification is on. {SIGNED_OUT_ELSEWHERE}",
     "second-factor-off": f"Two-step verification is off. {SIGNED_OUT_ELSEWHERE}",
     "second-factor-codes": f"Your old recovery codes no longer work. {SIGNED_OUT_ELSEWHERE}",
+    "verification-sent": "A link to confirm your email address is on its way there.",
+    "email-verified": "Your email address is confirmed already.",
 }
 
 
@@ -76,6 +79,7 @@ def account_page(
             "message": MESSAGES.get(message),
             "error": error,
             "error_in": error_in,
+            "mail_enabled": request.app.state.outbox is not None,
         },
         purpose="account",
         session_hash=me.session.id_hash,
@@ -102,7 +106,8 @@ async def update_profile(
         return account_page(request, me, error=FORM_EXPIRED, error_in="profile", status_code=400)
     name, email = form.get("name", "").strip()[:200], form.get("email", "").strip()
     problem = profile_problems(email)
-    if problem is None and normalize_email(email) != user.email:
+    changed = normalize_email(email) != user.email
+    if problem is None and changed:
         if await repos.users.get_by_email(email) is not None:
             problem = "That email address is already registered."
     if problem is None and not await repos.users.update_profile(
@@ -112,7 +117,14 @@ async def update_profile(
     if problem is not None:
         return account_page(request, me, error=problem, error_in="profile", status_code=400)
     audit.record("profile_updated", user_id=user.id)
-    return RedirectResponse(f"{ACCOUNT_PATH}?message=profile", status_code=303)
+    response = RedirectResponse(f"{ACCOUNT_PATH}?message=profile", status_code=303)
+    outbox: Outbox | None = request.app.state.outbox
+    if outbox is not None and changed:  # a new address, unverified until proven
+        fresh = await repos.users.get_by_id(user.id)
+        assert fresh is not None  # noqa: S101 - the signed-in user's own row
+        await send_verification(repos, outbox, request.app.state.settings, fresh, now)
+        response.background = BackgroundTask(outbox.wake.set)
+    return response
 
 
 @router.post(f"{ACCOUNT_PATH}/password")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
+from starlette.background import BackgroundTask
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.deps import (
@@ -18,6 +19,8 @@ from auth_service.deps import (
 )
 from auth_service.identity.accounts import AccountError, create_user
 from auth_service.identity.authentication import start_session
+from auth_service.identity.email_verification import send_verification
+from auth_service.mail.outbox import Outbox
 from auth_service.routes.login import safe_next
 from auth_service.web.pages import (
     FORM_EXPIRED,
@@ -94,4 +97,8 @@ async def signup(
     audit.record("signup", user_id=user.id)
     response = RedirectResponse(next_path or "/account", status_code=303)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
+    outbox: Outbox | None = request.app.state.outbox
+    if outbox is not None:  # OIDC Core §5.1: email_verified stays false until the link is used
+        await send_verification(repos, outbox, settings, user, now)
+        response.background = BackgroundTask(outbox.wake.set)
     return response

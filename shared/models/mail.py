@@ -42,10 +42,13 @@ class MailedToken(SQLModel, table=True):
     __tablename__ = "mailed_token"
 
     token_hash: str = Field(primary_key=True, max_length=64)
-    purpose: str = Field(max_length=20)  # "password-reset"
+    purpose: str = Field(max_length=20)  # "password-reset", "email-verify"
     user_id: str = Field(
         max_length=36, foreign_key="user_account.id", ondelete="CASCADE", index=True
     )
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "email-verify": the address the link was sent to; it proves that address only, so a link
+    # to an address the account has since left verifies nothing.
+    address: str | None = Field(default=None, max_length=254)

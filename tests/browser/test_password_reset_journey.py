@@ -43,7 +43,7 @@ def open_the_mailed_link(page: Page, demo: Demo, person: Person) -> None:
             break
         page.wait_for_timeout(200)
     expect(mail.get_by_role("heading")).to_have_text("Reset your MyAuthProvider password")
-    mail.locator("a[href*=\"/password/reset?token=\"]").click()
+    mail.locator('a[href*="/password/reset?token="]').click()
     # The token left the address bar at once (OWASP): it now sits in an HttpOnly cookie.
     expect(page).to_have_url(f"{demo.issuer}/password/reset")
 

@@ -4,9 +4,9 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-03 16:00:00.000000
 
-Issue 16 (mail, forgot password): `mail_message` is the queue the background sender drains;
-`mailed_token` holds the digests of the single-use tokens mailed links carry. Both new, so
-nothing existing changes.
+Issue 16 (mail, forgot password, verified email): `mail_message` is the queue the background
+sender drains; `mailed_token` holds the digests of the single-use tokens mailed links carry.
+Both are new, so nothing existing changes.
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", UTCDateTime(timezone=True), nullable=False),
         sa.Column("used_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("address", sa.String(length=254), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["user_account.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("token_hash"),
     )

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from auth_service.config import AuthSettings
 from auth_service.mail.sender import MailSender
 from auth_service.main import create_app
-from shared.models import MailMessage
+from shared.models import MailedToken, MailMessage
 from tests.conftest import ISSUER
 from tests.factories import TestUser, make_user
 from tests.support.clock import TestClock
@@ -25,7 +25,8 @@ from tests.support.db import Database
 from tests.support.flows import csrf_from
 from tests.support.live import free_port
 from tests.support.mail import reset_link, running_catcher
-from tests.support.portal import browser
+from tests.support.pages import sign_in
+from tests.support.portal import browser, submit
 
 EMAIL = "grace@example.com"
 
@@ -191,3 +192,17 @@ async def test_dev_mail_shows_what_the_catcher_caught_in_development_only(
 
         assert refused.status_code == 404
         assert "Reset your" not in refused.text
+
+
+async def test_without_smtp_sign_up_and_account_pages_offer_no_mailed_link(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    await sign_in(auth_client, user)
+
+    account = await auth_client.get("/account")
+    resend = await submit(auth_client, "/account", "/account/email/verify", {})
+
+    assert "Not confirmed yet." in account.text
+    assert "Send the link again" not in account.text
+    assert resend.status_code == 404
+    assert await db.count(MailMessage) == 0 and await db.count(MailedToken) == 0

@@ -1,0 +1,63 @@
+"""Proving an email address (OIDC Core §5.1 `email_verified`): a mailed link, single use,
+expiring, hashed at rest, good for the address it was sent to only.
+
+Sent at sign-up and whenever the address changes (the change itself makes the address
+unverified, `UserRepository.update_profile`); "send again" on /account asks for another.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from auth_service.config import AuthSettings
+from auth_service.mail.messages import compose
+from auth_service.mail.outbox import Outbox
+from auth_service.repositories import Repositories
+from auth_service.security.secrets import hash_token, new_token
+from shared.models import MailedToken, User
+
+PURPOSE = "email-verify"
+
+
+async def send_verification(
+    repos: Repositories, outbox: Outbox, settings: AuthSettings, user: User, now: datetime
+) -> None:
+    """Queue a link that proves `user.email`; links to earlier addresses stop working."""
+    await repos.mailed_tokens.delete_for_user(user.id, PURPOSE)
+    token = new_token()
+    ttl = settings.email_verification_ttl
+    await repos.mailed_tokens.add(
+        MailedToken(
+            token_hash=hash_token(token),
+            purpose=PURPOSE,
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+            address=user.email,
+        )  # fmt: skip
+    )
+    letter = compose(
+        "verify_email",
+        user.email,
+        name=user.name or user.username,
+        username=user.username,
+        link=f"{settings.issuer}/email/verify?token={token}",
+        hours=ttl // 3600,
+    )
+    await outbox.queue(repos, letter, now)
+
+
+async def verify(repos: Repositories, token: str, now: datetime) -> User | None:
+    """Spend the link and mark its address verified; the user, or None for a dead link (expired,
+    spent, unknown, or for an address the account no longer has)."""
+    if not token or len(token) > 128:
+        return None
+    row = await repos.mailed_tokens.get_live(hash_token(token), PURPOSE, now)
+    if row is None or row.address is None:
+        return None
+    if not await repos.mailed_tokens.use(row.token_hash, PURPOSE, now):
+        return None  # spent meanwhile
+    if not await repos.users.mark_email_verified(row.user_id, row.address, now):
+        return None
+    await repos.mailed_tokens.delete_for_user(row.user_id, PURPOSE)
+    return await repos.users.get_by_id(row.user_id)
