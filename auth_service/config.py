@@ -246,6 +246,9 @@ class AuthSettings(BaseSettings):
     # /account may be used this many times an hour.
     email_verification_ttl: int = Field(default=86400, ge=3600, le=7 * 86400)
     email_verification_mails_per_hour: int = Field(default=3, ge=1)
+    # A mail to the owner after a sign-in from a browser without the account's device cookie
+    # (README "Sessions"); only when mail is configured.
+    sign_in_notices: bool = True
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     log_format: Literal["text", "json"] = Field(
         default="text", validation_alias=AliasChoices("AUTH_LOG_FORMAT", "LOG_FORMAT")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from auth_service.identity.browsers import BrowserInfo
 from auth_service.repositories import Repositories
 from auth_service.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher
 from auth_service.security.secrets import hash_token, new_token
@@ -67,6 +68,7 @@ async def start_session(
     replaces: str | None = None,
     second_factor_pending: bool = False,
     amr: str = "pwd",
+    browser: BrowserInfo | None = None,
 ) -> NewSession:
     """A fresh random session id on every login step, so a planted id is never promoted (fixation).
 
@@ -87,6 +89,8 @@ async def start_session(
         now=now,
         second_factor_pending=second_factor_pending,
         amr=amr,
+        user_agent=browser.user_agent if browser else None,
+        ip=browser.ip if browser else None,
     )
     return NewSession(cookie_value, session)
 
@@ -107,6 +111,9 @@ async def rotate_session(repos: Repositories, current: UserSession, *, now: date
         now=current.created_at,  # the absolute limit still counts from the sign-in
         second_factor_pending=False,
         amr=current.amr,
+        user_agent=current.user_agent,
+        ip=current.ip,
+        last_seen_at=now,
     )
     return NewSession(cookie_value, session)
 
@@ -130,7 +137,7 @@ async def current_session(
         # Either way: a longer idle window moves it on, a shorter one (settings lowered, rows
         # from before idle timeouts) takes effect on the next request.
         if abs(expires_at - session.expires_at) >= IDLE_TOUCH_STEP:
-            await repos.sessions.set_expiry(session, expires_at)
+            await repos.sessions.set_expiry(session, expires_at, seen_at=now)
         if expires_at <= now:
             return None
     return session

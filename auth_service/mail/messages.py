@@ -20,6 +20,7 @@ SUBJECTS = {
     "password_reset": f"Reset your {PRODUCT} password",
     "password_changed": f"Your {PRODUCT} password was changed",
     "verify_email": f"Confirm your email address for {PRODUCT}",
+    "new_sign_in": f"New sign-in to your {PRODUCT} account",
 }
 
 _templates = Environment(

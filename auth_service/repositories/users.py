@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import or_
@@ -129,6 +130,9 @@ class SessionRepository:
         now: datetime,
         second_factor_pending: bool = False,
         amr: str = "pwd",
+        user_agent: str | None = None,
+        ip: str | None = None,
+        last_seen_at: datetime | None = None,
     ) -> UserSession:
         row = UserSession(
             id_hash=id_hash,
@@ -138,6 +142,9 @@ class SessionRepository:
             expires_at=expires_at,
             second_factor_pending=second_factor_pending,
             amr=amr,
+            user_agent=user_agent,
+            ip=ip,
+            last_seen_at=last_seen_at or now,
         )
         self.session.add(row)
         await self.session.flush()
@@ -159,9 +166,26 @@ class SessionRepository:
     async def delete(self, id_hash: str) -> None:
         await self.session.exec(delete(UserSession).where(col(UserSession.id_hash) == id_hash))
 
-    async def set_expiry(self, row: UserSession, expires_at: datetime) -> None:
+    async def set_expiry(
+        self, row: UserSession, expires_at: datetime, *, seen_at: datetime | None = None
+    ) -> None:
         row.expires_at = expires_at
+        if seen_at is not None:
+            row.last_seen_at = seen_at
         await self.session.flush()
+
+    async def list_signed_in(self, user_id: str, now: datetime) -> Sequence[UserSession]:
+        """The user's live, complete sign-ins (not those awaiting a second factor), newest first."""
+        result = await self.session.exec(
+            select(UserSession)
+            .where(
+                col(UserSession.user_id) == user_id,
+                col(UserSession.expires_at) > now,
+                col(UserSession.second_factor_pending).is_(False),
+            )
+            .order_by(col(UserSession.created_at).desc())
+        )
+        return result.all()
 
     async def delete_expired(self, now: datetime) -> int:
         result = await self.session.exec(

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from auth_service.routes import (
     account,
+    account_sessions,
     authorize,
     connected_apps,
     consent,
@@ -49,6 +50,7 @@ for module in (
     device,
     connected_apps,
     account,
+    account_sessions,
     two_factor,
     signup,
     password_reset,

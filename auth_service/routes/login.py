@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
 from starlette.responses import RedirectResponse, Response
 
 from auth_service.deps import (
@@ -22,7 +24,9 @@ from auth_service.deps import (
 )
 from auth_service.identity import second_factor
 from auth_service.identity.authentication import authenticate_user, current_session, start_session
+from auth_service.identity.browsers import BrowserInfo
 from auth_service.identity.password_check import too_many_attempts, with_retry_after
+from auth_service.identity.sign_in_notice import queue_new_browser_notice
 from auth_service.repositories import Repositories
 from auth_service.throttling.sign_in import SignInAttempt
 from auth_service.web.device_cookie import device_id_of, remember_device, sign_in_device
@@ -36,7 +40,7 @@ from auth_service.web.pages import (
     set_session_cookie,
 )
 from shared.errors import InvalidRequestError, TooManyRequestsError
-from shared.models import PendingAuthorization
+from shared.models import PendingAuthorization, User
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -176,10 +180,11 @@ async def login(
         return await page(LOGIN_FAILED, 400)
     await sign_in.succeeded(attempt)
     client_id = pending.client_id if pending else None
+    browser = BrowserInfo.of(request.headers.get("user-agent"), ip)
     if user.has_second_factor:
         new = await start_session(
             repos, user, now=now, lifetime=session_lifetime(settings),
-            second_factor_pending=True, replaces=session_cookie_of(request),
+            second_factor_pending=True, replaces=session_cookie_of(request), browser=browser,
         )  # fmt: skip
         audit.record("login_password_ok", user_id=user.id, client_id=client_id)
         query = urlencode({"request_id": request_id, "next": next_path or ""})
@@ -191,12 +196,28 @@ async def login(
             now=now,
             lifetime=session_lifetime(settings),
             replaces=session_cookie_of(request),
+            browser=browser,
         )
         audit.record("login_succeeded", user_id=user.id, client_id=client_id)
         response = RedirectResponse(_after_login(pending, next_path), status_code=303)
+        await _notice_if_new_browser(request, response, repos, user, browser, now)
         remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response
+
+
+async def _notice_if_new_browser(
+    request: Request, response: Response, repos: Repositories, user: User, browser: BrowserInfo,
+    now: datetime,
+) -> None:  # fmt: skip
+    """Before `remember_device`: a browser without the account's device cookie is new to it."""
+    if device_id_of(request, user.id, now) is not None:
+        return
+    outbox = request.app.state.outbox
+    if await queue_new_browser_notice(
+        repos, outbox, request.app.state.settings, user, browser, now
+    ):
+        response.background = BackgroundTask(outbox.wake.set)
 
 
 def _second_factor_page(
@@ -241,6 +262,7 @@ async def second_factor_check(
     box: SecretBoxDep,
     settings: SettingsDep,
     sign_in: SignInThrottleDep,
+    ip: ClientIp,
     audit: AuditorDep,
     now: Now,
 ) -> Response:
@@ -278,13 +300,16 @@ async def second_factor_check(
             request, request_id, next_path, error=CODE_FAILED, status_code=400
         )
     await sign_in.second_factor_succeeded(pending_login.id_hash, user.id, device)
+    browser = BrowserInfo.of(request.headers.get("user-agent"), ip)
     new = await start_session(
         repos, user, now=now, lifetime=session_lifetime(settings),
         amr="pwd otp" if method == "otp" else "pwd", replaces=session_cookie_of(request),
+        browser=browser,
     )  # fmt: skip
     audit.record("login_succeeded", user_id=user.id, second_factor=method)
     pending = await _pending_or_none(repos, request_id, now)
     response = RedirectResponse(_after_login(pending, next_path), status_code=303)
+    await _notice_if_new_browser(request, response, repos, user, browser, now)
     remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response

@@ -19,6 +19,7 @@ from auth_service.deps import (
 )
 from auth_service.identity.accounts import AccountError, create_user
 from auth_service.identity.authentication import start_session
+from auth_service.identity.browsers import BrowserInfo
 from auth_service.identity.email_verification import send_verification
 from auth_service.mail.outbox import Outbox
 from auth_service.routes.login import safe_next
@@ -93,6 +94,7 @@ async def signup(
     new = await start_session(
         repos, user, now=now, lifetime=session_lifetime(settings),
         replaces=session_cookie_of(request),
+        browser=BrowserInfo.of(request.headers.get("user-agent"), ip),
     )  # fmt: skip
     audit.record("signup", user_id=user.id)
     response = RedirectResponse(next_path or "/account", status_code=303)

@@ -55,6 +55,12 @@ class UserSession(SQLModel, table=True):
     second_factor_pending: bool = False
     # OIDC Core §2 amr values of this login, space-separated ("pwd", "pwd otp").
     amr: str = Field(default="pwd", max_length=64)
+    # What /account/sessions shows the owner: the browser's User-Agent (cut to 512 characters),
+    # the address it signed in from, and when it was last used (to the minute: written when the
+    # idle end moves on). None on sessions from before these columns.
+    user_agent: str | None = Field(default=None, max_length=512)
+    ip: str | None = Field(default=None, max_length=45)
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class RecoveryCode(SQLModel, table=True):

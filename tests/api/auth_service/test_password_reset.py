@@ -43,7 +43,9 @@ def catcher(tmp_path: Path) -> Iterator[Catcher]:
 
 @pytest.fixture
 def settings(settings: AuthSettings, catcher: Catcher) -> AuthSettings:
-    return settings.model_copy(update={"smtp_url": catcher.url, "mail_poll_interval": 0.05})
+    # No sign-in notices: these tests count the mail of their own feature.
+    update = {"smtp_url": catcher.url, "mail_poll_interval": 0.05, "sign_in_notices": False}
+    return settings.model_copy(update=update)
 
 
 @pytest.fixture
