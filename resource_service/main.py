@@ -16,6 +16,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from resource_service.account_deletion import user_data_deleter
 from resource_service.config import ResourceSettings, get_settings
 from resource_service.mcp_server.endpoint import MCP_PATH, McpEndpoint
 from resource_service.mcp_server.tools import TOOL_SCOPES, build_notes_server
@@ -129,6 +130,7 @@ def create_app(
             timeout=settings.jwks_timeout,
         )
         revocations = RevocationList()
+        sessionmaker = make_sessionmaker(engine)
         feed = RevocationFeed(
             http,
             revocations,
@@ -138,9 +140,10 @@ def create_app(
             redis_url=settings.redis_url,
             channel=revocation_channel(settings.issuer),
             feed_token=settings.revocation_feed_token,
+            on_subject_deleted=user_data_deleter(sessionmaker),
         )
         app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.sessionmaker = sessionmaker
         app.state.profiles = ProfileCache(
             app.state.sessionmaker,
             ttl=settings.profile_cache_ttl,

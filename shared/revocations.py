@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -38,6 +38,12 @@ CLIENT_CHANGED = "client_mod"
 # row id, not its URI, so a public feed lists nothing a deployment registered. Followers that
 # keep resource-server look-ups in memory forget them all (the registry is small).
 RESOURCE_SERVER_CHANGED = "rs_mod"
+# An account was deleted (value: its user id, the `sub` of its tokens). The deny list refuses
+# every token with that subject, and followers with per-user data delete it (the resource
+# service's notes): the documented hook of README "Deleting an account". Kept for
+# SUBJECT_DELETED_DAYS, so a resource server that was down meanwhile still hears of it.
+SUBJECT_DELETED = "user"
+SUBJECT_DELETED_DAYS = 30
 
 # Re-read this far behind the previous answer: a transaction may commit after a later one.
 OVERLAP_SECONDS = 30.0
@@ -58,7 +64,9 @@ class RevocationList:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         # kind -> value -> expiry: "token" by jti, "grant" by grant_id, "client" by client_id.
-        self._entries: dict[str, dict[str, float]] = {"token": {}, "grant": {}, "client": {}}
+        self._entries: dict[str, dict[str, float]] = {
+            "token": {}, "grant": {}, "client": {}, SUBJECT_DELETED: {},
+        }  # fmt: skip
         self._clock = clock
 
     def __len__(self) -> int:
@@ -74,6 +82,7 @@ class RevocationList:
             claims.jti in self._entries["token"]
             or (claims.grant_id is not None and claims.grant_id in self._entries["grant"])
             or claims.client_id in self._entries["client"]
+            or claims.sub in self._entries[SUBJECT_DELETED]
         )
 
     def is_revoked_value(self, kind: str, value: str) -> bool:
@@ -102,8 +111,15 @@ class RevocationFollower:
         poll_interval: float,
         redis_url: str | None = None,
         channel: str = REVOCATION_CHANNEL,
+        on_subject_deleted: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.revocations = revocations
+        # Called once per deleted account this process hears of (again after a restart, so it
+        # must be idempotent); a call that raises is retried after the next poll.
+        self._on_subject_deleted = on_subject_deleted
+        self._subjects_due: set[str] = set()
+        self._subjects_done: set[str] = set()
+        self._hooks = asyncio.Lock()  # one pass at a time: a subject's hook runs once
         self._channel = channel
         self._poll_interval = poll_interval
         self._redis_url = redis_url
@@ -152,7 +168,23 @@ class RevocationFollower:
                 return False
             self.revocations.prune()
             self.last_success = time.monotonic()
-            return True
+        await self._run_subject_hooks()
+        return True
+
+    async def _run_subject_hooks(self) -> None:
+        if self._on_subject_deleted is None:
+            return
+        async with self._hooks:
+            for subject in sorted(self._subjects_due - self._subjects_done):
+                try:
+                    await self._on_subject_deleted(subject)
+                except Exception as exc:  # noqa: BLE001 - its database down: the next poll retries
+                    logger.warning(
+                        "revocation feed: deleted-account hook failed: %s", type(exc).__name__
+                    )
+                    continue
+                self._subjects_done.add(subject)
+                self._subjects_due.discard(subject)
 
     async def _fetch(self, after: int) -> dict[str, Any]:
         """One page of `GET /oauth/revocations?since=<self._since>&after=<after>`."""
@@ -160,7 +192,10 @@ class RevocationFollower:
 
     def _apply(self, event: dict[str, Any]) -> None:
         """One event of a feed page (with its `id`) or of an announcement (without)."""
-        self.revocations.add(str(event["type"]), str(event["value"]), float(event["expires_at"]))
+        kind, value = str(event["type"]), str(event["value"])
+        self.revocations.add(kind, value, float(event["expires_at"]))
+        if kind == SUBJECT_DELETED and value not in self._subjects_done:
+            self._subjects_due.add(value)
 
     async def _poll_forever(self) -> None:
         while True:
@@ -229,10 +264,12 @@ class RevocationFeed(RevocationFollower):
         redis_url: str | None = None,
         channel: str = REVOCATION_CHANNEL,
         feed_token: str | None = None,
+        on_subject_deleted: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(
-            revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel
-        )
+            revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel,
+            on_subject_deleted=on_subject_deleted,
+        )  # fmt: skip
         self._http = http
         self._feed_url = feed_url
         self._timeout = timeout

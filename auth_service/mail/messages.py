@@ -21,6 +21,7 @@ SUBJECTS = {
     "password_changed": f"Your {PRODUCT} password was changed",
     "verify_email": f"Confirm your email address for {PRODUCT}",
     "new_sign_in": f"New sign-in to your {PRODUCT} account",
+    "account_deleted": f"Your {PRODUCT} account was deleted",
 }
 
 _templates = Environment(

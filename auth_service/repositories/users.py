@@ -108,6 +108,12 @@ class UserRepository:
         )
         return bool(result.rowcount == 1)
 
+    async def delete(self, user_id: str) -> None:
+        """The row, and through ON DELETE CASCADE everything that hangs on it: sessions, grants
+        and their refresh tokens and codes, consents, recovery codes, mailed links, device
+        authorizations, and (the resource service's, in a shared database) notes."""
+        await self.session.exec(delete(User).where(col(User.id) == user_id))
+
     async def set_password_hash(self, user_id: str, password_hash: str, now: datetime) -> None:
         await self.session.exec(
             update(User)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from auth_service.routes import (
     account,
+    account_deletion,
     account_sessions,
     authorize,
     connected_apps,
@@ -51,6 +52,7 @@ for module in (
     connected_apps,
     account,
     account_sessions,
+    account_deletion,
     two_factor,
     signup,
     password_reset,

@@ -40,3 +40,8 @@ class NoteRepository:
         statement = delete(Note).where(col(Note.id) == note_id, col(Note.owner_id) == owner_id)
         result = await self.session.exec(statement)
         return result.rowcount == 1
+
+    async def delete_all_for_owner(self, owner_id: str) -> int:
+        """Every note of `owner_id` (their account was deleted); how many there were."""
+        result = await self.session.exec(delete(Note).where(col(Note.owner_id) == owner_id))
+        return int(result.rowcount or 0)

@@ -1,0 +1,85 @@
+"""/account/delete: a person deletes their account, after typing their password again (README
+"Deleting an account"; what goes is decided in `identity.account_deletion`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
+from starlette.responses import RedirectResponse, Response
+
+from auth_service.deps import (
+    AuditorDep,
+    FormDep,
+    HasherDep,
+    Now,
+    ReposDep,
+    SettingsDep,
+    ThrottleDep,
+)
+from auth_service.identity.account_deletion import delete_account, opaque_id
+from auth_service.identity.password_check import (
+    recheck_password,
+    too_many_attempts,
+    with_retry_after,
+)
+from auth_service.mail.outbox import Outbox
+from auth_service.routes.account import ACCOUNT_PATH, AccountUser
+from auth_service.web.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+DELETE_PATH = f"{ACCOUNT_PATH}/delete"
+
+
+def _page(
+    request: Request, me: AccountUser, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    return render_form(
+        request,
+        "account_delete.html",
+        {"title": "Delete your account", "user": me.user, "error": error},
+        purpose="account-delete",
+        session_hash=me.session.id_hash,
+        status_code=status_code,
+    )
+
+
+@router.get(DELETE_PATH)
+async def confirm(request: Request, me: AccountUser) -> Response:
+    return _page(request, me)
+
+
+@router.post(DELETE_PATH)
+async def delete(
+    request: Request,
+    form: FormDep,
+    repos: ReposDep,
+    hasher: HasherDep,
+    throttle: ThrottleDep,
+    settings: SettingsDep,
+    me: AccountUser,
+    audit: AuditorDep,
+    now: Now,
+) -> Response:
+    if not csrf_ok(request, form, purpose="account-delete", session_hash=me.session.id_hash):
+        return _page(request, me, error=FORM_EXPIRED, status_code=400)
+    check = await recheck_password(throttle, hasher, me.user, form.get("current_password", ""))
+    if check.throttled is not None:
+        page = _page(request, me, error=too_many_attempts(check.throttled), status_code=429)
+        return with_retry_after(page, check.throttled)
+    if not check.ok:
+        audit.record("account_deletion_failed", user_id=me.user.id)
+        return _page(request, me, error="Your password is not right.", status_code=400)
+    outbox: Outbox | None = request.app.state.outbox
+    stand_in = opaque_id()
+    revoked = await delete_account(repos, outbox, settings, me.user, stand_in, now)
+    audit.record("account_deleted", user_id=stand_in, grants_revoked=revoked)
+    response = RedirectResponse(f"{ACCOUNT_PATH}/deleted", status_code=303)
+    clear_session_cookie(request, response)
+    if outbox is not None:
+        response.background = BackgroundTask(outbox.wake.set)
+    return response
+
+
+@router.get(f"{ACCOUNT_PATH}/deleted")
+async def deleted(request: Request) -> Response:
+    return render(request, "account_deleted.html", {"title": "Your account was deleted"})
