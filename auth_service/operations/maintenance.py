@@ -148,6 +148,7 @@ async def _delete_expired(
         "grants": await repos.grants.delete_stale(old),
         "sessions": await repos.sessions.delete_expired(now),
         "mailed_tokens": await repos.mailed_tokens.delete_expired(old),
+        "passkey_challenges": await repos.passkey_challenges.delete_expired(now),
         "revocation_events": await repos.revocations.delete_expired(now),
         "audit_events": await repos.audit.delete_older_than(now - audit_retention),
     }

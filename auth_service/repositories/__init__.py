@@ -15,6 +15,7 @@ from auth_service.repositories.device_authorizations import DeviceAuthorizationR
 from auth_service.repositories.grants import GrantRepository
 from auth_service.repositories.jobs import JobRepository
 from auth_service.repositories.mail import MailedTokenRepository, MailRepository
+from auth_service.repositories.passkeys import PasskeyChallengeRepository, PasskeyRepository
 from auth_service.repositories.pushed_requests import PushedRequestRepository
 from auth_service.repositories.recovery_codes import RecoveryCodeRepository
 from auth_service.repositories.refresh_tokens import RefreshTokenRepository
@@ -49,6 +50,8 @@ class Repositories:
     devices: DeviceAuthorizationRepository
     mail: MailRepository
     mailed_tokens: MailedTokenRepository
+    passkeys: PasskeyRepository
+    passkey_challenges: PasskeyChallengeRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -73,4 +76,6 @@ class Repositories:
             devices=DeviceAuthorizationRepository(session),
             mail=MailRepository(session),
             mailed_tokens=MailedTokenRepository(session),
+            passkeys=PasskeyRepository(session),
+            passkey_challenges=PasskeyChallengeRepository(session),
         )

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from starlette.background import BackgroundTask
 from starlette.responses import RedirectResponse, Response
 
@@ -14,7 +16,9 @@ from auth_service.deps import (
     Now,
     ReposDep,
     SettingsDep,
+    SignedIn,
     ThrottleDep,
+    signed_in,
 )
 from auth_service.identity.account_deletion import delete_account, opaque_id
 from auth_service.identity.password_check import (
@@ -23,15 +27,17 @@ from auth_service.identity.password_check import (
     with_retry_after,
 )
 from auth_service.mail.outbox import Outbox
-from auth_service.routes.account import ACCOUNT_PATH, AccountUser
+from auth_service.routes.account import ACCOUNT_PATH
 from auth_service.web.pages import FORM_EXPIRED, clear_session_cookie, csrf_ok, render, render_form
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 DELETE_PATH = f"{ACCOUNT_PATH}/delete"
+# Anyone signed out is sent to sign in, then back to this page.
+PageUser = Annotated[SignedIn, Depends(signed_in(DELETE_PATH))]
 
 
 def _page(
-    request: Request, me: AccountUser, *, error: str | None = None, status_code: int = 200
+    request: Request, me: PageUser, *, error: str | None = None, status_code: int = 200
 ) -> Response:
     return render_form(
         request,
@@ -44,7 +50,7 @@ def _page(
 
 
 @router.get(DELETE_PATH)
-async def confirm(request: Request, me: AccountUser) -> Response:
+async def confirm(request: Request, me: PageUser) -> Response:
     return _page(request, me)
 
 
@@ -56,7 +62,7 @@ async def delete(
     hasher: HasherDep,
     throttle: ThrottleDep,
     settings: SettingsDep,
-    me: AccountUser,
+    me: PageUser,
     audit: AuditorDep,
     now: Now,
 ) -> Response:

@@ -10,18 +10,21 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from auth_service.deps import AuditorDep, FormDep, Now, ReposDep
+from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SignedIn, signed_in
 from auth_service.identity.browsers import describe
-from auth_service.routes.account import ACCOUNT_PATH, AccountUser
+from auth_service.routes.account import ACCOUNT_PATH
 from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render_form
 from shared.models import UserSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 SESSIONS_PATH = f"{ACCOUNT_PATH}/sessions"
+# Anyone signed out is sent to sign in, then back to this page.
+PageUser = Annotated[SignedIn, Depends(signed_in(SESSIONS_PATH))]
 MESSAGES = {
     "ended": "That browser is signed out.",
     "others-ended": "Every other browser is signed out.",
@@ -48,7 +51,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _page(
-    request: Request, me: AccountUser, sessions: list[UserSession], *, message: str = "",
+    request: Request, me: PageUser, sessions: list[UserSession], *, message: str = "",
     error: str | None = None, status_code: int = 200,
 ) -> Response:  # fmt: skip
     rows = [
@@ -76,7 +79,7 @@ def _page(
 
 @router.get(SESSIONS_PATH)
 async def sessions(
-    request: Request, repos: ReposDep, me: AccountUser, now: Now, message: str = ""
+    request: Request, repos: ReposDep, me: PageUser, now: Now, message: str = ""
 ) -> Response:
     return _page(request, me, list(await repos.sessions.list_signed_in(me.user.id, now)),
                  message=message)  # fmt: skip
@@ -84,7 +87,7 @@ async def sessions(
 
 @router.post(f"{SESSIONS_PATH}/end")
 async def end_one(
-    request: Request, form: FormDep, repos: ReposDep, me: AccountUser, audit: AuditorDep, now: Now
+    request: Request, form: FormDep, repos: ReposDep, me: PageUser, audit: AuditorDep, now: Now
 ) -> Response:
     signed_in = list(await repos.sessions.list_signed_in(me.user.id, now))
     if not csrf_ok(request, form, purpose="account-sessions", session_hash=me.session.id_hash):
@@ -101,7 +104,7 @@ async def end_one(
 
 @router.post(f"{SESSIONS_PATH}/end-others")
 async def end_others(
-    request: Request, form: FormDep, repos: ReposDep, me: AccountUser, audit: AuditorDep, now: Now
+    request: Request, form: FormDep, repos: ReposDep, me: PageUser, audit: AuditorDep, now: Now
 ) -> Response:
     if not csrf_ok(request, form, purpose="account-sessions", session_hash=me.session.id_hash):
         signed_in = list(await repos.sessions.list_signed_in(me.user.id, now))

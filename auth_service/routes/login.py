@@ -25,6 +25,7 @@ from auth_service.deps import (
 from auth_service.identity import second_factor
 from auth_service.identity.authentication import authenticate_user, current_session, start_session
 from auth_service.identity.browsers import BrowserInfo
+from auth_service.identity.passkeys import RelyingParty
 from auth_service.identity.password_check import too_many_attempts, with_retry_after
 from auth_service.identity.sign_in_notice import queue_new_browser_notice
 from auth_service.repositories import Repositories
@@ -62,7 +63,7 @@ def safe_next(value: str | None) -> str | None:
     return value
 
 
-async def _pending_or_none(
+async def pending_or_none(
     repos: Repositories, request_id: str, now: Now
 ) -> PendingAuthorization | None:
     return await repos.pending.get_active(request_id, now) if request_id else None
@@ -77,7 +78,7 @@ def _expired_request_page(request: Request) -> Response:
     )
 
 
-def _after_login(pending: PendingAuthorization | None, next_path: str | None) -> str:
+def after_login(pending: PendingAuthorization | None, next_path: str | None) -> str:
     return f"/consent?request_id={pending.id}" if pending else next_path or "/"
 
 
@@ -107,6 +108,7 @@ async def _login_page(
             "error": error,
             "signup_enabled": request.app.state.settings.signup_enabled,
             "forgot_enabled": request.app.state.outbox is not None,
+            "passkeys_enabled": RelyingParty.of(request.app.state.settings.issuer) is not None,
             "notice": notice,
         },
         purpose="login",
@@ -128,7 +130,7 @@ async def login_form(
     next: str = "",
     notice: str = "",
 ) -> Response:
-    pending = await _pending_or_none(repos, request_id, now)
+    pending = await pending_or_none(repos, request_id, now)
     if request_id and pending is None:
         return _expired_request_page(request)
     hint = (pending.params.get("login_hint") or "") if pending else ""
@@ -151,7 +153,7 @@ async def login(
     now: Now,
 ) -> Response:
     request_id = form.get("request_id", "")
-    pending = await _pending_or_none(repos, request_id, now)
+    pending = await pending_or_none(repos, request_id, now)
     if request_id and pending is None:
         return _expired_request_page(request)
     username, next_path = form.get("username", "")[:254], safe_next(form.get("next"))
@@ -199,14 +201,14 @@ async def login(
             browser=browser,
         )
         audit.record("login_succeeded", user_id=user.id, client_id=client_id)
-        response = RedirectResponse(_after_login(pending, next_path), status_code=303)
-        await _notice_if_new_browser(request, response, repos, user, browser, now)
+        response = RedirectResponse(after_login(pending, next_path), status_code=303)
+        await notice_if_new_browser(request, response, repos, user, browser, now)
         remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response
 
 
-async def _notice_if_new_browser(
+async def notice_if_new_browser(
     request: Request, response: Response, repos: Repositories, user: User, browser: BrowserInfo,
     now: datetime,
 ) -> None:  # fmt: skip
@@ -307,9 +309,9 @@ async def second_factor_check(
         browser=browser,
     )  # fmt: skip
     audit.record("login_succeeded", user_id=user.id, second_factor=method)
-    pending = await _pending_or_none(repos, request_id, now)
-    response = RedirectResponse(_after_login(pending, next_path), status_code=303)
-    await _notice_if_new_browser(request, response, repos, user, browser, now)
+    pending = await pending_or_none(repos, request_id, now)
+    response = RedirectResponse(after_login(pending, next_path), status_code=303)
+    await notice_if_new_browser(request, response, repos, user, browser, now)
     remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     return response

@@ -5,10 +5,11 @@ from __future__ import annotations
 from shared.api_docs import DOCS_PATH
 from shared.asgi import ASGIApp, Message, Receive, Scope, Send
 
-# No inline script or style anywhere. The API docs (shared/api_docs.py) send their own policy.
+# No inline script or style anywhere: scripts only from our own /static (passkeys.js), and
+# fetches only to ourselves. The API docs (shared/api_docs.py) send their own policy.
 PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
 )
 
 _COMMON = [

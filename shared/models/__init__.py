@@ -9,6 +9,7 @@ from shared.models.jobs import ScheduledJob
 from shared.models.keys import SigningKey
 from shared.models.mail import MailedToken, MailMessage
 from shared.models.notes import Note
+from shared.models.passkeys import Passkey, PasskeyChallenge
 from shared.models.pushed_requests import PushedAuthorizationRequest
 from shared.models.resource_servers import ResourceServer
 from shared.models.revocations import RevocationEvent
@@ -25,6 +26,8 @@ __all__ = [
     "MailMessage",
     "MailedToken",
     "Note",
+    "Passkey",
+    "PasskeyChallenge",
     "PendingAuthorization",
     "PushedAuthorizationRequest",
     "RecoveryCode",

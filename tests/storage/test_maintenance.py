@@ -472,6 +472,7 @@ async def test_clean_up_deletes_expired_rows_and_retired_keys_and_keeps_the_rest
         "refresh_tokens": 1,
         "sessions": 1,
         "mailed_tokens": 1,
+        "passkey_challenges": 0,
         "revocation_events": 1,
         "audit_events": 1,
         "signing_keys": 1,

@@ -28,6 +28,16 @@ GUARDED = [
     ("POST", APP, "/developers"),
     ("POST", f"{APP}/rotate-secret", "/developers"),
     ("POST", f"{APP}/delete", "/developers"),
+    ("GET", "/account/sessions", "/account/sessions"),
+    ("POST", "/account/sessions/end", "/account/sessions"),
+    ("POST", "/account/sessions/end-others", "/account/sessions"),
+    ("GET", "/account/delete", "/account/delete"),
+    ("POST", "/account/delete", "/account/delete"),
+    ("GET", "/account/passkeys", "/account/passkeys"),
+    ("POST", "/account/passkeys", "/account/passkeys"),
+    ("POST", "/account/passkeys/options", "/account/passkeys"),
+    ("POST", "/account/passkeys/remove", "/account/passkeys"),
+    ("POST", "/account/email/verify", "/account"),
 ]
 IDS = [f"{method} {path}" for method, path, _ in GUARDED]
 
@@ -50,8 +60,8 @@ def login_redirect_headers(next_path: str) -> dict[str, str]:
         "x-frame-options": "DENY",
         "referrer-policy": "no-referrer",
         "content-security-policy": (
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-            "frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+            "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
         ),
     }
 
