@@ -7,6 +7,8 @@ whose RP ID and origin come from the issuer URL (never from the request).
 - Signing in with one (login page): no username; the challenge is bound to the browser (its
   CSRF key cookie) and the assertion must carry user verification, since it replaces the
   password: possession of the authenticator plus its PIN or biometric.
+- As the second factor after a password (the two-step page): one of the account's passkeys,
+  the challenge bound to the pending sign-in; user verification preferred, not required.
 - Challenges: 256 random bits, kept as digests, single use (spent by one DELETE), 5 minutes.
 - The signature counter (§6.1.1) must grow when the authenticator keeps one; a counter that
   goes back means a cloned authenticator, and the sign-in is refused.
@@ -44,7 +46,8 @@ from auth_service.security.secrets import hash_token
 from shared.models import Passkey, PasskeyChallenge, User
 
 CHALLENGE_TTL = timedelta(minutes=5)
-REGISTER, SIGN_IN = "register", "sign-in"
+REGISTER, SIGN_IN, SECOND_FACTOR = "register", "sign-in", "second-factor"
+REFUSED = "That passkey is not registered here, or it did not prove itself."
 MAX_PASSKEYS = 20
 AMR = "hwk user"  # RFC 8176: a key held by a device, and the user verified on it
 
@@ -188,10 +191,52 @@ async def sign_in(
     repos: Repositories, rp: RelyingParty, binding: str, credential: dict[str, Any],
     now: datetime,
 ) -> tuple[User, Passkey]:  # fmt: skip
-    challenge, _ = await _spend_challenge(repos, credential, SIGN_IN, binding, now)
-    refused = PasskeyError("That passkey is not registered here, or it did not prove itself.")
+    """Passwordless: the passkey stands for both factors, so user verification is required."""
+    return await _assertion(repos, rp, SIGN_IN, binding, credential, now, require_uv=True)
+
+
+async def second_factor_options(
+    repos: Repositories, rp: RelyingParty, user: User, binding: str, now: datetime
+) -> dict[str, Any]:
+    """After the password: any of the account's passkeys, bound to the pending sign-in."""
+    existing = await repos.passkeys.list_for_user(user.id)
+    if not existing:
+        raise PasskeyError("This account has no passkey.")
+    challenge = await _new_challenge(repos, SECOND_FACTOR, binding, user.id, now)
+    options = generate_authentication_options(
+        rp_id=rp.id,
+        challenge=challenge,
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id)) for p in existing
+        ],
+        user_verification=UserVerificationRequirement.PREFERRED,
+    )
+    options_json: dict[str, Any] = json.loads(options_to_json(options))
+    return options_json
+
+
+async def second_factor(
+    repos: Repositories, rp: RelyingParty, user: User, binding: str,
+    credential: dict[str, Any], now: datetime,
+) -> Passkey:  # fmt: skip
+    """A passkey as the second factor after a password: possession is what it adds, so user
+    verification is welcome but not required; it must be this account's."""
+    owner, passkey = await _assertion(
+        repos, rp, SECOND_FACTOR, binding, credential, now, require_uv=False
+    )
+    if owner.id != user.id:
+        raise PasskeyError(REFUSED)
+    return passkey
+
+
+async def _assertion(
+    repos: Repositories, rp: RelyingParty, purpose: str, binding: str,
+    credential: dict[str, Any], now: datetime, *, require_uv: bool,
+) -> tuple[User, Passkey]:  # fmt: skip
+    challenge, for_user = await _spend_challenge(repos, credential, purpose, binding, now)
+    refused = PasskeyError(REFUSED)
     passkey = await repos.passkeys.get(str(credential.get("id", ""))[:1400])
-    if passkey is None:
+    if passkey is None or (for_user is not None and passkey.user_id != for_user):
         raise refused
     # §7.2 step 6: the user handle the authenticator returned names the credential's owner.
     handle = (credential.get("response") or {}).get("userHandle")
@@ -205,7 +250,7 @@ async def sign_in(
             expected_origin=rp.origin,
             credential_public_key=base64url_to_bytes(passkey.public_key),
             credential_current_sign_count=passkey.sign_count,
-            require_user_verification=True,
+            require_user_verification=require_uv,
         )
     except (WebAuthnException, KeyError, TypeError, ValueError) as error:
         raise refused from error

@@ -224,7 +224,7 @@ async def notice_if_new_browser(
 
 def _second_factor_page(
     request: Request, request_id: str, next_path: str | None, *, error: str | None = None,
-    status_code: int = 200,
+    status_code: int = 200, passkey: bool = False,
 ) -> Response:  # fmt: skip
     return render_form(
         request,
@@ -234,6 +234,7 @@ def _second_factor_page(
             "request_id": request_id,
             "next": next_path or "",
             "error": error,
+            "passkey": passkey,
         },
         purpose="second-factor",
         request_id=request_id,
@@ -253,7 +254,10 @@ async def second_factor_form(
         return RedirectResponse(
             f"/login?{urlencode({'request_id': request_id, 'next': next})}", 303
         )
-    return _second_factor_page(request, request_id, safe_next(next))
+    passkey = RelyingParty.of(request.app.state.settings.issuer) is not None and bool(
+        await repos.passkeys.list_for_user(pending_login.user_id)
+    )
+    return _second_factor_page(request, request_id, safe_next(next), passkey=passkey)
 
 
 @router.post("/login/second-factor")
@@ -302,16 +306,27 @@ async def second_factor_check(
             request, request_id, next_path, error=CODE_FAILED, status_code=400
         )
     await sign_in.second_factor_succeeded(pending_login.id_hash, user.id, device)
-    browser = BrowserInfo.of(request.headers.get("user-agent"), ip)
-    new = await start_session(
-        repos, user, now=now, lifetime=session_lifetime(settings),
-        amr="pwd otp" if method == "otp" else "pwd", replaces=session_cookie_of(request),
-        browser=browser,
-    )  # fmt: skip
     audit.record("login_succeeded", user_id=user.id, second_factor=method)
     pending = await pending_or_none(repos, request_id, now)
     response = RedirectResponse(after_login(pending, next_path), status_code=303)
+    amr = "pwd otp" if method == "otp" else "pwd"
+    await finish_sign_in(request, response, repos, user, amr=amr, ip=ip, now=now)
+    return response
+
+
+async def finish_sign_in(
+    request: Request, response: Response, repos: Repositories, user: User, *, amr: str,
+    ip: str | None, now: datetime,
+) -> None:  # fmt: skip
+    """The last step of every complete sign-in: a fresh session (its cookie set on `response`),
+    the notice to the owner for a browser new to the account, then this browser's device
+    cookie."""
+    settings = request.app.state.settings
+    browser = BrowserInfo.of(request.headers.get("user-agent"), ip)
+    new = await start_session(
+        repos, user, now=now, lifetime=session_lifetime(settings), amr=amr,
+        replaces=session_cookie_of(request), browser=browser,
+    )  # fmt: skip
     await notice_if_new_browser(request, response, repos, user, browser, now)
     remember_device(request, response, user.id, now)
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
-    return response

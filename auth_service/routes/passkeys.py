@@ -7,6 +7,7 @@ navigator.credentials, and posts the answer back as JSON with the page's CSRF to
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,25 +19,19 @@ from auth_service.deps import (
     FormDep,
     Now,
     ReposDep,
-    SettingsDep,
     SignedIn,
-    session_lifetime,
+    SignInThrottleDep,
     signed_in,
 )
 from auth_service.identity import passkeys
-from auth_service.identity.authentication import start_session
-from auth_service.identity.browsers import BrowserInfo
+from auth_service.identity.authentication import current_session
 from auth_service.identity.passkeys import PasskeyError, RelyingParty
 from auth_service.oauth.requests import parse_json_object
+from auth_service.repositories import Repositories
 from auth_service.routes.account import ACCOUNT_PATH
-from auth_service.routes.login import (
-    after_login,
-    notice_if_new_browser,
-    pending_or_none,
-    safe_next,
-)
+from auth_service.routes.login import after_login, finish_sign_in, pending_or_none, safe_next
 from auth_service.security.secrets import hash_token
-from auth_service.web.device_cookie import remember_device
+from auth_service.web.device_cookie import device_id_of
 from auth_service.web.pages import (
     BROWSER_COOKIE,
     FORM_EXPIRED,
@@ -45,9 +40,9 @@ from auth_service.web.pages import (
     render_form,
     session_cookie_of,
     session_hash_of,
-    set_session_cookie,
 )
 from shared.errors import InvalidRequestError
+from shared.models import User, UserSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PASSKEYS_PATH = f"{ACCOUNT_PATH}/passkeys"
@@ -181,7 +176,6 @@ async def sign_in_options(request: Request, repos: ReposDep, now: Now) -> Respon
 async def sign_in_with_passkey(
     request: Request,
     repos: ReposDep,
-    settings: SettingsDep,
     ip: ClientIp,
     audit: AuditorDep,
     now: Now,
@@ -204,18 +198,72 @@ async def sign_in_with_passkey(
     except PasskeyError as error:
         audit.record("login_failed", method="passkey")
         return _problem(str(error))
-    browser = BrowserInfo.of(request.headers.get("user-agent"), ip)
-    new = await start_session(
-        repos, user, now=now, lifetime=session_lifetime(settings), amr=passkeys.AMR,
-        replaces=session_cookie_of(request), browser=browser,
-    )  # fmt: skip
     audit.record(
         "login_succeeded", user_id=user.id, client_id=pending.client_id if pending else None,
         method="passkey",
     )  # fmt: skip
     next_path = safe_next(str(body.get("next", "")))
     response = JSONResponse({"redirect": after_login(pending, next_path)}, headers=NO_STORE)
-    await notice_if_new_browser(request, response, repos, user, browser, now)
-    remember_device(request, response, user.id, now)
-    set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
+    await finish_sign_in(request, response, repos, user, amr=passkeys.AMR, ip=ip, now=now)
+    return response
+
+
+# --- a passkey as the second step after a password ---
+
+
+async def _pending_sign_in(
+    request: Request, repos: Repositories, body: dict[str, Any], now: datetime
+) -> tuple[UserSession, User]:
+    pending_login = await current_session(
+        repos, session_cookie_of(request), now, second_factor_pending=True
+    )
+    user = await repos.users.get_by_id(pending_login.user_id) if pending_login else None
+    if pending_login is None or user is None:
+        raise PasskeyError("This sign-in has expired. Sign in again.")
+    if not csrf_ok(
+        request, body, purpose="second-factor", request_id=str(body.get("request_id", "")),
+        session_hash=pending_login.id_hash,
+    ):  # fmt: skip
+        raise PasskeyError(FORM_EXPIRED)
+    return pending_login, user
+
+
+@router.post("/login/second-factor/passkey/options")
+async def second_factor_options(request: Request, repos: ReposDep, now: Now) -> Response:
+    rp = relying_party(request)
+    try:
+        body = await _json(request)
+        if rp is None:
+            raise PasskeyError("Passkeys need the service to be reached by a domain name.")
+        pending_login, user = await _pending_sign_in(request, repos, body, now)
+        options = await passkeys.second_factor_options(repos, rp, user, pending_login.id_hash, now)
+    except PasskeyError as error:
+        return _problem(str(error))
+    return JSONResponse(options, headers=NO_STORE)
+
+
+@router.post("/login/second-factor/passkey")
+async def second_factor_with_passkey(
+    request: Request, repos: ReposDep, sign_in: SignInThrottleDep, ip: ClientIp,
+    audit: AuditorDep, now: Now,
+) -> Response:  # fmt: skip
+    rp = relying_party(request)
+    try:
+        body = await _json(request)
+        credential = body.get("credential")
+        if rp is None or not isinstance(credential, dict):
+            raise PasskeyError("The request could not be read.")
+        pending_login, user = await _pending_sign_in(request, repos, body, now)
+        await passkeys.second_factor(repos, rp, user, pending_login.id_hash, credential, now)
+    except PasskeyError as error:
+        audit.record("second_factor_failed", method="passkey")
+        return _problem(str(error))
+    device = await sign_in.trusted_device(device_id_of(request, user.id, now))
+    await sign_in.second_factor_succeeded(pending_login.id_hash, user.id, device)
+    audit.record("login_succeeded", user_id=user.id, second_factor="passkey")
+    request_id = str(body.get("request_id", ""))
+    pending = await pending_or_none(repos, request_id, now)
+    next_path = safe_next(str(body.get("next", "")))
+    response = JSONResponse({"redirect": after_login(pending, next_path)}, headers=NO_STORE)
+    await finish_sign_in(request, response, repos, user, amr="pwd hwk", ip=ip, now=now)
     return response

@@ -58,27 +58,33 @@
     }
   }
 
-  const signIn = document.getElementById("passkey-sign-in");
-  if (signIn && supported) {
-    const status = document.getElementById("passkey-sign-in-status");
-    signIn.hidden = false;
-    signIn.addEventListener("submit", async (event) => {
+  // Signing in (login page) and the second step after a password (two-step page) are the
+  // same ceremony against two endpoints.
+  function assertion(formId, endpoint) {
+    const form = document.getElementById(formId);
+    if (!form || !supported) return;
+    const status = document.getElementById(formId + "-status");
+    form.hidden = false;
+    form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const fields = {
-        csrf_token: signIn.elements.csrf_token.value,
-        request_id: signIn.elements.request_id.value,
-        next: signIn.elements.next.value,
+        csrf_token: form.elements.csrf_token.value,
+        request_id: form.elements.request_id.value,
+        next: form.elements.next.value,
       };
       try {
-        const options = await post("/login/passkey/options", fields);
+        const options = await post(endpoint + "/options", fields);
         const credential = await navigator.credentials.get({
           publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options),
         });
-        const done = await post("/login/passkey", { ...fields, credential: credential.toJSON() });
+        const done = await post(endpoint, { ...fields, credential: credential.toJSON() });
         window.location.assign(done.redirect);
       } catch (error) {
         show(status, failure(error));
       }
     });
   }
+
+  assertion("passkey-sign-in", "/login/passkey");
+  assertion("passkey-second-factor", "/login/second-factor/passkey");
 })();

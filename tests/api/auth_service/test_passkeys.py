@@ -17,10 +17,12 @@ from auth_service.main import create_app
 from shared.models import AuditEvent, Passkey, PasskeyChallenge, UserSession
 from tests.conftest import ISSUER
 from tests.factories import TestUser, make_user
+from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import csrf_from
+from tests.support.flows import csrf_from, login
 from tests.support.pages import SESSION_COOKIE, set_cookie, set_cookie_names, sign_in
 from tests.support.portal import browser
+from tests.support.two_step import enrol
 from tests.support.webauthn import SoftAuthenticator
 
 RP_ID = "auth.test"  # the issuer's host (tests.conftest.ISSUER)
@@ -236,3 +238,88 @@ async def test_an_issuer_at_an_ip_address_offers_no_passkeys(
             assert refused.json()["error"] == (
                 "Passkeys need the service to be reached by a domain name."
             )
+
+
+# --- A passkey as the second step after a password ---
+
+
+async def two_step_account(
+    auth: httpx.AsyncClient, clock: TestClock, user: TestUser, authenticator: SoftAuthenticator
+) -> None:
+    """`user` with TOTP on and a passkey; then signed out of `auth`."""
+    await sign_in(auth, user)
+    await enrol(auth, clock, user.password)
+    assert (await add_passkey(auth, authenticator)).status_code == 201
+    auth.cookies.clear()
+
+
+async def password_step(auth: httpx.AsyncClient, user: TestUser) -> httpx.Response:
+    response = await login(auth, user)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login/second-factor")
+    return await auth.get(response.headers["location"])
+
+
+async def test_a_passkey_answers_the_second_step_after_the_password(
+    db: Database, auth_app: FastAPI, auth_client: httpx.AsyncClient, clock: TestClock,
+    authenticator: SoftAuthenticator, user: TestUser,
+) -> None:  # fmt: skip
+    await two_step_account(auth_client, clock, user, authenticator)
+    async with browser(auth_app) as laptop:
+        page = await password_step(laptop, user)
+        assert "Use a passkey" in page.text
+        fields = {"csrf_token": csrf_from(page.text), "request_id": "", "next": ""}
+        options = await laptop.post("/login/second-factor/passkey/options", json=fields)
+        assert [c["id"] for c in options.json()["allowCredentials"]] == [authenticator.id]
+        assert options.json()["userVerification"] == "preferred"
+        # Possession is what the second step adds: an assertion without verification will do.
+        credential = authenticator.get(options.json(), verified=False)
+
+        done = await laptop.post(
+            "/login/second-factor/passkey", json={**fields, "credential": credential}
+        )
+
+        assert done.status_code == 200, done.text
+        assert done.json() == {"redirect": "/"}
+        assert (await laptop.get("/account")).status_code == 200
+    amrs = {s.amr for s in await db.all(UserSession, UserSession.user_id == user.id)}
+    assert "pwd hwk" in amrs
+
+
+async def test_another_accounts_passkey_does_not_answer_the_second_step(
+    db: Database, auth_app: FastAPI, auth_client: httpx.AsyncClient, clock: TestClock,
+    authenticator: SoftAuthenticator, user: TestUser,
+) -> None:  # fmt: skip
+    await two_step_account(auth_client, clock, user, authenticator)
+    mallory = await make_user(db, username="mallory")
+    malloys_key = SoftAuthenticator(RP_ID, ISSUER)
+    async with browser(auth_app) as attacker:
+        await sign_in(attacker, mallory)
+        assert (await add_passkey(attacker, malloys_key)).status_code == 201
+    async with browser(auth_app) as laptop:
+        page = await password_step(laptop, user)
+        fields = {"csrf_token": csrf_from(page.text), "request_id": "", "next": ""}
+        options = await laptop.post("/login/second-factor/passkey/options", json=fields)
+
+        refused = await laptop.post(
+            "/login/second-factor/passkey",
+            json={**fields, "credential": malloys_key.get(options.json())},
+        )
+
+        assert refused.status_code == 400
+        assert refused.json()["error"] == (
+            "That passkey is not registered here, or it did not prove itself."
+        )
+        assert (await laptop.get("/account")).status_code == 303
+
+
+async def test_the_second_step_passkey_needs_a_pending_sign_in(
+    auth_app: FastAPI, authenticator: SoftAuthenticator
+) -> None:
+    async with browser(auth_app) as stranger:
+        refused = await stranger.post(
+            "/login/second-factor/passkey/options", json={"csrf_token": "x", "request_id": ""}
+        )
+
+        assert refused.status_code == 400
+        assert refused.json()["error"] == "This sign-in has expired. Sign in again."
