@@ -73,7 +73,11 @@ class RelyingParty:
             return None
         except ValueError:
             pass
-        return cls(id=host, name=name, origin=f"{parts.scheme}://{parts.netloc}")
+        # The origin as browsers serialise it (HTML "ASCII serialization of an origin"): a
+        # lower-case host and no default port.
+        default = {"http": 80, "https": 443}.get(parts.scheme)
+        port = f":{parts.port}" if parts.port not in (None, default) else ""
+        return cls(id=host, name=name, origin=f"{parts.scheme}://{host}{port}")
 
 
 def user_handle(user_id: str) -> bytes:

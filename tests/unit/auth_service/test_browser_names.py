@@ -1,10 +1,12 @@
-"""How /account/sessions and the sign-in notice name a browser from its User-Agent."""
+"""How /account/sessions and the sign-in notice name a browser from its User-Agent, and which
+relying party (RP ID, origin) passkeys get from the issuer."""
 
 from __future__ import annotations
 
 import pytest
 
 from auth_service.identity.browsers import MAX_USER_AGENT, BrowserInfo, describe
+from auth_service.identity.passkeys import RelyingParty
 
 
 @pytest.mark.parametrize(
@@ -47,3 +49,21 @@ def test_describe(agent: str | None, name: str) -> None:
 def test_a_long_user_agent_is_cut_and_an_empty_one_is_none() -> None:
     assert BrowserInfo.of("x" * 5000, "192.0.2.1").user_agent == "x" * MAX_USER_AGENT
     assert BrowserInfo.of("", None) == BrowserInfo(None, None)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "rp"),
+    [
+        ("https://Login.Example.com", ("login.example.com", "https://login.example.com")),
+        ("https://login.example.com:443/auth", ("login.example.com", "https://login.example.com")),
+        ("http://localhost:8000", ("localhost", "http://localhost:8000")),
+        ("http://127.0.0.1:8000", None),
+        ("http://[::1]:8000", None),
+    ],
+)
+def test_the_passkey_relying_party_comes_from_the_issuer(
+    issuer: str, rp: tuple[str, str] | None
+) -> None:
+    party = RelyingParty.of(issuer)
+
+    assert (None if party is None else (party.id, party.origin)) == rp
