@@ -42,7 +42,9 @@ class BrowserInfo:
 
     @classmethod
     def of(cls, user_agent: str | None, ip: str | None) -> BrowserInfo:
-        return cls((user_agent or "")[:MAX_USER_AGENT] or None, ip)
+        # The column holds 45 characters (the longest IPv6 text form); a zone id or a proxy's
+        # odd value is cut rather than failing the sign-in.
+        return cls((user_agent or "")[:MAX_USER_AGENT] or None, ip[:45] if ip else None)
 
 
 def describe(user_agent: str | None) -> str:

@@ -164,16 +164,21 @@ async def register(
         )
     except (WebAuthnException, KeyError, TypeError, ValueError) as error:
         raise PasskeyError("The passkey could not be added: it did not prove itself.") from error
+    if len(verified.credential_id) > 1023:  # WebAuthn §5.8.3 credential id length
+        raise PasskeyError("The passkey could not be added: it did not prove itself.")
     credential_id = bytes_to_base64url(verified.credential_id)
     if await repos.passkeys.get(credential_id) is not None:
         raise PasskeyError("That passkey is registered already.")
+    if len(await repos.passkeys.list_for_user(user.id)) >= MAX_PASSKEYS:
+        raise PasskeyError(f"An account can have at most {MAX_PASSKEYS} passkeys.")
     passkey = Passkey(
         credential_id=credential_id, user_id=user.id, name=name,
         public_key=bytes_to_base64url(verified.credential_public_key),
         sign_count=verified.sign_count, backed_up=verified.credential_backed_up,
         created_at=now,
     )  # fmt: skip
-    await repos.passkeys.add(passkey)
+    if not await repos.passkeys.add(passkey):
+        raise PasskeyError("That passkey is registered already.")
     return passkey
 
 

@@ -5,7 +5,8 @@
 - The link carries a 256-bit token, kept only as its SHA-256 digest, good for
   AUTH_PASSWORD_RESET_TTL and once; built from the issuer URL, never from the Host header.
 - Using it: a new password under the sign-up rules; every session, every grant (refresh-token
-  family, access tokens through the revocation feed) and every consent of the account ends,
+  family, access tokens through the revocation feed), every consent and every passkey of the
+  account ends,
   like after any credential change; a notice is mailed; the person then signs in as usual,
   second factor included (no automatic sign-in).
 """
@@ -98,7 +99,12 @@ async def complete_reset(
     await repos.mailed_tokens.delete_for_user(user.id, PURPOSE)  # every other link dies too
     await repos.users.set_password_hash(user.id, password_hash, now)
     revoked = await end_all_access(repos, user.id, now)
-    await queue_password_notice(repos, outbox, settings, user, now, reset=True)
+    # A passkey signs in without the password: one planted by whoever took the account over
+    # would outlive the reset. The owner adds theirs again.
+    passkeys = await repos.passkeys.delete_all_for_user(user.id)
+    await queue_password_notice(
+        repos, outbox, settings, user, now, reset=True, passkeys_removed=passkeys
+    )
     return revoked
 
 
@@ -110,6 +116,7 @@ async def queue_password_notice(
     now: datetime,
     *,
     reset: bool,
+    passkeys_removed: int = 0,
 ) -> None:
     """OWASP: tell the owner their password changed, with the way back if it was not them."""
     letter = compose(
@@ -119,6 +126,7 @@ async def queue_password_notice(
         username=user.username,
         when=now.strftime("%Y-%m-%d at %H:%M UTC"),
         reset=reset,
+        passkeys_removed=passkeys_removed,
         forgot_link=f"{settings.issuer}/password/forgot",
     )
     await outbox.queue(repos, letter, now)

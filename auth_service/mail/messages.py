@@ -22,6 +22,7 @@ SUBJECTS = {
     "verify_email": f"Confirm your email address for {PRODUCT}",
     "new_sign_in": f"New sign-in to your {PRODUCT} account",
     "account_deleted": f"Your {PRODUCT} account was deleted",
+    "passkey_added": f"A passkey was added to your {PRODUCT} account",
 }
 
 _templates = Environment(

@@ -208,8 +208,9 @@ async def _is_revoked(
     if state.mirror_is_current():
         return state.mirror.revocations.is_revoked(claims)
     return await uow.repos.revocations.is_revoked(
-        jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now
-    )
+        jti=claims.jti, grant_id=claims.grant_id, client_id=claims.client_id, now=now,
+        sub=claims.sub,
+    )  # fmt: skip
 
 
 async def _refresh_token(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,9 +22,15 @@ class PasskeyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, passkey: Passkey) -> None:
-        self.session.add(passkey)
-        await self.session.flush()
+    async def add(self, passkey: Passkey) -> bool:
+        """False if the credential id is registered already (a concurrent registration won)."""
+        try:
+            # A savepoint: losing the race must not undo the whole request.
+            async with self.session.begin_nested():
+                self.session.add(passkey)
+        except IntegrityError:
+            return False
+        return True
 
     async def get(self, credential_id: str) -> Passkey | None:
         return await self.session.get(Passkey, credential_id)
@@ -41,6 +48,10 @@ class PasskeyRepository:
             )
         )
         return bool(result.rowcount == 1)
+
+    async def delete_all_for_user(self, user_id: str) -> int:
+        result = await self.session.exec(delete(Passkey).where(col(Passkey.user_id) == user_id))
+        return int(result.rowcount or 0)
 
     async def record_use(
         self, passkey: Passkey, *, sign_count: int, backed_up: bool, now: datetime

@@ -10,6 +10,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from shared.models import RevocationEvent
+from shared.revocations import SUBJECT_DELETED
 
 # The events a session added, as (kind, value, expires_at Unix seconds); after commit the
 # session's hook copies them into this instance's revocation list and announces them.
@@ -44,10 +45,11 @@ class RevocationRepository:
         return result.all()
 
     async def is_revoked(
-        self, *, jti: str, grant_id: str | None, now: datetime, client_id: str | None = None
-    ) -> bool:
+        self, *, jti: str, grant_id: str | None, now: datetime, client_id: str | None = None,
+        sub: str | None = None,
+    ) -> bool:  # fmt: skip
         # By kind as well as value: a client's change notice (same value) revokes nothing.
-        keys = [("token", jti), ("grant", grant_id), ("client", client_id)]
+        keys = [("token", jti), ("grant", grant_id), ("client", client_id), (SUBJECT_DELETED, sub)]
         matches = [
             and_(col(RevocationEvent.kind) == kind, col(RevocationEvent.value) == value)
             for kind, value in keys

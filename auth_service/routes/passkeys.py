@@ -11,21 +11,27 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from auth_service.deps import (
     AuditorDep,
     ClientIp,
     FormDep,
+    HasherDep,
     Now,
     ReposDep,
     SignedIn,
     SignInThrottleDep,
+    ThrottleDep,
     signed_in,
 )
 from auth_service.identity import passkeys
 from auth_service.identity.authentication import current_session
 from auth_service.identity.passkeys import PasskeyError, RelyingParty
+from auth_service.identity.password_check import recheck_password, too_many_attempts
+from auth_service.mail.messages import compose
+from auth_service.mail.outbox import Outbox
 from auth_service.oauth.requests import parse_json_object
 from auth_service.repositories import Repositories
 from auth_service.routes.account import ACCOUNT_PATH
@@ -41,7 +47,7 @@ from auth_service.web.pages import (
     session_cookie_of,
     session_hash_of,
 )
-from shared.errors import InvalidRequestError
+from shared.errors import InvalidRequestError, TooManyRequestsError
 from shared.models import User, UserSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -98,8 +104,9 @@ async def passkeys_page(
 
 @router.post(f"{PASSKEYS_PATH}/options")
 async def registration_options(
-    request: Request, repos: ReposDep, me: PageUser, now: Now
-) -> Response:
+    request: Request, repos: ReposDep, hasher: HasherDep, throttle: ThrottleDep, me: PageUser,
+    audit: AuditorDep, now: Now,
+) -> Response:  # fmt: skip
     rp = relying_party(request)
     try:
         body = await _json(request)
@@ -107,6 +114,17 @@ async def registration_options(
             raise PasskeyError("Passkeys need the service to be reached by a domain name.")
         if not csrf_ok(request, body, purpose="passkeys", session_hash=me.session.id_hash):
             raise PasskeyError(FORM_EXPIRED)
+        # A passkey is a way in that needs no password: whoever holds only a session cookie
+        # must not be able to plant one (the password is asked again, with its usual wait).
+        password = body.get("current_password")
+        check = await recheck_password(
+            throttle, hasher, me.user, password if isinstance(password, str) else ""
+        )
+        if check.throttled is not None:
+            return _problem(too_many_attempts(check.throttled), 429)
+        if not check.ok:
+            audit.record("passkey_add_failed", user_id=me.user.id, reason="password")
+            raise PasskeyError("Your password is not right.")
         options = await passkeys.registration_options(repos, rp, me.user, me.session.id_hash, now)
     except PasskeyError as error:
         return _problem(str(error))
@@ -134,9 +152,21 @@ async def add_passkey(
         audit.record("passkey_add_failed", user_id=me.user.id)
         return _problem(str(error))
     audit.record("passkey_added", user_id=me.user.id, name=added.name)
-    return JSONResponse(
+    response = JSONResponse(
         {"redirect": f"{PASSKEYS_PATH}?message=added"}, status_code=201, headers=NO_STORE
     )
+    outbox: Outbox | None = request.app.state.outbox
+    if outbox is not None:  # the owner hears of every new way into the account
+        settings = request.app.state.settings
+        letter = compose(
+            "passkey_added", me.user.email, name=me.user.name or me.user.username,
+            username=me.user.username, passkey=added.name,
+            when=now.strftime("%Y-%m-%d at %H:%M UTC"),
+            passkeys_link=f"{settings.issuer}{PASSKEYS_PATH}",
+        )  # fmt: skip
+        await outbox.queue(repos, letter, now)
+        response.background = BackgroundTask(outbox.wake.set)
+    return response
 
 
 @router.post(f"{PASSKEYS_PATH}/remove")
@@ -184,7 +214,10 @@ async def sign_in_with_passkey(
     try:
         body = await _json(request)
         request_id = str(body.get("request_id", ""))
-        if rp is None or binding is None:
+        if rp is None or binding is None or not csrf_ok(
+            request, body, purpose="login", request_id=request_id,
+            session_hash=session_hash_of(request),
+        ):  # fmt: skip
             raise PasskeyError(FORM_EXPIRED)
         credential = body.get("credential")
         if not isinstance(credential, dict):
@@ -254,11 +287,20 @@ async def second_factor_with_passkey(
         if rp is None or not isinstance(credential, dict):
             raise PasskeyError("The request could not be read.")
         pending_login, user = await _pending_sign_in(request, repos, body, now)
-        await passkeys.second_factor(repos, rp, user, pending_login.id_hash, credential, now)
     except PasskeyError as error:
-        audit.record("second_factor_failed", method="passkey")
         return _problem(str(error))
     device = await sign_in.trusted_device(device_id_of(request, user.id, now))
+    try:
+        # Counted like a code, so the success below takes back only its own attempt.
+        await sign_in.check_second_factor(pending_login.id_hash, user.id, device)
+    except TooManyRequestsError as error:
+        return _problem(too_many_attempts(error), 429)
+    try:
+        await passkeys.second_factor(repos, rp, user, pending_login.id_hash, credential, now)
+    except PasskeyError as error:
+        await sign_in.second_factor_failed(pending_login.id_hash, user.id, device)
+        audit.record("second_factor_failed", user_id=user.id, method="passkey")
+        return _problem(str(error))
     await sign_in.second_factor_succeeded(pending_login.id_hash, user.id, device)
     audit.record("login_succeeded", user_id=user.id, second_factor="passkey")
     request_id = str(body.get("request_id", ""))

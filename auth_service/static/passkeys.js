@@ -43,7 +43,9 @@
         event.preventDefault();
         const csrf = add.elements.csrf_token.value;
         try {
-          const options = await post("/account/passkeys/options", { csrf_token: csrf });
+          const options = await post("/account/passkeys/options", {
+            csrf_token: csrf, current_password: add.elements.current_password.value,
+          });
           const credential = await navigator.credentials.create({
             publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options),
           });

@@ -105,7 +105,8 @@ def csrf_ok(
 ) -> bool:
     key = request.cookies.get(cookie_name(request, BROWSER_COOKIE))
     token = form.get("csrf_token")
-    if not key or not token:
+    # A JSON body (the passkey endpoints) may hold anything here: only a string is a token.
+    if not key or not isinstance(token, str) or not token or len(token) > 512:
         return False
     return csrf_token_matches(
         token, key, purpose=purpose, session_hash=session_hash, request_id=request_id

@@ -103,6 +103,7 @@ def test_add_a_passkey_sign_in_with_it_without_a_password_then_remove_it(
 
     page.goto(f"{site.url}/account/passkeys")
     page.get_by_label("Name it, so you know it later").fill("Work laptop")
+    page.get_by_label("Your password, to confirm").fill(site.person.password)
     page.get_by_role("button", name="Add a passkey").click()
     expect(page.get_by_role("status")).to_have_text("Your passkey was added.")
     expect(page.get_by_text("Work laptop", exact=True)).to_be_visible()

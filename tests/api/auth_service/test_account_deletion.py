@@ -126,6 +126,21 @@ async def test_deleting_an_account_removes_the_person_and_ends_every_access(
     assert page.status_code == 200 and "Your account was deleted" in page.text
 
 
+async def test_audit_events_still_in_the_buffer_get_the_stand_in_too(
+    db: Database, auth_app: FastAPI, auth_client: httpx.AsyncClient, notes_app: TestClient,
+    user: TestUser,
+) -> None:  # fmt: skip
+    await tokens_for(auth_client, AuthorizationRequest(notes_app, scope="openid"), user)
+    # The token_issued event is still in this instance's buffer: not flushed on purpose.
+
+    assert (await delete_me(auth_client)).status_code == 303
+
+    await auth_app.state.audit_buffer.flush()
+    assert await db.count(AuditEvent, AuditEvent.user_id == user.id) == 0
+    (issued,) = await db.all(AuditEvent, AuditEvent.event == "token_issued")
+    assert issued.user_id is not None and issued.user_id.startswith("deleted-")
+
+
 async def test_a_wrong_password_deletes_nothing_and_repeated_failures_wait(
     db: Database, auth_client: httpx.AsyncClient, user: TestUser
 ) -> None:

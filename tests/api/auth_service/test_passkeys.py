@@ -38,12 +38,17 @@ def authenticator() -> SoftAuthenticator:
     return SoftAuthenticator(RP_ID, ISSUER)
 
 
+PASSWORD = "correct horse battery"  # noqa: S105 - tests.factories.make_user's default
+
+
 async def add_passkey(
     auth: httpx.AsyncClient, authenticator: SoftAuthenticator, name: str = "Laptop", **create: Any
 ) -> httpx.Response:
     page = await auth.get("/account/passkeys")
     csrf = csrf_from(page.text)
-    options = await auth.post("/account/passkeys/options", json={"csrf_token": csrf})
+    options = await auth.post(
+        "/account/passkeys/options", json={"csrf_token": csrf, "current_password": PASSWORD}
+    )
     assert options.status_code == 200, options.text
     credential = authenticator.create(options.json(), **create)
     return await auth.post(
@@ -77,7 +82,8 @@ async def test_adding_a_passkey_asks_for_a_discoverable_verified_credential_and_
     await sign_in(auth_client, user)
     page = await auth_client.get("/account/passkeys")
     options = await auth_client.post(
-        "/account/passkeys/options", json={"csrf_token": csrf_from(page.text)}
+        "/account/passkeys/options",
+        json={"csrf_token": csrf_from(page.text), "current_password": PASSWORD},
     )
 
     body = options.json()
@@ -323,3 +329,36 @@ async def test_the_second_step_passkey_needs_a_pending_sign_in(
 
         assert refused.status_code == 400
         assert refused.json()["error"] == "This sign-in has expired. Sign in again."
+
+
+async def test_adding_a_passkey_asks_for_the_password_again(
+    db: Database, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    """A passkey signs in without the password: a stolen session cookie alone must not be
+    enough to plant one."""
+    await sign_in(auth_client, user)
+    page = await auth_client.get("/account/passkeys")
+    csrf = csrf_from(page.text)
+
+    statuses = []
+    for password in ("wrong", "still wrong", "wrong again", "and again", PASSWORD):
+        refused = await auth_client.post(
+            "/account/passkeys/options", json={"csrf_token": csrf, "current_password": password}
+        )
+        statuses.append(refused.status_code)
+
+    assert statuses[:3] == [400, 400, 400] and statuses[-1] == 429  # then it waits
+    assert await db.count(PasskeyChallenge) == 0
+    assert await db.count(AuditEvent, AuditEvent.event == "passkey_add_failed") >= 3
+
+
+@pytest.mark.parametrize("token", [1, ["x"], {"a": 1}, True, None, "x" * 5000])
+async def test_a_csrf_token_that_is_no_string_is_refused_not_a_500(
+    auth_client: httpx.AsyncClient, token: object
+) -> None:
+    await auth_client.get("/login")  # the browser cookie
+
+    response = await auth_client.post("/login/passkey/options", json={"csrf_token": token})
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "This form has expired. Please try again."

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,16 @@ from fastapi import FastAPI
 from sqlmodel import col
 
 from auth_service.config import AuthSettings
-from shared.models import AuditEvent, Consent, Grant, MailedToken, MailMessage, User, UserSession
+from shared.models import (
+    AuditEvent,
+    Consent,
+    Grant,
+    MailedToken,
+    MailMessage,
+    Passkey,
+    User,
+    UserSession,
+)
 from tests.conftest import ISSUER
 from tests.factories import TestClient, TestUser, make_client, make_user
 from tests.support.assertions import assert_oauth_error
@@ -224,6 +233,24 @@ async def test_setting_the_password_spends_every_other_link_of_the_account(
         assert (await choose(forgetful, NEW_PASSWORD)).status_code == 303
 
         assert (await forgetful.get(first)).status_code == 400
+
+
+async def test_a_reset_removes_the_accounts_passkeys(
+    db: Database, auth_app: FastAPI, catcher: Catcher, user: TestUser
+) -> None:
+    """A passkey planted by whoever took the account over must not outlive the reset."""
+    now = datetime.now(UTC)
+    await db.add(
+        Passkey(credential_id="planted", user_id=user.id, name="Not mine", public_key="x",
+                created_at=now)
+    )  # fmt: skip
+    async with browser(auth_app) as forgetful:
+        await forgetful.get(await mailed_link(forgetful, catcher, EMAIL))
+        assert (await choose(forgetful, NEW_PASSWORD)).status_code == 303
+
+    assert await db.count(Passkey) == 0
+    notice = (await catcher.wait_for(2))[1]
+    assert "Your passkeys were removed too" in text_of(notice)
 
 
 async def test_a_weak_password_is_refused_and_nothing_changes(
