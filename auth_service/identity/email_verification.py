@@ -13,8 +13,8 @@ from auth_service.config import AuthSettings
 from auth_service.mail.messages import compose
 from auth_service.mail.outbox import Outbox
 from auth_service.repositories import Repositories
-from auth_service.security.secrets import hash_token, new_token
-from shared.models import MailedToken, User
+from auth_service.security.secrets import hash_token
+from shared.models import User
 
 PURPOSE = "email-verify"
 
@@ -24,18 +24,11 @@ async def send_verification(
 ) -> None:
     """Queue a link that proves `user.email`; links to earlier addresses stop working."""
     await repos.mailed_tokens.delete_for_user(user.id, PURPOSE)
-    token = new_token()
     ttl = settings.email_verification_ttl
-    await repos.mailed_tokens.add(
-        MailedToken(
-            token_hash=hash_token(token),
-            purpose=PURPOSE,
-            user_id=user.id,
-            created_at=now,
-            expires_at=now + timedelta(seconds=ttl),
-            address=user.email,
-        )  # fmt: skip
-    )
+    token = await repos.mailed_tokens.issue(
+        purpose=PURPOSE, user_id=user.id, ttl=timedelta(seconds=ttl), now=now,
+        address=user.email,
+    )  # fmt: skip
     letter = compose(
         "verify_email",
         user.email,

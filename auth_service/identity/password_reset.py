@@ -22,9 +22,9 @@ from auth_service.identity.credential_change import end_all_access
 from auth_service.mail.messages import compose
 from auth_service.mail.outbox import Outbox
 from auth_service.repositories import Repositories
-from auth_service.security.secrets import hash_token, new_token
+from auth_service.security.secrets import hash_token
 from auth_service.throttling.policy import Throttle, Window
-from shared.models import MailedToken, User
+from shared.models import User
 
 logger = logging.getLogger(__name__)
 PURPOSE = "password-reset"
@@ -51,17 +51,10 @@ async def send_link(
     await throttle.count(
         RESET_MAILS, user.id, Window(settings.password_reset_mails_per_account, 3600)
     )
-    token = new_token()
-    ttl = timedelta(seconds=settings.password_reset_ttl)
-    await repos.mailed_tokens.add(
-        MailedToken(
-            token_hash=hash_token(token),
-            purpose=PURPOSE,
-            user_id=user.id,
-            created_at=now,
-            expires_at=now + ttl,
-        )  # fmt: skip
-    )
+    token = await repos.mailed_tokens.issue(
+        purpose=PURPOSE, user_id=user.id, ttl=timedelta(seconds=settings.password_reset_ttl),
+        now=now,
+    )  # fmt: skip
     letter = compose(
         "password_reset",
         user.email,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import col, delete, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from auth_service.security.secrets import hash_token, new_token
 from shared.models import MailedToken, MailMessage
 
 
@@ -73,9 +74,24 @@ class MailedTokenRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, token: MailedToken) -> None:
-        self.session.add(token)
+    async def issue(
+        self, *, purpose: str, user_id: str, ttl: timedelta, now: datetime,
+        address: str | None = None,
+    ) -> str:  # fmt: skip
+        """A new 256-bit token for a mailed link; only its digest is stored."""
+        token = new_token()
+        self.session.add(
+            MailedToken(
+                token_hash=hash_token(token),
+                purpose=purpose,
+                user_id=user_id,
+                created_at=now,
+                expires_at=now + ttl,
+                address=address,
+            )  # fmt: skip
+        )
         await self.session.flush()
+        return token
 
     async def get_live(self, token_hash: str, purpose: str, now: datetime) -> MailedToken | None:
         result = await self.session.exec(

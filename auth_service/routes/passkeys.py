@@ -55,6 +55,7 @@ PASSKEYS_PATH = f"{ACCOUNT_PATH}/passkeys"
 # Anyone signed out is sent to sign in, then back to this page.
 PageUser = Annotated[SignedIn, Depends(signed_in(PASSKEYS_PATH))]
 NO_STORE = {"Cache-Control": "no-store"}
+NO_DOMAIN = "Passkeys need the service to be reached by a domain name."
 MESSAGES = {"added": "Your passkey was added.", "removed": "The passkey was removed."}
 
 
@@ -72,6 +73,18 @@ async def _json(request: Request) -> dict[str, Any]:
         return parse_json_object(await request.body(), request.headers.get("content-type"))
     except InvalidRequestError as error:
         raise PasskeyError("The request could not be read.") from error
+
+
+async def _account_request(request: Request, me: SignedIn) -> tuple[RelyingParty, dict[str, Any]]:
+    """The relying party and the JSON body of a request from /account/passkeys, its CSRF token
+    checked against this session."""
+    rp = relying_party(request)
+    body = await _json(request)
+    if rp is None:
+        raise PasskeyError(NO_DOMAIN)
+    if not csrf_ok(request, body, purpose="passkeys", session_hash=me.session.id_hash):
+        raise PasskeyError(FORM_EXPIRED)
+    return rp, body
 
 
 def _browser_binding(request: Request) -> str | None:
@@ -107,13 +120,8 @@ async def registration_options(
     request: Request, repos: ReposDep, hasher: HasherDep, throttle: ThrottleDep, me: PageUser,
     audit: AuditorDep, now: Now,
 ) -> Response:  # fmt: skip
-    rp = relying_party(request)
     try:
-        body = await _json(request)
-        if rp is None:
-            raise PasskeyError("Passkeys need the service to be reached by a domain name.")
-        if not csrf_ok(request, body, purpose="passkeys", session_hash=me.session.id_hash):
-            raise PasskeyError(FORM_EXPIRED)
+        rp, body = await _account_request(request, me)
         # A passkey is a way in that needs no password: whoever holds only a session cookie
         # must not be able to plant one (the password is asked again, with its usual wait).
         password = body.get("current_password")
@@ -135,13 +143,8 @@ async def registration_options(
 async def add_passkey(
     request: Request, repos: ReposDep, me: PageUser, audit: AuditorDep, now: Now
 ) -> Response:
-    rp = relying_party(request)
     try:
-        body = await _json(request)
-        if rp is None:
-            raise PasskeyError("Passkeys need the service to be reached by a domain name.")
-        if not csrf_ok(request, body, purpose="passkeys", session_hash=me.session.id_hash):
-            raise PasskeyError(FORM_EXPIRED)
+        rp, body = await _account_request(request, me)
         credential, name = body.get("credential"), body.get("name", "")
         if not isinstance(credential, dict) or not isinstance(name, str):
             raise PasskeyError("The request could not be read.")
@@ -190,7 +193,7 @@ async def sign_in_options(request: Request, repos: ReposDep, now: Now) -> Respon
         body = await _json(request)
         request_id = str(body.get("request_id", ""))
         if rp is None:
-            raise PasskeyError("Passkeys need the service to be reached by a domain name.")
+            raise PasskeyError(NO_DOMAIN)
         if binding is None or not csrf_ok(
             request, body, purpose="login", request_id=request_id,
             session_hash=session_hash_of(request),
@@ -267,7 +270,7 @@ async def second_factor_options(request: Request, repos: ReposDep, now: Now) -> 
     try:
         body = await _json(request)
         if rp is None:
-            raise PasskeyError("Passkeys need the service to be reached by a domain name.")
+            raise PasskeyError(NO_DOMAIN)
         pending_login, user = await _pending_sign_in(request, repos, body, now)
         options = await passkeys.second_factor_options(repos, rp, user, pending_login.id_hash, now)
     except PasskeyError as error:

@@ -94,6 +94,13 @@ def sign_in_with_password(page: Page, site: PasskeySite) -> None:
     expect(page).to_have_url(f"{site.url}/")
 
 
+def expect_passkey_sign_in_refused(page: Page, site: PasskeySite, message: str) -> None:
+    page.goto(f"{site.url}/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_have_text(message)
+    expect(page).to_have_url(f"{site.url}/login")
+
+
 def test_add_a_passkey_sign_in_with_it_without_a_password_then_remove_it(
     context: BrowserContext, site: PasskeySite
 ) -> None:
@@ -123,13 +130,10 @@ def test_add_a_passkey_sign_in_with_it_without_a_password_then_remove_it(
     page.get_by_role("button", name="Remove Work laptop").click()
     expect(page.get_by_role("status")).to_have_text("The passkey was removed.")
     context.clear_cookies()
-    page.goto(f"{site.url}/login")
-    page.get_by_role("button", name="Sign in with a passkey").click()
     # The authenticator still holds the key; the service no longer knows it.
-    expect(page.get_by_role("alert")).to_have_text(
-        "That passkey is not registered here, or it did not prove itself."
+    expect_passkey_sign_in_refused(
+        page, site, "That passkey is not registered here, or it did not prove itself."
     )
-    expect(page).to_have_url(f"{site.url}/login")
 
 
 def test_a_passkey_of_another_rp_id_is_not_offered_and_signs_nobody_in(
@@ -149,13 +153,7 @@ def test_a_passkey_of_another_rp_id_is_not_offered_and_signs_nobody_in(
             },
         },
     )  # fmt: skip
-    page.goto(f"{site.url}/login")
-    page.get_by_role("button", name="Sign in with a passkey").click()
-
-    expect(page.get_by_role("alert")).to_have_text(
-        "The passkey request was cancelled or timed out."
-    )
-    expect(page).to_have_url(f"{site.url}/login")
+    expect_passkey_sign_in_refused(page, site, "The passkey request was cancelled or timed out.")
 
 
 def test_the_passkey_pages_pass_axe_and_fit_a_phone_screen(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from auth_service.config import AuthSettings
 from devtools.mail_catcher import catcher
 from tests.support.live import free_port
 
@@ -62,6 +63,13 @@ def reset_link(message: EmailMessage) -> str:
     match = _LINK.search(text_of(message))
     assert match is not None, text_of(message)
     return match.group(1)
+
+
+def with_mail(settings: AuthSettings, catcher: Catcher, *, notices: bool = False) -> AuthSettings:
+    """`settings` sending to `catcher`, polling fast; without sign-in notices unless asked, so a
+    test counts the mail of its own feature."""
+    update = {"smtp_url": catcher.url, "mail_poll_interval": 0.05, "sign_in_notices": notices}
+    return settings.model_copy(update=update)
 
 
 @contextmanager

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,7 +13,16 @@ from fastapi import FastAPI
 from tests.factories import TestClient, TestUser, make_client
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, tokens_for
+from tests.support.mail import Catcher, running_catcher
 from tests.support.token_exchange import SERVICE_SCOPE, TOKEN_EXCHANGE, USER_SCOPE
+
+
+@pytest.fixture
+def catcher(tmp_path: Path) -> Iterator[Catcher]:
+    """A real SMTP server (the project's aiosmtpd catcher); with `with_mail` in a module's
+    `settings`, the auth app sends to it."""
+    with running_catcher(tmp_path / "caught") as running:
+        yield running
 
 
 @pytest.fixture

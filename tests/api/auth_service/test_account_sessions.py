@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +21,7 @@ from tests.factories import TestUser, make_user
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import csrf_from
-from tests.support.mail import Catcher, running_catcher, text_of
+from tests.support.mail import Catcher, text_of, with_mail
 from tests.support.pages import sign_in
 from tests.support.portal import browser, page_error
 
@@ -166,14 +165,8 @@ async def test_last_use_moves_on_when_the_session_is_used(
 
 
 @pytest.fixture
-def catcher(tmp_path: Path) -> Iterator[Catcher]:
-    with running_catcher(tmp_path / "caught") as running:
-        yield running
-
-
-@pytest.fixture
 def notice_settings(settings: AuthSettings, catcher: Catcher) -> AuthSettings:
-    return settings.model_copy(update={"smtp_url": catcher.url, "mail_poll_interval": 0.05})
+    return with_mail(settings, catcher, notices=True)
 
 
 @pytest.mark.parametrize("notices", [True, False])

@@ -5,9 +5,7 @@ mail a link (single use, expiring, hashed at rest, for that address only); only 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +18,7 @@ from tests.factories import TestClient, TestUser, make_client, make_user
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, csrf_from, tokens_for
-from tests.support.mail import Catcher, running_catcher, text_of
+from tests.support.mail import Catcher, text_of, with_mail
 from tests.support.pages import sha256_hex, sign_in
 from tests.support.portal import browser, database_text, page_error, signed_in, submit
 
@@ -29,16 +27,8 @@ _LINK = re.compile(r"(http://\S+/email/verify\?token=[A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
-def catcher(tmp_path: Path) -> Iterator[Catcher]:
-    with running_catcher(tmp_path / "caught") as running:
-        yield running
-
-
-@pytest.fixture
 def settings(settings: AuthSettings, catcher: Catcher) -> AuthSettings:
-    # No sign-in notices: these tests count the mail of their own feature.
-    update = {"smtp_url": catcher.url, "mail_poll_interval": 0.05, "sign_in_notices": False}
-    return settings.model_copy(update=update)
+    return with_mail(settings, catcher)
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ consent of the account. Mail goes through a real SMTP server (the project's aios
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +30,7 @@ from tests.support.assertions import assert_oauth_error
 from tests.support.clock import TestClock
 from tests.support.db import Database
 from tests.support.flows import AuthorizationRequest, csrf_from, login, tokens_for
-from tests.support.mail import Catcher, html_of, reset_link, running_catcher, text_of
+from tests.support.mail import Catcher, html_of, reset_link, text_of, with_mail
 from tests.support.pages import set_cookie, sha256_hex
 from tests.support.portal import audit_events, browser, database_text, page_error, signed_in
 from tests.support.token_endpoint import refresh
@@ -45,16 +43,8 @@ DEAD = "This link has expired or was already used. Ask for a new one below."
 
 
 @pytest.fixture
-def catcher(tmp_path: Path) -> Iterator[Catcher]:
-    with running_catcher(tmp_path / "caught") as running:
-        yield running
-
-
-@pytest.fixture
 def settings(settings: AuthSettings, catcher: Catcher) -> AuthSettings:
-    # No sign-in notices: these tests count the mail of their own feature.
-    update = {"smtp_url": catcher.url, "mail_poll_interval": 0.05, "sign_in_notices": False}
-    return settings.model_copy(update=update)
+    return with_mail(settings, catcher)
 
 
 @pytest.fixture
