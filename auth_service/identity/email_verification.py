@@ -14,30 +14,44 @@ from auth_service.mail.messages import compose
 from auth_service.mail.outbox import Outbox
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
+from auth_service.throttling.policy import Throttle, Window
+from shared.errors import TooManyRequestsError
 from shared.models import User
 
 PURPOSE = "email-verify"
+VERIFY_MAILS = "verify-mails"  # per account
 
 
 async def send_verification(
-    repos: Repositories, outbox: Outbox, settings: AuthSettings, user: User, now: datetime
-) -> None:
-    """Queue a link that proves `user.email`; links to earlier addresses stop working."""
+    repos: Repositories, outbox: Outbox, throttle: Throttle, settings: AuthSettings, user: User,
+    now: datetime,
+) -> bool:  # fmt: skip
+    """Queue a link that proves `user.email`; links to earlier addresses stop working. False
+    when the account had AUTH_EMAIL_VERIFICATION_MAILS_PER_HOUR this hour (at sign-up, an
+    address change or "send again" alike): nobody can make us mail address after address."""
+    try:
+        await throttle.hit(
+            VERIFY_MAILS, user.id, Window(settings.email_verification_mails_per_hour, 3600)
+        )
+    except TooManyRequestsError:
+        return False
     await repos.mailed_tokens.delete_for_user(user.id, PURPOSE)
     ttl = settings.email_verification_ttl
     token = await repos.mailed_tokens.issue(
         purpose=PURPOSE, user_id=user.id, ttl=timedelta(seconds=ttl), now=now,
         address=user.email,
     )  # fmt: skip
+    # The greeting uses the username (a fixed alphabet), not the display name: this mail goes
+    # to an address nobody has proven yet, and must carry no text its sender chose.
     letter = compose(
         "verify_email",
         user.email,
-        name=user.name or user.username,
         username=user.username,
         link=f"{settings.issuer}/email/verify?token={token}",
         hours=ttl // 3600,
     )
     await outbox.queue(repos, letter, now)
+    return True
 
 
 async def verify(repos: Repositories, token: str, now: datetime) -> User | None:

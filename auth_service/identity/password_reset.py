@@ -24,6 +24,7 @@ from auth_service.mail.outbox import Outbox
 from auth_service.repositories import Repositories
 from auth_service.security.secrets import hash_token
 from auth_service.throttling.policy import Throttle, Window
+from shared.errors import TooManyRequestsError
 from shared.models import User
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,13 @@ async def send_link(
     user = await repos.users.get_by_email(email) if email else None
     if user is None:
         return False
-    if await throttle.is_refused(RESET_MAILS, user.id):
+    try:  # one atomic count-and-check, so requests sent together cannot all pass
+        await throttle.hit(
+            RESET_MAILS, user.id, Window(settings.password_reset_mails_per_account, 3600)
+        )
+    except TooManyRequestsError:
         audit.record("password_reset_throttled", user_id=user.id)
         return False
-    await throttle.count(
-        RESET_MAILS, user.id, Window(settings.password_reset_mails_per_account, 3600)
-    )
     token = await repos.mailed_tokens.issue(
         purpose=PURPOSE, user_id=user.id, ttl=timedelta(seconds=settings.password_reset_ttl),
         now=now,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -54,7 +55,9 @@ class Letter:
     def message(self, sender: str, now: datetime) -> EmailMessage:
         message = EmailMessage()
         message["From"] = sender
-        message["To"] = self.to
+        # One addr-spec, parsed strictly: a stored address holding "," or ";" is refused
+        # (ValueError, a permanent failure) instead of becoming two recipients.
+        message["To"] = Address(addr_spec=self.to)
         message["Subject"] = self.subject
         message["Date"] = format_datetime(now)
         message["Message-ID"] = make_msgid(domain=_domain_of(sender))
@@ -66,6 +69,8 @@ class Letter:
 
 
 def compose(kind: str, to: str, **context: Any) -> Letter:
+    if isinstance(context.get("name"), str):  # a display name: one short line, nothing more
+        context["name"] = " ".join(context["name"].split())[:64]
     context = {"product": PRODUCT, **context}
     text = _templates.get_template(f"{kind}.txt").render(context)
     html = _templates.get_template(f"{kind}.html").render(context)

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import aiosmtplib
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -26,8 +28,9 @@ logger = logging.getLogger(__name__)
 BATCH = 20
 FIRST_RETRY = 30.0  # seconds
 MAX_RETRY = 3600.0
-# How long a claimed message is this instance's: longer than an SMTP attempt can take.
-LEASE = timedelta(minutes=5)
+# How long a claimed message is this instance's: longer than one SMTP attempt can take (each
+# of its few exchanges is bounded by AUTH_SMTP_TIMEOUT).
+MIN_LEASE = timedelta(minutes=5)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -55,6 +58,7 @@ class MailSender:
         self.clock = clock
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.lease = max(MIN_LEASE, timedelta(seconds=10 * server.timeout))
 
     def start(self) -> None:
         self._stopping = False
@@ -89,47 +93,73 @@ class MailSender:
                 logger.warning("mail sender failed: %s", type(exc).__name__)
 
     async def drain(self) -> int:
-        """Try every due message once (up to BATCH); how many were due."""
-        now = self.clock()
+        """Try every due message once (up to BATCH); how many were due. Each is claimed just
+        before its attempt, so a slow server never holds later messages past their lease."""
+        async with self.sessionmaker() as session:
+            due = list(await Repositories.over(session).mail.due(self.clock(), BATCH))
+        for message in due:
+            if self._stopping:
+                break
+            if await self._claim(message):
+                await self._attempt(message)
+        return len(due)
+
+    async def _claim(self, message: MailMessage) -> bool:
         async with self.sessionmaker() as session:
             repos = Repositories.over(session)
-            claimed = [m for m in await repos.mail.due(now, BATCH) if await repos.mail.claim(
-                m, now + LEASE
-            )]  # fmt: skip
+            claimed = await repos.mail.claim(message, self.clock() + self.lease)
             await session.commit()
-        for message in claimed:
-            await self._attempt(message)
-        return len(claimed)
+        return claimed
 
     async def _attempt(self, message: MailMessage) -> None:
         letter = self.outbox.open(message)
-        error: str | None = None
+        failure: Failure | None = None
         if letter is None:
-            error = "the message cannot be decrypted with this data key"
+            failure = Failure("cannot be decrypted with this data key", permanent=True)
         else:
             try:
                 await self.server.send(letter.message(self.sender, self.clock()))
             except Exception as exc:  # noqa: BLE001 - every SMTP, TLS and socket failure alike
-                error = f"{type(exc).__name__}: {exc}"
+                failure = Failure.of(exc)
         now = self.clock()
+        attempts = message.attempts + 1
+        give_up = failure is not None and (failure.permanent or attempts >= self.max_attempts)
         async with self.sessionmaker() as session:
             repos = Repositories.over(session)
-            if error is None:
+            if failure is None:
                 await repos.mail.delete(message.id)
             else:
-                attempts = message.attempts + 1
-                give_up = letter is None or attempts >= self.max_attempts
                 retry_at = None if give_up else now + retry_delay(attempts)
                 await repos.mail.attempt_failed(
-                    message.id, attempts=attempts, error=error, retry_at=retry_at, now=now
+                    message.id, attempts=attempts, error=failure.text, retry_at=retry_at, now=now
                 )
             await session.commit()
         fields = {"message_id": message.id, "kind": message.kind}
-        if error is None:
+        if failure is None:
             logger.info("mail sent", extra={"fields": fields})
-        elif letter is None or message.attempts + 1 >= self.max_attempts:
-            logger.error("mail not sent, given up", extra={"fields": {**fields, "error": error}})
+        elif give_up:
+            logger.error(
+                "mail not sent, given up", extra={"fields": {**fields, "error": failure.text}}
+            )
         else:
             logger.warning(
-                "mail not sent, will retry", extra={"fields": {**fields, "error": error}}
+                "mail not sent, will retry", extra={"fields": {**fields, "error": failure.text}}
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an attempt failed, as kept and logged: the exception's type and the SMTP reply code,
+    never its text (a refused recipient's reply quotes the address, which is sealed at rest)."""
+
+    text: str
+    permanent: bool
+
+    @classmethod
+    def of(cls, exc: Exception) -> Failure:
+        code = getattr(exc, "code", None)
+        if isinstance(exc, aiosmtplib.SMTPResponseException) and isinstance(code, int):
+            # RFC 5321 §4.2.1: 5yz is a permanent negative reply; trying again cannot help.
+            return cls(f"{type(exc).__name__} {code}", permanent=code >= 500)
+        # A message that cannot be built (an address that is no single addr-spec) stays so.
+        return cls(type(exc).__name__, permanent=isinstance(exc, ValueError))

@@ -122,7 +122,9 @@ async def update_profile(
     if outbox is not None and changed:  # a new address, unverified until proven
         fresh = await repos.users.get_by_id(user.id)
         assert fresh is not None  # noqa: S101 - the signed-in user's own row
-        await send_verification(repos, outbox, request.app.state.settings, fresh, now)
+        await send_verification(
+            repos, outbox, request.app.state.throttle, request.app.state.settings, fresh, now
+        )
         response.background = BackgroundTask(outbox.wake.set)
     return response
 

@@ -1,4 +1,4 @@
-"""/dev/mail: what the local mail catcher caught (development only; 404 otherwise).
+"""/dev/mail: what the local mail catcher caught (development on this machine only; 404 otherwise).
 
 The catcher (`devtools/mail_catcher.py`, started by `make run`) writes each message it receives
 as a file in AUTH_DEV_MAIL_DIR; this page reads them, so what it shows went through real SMTP.
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -38,23 +39,41 @@ class CaughtMail:
 @router.get("/dev/mail")
 async def caught_mail(request: Request) -> Response:
     settings: AuthSettings = request.app.state.settings
-    if not settings.is_development:
+    # Development on this machine only (AUTH_ENVIRONMENT is development by default): the page
+    # shows live reset links to whoever can reach it.
+    if not settings.relaxed_egress:
         return render(request, "error.html", {"title": "Not found", "error": "not_found",
                       "description": "There is no such page."}, status_code=404)  # fmt: skip
     directory = settings.dev_mail_dir
-    messages = [_read(path, settings.issuer) for path in _newest(directory)]
+    messages = [_read_or_note(path, settings.issuer) for path in _newest(directory)]
     return render(
         request,
         "dev_mail.html",
         {"title": "Caught mail", "messages": messages, "directory": str(directory),
-         "smtp_url": settings.smtp_url},
+         "smtp_url": _without_credentials(settings.smtp_url)},
     )  # fmt: skip
+
+
+def _without_credentials(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
 
 
 def _newest(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(directory.glob("*.eml"), reverse=True)[:SHOWN]
+
+
+def _read_or_note(path: Path, issuer: str) -> CaughtMail:
+    """Anyone on this machine can send the catcher anything: a message that does not parse
+    (an unknown charset, say) is listed as unreadable instead of failing the page."""
+    try:
+        return _read(path, issuer)
+    except (LookupError, ValueError, TypeError, UnicodeError, OSError):
+        return CaughtMail(path.stem, "", "", "(a message that could not be read)", "", ())
 
 
 def _read(path: Path, issuer: str) -> CaughtMail:

@@ -11,11 +11,9 @@ from auth_service.deps import AuditorDep, FormDep, Now, ReposDep, SettingsDep, T
 from auth_service.identity.email_verification import send_verification, verify
 from auth_service.mail.outbox import Outbox
 from auth_service.routes.account import ACCOUNT_PATH, AccountUser, account_page
-from auth_service.throttling.policy import Window
 from auth_service.web.pages import FORM_EXPIRED, csrf_ok, render
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-VERIFY_MAILS = "verify-mails"  # per account
 
 
 @router.get("/email/verify")
@@ -56,17 +54,13 @@ async def send_again(
         return account_page(request, me, error=FORM_EXPIRED, error_in="profile", status_code=400)
     if me.user.email_verified:
         return RedirectResponse(f"{ACCOUNT_PATH}?message=email-verified", status_code=303)
-    if await throttle.is_refused(VERIFY_MAILS, me.user.id):
+    if not await send_verification(repos, outbox, throttle, settings, me.user, now):
         response = account_page(
             request, me, error="Too many links were sent this hour. Try again later.",
             error_in="profile", status_code=429,
         )  # fmt: skip
         response.headers["Retry-After"] = "3600"
         return response
-    await throttle.count(
-        VERIFY_MAILS, me.user.id, Window(settings.email_verification_mails_per_hour, 3600)
-    )
-    await send_verification(repos, outbox, settings, me.user, now)
     audit.record("email_verification_sent", user_id=me.user.id)
     response = RedirectResponse(f"{ACCOUNT_PATH}?message=verification-sent", status_code=303)
     response.background = BackgroundTask(outbox.wake.set)

@@ -3,6 +3,7 @@ password"; the rules are in `identity.password_reset`)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from fastapi import APIRouter, Request
@@ -40,6 +41,7 @@ from auth_service.web.pages import (
 from shared.errors import TooManyRequestsError
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+logger = logging.getLogger(__name__)
 FORGOT_PATH, RESET_PATH = "/password/forgot", "/password/reset"
 RESET_COOKIE = "myauth_reset"
 RESET_COOKIE_MAX_AGE = 900  # enough to choose a password; the token's own expiry still applies
@@ -126,9 +128,14 @@ async def _send_link_after_answer(
     request: Request, outbox: Outbox, throttle: Throttle, settings: AuthSettings, email: str,
     now: datetime, request_id: str | None, ip: str | None,
 ) -> None:  # fmt: skip
-    async with UnitOfWork.of_app(request.app.state) as uow:
-        audit = Auditor(uow, now=now, request_id=request_id, ip=ip)
-        queued = await send_link(uow.repos, outbox, throttle, settings, audit, email, now)
+    try:
+        async with UnitOfWork.of_app(request.app.state) as uow:
+            audit = Auditor(uow, now=now, request_id=request_id, ip=ip)
+            queued = await send_link(uow.repos, outbox, throttle, settings, audit, email, now)
+    except Exception as exc:  # noqa: BLE001 - the answer has left; nothing may reach the server
+        # The type only: the database error's text would carry the address.
+        logger.warning("password reset link not queued: %s", type(exc).__name__)
+        return
     if queued:
         outbox.wake.set()
 

@@ -101,6 +101,6 @@ async def signup(
     set_session_cookie(request, response, new.cookie_value, settings.session_ttl)
     outbox: Outbox | None = request.app.state.outbox
     if outbox is not None:  # OIDC Core §5.1: email_verified stays false until the link is used
-        await send_verification(repos, outbox, settings, user, now)
+        await send_verification(repos, outbox, throttle, settings, user, now)
         response.background = BackgroundTask(outbox.wake.set)
     return response

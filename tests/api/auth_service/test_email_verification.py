@@ -4,6 +4,7 @@ mail a link (single use, expiring, hashed at rest, for that address only); only 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -210,3 +211,15 @@ async def test_a_made_up_token_gets_the_dead_link_page(auth_client: httpx.AsyncC
         response = await auth_client.get("/email/verify", params={"token": token})
         assert response.status_code == 400
         assert "This link does not work" in response.text
+
+
+async def test_changing_the_address_again_and_again_mails_at_most_the_hourly_limit(
+    db: Database, auth_client: httpx.AsyncClient, catcher: Catcher, ada: TestUser
+) -> None:
+    """Nobody can use the address field to make us mail a list of strangers."""
+    for n in range(6):
+        assert (await change_email(auth_client, f"victim{n % 2}@corp.example")).status_code == 303
+
+    await asyncio.sleep(0.5)
+    assert len(await catcher.wait_for(3)) == 3
+    assert (await stored(db, ada.id)).email == "victim1@corp.example"

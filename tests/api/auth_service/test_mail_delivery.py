@@ -206,3 +206,23 @@ async def test_without_smtp_sign_up_and_account_pages_offer_no_mailed_link(
     assert "Send the link again" not in account.text
     assert resend.status_code == 404
     assert await db.count(MailMessage) == 0 and await db.count(MailedToken) == 0
+
+
+async def test_dev_mail_lists_an_unreadable_message_and_hides_smtp_credentials(
+    db: Database, settings: AuthSettings, clock: TestClock, tmp_path: Path
+) -> None:
+    caught = tmp_path / "caught"
+    caught.mkdir()
+    (caught / "0001-odd.eml").write_bytes(
+        b"Subject: odd\r\nContent-Type: text/plain; charset=x-bogus\r\n\r\nhello\r\n"
+    )
+    development = settings.model_copy(
+        update={"smtp_url": "smtp://mailer:s3cret-pw@127.0.0.1:2525", "dev_mail_dir": caught}
+    )
+    app = create_app(development, clock=clock)
+    async with LifespanManager(app), browser(app) as developer:
+        page = await developer.get("/dev/mail")
+
+    assert page.status_code == 200
+    assert "(a message that could not be read)" in page.text
+    assert "s3cret-pw" not in page.text and "smtp://127.0.0.1:2525" in page.text

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+import aiosmtplib
 import pytest
 from pydantic import ValidationError
 
 from auth_service.config import AuthSettings
 from auth_service.mail.messages import compose
+from auth_service.mail.sender import Failure
 from auth_service.mail.smtp import SmtpServer
 
 
@@ -88,3 +90,36 @@ def test_a_message_has_a_text_and_an_html_part_and_escapes_what_people_typed() -
     assert "&lt;b&gt;Ada&lt;/b&gt;" in html.get_content()
     assert "<img" not in html.get_content()  # nothing remote, no tracking pixel
     assert message["Message-ID"].endswith("@auth.test>")
+
+
+def test_a_display_name_reaches_a_mail_as_one_short_line() -> None:
+    letter = compose(
+        "password_changed", "ada@example.com", name="Your account is locked.\n\nUnlock it at "
+        "https://evil.example/unlock" + "x" * 200, username="ada", when="today", reset=False, passkeys_removed=0,
+        forgot_link="http://auth.test/password/forgot",
+    )  # fmt: skip
+
+    greeting = letter.text.splitlines()[0]
+    assert greeting.startswith("Hello Your account is locked. Unlock it at")
+    assert len(greeting) <= len("Hello ,") + 64
+
+
+def test_an_address_that_is_not_one_addr_spec_cannot_become_two_recipients() -> None:
+    letter = compose("verify_email", "ada@corp.example,eve", username="ada", link="l", hours=1)
+
+    with pytest.raises(ValueError):
+        letter.message("MyAuthProvider <no-reply@auth.test>", datetime(2026, 12, 3, tzinfo=UTC))
+
+
+def test_what_is_kept_of_a_failure_names_no_address_and_a_5xx_is_final() -> None:
+    refused = Failure.of(
+        aiosmtplib.SMTPRecipientRefused(
+            550, "5.1.1 <ada@example.com>: no such user", "ada@example.com"
+        )
+    )
+    busy = Failure.of(aiosmtplib.SMTPResponseException(451, "4.3.0 try later <ada@example.com>"))
+    down = Failure.of(aiosmtplib.SMTPConnectError("cannot connect to 127.0.0.1:25"))
+
+    assert (refused.text, refused.permanent) == ("SMTPRecipientRefused 550", True)
+    assert (busy.text, busy.permanent) == ("SMTPResponseException 451", False)
+    assert (down.text, down.permanent) == ("SMTPConnectError", False)
