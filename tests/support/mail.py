@@ -14,6 +14,8 @@ from pathlib import Path
 
 from auth_service.config import AuthSettings
 from devtools.mail_catcher import catcher
+from shared.models import MailMessage
+from tests.support.db import Database
 from tests.support.live import free_port
 
 _LINK = re.compile(r"(http://\S+/password/reset\?token=[A-Za-z0-9_-]+)")
@@ -43,6 +45,16 @@ class Catcher:
                 return found
             await asyncio.sleep(0.02)
         raise AssertionError(f"{count} messages expected, {len(self.messages())} arrived")
+
+
+async def outbox_empty(db: Database, seconds: float = 5.0) -> bool:
+    """True once no message waits in the outbox. The catcher has a message as soon as the DATA
+    ends; the sender deletes the row only after its SMTP session, a moment later."""
+    for _ in range(int(seconds / 0.02)):
+        if await db.count(MailMessage) == 0:
+            return True
+        await asyncio.sleep(0.02)
+    return False
 
 
 def text_of(message: EmailMessage) -> str:
