@@ -87,7 +87,8 @@ class MailSender:
             if self._stopping:
                 return
             try:
-                while await self.drain() == BATCH:
+                # A full batch may mean more are due; a stop ends the round (drain returns early).
+                while await self.drain() == BATCH and not self._stopping:
                     pass
             except Exception as exc:  # noqa: BLE001 - a database outage must not end the loop
                 logger.warning("mail sender failed: %s", type(exc).__name__)
