@@ -78,6 +78,7 @@ class MailSender:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        self._stopping = False  # the loop has ended: drain() called directly works again
 
     async def _run(self) -> None:
         while not self._stopping:
