@@ -18,6 +18,7 @@ from auth_service.cli.support import (
     run_in_unit_of_work,
     utc_now,
 )
+from auth_service.cli.upstreams import upstreams_app
 from auth_service.cli.users import users_app
 from auth_service.config import AuthSettings
 from auth_service.operations import migrations
@@ -34,6 +35,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(resources_app, name="resources")
 app.add_typer(demo_app, name="demo")
 app.add_typer(keys_app, name="keys")
+app.add_typer(upstreams_app, name="upstreams")
 
 
 @db_app.command("upgrade")

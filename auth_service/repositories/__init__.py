@@ -22,6 +22,7 @@ from auth_service.repositories.refresh_tokens import RefreshTokenRepository
 from auth_service.repositories.resource_servers import ResourceServerRepository
 from auth_service.repositories.revocations import RevocationRepository
 from auth_service.repositories.signing_keys import SigningKeyRepository
+from auth_service.repositories.upstreams import UpstreamLinkRepository, UpstreamProviderRepository
 from auth_service.repositories.used_jtis import UsedJtiRepository
 from auth_service.repositories.users import SessionRepository, UserRepository
 
@@ -52,6 +53,8 @@ class Repositories:
     mailed_tokens: MailedTokenRepository
     passkeys: PasskeyRepository
     passkey_challenges: PasskeyChallengeRepository
+    upstreams: UpstreamProviderRepository
+    upstream_links: UpstreamLinkRepository
 
     @classmethod
     def over(cls, session: AsyncSession) -> Repositories:
@@ -78,4 +81,6 @@ class Repositories:
             mailed_tokens=MailedTokenRepository(session),
             passkeys=PasskeyRepository(session),
             passkey_challenges=PasskeyChallengeRepository(session),
+            upstreams=UpstreamProviderRepository(session),
+            upstream_links=UpstreamLinkRepository(session),
         )

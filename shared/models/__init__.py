@@ -13,6 +13,7 @@ from shared.models.passkeys import Passkey, PasskeyChallenge
 from shared.models.pushed_requests import PushedAuthorizationRequest
 from shared.models.resource_servers import ResourceServer
 from shared.models.revocations import RevocationEvent
+from shared.models.upstreams import UpstreamLink, UpstreamProvider
 from shared.models.used_jtis import UsedJti
 from shared.models.users import RecoveryCode, User, UserSession
 
@@ -36,6 +37,8 @@ __all__ = [
     "RevocationEvent",
     "ScheduledJob",
     "SigningKey",
+    "UpstreamLink",
+    "UpstreamProvider",
     "UsedJti",
     "User",
     "UserSession",
