@@ -19,6 +19,7 @@ from auth_service.clients.cache import ClientCache
 from auth_service.clients.keys import ClientKeyFetcher
 from auth_service.clients.metadata_documents import CachePolicy, MetadataDocumentFetcher
 from auth_service.config import AuthSettings, get_settings
+from auth_service.identity.brokering.upstream_client import UpstreamClient
 from auth_service.mail.outbox import Outbox
 from auth_service.mail.sender import MailSender
 from auth_service.mail.smtp import SmtpServer
@@ -136,6 +137,9 @@ def create_app(
             app.state.secret_box.derive_key("device cookies"), max_age=settings.device_cookie_ttl
         )
         app.state.dpop = _dpop_policy(settings, app.state.secret_box)
+        app.state.upstream_client = UpstreamClient(
+            allow_http=settings.relaxed_egress, leeway=settings.leeway
+        )
         maintenance = Maintenance(settings, sessionmaker, key_store, clock)
         await maintenance.reload_keys()  # reads every private key once
         app.state.engine = engine
@@ -187,6 +191,7 @@ def create_app(
             await app.state.throttle.store.aclose()
             await app.state.client_keys.aclose()
             await app.state.client_documents.aclose()
+            await app.state.upstream_client.aclose()
             if app.state.replay_guard is not None:
                 await app.state.replay_guard.aclose()
             await engine.dispose()

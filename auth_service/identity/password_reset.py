@@ -97,9 +97,13 @@ async def complete_reset(
     # A passkey signs in without the password: one planted by whoever took the account over
     # would outlive the reset. The owner adds theirs again.
     passkeys = await repos.passkeys.delete_all_for_user(user.id)
+    # The same for links to upstream providers: whoever made the account through an upstream
+    # with the owner's address, or linked theirs to it, loses that way in.
+    links = await repos.upstream_links.delete_all_for_user(user.id)
     await queue_password_notice(
-        repos, outbox, settings, user, now, reset=True, passkeys_removed=passkeys
-    )
+        repos, outbox, settings, user, now, reset=True, passkeys_removed=passkeys,
+        links_removed=links,
+    )  # fmt: skip
     return revoked
 
 
@@ -112,6 +116,7 @@ async def queue_password_notice(
     *,
     reset: bool,
     passkeys_removed: int = 0,
+    links_removed: int = 0,
 ) -> None:
     """OWASP: tell the owner their password changed, with the way back if it was not them."""
     letter = compose(
@@ -122,6 +127,7 @@ async def queue_password_notice(
         when=now.strftime("%Y-%m-%d at %H:%M UTC"),
         reset=reset,
         passkeys_removed=passkeys_removed,
+        links_removed=links_removed,
         forgot_link=f"{settings.issuer}/password/forgot",
     )
     await outbox.queue(repos, letter, now)

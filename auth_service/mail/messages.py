@@ -24,6 +24,7 @@ SUBJECTS = {
     "new_sign_in": f"New sign-in to your {PRODUCT} account",
     "account_deleted": f"Your {PRODUCT} account was deleted",
     "passkey_added": f"A passkey was added to your {PRODUCT} account",
+    "upstream_linked": f"A sign-in provider was linked to your {PRODUCT} account",
 }
 
 _templates = Environment(

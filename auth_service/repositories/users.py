@@ -29,6 +29,12 @@ class UserRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def lock(self, user_id: str) -> None:
+        """Hold the account's row until the transaction ends (SELECT ... FOR UPDATE; on SQLite
+        every transaction already holds the one write lock), so checks and changes of the
+        account's ways in by two requests at once run one after the other."""
+        await self.session.exec(select(User.id).where(col(User.id) == user_id).with_for_update())
+
     async def get_by_id(self, user_id: str) -> User | None:
         return await self.session.get(User, user_id)
 

@@ -30,6 +30,7 @@ from auth_service.routes import (
     signup,
     token,
     two_factor,
+    upstream_login,
     userinfo,
     well_known,
 )
@@ -58,6 +59,7 @@ for module in (
     signup,
     password_reset,
     email_verification,
+    upstream_login,
     passkeys,
     dev_mail,
     developers,

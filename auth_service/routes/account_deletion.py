@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,6 +36,12 @@ router = APIRouter(tags=["pages"], include_in_schema=False)
 DELETE_PATH = f"{ACCOUNT_PATH}/delete"
 # Anyone signed out is sent to sign in, then back to this page.
 PageUser = Annotated[SignedIn, Depends(signed_in(DELETE_PATH))]
+RECENT_SIGN_IN = timedelta(minutes=10)
+NOT_RECENT = (
+    "You signed in more than 10 minutes ago. Sign out, sign in again with your provider, and "
+    "come back."
+)
+NOT_YOUR_NAME = "Type your username to confirm."
 
 
 def _page(
@@ -69,13 +76,22 @@ async def delete(
 ) -> Response:
     if not csrf_ok(request, form, purpose="account-delete", session_hash=me.session.id_hash):
         return _page(request, me, error=FORM_EXPIRED, status_code=400)
-    check = await recheck_password(throttle, hasher, me.user, form.get("current_password", ""))
-    if check.throttled is not None:
-        page = _page(request, me, error=too_many_attempts(check.throttled), status_code=429)
-        return with_retry_after(page, check.throttled)
-    if not check.ok:
-        audit.record("account_deletion_failed", user_id=me.user.id)
-        return _page(request, me, error="Your password is not right.", status_code=400)
+    if not me.user.has_password:
+        # An account that signs in only through an upstream: a sign-in of the last minutes
+        # stands in for the password, and the username typed again for the intent.
+        fresh = now - me.session.auth_time <= RECENT_SIGN_IN
+        if not fresh or form.get("username", "").strip().lower() != me.user.username:
+            audit.record("account_deletion_failed", user_id=me.user.id)
+            return _page(request, me, error=NOT_RECENT if not fresh else NOT_YOUR_NAME,
+                         status_code=400)  # fmt: skip
+    else:
+        check = await recheck_password(throttle, hasher, me.user, form.get("current_password", ""))
+        if check.throttled is not None:
+            page = _page(request, me, error=too_many_attempts(check.throttled), status_code=429)
+            return with_retry_after(page, check.throttled)
+        if not check.ok:
+            audit.record("account_deletion_failed", user_id=me.user.id)
+            return _page(request, me, error="Your password is not right.", status_code=400)
     outbox: Outbox | None = request.app.state.outbox
     stand_in = opaque_id()
     revoked = await delete_account(repos, outbox, settings, me.user, stand_in, now)

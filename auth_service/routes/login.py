@@ -110,6 +110,7 @@ async def _login_page(
             "forgot_enabled": request.app.state.outbox is not None,
             "passkeys_enabled": RelyingParty.of(request.app.state.settings.issuer) is not None,
             "notice": notice,
+            "upstreams": await repos.upstreams.list(),
         },
         purpose="login",
         request_id=request_id,
@@ -118,7 +119,13 @@ async def _login_page(
     )
 
 
-NOTICES = {"password-reset": "Your password was changed. Sign in with the new one."}
+NOTICES = {
+    "password-reset": "Your password was changed. Sign in with the new one.",
+    "upstream-link": (
+        "An account here has the email address that provider gave. If it is yours, sign in to "
+        "it, and you can then sign in with that provider too."
+    ),
+}
 
 
 @router.get("/login")
@@ -309,7 +316,8 @@ async def second_factor_check(
     audit.record("login_succeeded", user_id=user.id, second_factor=method)
     pending = await pending_or_none(repos, request_id, now)
     response = RedirectResponse(after_login(pending, next_path), status_code=303)
-    amr = "pwd otp" if method == "otp" else "pwd"
+    # The first step's methods (a password, or an upstream provider), then the code's.
+    amr = f"{pending_login.amr} otp" if method == "otp" else pending_login.amr
     await finish_sign_in(request, response, repos, user, amr=amr, ip=ip, now=now)
     return response
 

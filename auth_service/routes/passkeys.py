@@ -310,5 +310,7 @@ async def second_factor_with_passkey(
     pending = await pending_or_none(repos, request_id, now)
     next_path = safe_next(str(body.get("next", "")))
     response = JSONResponse({"redirect": after_login(pending, next_path)}, headers=NO_STORE)
-    await finish_sign_in(request, response, repos, user, amr="pwd hwk", ip=ip, now=now)
+    await finish_sign_in(
+        request, response, repos, user, amr=f"{pending_login.amr} hwk", ip=ip, now=now
+    )
     return response

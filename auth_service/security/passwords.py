@@ -16,6 +16,7 @@ from anyio import CapacityLimiter, to_thread
 from passlib.context import CryptContext
 
 from shared.errors import TemporarilyUnavailableError
+from shared.models.users import NO_PASSWORD
 
 # The longest password anyone may set or send; longer input is refused before any hashing, so
 # the work of a check is bounded and no password is ever silently cut.
@@ -76,6 +77,9 @@ class PasswordHasher:
         return result
 
     async def verify(self, password: str, password_hash: str) -> PasswordCheck:
+        if password_hash == NO_PASSWORD:  # an account without a password: the same work, no match
+            await self.dummy_verify(password)
+            return PasswordCheck(False, None)
         ok, new_hash = await self._run(self._context.verify_and_update, password, password_hash)
         return PasswordCheck(bool(ok), new_hash)
 

@@ -9,6 +9,10 @@ from sqlmodel import Field, SQLModel
 
 from shared.models.types import UTCDateTime
 
+# The password_hash of an account made by a sign-in through an upstream provider: no hash
+# format starts with "!", so no password matches it (until one is set by a reset).
+NO_PASSWORD = "!"
+
 
 def new_user_id() -> str:
     return str(uuid.uuid4())
@@ -36,6 +40,10 @@ class User(SQLModel, table=True):
     @property
     def has_second_factor(self) -> bool:
         return self.totp_enabled_at is not None
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash != NO_PASSWORD
 
 
 class UserSession(SQLModel, table=True):

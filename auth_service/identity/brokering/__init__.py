@@ -1,0 +1,1 @@
+"""Signing in with another provider (identity brokering): README "Sign in with another provider"."""
