@@ -64,10 +64,13 @@ class LiveStack:
     resource_port: int = field(default_factory=free_port)
     coolnotes_port: int = field(default_factory=free_port)
     services: dict[str, LiveService] = field(default_factory=dict)
+    # The issuer's host: "localhost" sets a stack apart from one on 127.0.0.1 for a browser,
+    # which keeps cookies by host and not by port.
+    auth_host: str = "127.0.0.1"
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.auth_port}"
+        return f"http://{self.auth_host}:{self.auth_port}"
 
     @property
     def audience(self) -> str:
@@ -176,10 +179,14 @@ def _wait_healthy(service: LiveService, timeout: float = 20) -> None:
 
 
 @contextmanager
-def live_stack(database_url: str, workdir: Path) -> Iterator[LiveStack]:
+def live_stack(
+    database_url: str, workdir: Path, *, auth_host: str = "127.0.0.1"
+) -> Iterator[LiveStack]:
     """A migrated database and a place for keys and logs; services are started by the test."""
     migrations.upgrade(database_url)
-    stack = LiveStack(database_url=database_url, key_dir=workdir / "keys", workdir=workdir)
+    stack = LiveStack(
+        database_url=database_url, key_dir=workdir / "keys", workdir=workdir, auth_host=auth_host
+    )
     try:
         yield stack
     finally:

@@ -20,6 +20,8 @@ from shared.models import (
     Grant,
     MailedToken,
     Passkey,
+    UpstreamLink,
+    UpstreamProvider,
     User,
     UserSession,
 )
@@ -240,6 +242,28 @@ async def test_a_reset_removes_the_accounts_passkeys(
     assert await db.count(Passkey) == 0
     notice = (await catcher.wait_for(2))[1]
     assert "Your passkeys were removed too" in text_of(notice)
+
+
+async def test_a_reset_removes_the_accounts_links_to_upstream_providers(
+    db: Database, auth_app: FastAPI, catcher: Catcher, user: TestUser
+) -> None:
+    """Whoever made the account through an upstream with the owner's address, or linked their
+    own upstream account to it, loses that way in with the reset."""
+    now = datetime.now(UTC)
+    await db.add(UpstreamProvider(
+        id="idp", name="IdP", kind="oidc", issuer="https://idp.example", client_id="c",
+        client_secret_encrypted="-", scope="openid", created_at=now,
+    ))  # fmt: skip
+    await db.add(
+        UpstreamLink(provider_id="idp", subject="someone", user_id=user.id, created_at=now)
+    )
+    async with browser(auth_app) as forgetful:
+        await forgetful.get(await mailed_link(forgetful, catcher, EMAIL))
+        assert (await choose(forgetful, NEW_PASSWORD)).status_code == 303
+
+    assert await db.count(UpstreamLink) == 0 and await db.count(UpstreamProvider) == 1
+    notice = (await catcher.wait_for(2))[1]
+    assert "Your links to other sign-in providers were removed too" in text_of(notice)
 
 
 async def test_a_weak_password_is_refused_and_nothing_changes(
