@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256s
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 .PHONY: install node-deps test-browser fmt lint typecheck check test test-unit test-api test-e2e test-pg \
-        run run-auth run-resource migrate seed revision up down clean
+        run run-auth run-resource run-upstream migrate seed revision up down clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ revision: install
 # The auth service, the resource API and CoolNotesApp (examples/coolnotes), seeded and registered.
 run: seed
 	$(BIN)/python scripts/run_dev.py
+
+# A second auth service at http://localhost:8010 that `make run`'s can sign in with (README
+# "Sign in with another provider"); start it beside `make run`, in another terminal.
+run-upstream: migrate
+	$(BIN)/python scripts/run_upstream.py
 
 run-auth: migrate
 	$(BIN)/uvicorn auth_service.main:create_app --factory --host 127.0.0.1 --port 8000 --loop uvloop --http httptools --no-access-log
