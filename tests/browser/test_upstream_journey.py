@@ -115,6 +115,13 @@ def test_otto_new_here_gets_an_account_from_his_first_sign_in(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
     expect(page.get_by_text("You have no password")).to_be_visible()
     assert user_id(stacks, "otto") in {link.user_id for link in links(stacks)}
+    # The README's pictures of the other account pages, taken of a real session.
+    page.goto(f"{stacks.ours.issuer}/account/sessions")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    screenshot(page, "account-sessions")
+    page.goto(f"{stacks.ours.issuer}/account/delete")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete your account")
+    screenshot(page, "account-delete")
 
 
 def test_the_brokering_pages_pass_axe_and_fit_a_phone_screen(

@@ -36,6 +36,12 @@ from auth_service.identity.passkeys import RelyingParty
             "like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1",
             "Chrome on iPhone",
         ),
+        (
+            # Chromium without a screen (the browser tests' own) is still Chrome, not Safari.
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "HeadlessChrome/156.0.0.0 Safari/537.36",
+            "Chrome on Linux",
+        ),
         ("curl/8.5.0", "curl"),
         ("Mozilla/5.0 (X11; Linux x86_64)", "A browser on Linux"),
         ("", "An unknown browser"),

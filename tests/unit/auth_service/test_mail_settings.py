@@ -96,6 +96,7 @@ def test_a_display_name_reaches_a_mail_as_one_short_line() -> None:
     letter = compose(
         "password_changed", "ada@example.com", name="Your account is locked.\n\nUnlock it at "
         "https://evil.example/unlock" + "x" * 200, username="ada", when="today", reset=False, passkeys_removed=0,
+            links_removed=0,
         forgot_link="http://auth.test/password/forgot",
     )  # fmt: skip
 
