@@ -96,7 +96,10 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float's range (JSON allows 10**400): not a date
+        return None
 
 
 def validate_issuer_and_audience(claims: Mapping[str, Any], *, issuer: str, audience: str) -> None:

@@ -163,7 +163,9 @@ def verify_dpop_proof(
     iat = claims.get("iat")
     if isinstance(iat, bool) or not isinstance(iat, int | float):
         raise InvalidDpopProofError("the DPoP proof needs an iat")
-    if abs(now - iat) > window:
+    # Compared without float arithmetic: JSON allows an integer past float's range (10**400),
+    # and `now - iat` would then raise OverflowError (a 500) instead of refusing.
+    if not (now - window <= iat <= now + window):
         raise InvalidDpopProofError("the DPoP proof iat is outside the accepted window")
     if access_token is not None:
         ath = claims.get("ath")

@@ -159,6 +159,12 @@ def test_dpop_normalize_htu_rules() -> None:
             normalize_htu(bad)
 
 
+@pytest.mark.parametrize("iat", [10**400, -(10**400)])
+def test_dpop_iat_past_floats_range_is_refused_not_a_crash(key: DpopKey, iat: int) -> None:
+    proof = key.proof("GET", URL, now=NOW, claims={"iat": iat})
+    _refused(proof, "the DPoP proof iat is outside the accepted window")
+
+
 @pytest.mark.parametrize("offset", [-61, 61])
 def test_dpop_iat_outside_the_window_is_refused(key: DpopKey, offset: int) -> None:
     proof = key.proof("GET", URL, now=NOW, claims={"iat": int(NOW.timestamp()) + offset})

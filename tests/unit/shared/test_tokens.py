@@ -230,6 +230,8 @@ def test_validate_time_claims_inside_leeway_is_accepted(
         (_times(nbf="soon"), LEEWAY, "token is not valid yet"),
         (_times(iat=TS + LEEWAY + 1), LEEWAY, "token was issued in the future"),
         (_times(iat=None), LEEWAY, "token was issued in the future"),
+        (_times(exp=10**400), LEEWAY, "token has expired"),
+        (_times(iat=-(10**400)), LEEWAY, "token was issued in the future"),
     ],
     ids=[
         "exp-at-leeway-edge",
@@ -242,6 +244,8 @@ def test_validate_time_claims_inside_leeway_is_accepted(
         "nbf-string",
         "iat-past-leeway",
         "iat-null",
+        "exp-past-float-range",
+        "iat-past-float-range",
     ],
 )
 def test_validate_time_claims_outside_leeway_is_refused(
