@@ -40,6 +40,12 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
+def ours_with_secret(secret: str) -> dict[str, str]:
+    """Our instance's environment, with the upstream's client secret where the command reads
+    it (not on the command line, where every process list shows it)."""
+    return {**os.environ, "AUTH_UPSTREAM_CLIENT_SECRET": secret}
+
+
 def prepare(our_issuer: str) -> dict[str, str]:
     """Once: the upstream's schema, its person and our client there; then the provider at ours.
     Later runs find them and change nothing."""
@@ -63,12 +69,15 @@ def prepare(our_issuer: str) -> dict[str, str]:
         created = json.loads(client.stdout)
         credentials = {"username": USERNAME, "password": password,
                        "client_id": created["client_id"], "client_secret": created["client_secret"]}  # fmt: skip
-        CREDENTIALS.write_text(json.dumps(credentials, indent=2))
-        CREDENTIALS.chmod(0o600)
+        # Made 0600 from the start: it holds a password and a client secret.
+        with os.fdopen(
+            os.open(CREDENTIALS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w"
+        ) as out:
+            out.write(json.dumps(credentials, indent=2))
     added = cli(
         "upstreams", "create", "--id", PROVIDER_ID, "--name", "Local upstream",
         "--issuer", ISSUER, "--client-id", credentials["client_id"],
-        "--client-secret", credentials["client_secret"],
+        env=ours_with_secret(credentials["client_secret"]),
     )  # fmt: skip
     if added.returncode != 0 and "exists already" not in added.stderr:
         raise SystemExit(f"the provider could not be added to ours: {added.stderr.strip()}")

@@ -18,6 +18,8 @@ from shared.models import UpstreamProvider
 upstreams_app = typer.Typer(help="Upstream identity providers.", no_args_is_help=True)
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")  # RFC 6749 §2.3.1
+# A link keyed by one of these would link by email or a renameable handle (README "Which account").
+CHANGEABLE_NAMES = ("email", "login", "preferred_username", "name", "username", "nickname")
 
 
 def _slug(name: str) -> str:
@@ -47,6 +49,11 @@ def _provider(
         raise fail("--id must be 2-32 of a-z, 0-9 and '-', starting with a letter or digit")
     if not name.strip() or len(name) > 64:
         raise fail("--name must be 1-64 characters")
+    if subject_claim.lower() in CHANGEABLE_NAMES:
+        raise fail(
+            f"--subject-claim {subject_claim} names something a person can change or give away; "
+            "use the provider's stable id (GitHub: id)"
+        )
     if token_auth not in AUTH_METHODS:
         raise fail(f"--token-auth must be one of {', '.join(AUTH_METHODS)}")
     if issuer is not None:
@@ -97,7 +104,13 @@ def upstreams_create(
     name: Annotated[str, typer.Option(help="Shown on the button: 'Sign in with NAME'")],
     client_id: Annotated[str, typer.Option(help="Our client id at the upstream")],
     client_secret: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, help="Our client secret at the upstream")
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            envvar="AUTH_UPSTREAM_CLIENT_SECRET",
+            help="Our client secret at the upstream (prompted for, or from the environment)",
+        ),
     ],
     issuer: Annotated[str | None, typer.Option(help="An OpenID Connect issuer URL")] = None,
     authorization_endpoint: Annotated[str | None, typer.Option(help="Plain OAuth 2.0")] = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +22,7 @@ from auth_service.security.secret_box import SecretBox
 from shared.database import make_engine
 from shared.models import AuditEvent, UpstreamLink, UpstreamProvider, User, UserSession
 from shared.models.users import NO_PASSWORD
-from tests.support.live import rows
+from tests.support.live import BIN, rows
 from tests.support.upstream import (
     OUR_PASSWORD,
     PLAIN,
@@ -387,10 +388,6 @@ def test_a_person_with_a_password_removes_a_link(stacks: Brokered, person: Perso
 
 
 def test_the_cli_refuses_a_provider_without_an_issuer_or_endpoints(stacks: Brokered) -> None:
-    import subprocess
-
-    from tests.support.live import BIN
-
     result = subprocess.run(  # noqa: S603 - fixed argv
         [str(BIN / "auth-service"), "upstreams", "create", "--name", "Half", "--client-id", "x",
          "--client-secret", "y", "--token-endpoint", "https://idp.example/token"],
@@ -474,3 +471,17 @@ def set_columns(stacks: Brokered, username: str, **values: object) -> None:
             await engine.dispose()
 
     asyncio.run(update())
+
+
+def test_the_cli_refuses_a_subject_member_a_person_can_change(stacks: Brokered) -> None:
+    result = subprocess.run(  # noqa: S603 - fixed argv
+        [str(BIN / "auth-service"), "upstreams", "create", "--name", "Loose", "--client-id", "x",
+         "--client-secret", "y", "--authorization-endpoint", "https://idp.example/authorize",
+         "--token-endpoint", "https://idp.example/token",
+         "--userinfo-url", "https://idp.example/user", "--subject-claim", "email"],
+        env=stacks.ours.env(AUTH_ISSUER=stacks.ours.issuer), capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 1 and "names something a person can change" in result.stderr
+    assert "loose" not in {p.id for p in rows(stacks.ours, UpstreamProvider)}

@@ -102,6 +102,8 @@ async def _may_link_by_address(
     trusted sign-in as a second way in."""
     if not (provider.trusted and identity.email_verified and existing.email_verified):
         return False
+    # Locked first: two first sign-ins through two trusted upstreams must not each count none.
+    await repos.users.lock(existing.id)
     return await repos.upstream_links.count_for_user(existing.id) == 0
 
 

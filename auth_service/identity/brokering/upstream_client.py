@@ -11,15 +11,16 @@ key set; the OIDC Core §3.1.3.7 claim checks are below.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from authlib.integrations.httpx_client import AsyncOAuth2Client
@@ -27,10 +28,15 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from auth_service.repositories.users import normalize_email
 from shared.claims import validate_time_claims
 from shared.errors import InvalidTokenError
+from shared.input_guard import is_clean_text
 from shared.models import UpstreamProvider
 from shared.tokens import read_header, verify_with_jwk_set
 
-TIMEOUT = 5.0  # seconds, for each request to an upstream
+T = TypeVar("T")
+TIMEOUT = 5.0  # seconds, for each read from an upstream
+# Seconds for all of one step (discovery and the authorization URL; or token, keys and
+# userinfo): an upstream that sends a byte every few seconds must not hold a request for long.
+STEP_TIMEOUT = 15.0
 MAX_BYTES = 512 * 1024  # a discovery document, key set or userinfo answer larger is refused
 METADATA_TTL = 3600.0
 KEYS_TTL = 600.0
@@ -157,7 +163,22 @@ class UpstreamClient:
             transport=self.token_transport,
         )
 
-    async def authorization_url(
+    async def authorization_url(self, provider: UpstreamProvider, **values: str) -> str:
+        return await self._bounded(self._authorization_url(provider, **values))
+
+    async def identity(
+        self, provider: UpstreamProvider, secret: str, **values: Any
+    ) -> UpstreamIdentity:
+        return await self._bounded(self._identity(provider, secret, **values))
+
+    async def _bounded(self, step: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(STEP_TIMEOUT):
+                return await step
+        except TimeoutError:
+            raise UpstreamError(f"the upstream took longer than {STEP_TIMEOUT:.0f} s") from None
+
+    async def _authorization_url(
         self, provider: UpstreamProvider, *, redirect_uri: str, state: str, nonce: str,
         verifier: str,
     ) -> str:  # fmt: skip
@@ -170,7 +191,7 @@ class UpstreamClient:
             )
         return str(url)
 
-    async def identity(
+    async def _identity(
         self, provider: UpstreamProvider, secret: str, *, redirect_uri: str, code: str,
         verifier: str, nonce: str, iss: str | None,
     ) -> UpstreamIdentity:  # fmt: skip
@@ -302,13 +323,16 @@ def _address(value: object) -> str | None:
     """The upstream's address as given, or None: never cut to fit (a cut address is another
     one), and never one that NFKC folding would turn into another (a full-width "ａ" must not
     match an account's "a")."""
-    if not isinstance(value, str) or not value or len(value) > 254:
+    if not isinstance(value, str) or not value or len(value) > 254 or not is_clean_text(value):
         return None
     return value if normalize_email(value) == value.strip().lower() else None
 
 
 def _text(value: object, limit: int) -> str | None:
-    return value[:limit] if isinstance(value, str) and value.strip() else None
+    """A name to show, or None: no NUL or lone surrogate (neither can be stored)."""
+    if not isinstance(value, str) or not value.strip() or not is_clean_text(value):
+        return None
+    return value[:limit]
 
 
 def _identity_of(provider: UpstreamProvider, claims: dict[str, Any]) -> UpstreamIdentity:
@@ -316,8 +340,9 @@ def _identity_of(provider: UpstreamProvider, claims: dict[str, Any]) -> Upstream
     subject = claims.get(subject_claim)
     if isinstance(subject, bool) or not isinstance(subject, str | int) or str(subject) == "":
         raise UpstreamError(f"{provider.id}: no {subject_claim} in the answer")
-    if len(str(subject)) > 255:
-        raise UpstreamError(f"{provider.id}: subject too long")
+    # OIDC Core §2: at most 255 ASCII characters; printable ones, or it cannot be stored or shown.
+    if len(str(subject)) > 255 or not str(subject).isascii() or not str(subject).isprintable():
+        raise UpstreamError(f"{provider.id}: a subject we cannot keep")
     return UpstreamIdentity(
         subject=str(subject),
         email=_address(claims.get("email")),

@@ -252,3 +252,36 @@ async def test_an_address_that_folding_or_cutting_would_change_is_not_used(
     identity = await sign_in(client)
 
     assert identity.email is None
+
+
+async def test_text_no_database_could_store_is_dropped_from_names_and_addresses(
+    client: UpstreamClient, upstream: FakeUpstream
+) -> None:
+    # As JSON escapes (\ud800): what a hostile upstream can send, whatever its encoding.
+    upstream.userinfo_body = json.dumps({
+        "sub": "upstream-42", "email": "ada@example.com\ud800", "name": "Ada\x00",
+        "preferred_username": "\udfffada",
+    }).encode()  # fmt: skip
+    upstream.claims = {"email": None, "name": None}
+
+    identity = await sign_in(client)
+
+    assert (identity.email, identity.name, identity.preferred_username) == (None, "", None)
+
+
+@pytest.mark.parametrize("subject", ["s\x00", "s\ud800", "sübject", "s" * 256])
+async def test_a_subject_we_cannot_keep_is_refused(
+    client: UpstreamClient, upstream: FakeUpstream, subject: str
+) -> None:
+    upstream.userinfo_body = json.dumps({"id": subject, "email": "ada@example.com"}).encode()
+    github_like = provider(
+        kind="oauth2", issuer=None, authorization_endpoint=f"{ISSUER}/authorize",
+        token_endpoint=f"{ISSUER}/token", userinfo_endpoint=f"{ISSUER}/userinfo",
+        subject_claim="id",
+    )  # fmt: skip
+
+    with pytest.raises(UpstreamError, match="a subject we cannot keep"):
+        await client.identity(
+            github_like, SECRET, redirect_uri=REDIRECT, code="c", verifier=VERIFIER, nonce="",
+            iss=None,
+        )  # fmt: skip
