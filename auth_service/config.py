@@ -109,6 +109,13 @@ class AuthSettings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("AUTH_REDIS_URL", "REDIS_URL")
     )
+    # OpenTelemetry (README "Traces"): the standard variables; unset, tracing is off.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_traces_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
     # Introspection answers from this instance's copy of the published revocations: its own at
     # once, other instances' within this many seconds (at once when Redis announces them).
     revocation_sync_interval: float = Field(default=1.0, gt=0, le=60)

@@ -64,6 +64,7 @@ from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
 from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
+from shared.observability.tracing import Tracing
 from shared.replay import RedisReplayGuard
 from shared.revocations import RevocationList, revocation_channel
 
@@ -76,10 +77,18 @@ def utc_now() -> datetime:
 
 
 def create_app(
-    settings: AuthSettings | None = None, *, clock: Callable[[], datetime] = utc_now
+    settings: AuthSettings | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    tracing = tracing or Tracing.from_settings(
+        "auth_service",
+        endpoint=settings.otel_endpoint,
+        traces_endpoint=settings.otel_traces_endpoint,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,6 +102,7 @@ def create_app(
         channel = revocation_channel(settings.issuer)
         notifier = RevocationNotifier(settings.redis_url, local=revocations, channel=channel)
         sessionmaker = make_sessionmaker(engine, listeners=notifier.listeners())
+        tracing.start(engine, redis=bool(settings.redis_url))
         mirror = RevocationMirror(
             revocations,
             sessionmaker,
@@ -195,6 +205,7 @@ def create_app(
             if app.state.replay_guard is not None:
                 await app.state.replay_guard.aclose()
             await engine.dispose()
+            tracing.stop()
 
     app = FastAPI(
         title="MyAuthProvider authorization server",
@@ -261,6 +272,7 @@ def create_app(
     app.add_middleware(MalformedInputMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    tracing.instrument_app(app)
     return app
 
 

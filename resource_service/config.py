@@ -46,6 +46,13 @@ class ResourceSettings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("RESOURCE_REDIS_URL", "REDIS_URL")
     )
+    # OpenTelemetry (README "Traces"): the standard variables; unset, tracing is off.
+    otel_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otel_traces_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
         validation_alias=AliasChoices("RESOURCE_DATABASE_URL", "DATABASE_URL"),

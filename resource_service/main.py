@@ -40,6 +40,7 @@ from shared.observability.logs import configure_logging
 from shared.observability.metrics import Metrics
 from shared.observability.metrics_listener import start_metrics_listener
 from shared.observability.request_context import RequestContextMiddleware
+from shared.observability.tracing import Tracing
 from shared.replay import make_replay_guard
 from shared.revocations import RevocationFeed, RevocationList, revocation_channel
 from shared.token_cache import VerifiedTokenCache
@@ -106,10 +107,16 @@ def create_app(
     *,
     clock: Callable[[], datetime] = utc_now,
     http_client: httpx.AsyncClient | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
     """`http_client` lets tests route JWKS fetches to an in-process auth app."""
     settings = settings or get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    tracing = tracing or Tracing.from_settings(
+        "resource_service",
+        endpoint=settings.otel_endpoint,
+        traces_endpoint=settings.otel_traces_endpoint,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,6 +126,7 @@ def create_app(
             max_overflow=settings.db_max_overflow,
             sqlite_begin_immediate=False,
         )
+        tracing.start(engine, redis=bool(settings.redis_url))  # before the httpx client is made
         http = http_client or httpx.AsyncClient(follow_redirects=False)
         jwks = JwksCache(
             http,
@@ -171,6 +179,7 @@ def create_app(
             if http_client is None:
                 await http.aclose()
             await engine.dispose()
+            tracing.stop()
 
     app = FastAPI(
         title="MyAuthProvider resource API",
@@ -208,4 +217,5 @@ def create_app(
     app.add_middleware(CatchAllMiddleware)
     app.add_middleware(MalformedInputMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    tracing.instrument_app(app)
     return app

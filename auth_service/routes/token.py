@@ -13,6 +13,7 @@ from auth_service.oauth.requests import TokenRequest
 from auth_service.throttling.clients import client_budget_key
 from auth_service.throttling.policy import Throttle
 from shared.errors import NO_STORE_HEADERS, UnauthorizedClientError
+from shared.observability.tracing import set_span_attributes
 
 router = APIRouter(tags=["oauth"])
 
@@ -26,6 +27,10 @@ async def token(request: Request, call: ClientCallDep) -> JSONResponse:
     )
     token_request = TokenRequest.from_form(call.form, call.resources)
     grant = get_grant(state.grants, token_request.grant_type)
+    # Issue 17: the client and grant on the request's span (ids only, never a credential).
+    set_span_attributes(
+        **{"oauth.client_id": call.client.client_id, "oauth.grant_type": grant.grant_type}
+    )
     if not call.client.allows_grant_type(grant.grant_type):
         raise UnauthorizedClientError(f"this client may not use grant_type={grant.grant_type}")
     policy: DpopPolicy = state.dpop
