@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -100,9 +100,11 @@ class Auditor:
     """Bound to one request: its unit of work, request id, client IP and clock reading."""
 
     def __init__(
-        self, sink: AuditSink, *, now: datetime, request_id: str | None, ip: str | None
-    ) -> None:
+        self, sink: AuditSink, *, now: datetime, request_id: str | None, ip: str | None,
+        count: Callable[[str], None] | None = None,
+    ) -> None:  # fmt: skip
         self._sink = sink
+        self._count = count  # the audit_events metric (README "Dashboards")
         self._now = now
         self._request_id = request_id
         self._ip = ip
@@ -131,6 +133,8 @@ class Auditor:
             self._sink.hold(row)
         else:
             self._sink.repos.audit.add(AuditEvent(**row))
+        if self._count is not None:
+            self._count(event)
         if logger.isEnabledFor(logging.INFO):
             fields = {"event": event, "user_id": user_id, "client_id": client_id, **details}
             logger.info("audit %s", event, extra={"fields": fields})

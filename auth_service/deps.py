@@ -150,11 +150,13 @@ async def get_auditor(request: Request, uow: UnitOfWorkDep, now: Now) -> Auditor
 
 
 def _auditor(request: Request, uow: UnitOfWork, now: datetime) -> Auditor:
+    events = request.app.state.metrics.audit_events
     return Auditor(
         uow,
         now=now,
         request_id=getattr(request.state, "request_id", None),
         ip=request.client.host if request.client else None,
+        count=lambda event: events.labels(event).inc(),
     )
 
 

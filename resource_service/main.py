@@ -136,6 +136,9 @@ def create_app(
             default_ttl=settings.jwks_default_ttl,
             refetch_interval=settings.jwks_refetch_interval,
             timeout=settings.jwks_timeout,
+            on_refresh=lambda ok: app.state.metrics.jwks_refreshes.labels(
+                "ok" if ok else "failed"
+            ).inc(),
         )
         revocations = RevocationList()
         sessionmaker = make_sessionmaker(engine)
@@ -149,6 +152,7 @@ def create_app(
             channel=revocation_channel(settings.issuer),
             feed_token=settings.revocation_feed_token,
             on_subject_deleted=user_data_deleter(sessionmaker),
+            on_propagated=app.state.metrics.revocation_propagation.observe,
         )
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker

@@ -73,8 +73,10 @@ class JwksCache:
         timeout: float = 2.0,
         algorithms: tuple[str, ...] = SUPPORTED_ALGORITHMS,
         clock: Callable[[], float] = time.monotonic,
+        on_refresh: Callable[[bool], None] | None = None,
     ) -> None:
         self._http = http
+        self._on_refresh = on_refresh  # told of each fetch's outcome (a metric)
         self._issuer = issuer
         self._jwks_url = jwks_url
         self._discovery_url = (
@@ -122,9 +124,13 @@ class JwksCache:
                 logger.warning(
                     "jwks: fetch failed, keeping %d cached keys: %s", len(self._keys), exc
                 )
+                if self._on_refresh is not None:
+                    self._on_refresh(False)
                 return False
             self._keys = keys
             self._fresh_until = self._clock() + ttl
+            if self._on_refresh is not None:
+                self._on_refresh(True)
             return True
 
     async def aclose(self) -> None:

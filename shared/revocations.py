@@ -52,10 +52,15 @@ MAX_ANNOUNCED = 1000
 
 
 def announcement(events: list[tuple[str, str, float]]) -> bytes:
-    """The Redis message for revocations just committed: (kind, value, expires_at) each."""
+    """The Redis message for revocations just committed: (kind, value, expires_at) each, and
+    when they were announced (followers measure how long revocations take to reach them)."""
     if len(events) > MAX_ANNOUNCED:
         return b"{}"
-    body = [{"type": kind, "value": value, "expires_at": exp} for kind, value, exp in events]
+    now = time.time()
+    body = [
+        {"type": kind, "value": value, "expires_at": exp, "created_at": now}
+        for kind, value, exp in events
+    ]
     return json.dumps({"events": body}).encode()
 
 
@@ -72,10 +77,14 @@ class RevocationList:
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._entries.values())
 
-    def add(self, kind: str, value: str, expires_at: float) -> None:
+    def add(self, kind: str, value: str, expires_at: float) -> bool:
+        """Whether `value` is new to the list (a feed page repeats what the last one had)."""
         entries = self._entries.get(kind)
-        if entries is not None:  # a kind this version does not know is ignored
-            entries[value] = max(expires_at, entries.get(value, 0.0))
+        if entries is None:  # a kind this version does not know is ignored
+            return False
+        new = value not in entries
+        entries[value] = max(expires_at, entries.get(value, 0.0))
+        return new
 
     def is_revoked(self, claims: AccessTokenClaims) -> bool:
         return (
@@ -112,8 +121,13 @@ class RevocationFollower:
         redis_url: str | None = None,
         channel: str = REVOCATION_CHANNEL,
         on_subject_deleted: Callable[[str], Awaitable[None]] | None = None,
+        on_propagated: Callable[[float], None] | None = None,
     ) -> None:
         self.revocations = revocations
+        # Called with the seconds from a revocation's commit to its arrival here, for each one
+        # first seen after the first poll (that poll reads the whole history): the metric of
+        # README "Revocation that reaches the resource API".
+        self._on_propagated = on_propagated
         # Called once per deleted account this process hears of (again after a restart, so it
         # must be idempotent); a call that raises is retried after the next poll.
         self._on_subject_deleted = on_subject_deleted
@@ -193,7 +207,13 @@ class RevocationFollower:
     def _apply(self, event: dict[str, Any]) -> None:
         """One event of a feed page (with its `id`) or of an announcement (without)."""
         kind, value = str(event["type"]), str(event["value"])
-        self.revocations.add(kind, value, float(event["expires_at"]))
+        new = self.revocations.add(kind, value, float(event["expires_at"]))
+        created_at = event.get("created_at")
+        if new and self._on_propagated is not None and self.last_success is not None:
+            # A number in a plausible range (compared, never converted: JSON allows 10**400).
+            if isinstance(created_at, int | float) and not isinstance(created_at, bool):
+                if 0 < created_at < 1e11:
+                    self._on_propagated(max(0.0, time.time() - float(created_at)))
         if kind == SUBJECT_DELETED and value not in self._subjects_done:
             self._subjects_due.add(value)
 
@@ -265,10 +285,11 @@ class RevocationFeed(RevocationFollower):
         channel: str = REVOCATION_CHANNEL,
         feed_token: str | None = None,
         on_subject_deleted: Callable[[str], Awaitable[None]] | None = None,
+        on_propagated: Callable[[float], None] | None = None,
     ) -> None:
         super().__init__(
             revocations, poll_interval=poll_interval, redis_url=redis_url, channel=channel,
-            on_subject_deleted=on_subject_deleted,
+            on_subject_deleted=on_subject_deleted, on_propagated=on_propagated,
         )  # fmt: skip
         self._http = http
         self._feed_url = feed_url

@@ -130,7 +130,11 @@ async def _send_link_after_answer(
 ) -> None:  # fmt: skip
     try:
         async with UnitOfWork.of_app(request.app.state) as uow:
-            audit = Auditor(uow, now=now, request_id=request_id, ip=ip)
+            events = request.app.state.metrics.audit_events
+            audit = Auditor(
+                uow, now=now, request_id=request_id, ip=ip,
+                count=lambda event: events.labels(event).inc(),
+            )  # fmt: skip
             queued = await send_link(uow.repos, outbox, throttle, settings, audit, email, now)
     except Exception as exc:  # noqa: BLE001 - the answer has left; nothing may reach the server
         # The type only: the database error's text would carry the address.

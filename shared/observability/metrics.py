@@ -38,6 +38,24 @@ class Metrics:
             ["grant_type"],
             registry=self.registry,
         )
+        # The dashboard's other rows (deploy/grafana): audit events by name (sign-ins and their
+        # failures among them; a fixed set of names), key set fetches, and how long a
+        # revocation takes from its commit to a follower (resource service).
+        self.audit_events = Counter(
+            "audit_events", "Audit events recorded, by event.", ["event"], registry=self.registry
+        )
+        self.jwks_refreshes = Counter(
+            "jwks_refreshes",
+            "Fetches of the issuer's key set, by result (ok, failed).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.revocation_propagation = Histogram(
+            "revocation_propagation_seconds",
+            "Seconds from a revocation's commit at the issuer to its arrival in this process.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+            registry=self.registry,
+        )
 
     def render(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

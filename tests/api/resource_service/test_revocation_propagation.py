@@ -33,7 +33,7 @@ from tests.support.assertions import assert_oauth_error
 from tests.support.challenges import RESOURCE_METADATA, parse_challenges
 from tests.support.clock import TestClock
 from tests.support.db import Database
-from tests.support.flows import AuthorizationRequest, tokens_for
+from tests.support.flows import AuthorizationRequest, csrf_from, tokens_for
 from tests.support.services import require_redis
 from tests.support.token_endpoint import refresh
 
@@ -470,3 +470,41 @@ async def test_revocation_feed_pages_through_more_events_than_a_page_with_one_ti
             iss=ISSUER, sub="u", aud=AUDIENCE, client_id="c", iat=0, exp=0, jti="j", grant_id=value
         )
         assert feed.revocations.is_revoked(claims)
+
+
+# --- (d) What the dashboard shows (deploy/grafana) ---
+
+
+async def test_a_revocation_that_arrives_is_measured_and_the_key_set_fetch_counted(
+    auth_client: httpx.AsyncClient,
+    confidential_client: TestClient,
+    tokens: dict[str, Any],
+    resource_app: FastAPI,
+    resource_client: httpx.AsyncClient,
+) -> None:
+    registry = resource_app.state.metrics.registry
+    assert (await call_api(resource_client, tokens["access_token"])).status_code == 200
+    assert registry.get_sample_value("revocation_propagation_seconds_count") == 0
+
+    await revoke(auth_client, confidential_client, tokens["access_token"], "access_token")
+    await refused_within(resource_client, tokens["access_token"], 5.0)
+    exposed = (await resource_client.get("/metrics")).text
+
+    assert registry.get_sample_value("revocation_propagation_seconds_count") == 1
+    # Within the poll interval (the clocks of both apps run alike here).
+    assert 0 <= registry.get_sample_value("revocation_propagation_seconds_sum") < 5
+    assert 'jwks_refreshes_total{result="ok"}' in exposed
+    assert (registry.get_sample_value("jwks_refreshes_total", {"result": "ok"}) or 0) >= 1
+
+
+async def test_audit_events_are_counted_by_name_for_the_dashboard(
+    auth_app: FastAPI, auth_client: httpx.AsyncClient, user: TestUser
+) -> None:
+    page = await auth_client.get("/login")
+    await auth_client.post("/login", data={
+        "username": user.user.username, "password": "not the password",
+        "csrf_token": csrf_from(page.text), "request_id": "", "next": "",
+    })  # fmt: skip
+
+    exposed = (await auth_client.get("/metrics")).text
+    assert 'audit_events_total{event="login_failed"} 1.0' in exposed
