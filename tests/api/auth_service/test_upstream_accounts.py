@@ -143,3 +143,26 @@ async def test_an_account_links_one_account_per_provider(
     assert second.status_code == 409
     assert "Another Upstream ID account is linked to yours already." in second.text
     assert [link.subject for link in await db.all(UpstreamLink)] == ["u-first"]
+
+
+async def test_without_a_password_a_stale_sign_in_neither_links_nor_deletes(
+    settings: AuthSettings, clock: TestClock, db: Database, upstream: FakeUpstream
+) -> None:
+    async for app in brokered_app(settings, clock, db, upstream):
+        async with browser(app) as person:
+            await through_upstream(person, upstream, "u-cy", "cy@example.com")
+            (cy,) = await db.all(User)
+            clock.advance(11 * 60)  # the sign-in is now older than ten minutes
+            page = await person.get("/account/delete")
+            deleting = await person.post("/account/delete", data={
+                "csrf_token": csrf_from(page.text), "username": cy.username,
+            })  # fmt: skip
+            page = await person.get("/account/providers")
+            linking = await person.post("/account/providers/link", data={
+                "csrf_token": csrf_from(page.text), "provider_id": "idp",
+            })  # fmt: skip
+
+    assert deleting.status_code == 400 and "more than 10 minutes ago" in deleting.text
+    assert linking.status_code == 400 and "more than 10 minutes ago" in linking.text
+    assert [u.id for u in await db.all(User)] == [cy.id]
+    assert [link.subject for link in await db.all(UpstreamLink)] == ["u-cy"]
