@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.observability.metrics import Metrics
-from tests.support.databases import IN_CI
+from tests.support.services import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "myauthprovider.json"
@@ -94,13 +92,9 @@ def test_every_alert_rule_has_a_name_a_duration_a_severity_and_a_summary() -> No
 
 
 def test_promtool_accepts_the_alert_rules() -> None:
-    if shutil.which("promtool") is None:
-        message = "needs promtool (apt-get install prometheus; .ci/run does)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    promtool = require_tool("promtool", "prometheus")
     result = subprocess.run(  # noqa: S603 - fixed argv
-        ["promtool", "check", "rules", str(ALERTS)],  # noqa: S607
+        [promtool, "check", "rules", str(ALERTS)],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

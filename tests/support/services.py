@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import redis
 
@@ -24,3 +26,15 @@ def require_redis(url: str = REDIS_URL) -> str:
     finally:
         client.close()
     return url
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of command `name` (from Debian's `package`); otherwise fail when CI=true (as
+    .ci/run installs it), else skip."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"needs {name} (apt-get install {package}; .ci/run does)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return path
