@@ -30,8 +30,9 @@ class BrokeringError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SignedIn:
+    """The account the upstream's person already is (by link, or by the trusted shortcut)."""
+
     user: User
-    created: bool  # a new account, made by this sign-in
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ async def resolve(
         if user is None:  # deleted meanwhile (the link goes with the account)
             raise BrokeringError("That account no longer exists.")
         await repos.upstream_links.record_use(link, now)
-        return SignedIn(user, created=False)
+        return SignedIn(user)
     email = identity.email
     if email is None or profile_problems(email) is not None:
         raise BrokeringError(
@@ -88,7 +89,7 @@ async def resolve(
             repos, provider, identity.subject, label_of(identity), existing.id, now
         ):
             raise BrokeringError("This sign-in was linked meanwhile. Try again.")
-        return SignedIn(existing, created=False)
+        return SignedIn(existing)
     return ProveOwnership(existing)
 
 
